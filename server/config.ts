@@ -1,0 +1,119 @@
+/**
+ * The reference service's configuration: parsed and checked once, at start, into a typed
+ * object. Nothing else reads `process.env`.
+ */
+export interface Config {
+  production: boolean
+  host: string
+  port: number
+  databaseUrl: string
+  databasePoolSize: number
+  databaseTimeoutMs: number
+  secret: string
+  accessTokenLifetime: number
+  resetPasswordTokenLifetime: number
+  verificationTokenLifetime: number
+  requireVerification: boolean
+  smtpUrl: string | undefined
+  mailFrom: string
+  publicUrl: string
+  firstSuperuser: { email: string; password: string } | undefined
+  logLevel: string
+}
+
+export const DEVELOPMENT_SECRET = 'fastify-users-development-secret-change-me'
+const MIN_SECRET_LENGTH = 32
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`)
+  }
+}
+
+type Env = Record<string, string | undefined>
+
+/** Reads the environment; throws one ConfigError listing every bad variable. */
+export function loadConfig(env: Env): Config {
+  const problems: string[] = []
+  const read = (name: string) => {
+    const value = env[name]?.trim()
+    return value === '' ? undefined : value
+  }
+  const int = (name: string, fallback: number, min: number, max: number): number => {
+    const raw = read(name)
+    if (raw === undefined) return fallback
+    const value = Number(raw)
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be a whole number from ${min} to ${max} (got "${raw}")`)
+      return fallback
+    }
+    return value
+  }
+  const bool = (name: string, fallback: boolean): boolean => {
+    const raw = read(name)?.toLowerCase()
+    if (raw === undefined) return fallback
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false
+    problems.push(`${name} must be true or false (got "${raw}")`)
+    return fallback
+  }
+  const url = (name: string, fallback: string | undefined, schemes: string[]): string | undefined => {
+    const raw = read(name) ?? fallback
+    if (raw === undefined) return undefined
+    const scheme = raw.slice(0, raw.indexOf(':')).toLowerCase()
+    if (!schemes.includes(scheme)) problems.push(`${name} must start with ${schemes.map((s) => `${s}:`).join(', ')}`)
+    return raw
+  }
+
+  const production = read('NODE_ENV') === 'production'
+  const host = read('HOST') ?? '127.0.0.1'
+  const port = int('PORT', 8000, 0, 65535)
+
+  const secret = read('SECRET') ?? (production ? undefined : DEVELOPMENT_SECRET)
+  if (secret === undefined) problems.push('SECRET is required when NODE_ENV=production')
+  else if (production && secret === DEVELOPMENT_SECRET)
+    problems.push('SECRET must not be the development default in production')
+  else if (production && secret.length < MIN_SECRET_LENGTH) {
+    problems.push(`SECRET must be at least ${MIN_SECRET_LENGTH} characters in production`)
+  }
+
+  const email = read('FIRST_SUPERUSER_EMAIL')
+  const password = read('FIRST_SUPERUSER_PASSWORD')
+  if ((email === undefined) !== (password === undefined)) {
+    problems.push('FIRST_SUPERUSER_EMAIL and FIRST_SUPERUSER_PASSWORD go together')
+  }
+
+  const logLevel = read('LOG_LEVEL') ?? 'info'
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
+
+  const publicUrl = url('PUBLIC_URL', `http://${host.includes(':') ? `[${host}]` : host}:${port}`, ['http', 'https'])
+
+  const config: Config = {
+    production,
+    host,
+    port,
+    databaseUrl:
+      url('DATABASE_URL', 'sqlite:./data/fastify-users.sqlite', [
+        'sqlite',
+        'postgres',
+        'postgresql',
+        'mysql',
+        'mariadb',
+      ]) ?? '',
+    databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 1000),
+    databaseTimeoutMs: int('DATABASE_TIMEOUT_MS', 5000, 100, 600_000),
+    secret: secret ?? '',
+    accessTokenLifetime: int('ACCESS_TOKEN_LIFETIME', 3600, 1, 31_536_000),
+    resetPasswordTokenLifetime: int('RESET_PASSWORD_TOKEN_LIFETIME', 3600, 1, 31_536_000),
+    verificationTokenLifetime: int('VERIFICATION_TOKEN_LIFETIME', 3600, 1, 31_536_000),
+    requireVerification: bool('REQUIRE_VERIFICATION', false),
+    smtpUrl: url('SMTP_URL', undefined, ['smtp', 'smtps']),
+    mailFrom: read('MAIL_FROM') ?? 'fastify-users <no-reply@example.com>',
+    publicUrl: (publicUrl ?? '').replace(/\/+$/, ''),
+    firstSuperuser: email && password ? { email, password } : undefined,
+    logLevel,
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+  return config
+}

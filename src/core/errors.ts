@@ -1,0 +1,63 @@
+/**
+ * Errors a client can act on. Each carries the wire code fastapi-users uses;
+ * only `fastify/errors.ts` knows how a code becomes a status and a body.
+ */
+export abstract class AuthError extends Error {
+  abstract readonly code: string
+  override get name(): string {
+    return this.constructor.name
+  }
+}
+
+export class UserAlreadyExists extends AuthError {
+  readonly code = 'REGISTER_USER_ALREADY_EXISTS'
+}
+
+export class BadCredentials extends AuthError {
+  readonly code = 'LOGIN_BAD_CREDENTIALS'
+}
+
+export class UserNotVerified extends AuthError {
+  readonly code = 'LOGIN_USER_NOT_VERIFIED'
+}
+
+export class InvalidResetPasswordToken extends AuthError {
+  readonly code = 'RESET_PASSWORD_BAD_TOKEN'
+}
+
+export class InvalidVerifyToken extends AuthError {
+  readonly code = 'VERIFY_USER_BAD_TOKEN'
+}
+
+export class UserAlreadyVerified extends AuthError {
+  readonly code = 'VERIFY_USER_ALREADY_VERIFIED'
+}
+
+export class EmailAlreadyExists extends AuthError {
+  readonly code = 'UPDATE_USER_EMAIL_ALREADY_EXISTS'
+}
+
+/** Where a password was refused decides its wire code, as in fastapi-users. */
+export type PasswordContext = 'REGISTER' | 'RESET_PASSWORD' | 'UPDATE_USER'
+
+/**
+ * Thrown by `validatePassword` (yours or the built-in bound) with a reason for humans.
+ * The manager fills in `context` so the body reads `{"code":"<CONTEXT>_INVALID_PASSWORD","reason":…}`.
+ */
+export class InvalidPasswordError extends AuthError {
+  context: PasswordContext = 'REGISTER'
+  constructor(readonly reason: string) {
+    super(reason)
+  }
+  get code(): string {
+    return `${this.context}_INVALID_PASSWORD`
+  }
+}
+
+/** A store or cache could not be reached: the request may succeed later (503). */
+export class ServiceUnavailable extends Error {
+  readonly code = 'SERVICE_UNAVAILABLE'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}

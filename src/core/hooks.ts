@@ -1,0 +1,39 @@
+import type { BaseUser } from './user'
+
+/**
+ * What the hooks learn about the request that caused them. Framework-neutral here;
+ * the Fastify layer adds `request` and `reply` through declaration merging.
+ */
+export interface HookContext {
+  ip?: string
+  userAgent?: string
+}
+
+export interface LoginContext extends HookContext {
+  /** The token (or session id) just issued. */
+  token?: string
+}
+
+type MaybePromise<T> = T | Promise<T>
+
+/**
+ * fastapi-users' `on_after_*` hooks. An after-hook that fails is logged and never undoes
+ * the change it follows; `onBeforeDelete` may veto the deletion by throwing.
+ */
+export interface UserManagerHooks<U extends BaseUser> {
+  onAfterRegister?(user: U, ctx: HookContext): MaybePromise<void>
+  onAfterUpdate?(user: U, changes: Record<string, unknown>, ctx: HookContext): MaybePromise<void>
+  onAfterLogin?(user: U, ctx: LoginContext): MaybePromise<void>
+  onAfterRequestVerify?(user: U, token: string, ctx: HookContext): MaybePromise<void>
+  onAfterVerify?(user: U, ctx: HookContext): MaybePromise<void>
+  onAfterForgotPassword?(user: U, token: string, ctx: HookContext): MaybePromise<void>
+  onAfterResetPassword?(user: U, ctx: HookContext): MaybePromise<void>
+  onBeforeDelete?(user: U, ctx: HookContext): MaybePromise<void>
+  onAfterDelete?(user: U, ctx: HookContext): MaybePromise<void>
+}
+
+/** Rejects a password by throwing `InvalidPasswordError(reason)`; `user` is the user or the registration data. */
+export type PasswordValidator<U extends BaseUser> = (
+  password: string,
+  user: Pick<U, 'email'> & Partial<U>,
+) => MaybePromise<void>

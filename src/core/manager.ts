@@ -1,0 +1,314 @@
+import { normalizeEmail } from './email'
+import {
+  EmailAlreadyExists,
+  InvalidPasswordError,
+  InvalidResetPasswordToken,
+  InvalidVerifyToken,
+  type PasswordContext,
+  UserAlreadyExists,
+  UserAlreadyVerified,
+} from './errors'
+import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './hooks'
+import { parseUuid } from './ids'
+import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords'
+import { DuplicateEmail, type UserChanges, type UserStore } from './store'
+import {
+  AUDIENCE,
+  type Clock,
+  fingerprintMatches,
+  type JwtKey,
+  passwordFingerprint,
+  signJwt,
+  verifyJwt,
+} from './tokens'
+import type { BaseUser } from './user'
+
+export interface TokenSettings {
+  secret: string
+  lifetimeSeconds?: number
+}
+
+export interface ManagerLogger {
+  error(obj: object, msg?: string): void
+}
+
+export interface UserManagerOptions<U extends BaseUser> {
+  store: UserStore<U>
+  /** Signs reset and verification tokens unless they have their own. */
+  secret: string
+  resetPasswordToken?: Partial<TokenSettings>
+  verificationToken?: Partial<TokenSettings>
+  passwords?: PasswordHasher
+  hooks?: UserManagerHooks<U>
+  validatePassword?: PasswordValidator<U>
+  logger?: ManagerLogger
+  clock?: Clock
+}
+
+export interface Credentials {
+  username: string
+  password: string
+}
+
+/** Registration data: e-mail, password, optional flags and the app's custom fields. */
+export type CreateInput<U extends BaseUser> = { email: string; password: string } & Partial<Omit<U, 'id' | 'email'>>
+
+/** PATCH data: any user field, plus a clear-text `password` (null is ignored). */
+export type UpdateInput<U extends BaseUser> = Partial<Omit<U, 'id' | 'hashed_password'>> & { password?: string | null }
+
+interface WriteOptions {
+  /** Safe writes ignore is_active, is_superuser and is_verified (the client's own routes). Default true. */
+  safe?: boolean
+  ctx?: HookContext
+}
+
+const FLAGS = ['is_active', 'is_superuser', 'is_verified'] as const
+const NOT_WRITABLE = new Set(['id', 'hashed_password', 'password', 'email', ...FLAGS])
+const DEFAULT_LIFETIME = 3600
+
+/** fastapi-users' BaseUserManager: every rule about users lives here; routers stay thin. */
+export class UserManager<U extends BaseUser> {
+  readonly store: UserStore<U>
+  readonly passwords: PasswordHasher
+  readonly hooks: UserManagerHooks<U>
+  private readonly reset: Required<TokenSettings>
+  private readonly verification: Required<TokenSettings>
+  private readonly validator: PasswordValidator<U> | undefined
+  private readonly logger: ManagerLogger | undefined
+  readonly clock: Clock
+
+  constructor(options: UserManagerOptions<U>) {
+    if (!options.store) throw new TypeError('UserManager: `store` is required')
+    if (!options.secret) throw new TypeError('UserManager: `secret` is required')
+    this.store = options.store
+    this.passwords = options.passwords ?? createPasswordHasher()
+    this.hooks = options.hooks ?? {}
+    this.validator = options.validatePassword
+    this.logger = options.logger
+    this.clock = options.clock ?? (() => new Date())
+    this.reset = tokenSettings(options.secret, options.resetPasswordToken)
+    this.verification = tokenSettings(options.secret, options.verificationToken)
+  }
+
+  /** The user with this id (any UUID spelling), or null. */
+  async get(id: string): Promise<U | null> {
+    const parsed = parseUuid(id)
+    return parsed ? this.store.get(parsed) : null
+  }
+
+  /** Case-insensitive, as every look-up by e-mail in fastapi-users. */
+  getByEmail(email: string): Promise<U | null> {
+    return this.store.getByEmail(email.trim())
+  }
+
+  async validatePassword(
+    password: string,
+    user: Pick<U, 'email'> & Partial<U>,
+    context: PasswordContext,
+  ): Promise<void> {
+    try {
+      if (passwordLength(password) > MAX_PASSWORD_LENGTH) {
+        throw new InvalidPasswordError(`Password should be at most ${MAX_PASSWORD_LENGTH} characters`)
+      }
+      await this.validator?.(password, user)
+    } catch (error) {
+      if (error instanceof InvalidPasswordError) error.context = context
+      throw error
+    }
+  }
+
+  async create(input: CreateInput<U>, options: WriteOptions = {}): Promise<U> {
+    const email = canonicalEmail(input.email)
+    const data = { ...input, email }
+    await this.validatePassword(input.password, data as unknown as Pick<U, 'email'> & Partial<U>, 'REGISTER')
+    if (await this.store.getByEmail(email)) throw new UserAlreadyExists()
+
+    const { password, ...fields } = data
+    const row: Record<string, unknown> = { is_active: true, is_superuser: false, is_verified: false }
+    for (const [key, value] of Object.entries(fields)) {
+      if (key === 'id' || key === 'hashed_password') continue
+      if (options.safe !== false && (FLAGS as readonly string[]).includes(key)) continue
+      row[key] = value
+    }
+    row.hashed_password = await this.passwords.hash(password)
+    let user: U
+    try {
+      user = await this.store.create(row as unknown as Omit<U, 'id'>)
+    } catch (error) {
+      if (error instanceof DuplicateEmail) throw new UserAlreadyExists()
+      throw error
+    }
+    await this.after('onAfterRegister', () => this.hooks.onAfterRegister?.(user, options.ctx ?? {}))
+    return user
+  }
+
+  /**
+   * Applies a PATCH in fastapi-users' field order (password, email, flags, custom fields):
+   * a new e-mail un-verifies the user unless a superuser sets `is_verified` in the same update.
+   */
+  async update(user: U, input: UpdateInput<U>, options: WriteOptions = {}): Promise<U> {
+    const changes: Record<string, unknown> = {}
+    if (typeof input.password === 'string') {
+      await this.validatePassword(input.password, user, 'UPDATE_USER')
+      changes.hashed_password = await this.passwords.hash(input.password)
+    }
+    if (input.email !== undefined) {
+      const email = canonicalEmail(input.email)
+      if (email !== user.email) {
+        if (await this.store.getByEmail(email)) throw new EmailAlreadyExists()
+        changes.email = email
+        changes.is_verified = false
+      }
+    }
+    for (const flag of FLAGS) {
+      if (options.safe === false && input[flag] !== undefined) changes[flag] = input[flag]
+    }
+    for (const [key, value] of Object.entries(input)) {
+      if (!NOT_WRITABLE.has(key) && value !== undefined) changes[key] = value
+    }
+
+    let updated: U | null
+    try {
+      updated = await this.store.update(user, changes as UserChanges<U>)
+    } catch (error) {
+      if (error instanceof DuplicateEmail) throw new EmailAlreadyExists()
+      throw error
+    }
+    const result = updated ?? user
+    const reported = reportedChanges(input, options.safe !== false)
+    await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}))
+    return result
+  }
+
+  async delete(user: U, ctx: HookContext = {}): Promise<void> {
+    await this.hooks.onBeforeDelete?.(user, ctx)
+    await this.store.delete(user)
+    await this.after('onAfterDelete', () => this.hooks.onAfterDelete?.(user, ctx))
+  }
+
+  /**
+   * The user these credentials belong to, or null. A missing user costs a dummy verification,
+   * so failures take the same time; an outdated hash is upgraded on success.
+   */
+  async authenticate(credentials: Credentials): Promise<U | null> {
+    const { username, password } = credentials
+    if (passwordLength(password) > MAX_PASSWORD_LENGTH) {
+      await this.passwords.verifyDummy('')
+      return null
+    }
+    const user = await this.store.getByEmail(username.trim())
+    if (!user) {
+      await this.passwords.verifyDummy(password)
+      return null
+    }
+    const check = await this.passwords.verify(password, user.hashed_password)
+    if (!check.valid) return null
+    if (!check.upgradedHash) return user
+    const upgraded = await this.store.update(user, { hashed_password: check.upgradedHash } as UserChanges<U>, {
+      ifPasswordIs: user.hashed_password,
+    })
+    return upgraded ?? user
+  }
+
+  async onAfterLogin(user: U, ctx: LoginContext): Promise<void> {
+    await this.after('onAfterLogin', () => this.hooks.onAfterLogin?.(user, ctx))
+  }
+
+  /** Issues a reset token through `onAfterForgotPassword`; inactive users get nothing. */
+  async forgotPassword(user: U, ctx: HookContext = {}): Promise<void> {
+    if (!user.is_active) return
+    const token = await signJwt(
+      {
+        sub: user.id,
+        password_fgpt: passwordFingerprint(user.hashed_password, this.reset.secret),
+        aud: AUDIENCE.reset,
+      },
+      { secret: this.reset.secret },
+      this.reset.lifetimeSeconds,
+      this.clock,
+    )
+    await this.after('onAfterForgotPassword', () => this.hooks.onAfterForgotPassword?.(user, token, ctx))
+  }
+
+  async resetPassword(token: string, password: string, ctx: HookContext = {}): Promise<U> {
+    const claims = await verifyJwt(token, { secret: this.reset.secret }, AUDIENCE.reset, this.clock)
+    const fingerprint = claims?.password_fgpt
+    const user = typeof fingerprint === 'string' ? await this.get(String(claims?.sub)) : null
+    if (!user || typeof fingerprint !== 'string') throw new InvalidResetPasswordToken()
+    if (!(await this.fingerprintMatches(fingerprint, user.hashed_password))) throw new InvalidResetPasswordToken()
+    if (!user.is_active) throw new InvalidResetPasswordToken()
+
+    await this.validatePassword(password, user, 'RESET_PASSWORD')
+    const hashed = await this.passwords.hash(password)
+    // Compare-and-set on the old hash: of two resets racing with one token, only one wins.
+    const updated = await this.store.update(user, { hashed_password: hashed } as UserChanges<U>, {
+      ifPasswordIs: user.hashed_password,
+    })
+    if (!updated) throw new InvalidResetPasswordToken()
+    await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx))
+    return updated
+  }
+
+  /** Issues a verification token through `onAfterRequestVerify`; inactive or verified users get nothing. */
+  async requestVerify(user: U, ctx: HookContext = {}): Promise<void> {
+    if (!user.is_active || user.is_verified) return
+    const token = await signJwt(
+      { sub: user.id, email: user.email, aud: AUDIENCE.verify },
+      { secret: this.verification.secret },
+      this.verification.lifetimeSeconds,
+      this.clock,
+    )
+    await this.after('onAfterRequestVerify', () => this.hooks.onAfterRequestVerify?.(user, token, ctx))
+  }
+
+  /** fastapi-users' order: token, e-mail still the user's, id matches, not yet verified. */
+  async verify(token: string, ctx: HookContext = {}): Promise<U> {
+    const claims = await verifyJwt(token, { secret: this.verification.secret }, AUDIENCE.verify, this.clock)
+    if (!claims || typeof claims.email !== 'string' || claims.sub === undefined) throw new InvalidVerifyToken()
+    const user = await this.store.getByEmail(claims.email)
+    if (!user || parseUuid(claims.sub) !== user.id) throw new InvalidVerifyToken()
+    if (user.is_verified) throw new UserAlreadyVerified()
+    const verified = (await this.store.update(user, { is_verified: true } as UserChanges<U>)) ?? user
+    await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx))
+    return verified
+  }
+
+  private async fingerprintMatches(fingerprint: string, hashedPassword: string): Promise<boolean> {
+    const ours = fingerprintMatches(fingerprint, hashedPassword, this.reset.secret)
+    if (ours !== 'legacy') return ours
+    // A token fastapi-users issued: its fingerprint is a passlib hash of the stored hash.
+    return (await this.passwords.verify(hashedPassword, fingerprint)).valid
+  }
+
+  private async after(hook: string, run: () => unknown): Promise<void> {
+    try {
+      await run()
+    } catch (err) {
+      this.logger?.error({ err, hook }, 'user manager hook failed; the change it follows is kept')
+    }
+  }
+}
+
+function tokenSettings(secret: string, settings: Partial<TokenSettings> = {}): Required<TokenSettings> {
+  return { secret: settings.secret ?? secret, lifetimeSeconds: settings.lifetimeSeconds ?? DEFAULT_LIFETIME }
+}
+
+function canonicalEmail(email: string): string {
+  const result = normalizeEmail(email)
+  if (!result.ok) throw new TypeError(`invalid e-mail address: ${result.reason}`)
+  return result.email
+}
+
+/**
+ * What the client asked to change, as fastapi-users passes it to on_after_update, except that a
+ * new password is reported as `password: true`: hooks log their arguments, and a password must never be logged.
+ */
+function reportedChanges(input: Record<string, unknown>, safe: boolean): Record<string, unknown> {
+  const changes: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(input)) {
+    if (value === undefined || key === 'id') continue
+    if (safe && (FLAGS as readonly string[]).includes(key)) continue
+    changes[key] = key === 'password' ? typeof value === 'string' : value
+  }
+  return changes
+}

@@ -1,0 +1,73 @@
+import { hash as argon2Hash, parseOptions as argon2Params, verify as argon2Verify } from '@node-rs/argon2'
+import { verify as bcryptVerify } from '@node-rs/bcrypt'
+
+/** argon2id parameters. The default is OWASP's first recommendation (19 MiB, 2 passes, 1 lane). */
+export interface Argon2Params {
+  memoryCost: number
+  timeCost: number
+  parallelism: number
+}
+
+export const OWASP_ARGON2ID: Argon2Params = { memoryCost: 19456, timeCost: 2, parallelism: 1 }
+
+/** Longest password we hash, counted in code points: bounds the work a request can cause. */
+export const MAX_PASSWORD_LENGTH = 4096
+
+export interface PasswordCheck {
+  valid: boolean
+  /** Set when the password was right but its hash is outdated (bcrypt, other argon2 parameters). */
+  upgradedHash?: string
+}
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>
+  verify(password: string, storedHash: string): Promise<PasswordCheck>
+  /** Costs what a real verification costs, for users that do not exist. */
+  verifyDummy(password: string): Promise<void>
+}
+
+const ARGON2ID = 2 // Algorithm.Argon2id (a const enum the isolated-module build cannot import)
+
+/**
+ * argon2id for every new hash; argon2 (any variant) and bcrypt ($2a/$2b/$2y, as passlib
+ * wrote them for fastapi-users) are verified. The native work runs on libuv's thread pool,
+ * never on the event loop.
+ */
+export function createPasswordHasher(params: Argon2Params = OWASP_ARGON2ID): PasswordHasher {
+  const options = { ...params, algorithm: ARGON2ID }
+  let dummyHash: Promise<string> | undefined
+
+  const hash = (password: string) => argon2Hash(password, options)
+
+  const isCurrent = (storedHash: string): boolean => {
+    if (!storedHash.startsWith('$argon2id$')) return false
+    const p = argon2Params(storedHash)
+    return p.memoryCost === params.memoryCost && p.timeCost === params.timeCost && p.parallelism === params.parallelism
+  }
+
+  const check = async (password: string, storedHash: string): Promise<boolean> => {
+    if (storedHash.startsWith('$argon2')) return argon2Verify(storedHash, password).catch(() => false)
+    if (/^\$2[aby]\$/.test(storedHash)) return bcryptVerify(password, storedHash)
+    return false
+  }
+
+  return {
+    hash,
+    async verify(password, storedHash) {
+      if (!(await check(password, storedHash))) return { valid: false }
+      if (isCurrent(storedHash)) return { valid: true }
+      return { valid: true, upgradedHash: await hash(password) }
+    },
+    async verifyDummy(password) {
+      dummyHash ??= hash('fastify-users dummy password')
+      await check(password, await dummyHash)
+    },
+  }
+}
+
+/** Code points, not UTF-16 units: seven emoji are seven characters, as in Python. */
+export function passwordLength(password: string): number {
+  let count = 0
+  for (const _ of password) count++
+  return count
+}

@@ -1,0 +1,67 @@
+import { createHmac, timingSafeEqual } from 'node:crypto'
+import { type JWTPayload, jwtVerify, SignJWT } from 'jose'
+
+/** One audience per purpose, so no token type can be replayed as another. */
+export const AUDIENCE = {
+  auth: 'fastapi-users:auth',
+  reset: 'fastapi-users:reset',
+  verify: 'fastapi-users:verify',
+} as const
+
+export type Clock = () => Date
+
+/** An HMAC secret; HS256 as fastapi-users signs. The algorithm is pinned, never read from the token. */
+export interface JwtKey {
+  secret: string
+  algorithm?: 'HS256' | 'HS384' | 'HS512'
+}
+
+const encoder = new TextEncoder()
+
+export async function signJwt(
+  claims: Record<string, unknown>,
+  key: JwtKey,
+  lifetimeSeconds: number | null,
+  clock: Clock = () => new Date(),
+): Promise<string> {
+  const payload: Record<string, unknown> = { ...claims }
+  if (lifetimeSeconds !== null) payload.exp = Math.floor(clock().getTime() / 1000) + lifetimeSeconds
+  return new SignJWT(payload as JWTPayload)
+    .setProtectedHeader({ alg: key.algorithm ?? 'HS256', typ: 'JWT' })
+    .sign(encoder.encode(key.secret))
+}
+
+/** The payload of a valid token for `audience`, or null for anything else (bad signature, expired, `nbf` ahead…). */
+export async function verifyJwt(
+  token: string,
+  key: JwtKey,
+  audience: string | string[],
+  clock: Clock = () => new Date(),
+): Promise<JWTPayload | null> {
+  try {
+    const { payload } = await jwtVerify(token, encoder.encode(key.secret), {
+      algorithms: [key.algorithm ?? 'HS256'],
+      audience,
+      currentDate: clock(),
+    })
+    return payload
+  } catch {
+    return null
+  }
+}
+
+/**
+ * The `password_fgpt` of reset tokens we issue: an HMAC of the stored hash, so any password
+ * change invalidates the token. fastapi-users put a passlib hash of the hash there instead;
+ * `fingerprintMatches` accepts both.
+ */
+export function passwordFingerprint(hashedPassword: string, secret: string): string {
+  return `hmac-sha256:${createHmac('sha256', secret).update(hashedPassword).digest('base64url')}`
+}
+
+export function fingerprintMatches(fingerprint: string, hashedPassword: string, secret: string): boolean | 'legacy' {
+  if (!fingerprint.startsWith('hmac-sha256:')) return 'legacy'
+  const expected = Buffer.from(passwordFingerprint(hashedPassword, secret))
+  const given = Buffer.from(fingerprint)
+  return expected.length === given.length && timingSafeEqual(expected, given)
+}

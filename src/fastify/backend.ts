@@ -1,0 +1,15 @@
+import type { BaseUser } from '../core/user'
+import type { Strategy } from '../strategies/strategy'
+import type { Transport } from '../transports/transport'
+
+/** fastapi-users' AuthenticationBackend: a named pair of Transport and Strategy. */
+export interface AuthenticationBackend<U extends BaseUser> {
+  name: string
+  transport: Transport
+  strategy: Strategy<U>
+}
+
+export function authenticationBackend<U extends BaseUser>(backend: AuthenticationBackend<U>): AuthenticationBackend<U> {
+  if (!/^[A-Za-z0-9_-]+$/.test(backend.name)) throw new TypeError(`backend name "${backend.name}" must be a word`)
+  return backend
+}

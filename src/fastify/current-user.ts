@@ -1,0 +1,73 @@
+import type { FastifyReply, FastifyRequest, preValidationAsyncHookHandler } from 'fastify'
+import type { UserManager } from '../core/manager'
+import type { BaseUser } from '../core/user'
+import type { AuthenticationBackend } from './backend'
+import { HttpError } from './errors'
+
+export interface CurrentUserOptions {
+  /** Refuse inactive users (401). Default true. */
+  active?: boolean
+  /** Refuse unverified users (403). */
+  verified?: boolean
+  /** Refuse non-superusers (403). */
+  superuser?: boolean
+  /** Never refuse: `request.user` is null instead. */
+  optional?: boolean
+}
+
+export interface Authentication<U extends BaseUser> {
+  user: U
+  token: string
+  backend: AuthenticationBackend<U>
+}
+
+const authentications = new WeakMap<FastifyRequest, Authentication<BaseUser>>()
+
+/** The token and backend that authenticated this request (for logout). */
+export function authenticationOf<U extends BaseUser>(request: FastifyRequest): Authentication<U> | undefined {
+  return authentications.get(request) as Authentication<U> | undefined
+}
+
+/**
+ * fastapi-users' `current_user(...)`: tries each backend in order, then applies the checks in
+ * its order (inactive → 401; unverified or not superuser → 403). A preValidation hook, so
+ * authentication is decided before the body is validated, as in FastAPI.
+ */
+export function currentUserHook<U extends BaseUser>(
+  manager: UserManager<U>,
+  backends: AuthenticationBackend<U>[],
+  options: CurrentUserOptions = {},
+): preValidationAsyncHookHandler {
+  const { active = true, verified = false, superuser = false, optional = false } = options
+  return async function currentUser(request: FastifyRequest, _reply: FastifyReply) {
+    const found = await authenticate(request, manager, backends)
+    let user: U | null = found?.user ?? null
+    let status = 401
+    if (user) {
+      status = 403
+      if (active && !user.is_active) {
+        status = 401
+        user = null
+      } else if ((verified && !user.is_verified) || (superuser && !user.is_superuser)) {
+        user = null
+      }
+    }
+    if (!user && !optional) throw new HttpError(status, status === 401 ? 'Unauthorized' : 'Forbidden')
+    request.user = user as FastifyRequest['user']
+    if (user && found) authentications.set(request, found as unknown as Authentication<BaseUser>)
+  }
+}
+
+async function authenticate<U extends BaseUser>(
+  request: FastifyRequest,
+  manager: UserManager<U>,
+  backends: AuthenticationBackend<U>[],
+): Promise<Authentication<U> | null> {
+  for (const backend of backends) {
+    const token = backend.transport.readToken(request)
+    if (!token) continue
+    const user = await backend.strategy.readToken(token, manager)
+    if (user) return { user, token, backend }
+  }
+  return null
+}

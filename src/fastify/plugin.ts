@@ -1,0 +1,95 @@
+import type { FastifyPluginAsync, preValidationAsyncHookHandler } from 'fastify'
+import fp from 'fastify-plugin'
+import type { UserManager } from '../core/manager'
+import type { BaseUser, UserFields } from '../core/user'
+import type { AuthenticationBackend } from './backend'
+import { type CurrentUserOptions, currentUserHook } from './current-user'
+import { type AuthRouterOptions, authRouter } from './routers/auth'
+import type { RouterContext } from './routers/context'
+import { registerRouter } from './routers/register'
+import { resetPasswordRouter } from './routers/reset'
+import { type UsersRouterOptions, usersRouter } from './routers/users'
+import { verifyRouter } from './routers/verify'
+import { type UserSchemas, userSchemas } from './schemas'
+import type { RouterOptions } from './scope'
+
+export interface FastifyUsersOptions<U extends BaseUser> {
+  manager: UserManager<U>
+  /** Tried in this order to authenticate a request. */
+  backends: AuthenticationBackend<U>[]
+  /** The app's custom user fields, for the request/response schemas. */
+  fields?: UserFields
+}
+
+/**
+ * fastapi-users' FastAPIUsers: one object that makes the routers and the `currentUser`
+ * hooks for a manager and its backends. Mount each router with the prefix you want.
+ */
+export class FastifyUsers<U extends BaseUser> {
+  readonly manager: UserManager<U>
+  readonly backends: AuthenticationBackend<U>[]
+  readonly schemas: UserSchemas
+  private readonly context: RouterContext<U>
+
+  constructor(options: FastifyUsersOptions<U>) {
+    if (!options.manager) throw new TypeError('FastifyUsers: `manager` is required')
+    if (!options.backends?.length) throw new TypeError('FastifyUsers: at least one backend is required')
+    const names = options.backends.map((b) => b.name)
+    if (new Set(names).size !== names.length) throw new TypeError('FastifyUsers: backend names must be unique')
+    this.manager = options.manager
+    this.backends = options.backends
+    this.schemas = userSchemas(options.fields)
+    this.context = {
+      manager: this.manager,
+      backends: this.backends,
+      schemas: this.schemas,
+      currentUser: (o) => this.currentUser(o),
+      security: this.backends.map((b) => ({ [b.transport.openapi.schemeName]: [] })),
+    }
+  }
+
+  /**
+   * A preValidation hook that puts the authenticated user in `request.user`:
+   * `app.get('/private', { preValidation: users.currentUser({ verified: true }) }, …)`.
+   */
+  currentUser(options: CurrentUserOptions = {}): preValidationAsyncHookHandler {
+    return currentUserHook(this.manager, this.backends, options)
+  }
+
+  /** Decorates `request.user` once for the whole app (register it at the root). */
+  get plugin(): FastifyPluginAsync {
+    return fp(
+      async (app) => {
+        if (!app.hasRequestDecorator('user')) app.decorateRequest('user', null)
+      },
+      { name: 'fastify-users', fastify: '5.x' },
+    )
+  }
+
+  authRouter(backend: AuthenticationBackend<U>, options?: AuthRouterOptions): FastifyPluginAsync {
+    if (!this.backends.includes(backend))
+      throw new TypeError(`authRouter: backend "${backend.name}" is not one of this FastifyUsers' backends`)
+    return authRouter(this.context, backend, options)
+  }
+
+  registerRouter(options?: RouterOptions): FastifyPluginAsync {
+    return registerRouter(this.context, options)
+  }
+
+  resetPasswordRouter(options?: RouterOptions): FastifyPluginAsync {
+    return resetPasswordRouter(this.context, options)
+  }
+
+  verifyRouter(options?: RouterOptions): FastifyPluginAsync {
+    return verifyRouter(this.context, options)
+  }
+
+  usersRouter(options?: UsersRouterOptions): FastifyPluginAsync {
+    return usersRouter(this.context, options)
+  }
+
+  /** `components.securitySchemes` for @fastify/swagger: one per backend. */
+  securitySchemes(): Record<string, Record<string, unknown>> {
+    return Object.fromEntries(this.backends.map((b) => [b.transport.openapi.schemeName, b.transport.openapi.scheme]))
+  }
+}

@@ -1,0 +1,16 @@
+import type { preValidationAsyncHookHandler } from 'fastify'
+import type { UserManager } from '../../core/manager'
+import type { BaseUser } from '../../core/user'
+import type { AuthenticationBackend } from '../backend'
+import type { CurrentUserOptions } from '../current-user'
+import type { UserSchemas } from '../schemas'
+
+/** What the routers need from FastifyUsers. */
+export interface RouterContext<U extends BaseUser> {
+  manager: UserManager<U>
+  backends: AuthenticationBackend<U>[]
+  schemas: UserSchemas
+  currentUser(options?: CurrentUserOptions): preValidationAsyncHookHandler
+  /** OpenAPI security requirement listing every backend's scheme. */
+  security: Record<string, string[]>[]
+}

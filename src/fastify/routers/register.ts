@@ -1,0 +1,29 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { CreateInput } from '../../core/manager'
+import type { BaseUser } from '../../core/user'
+import { errorResponses } from '../schemas'
+import { jsonScope, type RouterOptions } from '../scope'
+import { hookContext } from '../types'
+import type { RouterContext } from './context'
+
+/** POST /register → 201 UserRead: fastapi-users' get_register_router (flags in the body are ignored). */
+export function registerRouter<U extends BaseUser>(
+  ctx: RouterContext<U>,
+  options: RouterOptions = {},
+): FastifyPluginAsync {
+  return async (instance) => {
+    jsonScope(instance, options, ['auth'])
+    instance.post('/register', {
+      exposeHeadRoute: false,
+      config: { fastapiName: 'register:register' },
+      schema: { body: ctx.schemas.UserCreate, response: { 201: ctx.schemas.UserRead, ...errorResponses(400, 422) } },
+      handler: async (request, reply) => {
+        const user = await ctx.manager.create(request.body as CreateInput<U>, {
+          safe: true,
+          ctx: hookContext(request, reply),
+        })
+        return reply.code(201).send(user)
+      },
+    })
+  }
+}

@@ -1,0 +1,110 @@
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import type { UpdateInput } from '../../core/manager'
+import type { BaseUser } from '../../core/user'
+import { notFound, unauthorized } from '../errors'
+import { errorResponses, Null } from '../schemas'
+import { jsonScope, type RouterOptions } from '../scope'
+import { hookContext } from '../types'
+import type { RouterContext } from './context'
+
+export interface UsersRouterOptions extends RouterOptions {
+  /** Only verified users may use these routes (403 otherwise). Default false. */
+  requiresVerification?: boolean
+}
+
+const IdParams = Type.Object({ id: Type.String() })
+
+/**
+ * GET/PATCH /me for the user, GET/PATCH/DELETE /:id for superusers: fastapi-users'
+ * get_users_router, with its order of checks (401, 403, then 404, then the body).
+ */
+export function usersRouter<U extends BaseUser>(
+  ctx: RouterContext<U>,
+  options: UsersRouterOptions = {},
+): FastifyPluginAsync {
+  const { manager, schemas } = ctx
+  const verified = options.requiresVerification ?? false
+  const activeUser = ctx.currentUser({ active: true, verified })
+  const superuser = ctx.currentUser({ active: true, verified, superuser: true })
+  const targets = new WeakMap<FastifyRequest, U>()
+
+  const me = (request: FastifyRequest): U => {
+    if (!request.user) throw unauthorized()
+    return request.user as unknown as U
+  }
+  const target = (request: FastifyRequest): U => {
+    const user = targets.get(request)
+    if (!user) throw notFound()
+    return user
+  }
+  // Runs after the superuser check and before body validation, as FastAPI's get_user_or_404.
+  const loadTarget = async (request: FastifyRequest) => {
+    const user = await manager.get((request.params as { id: string }).id)
+    if (!user) throw notFound()
+    targets.set(request, user)
+  }
+
+  return async (instance) => {
+    jsonScope(instance, options, ['users'])
+    const common = { exposeHeadRoute: false }
+    const read = { 200: schemas.UserRead }
+
+    instance.get('/me', {
+      ...common,
+      config: { fastapiName: 'users:current_user' },
+      schema: { security: ctx.security, response: { ...read, ...errorResponses(401) } },
+      preValidation: activeUser,
+      handler: async (request) => me(request),
+    })
+
+    instance.patch('/me', {
+      ...common,
+      config: { fastapiName: 'users:patch_current_user' },
+      schema: {
+        security: ctx.security,
+        body: schemas.UserUpdate,
+        response: { ...read, ...errorResponses(400, 401, 422) },
+      },
+      preValidation: activeUser,
+      handler: async (request, reply) =>
+        manager.update(me(request), request.body as UpdateInput<U>, { safe: true, ctx: hookContext(request, reply) }),
+    })
+
+    instance.get('/:id', {
+      ...common,
+      config: { fastapiName: 'users:user' },
+      schema: { security: ctx.security, params: IdParams, response: { ...read, ...errorResponses(401, 403, 404) } },
+      preValidation: [superuser, loadTarget],
+      handler: async (request) => target(request),
+    })
+
+    instance.patch('/:id', {
+      ...common,
+      config: { fastapiName: 'users:patch_user' },
+      schema: {
+        security: ctx.security,
+        params: IdParams,
+        body: schemas.UserUpdate,
+        response: { ...read, ...errorResponses(400, 401, 403, 404, 422) },
+      },
+      preValidation: [superuser, loadTarget],
+      handler: async (request, reply) =>
+        manager.update(target(request), request.body as UpdateInput<U>, {
+          safe: false,
+          ctx: hookContext(request, reply),
+        }),
+    })
+
+    instance.delete('/:id', {
+      ...common,
+      config: { fastapiName: 'users:delete_user' },
+      schema: { security: ctx.security, params: IdParams, response: { 204: Null, ...errorResponses(401, 403, 404) } },
+      preValidation: [superuser, loadTarget],
+      handler: async (request, reply) => {
+        await manager.delete(target(request), hookContext(request, reply))
+        return reply.code(204).send()
+      },
+    })
+  }
+}

@@ -1,0 +1,48 @@
+import type { FastifyPluginAsync } from 'fastify'
+import type { BaseUser } from '../../core/user'
+import { EmailBody, errorResponses, Null, TokenBody } from '../schemas'
+import { jsonScope, type RouterOptions } from '../scope'
+import { hookContext } from '../types'
+import type { RouterContext } from './context'
+
+/**
+ * POST /request-verify-token (202, whoever asks) and POST /verify (200 UserRead):
+ * fastapi-users' get_verify_router.
+ */
+export function verifyRouter<U extends BaseUser>(
+  ctx: RouterContext<U>,
+  options: RouterOptions = {},
+): FastifyPluginAsync {
+  const { manager } = ctx
+  return async (instance) => {
+    jsonScope(instance, options, ['auth'])
+
+    instance.post('/request-verify-token', {
+      exposeHeadRoute: false,
+      config: { fastapiName: 'verify:request-token' },
+      schema: {
+        body: EmailBody('Body_verify_request_token_auth_request_verify_token_post'),
+        response: { 202: Null, ...errorResponses(422) },
+      },
+      handler: async (request, reply) => {
+        const { email } = request.body as { email: string }
+        const user = await manager.getByEmail(email)
+        if (user) await manager.requestVerify(user, hookContext(request, reply))
+        return reply.code(202).send(null)
+      },
+    })
+
+    instance.post('/verify', {
+      exposeHeadRoute: false,
+      config: { fastapiName: 'verify:verify' },
+      schema: {
+        body: TokenBody('Body_verify_verify_auth_verify_post'),
+        response: { 200: ctx.schemas.UserRead, ...errorResponses(400, 422) },
+      },
+      handler: async (request, reply) => {
+        const { token } = request.body as { token: string }
+        return reply.send(await manager.verify(token, hookContext(request, reply)))
+      },
+    })
+  }
+}

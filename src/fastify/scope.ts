@@ -1,0 +1,67 @@
+import formbody from '@fastify/formbody'
+import multipart from '@fastify/multipart'
+import type { FastifyInstance, RouteOptions } from 'fastify'
+import { fastapiErrorHandler } from './errors'
+import { validatorCompiler } from './validation'
+
+export interface RouterOptions {
+  /** OpenAPI tags of the router's operations. */
+  tags?: string[]
+}
+
+/**
+ * What every router's encapsulated scope shares: pydantic-like validation, FastAPI-shaped
+ * errors, FastAPI's operationIds, no implicit HEAD routes.
+ */
+function baseScope(instance: FastifyInstance, tags: string[]) {
+  instance.setValidatorCompiler(validatorCompiler)
+  instance.setErrorHandler(fastapiErrorHandler)
+  instance.addHook('onRoute', (route: RouteOptions) => {
+    const name = (route.config as { fastapiName?: string } | undefined)?.fastapiName
+    if (!name) return
+    route.schema = { ...route.schema, tags, operationId: operationId(name, route.url, route.method) }
+  })
+}
+
+/**
+ * A scope whose routes take JSON bodies, read as FastAPI reads them: a body without
+ * Content-Type is JSON; any other content type reaches validation as raw text and fails at
+ * `["body"]` with a 422 (never a 415).
+ */
+export function jsonScope(instance: FastifyInstance, options: RouterOptions, defaultTags: string[]) {
+  baseScope(instance, options.tags ?? defaultTags)
+  const json = instance.getDefaultJsonParser('error', 'error')
+  instance.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
+    if (request.headers['content-type'] === undefined) return json(request, body as string, done)
+    done(null, body)
+  })
+}
+
+/**
+ * A scope whose routes take forms (urlencoded or multipart), like OAuth2PasswordRequestForm:
+ * JSON and other bodies read as an empty form, and empty fields count as missing.
+ */
+export async function formScope(instance: FastifyInstance, options: RouterOptions, defaultTags: string[]) {
+  baseScope(instance, options.tags ?? defaultTags)
+  instance.removeContentTypeParser(['application/json', 'text/plain'])
+  await instance.register(formbody)
+  await instance.register(multipart, {
+    attachFieldsToBody: 'keyValues',
+    limits: { fields: 20, fieldSize: 64 * 1024, files: 0, parts: 20 },
+  })
+  instance.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, {}))
+  instance.addHook('preValidation', async (request) => {
+    const body = request.body
+    if (!body || typeof body !== 'object') return
+    for (const [key, value] of Object.entries(body)) {
+      if (value === '') delete (body as Record<string, unknown>)[key]
+    }
+  })
+}
+
+/** FastAPI's generate_unique_id: route name + path, non-word characters as `_`, then `_` + method. */
+export function operationId(name: string, url: string, method: RouteOptions['method']): string {
+  const path = url.replace(/:(\w+)/g, '{$1}')
+  const verb = (Array.isArray(method) ? method[0] : method) ?? 'get'
+  return `${name}${path}`.replace(/\W/g, '_') + `_${verb.toLowerCase()}`
+}

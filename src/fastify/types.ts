@@ -1,0 +1,34 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { BaseUser } from '../core/user'
+
+/**
+ * The app's user type, declared once by the app:
+ * `declare module 'fastify-users' { interface Register { user: UserOf<typeof fields> } }`
+ */
+// biome-ignore lint/suspicious/noEmptyInterface: filled by the app through declaration merging
+export interface Register {}
+
+export type RegisteredUser = Register extends { user: infer U } ? U : BaseUser
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The FastAPI route name its operationId is made from (`users:current_user`). */
+    fastapiName?: string
+  }
+  interface FastifyRequest {
+    /** Set by `currentUser()`; null where authentication was optional and failed. */
+    user: RegisteredUser | null
+  }
+}
+
+declare module '../core/hooks' {
+  interface HookContext {
+    /** The Fastify request and reply behind the operation, when there is one. */
+    request?: FastifyRequest
+    reply?: FastifyReply
+  }
+}
+
+export function hookContext(request: FastifyRequest, reply?: FastifyReply) {
+  return { ip: request.ip, userAgent: request.headers['user-agent'], request, reply }
+}

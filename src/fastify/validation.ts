@@ -1,0 +1,156 @@
+import Ajv, { type ErrorObject } from 'ajv'
+import type { FastifySchemaCompiler } from 'fastify'
+import { normalizeEmail } from '../core/email'
+
+/** One item of FastAPI's 422 body: `{"detail":[{type, loc, msg, input}]}`. */
+export interface ValidationDetail {
+  type: string
+  loc: (string | number)[]
+  msg: string
+  input: unknown
+}
+
+export type RequestPart = 'body' | 'query' | 'path' | 'header'
+
+/**
+ * Our own Ajv, so the routers validate like pydantic whatever the app configured:
+ * every error reported (not just the first), unknown properties dropped, no type coercion,
+ * and the `x-email` keyword that validates *and normalises* e-mail addresses in place.
+ */
+function createAjv(): Ajv {
+  const ajv = new Ajv({
+    allErrors: true,
+    removeAdditional: 'all',
+    coerceTypes: false,
+    useDefaults: true,
+    strict: false,
+  })
+  ajv.addFormat('email', true) // documentation only: `x-email` does the work
+  ajv.addFormat('uuid', true)
+  ajv.addFormat('password', true)
+  ajv.addKeyword({
+    keyword: 'x-email',
+    type: 'string',
+    modifying: true,
+    errors: true,
+    validate: function emailKeyword(
+      this: unknown,
+      _enabled: boolean,
+      data: string,
+      _schema: unknown,
+      ctx?: { parentData: Record<string | number, unknown>; parentDataProperty: string | number },
+    ) {
+      const result = normalizeEmail(data)
+      if (!result.ok) {
+        ;(emailKeyword as unknown as { errors: Partial<ErrorObject>[] }).errors = [
+          { keyword: 'x-email', message: result.reason, params: { reason: result.reason } },
+        ]
+        return false
+      }
+      if (ctx) ctx.parentData[ctx.parentDataProperty] = result.email
+      return true
+    },
+  })
+  return ajv
+}
+
+const ajv = createAjv()
+
+export const validatorCompiler: FastifySchemaCompiler<unknown> = ({ schema }) => ajv.compile(schema as object)
+
+const PARTS: Record<string, RequestPart> = { body: 'body', querystring: 'query', params: 'path', headers: 'header' }
+
+/** Ajv's errors for one part of the request, in FastAPI's words. */
+export function toValidationDetails(errors: ErrorObject[], context: string, root: unknown): ValidationDetail[] {
+  const part = PARTS[context] ?? 'body'
+  const details: ValidationDetail[] = []
+  const seen = new Set<string>()
+  for (const error of errors) {
+    const detail = describe(error, part, root)
+    const key = JSON.stringify(detail.loc)
+    if (seen.has(key)) continue // pydantic reports one error per location
+    seen.add(key)
+    details.push(detail)
+  }
+  return details
+}
+
+function describe(error: ErrorObject, part: RequestPart, root: unknown): ValidationDetail {
+  const path = pointerSegments(error.instancePath)
+  const input = valueAt(root, path)
+  const loc = [part, ...path]
+  const params = error.params as Record<string, unknown>
+  switch (error.keyword) {
+    case 'required':
+      return { type: 'missing', loc: [...loc, String(params.missingProperty)], msg: 'Field required', input }
+    case 'type':
+      if (input === null || input === undefined) {
+        if (path.length === 0) return { type: 'missing', loc, msg: 'Field required', input: null }
+      }
+      return typeDetail(String(params.type), loc, input, path.length === 0)
+    case 'x-email':
+      return {
+        type: 'value_error',
+        loc,
+        msg: `value is not a valid email address: ${params.reason}`,
+        input,
+      }
+    case 'minLength':
+      return { type: 'string_too_short', loc, msg: `String should have at least ${params.limit} characters`, input }
+    case 'maxLength':
+      return { type: 'string_too_long', loc, msg: `String should have at most ${params.limit} characters`, input }
+    case 'pattern':
+      return { type: 'string_pattern_mismatch', loc, msg: `String should match pattern '${params.pattern}'`, input }
+    case 'enum':
+    case 'const':
+      return { type: 'literal_error', loc, msg: `Input should be ${describeAllowed(params)}`, input }
+    default:
+      return { type: 'value_error', loc, msg: error.message ?? 'Invalid value', input }
+  }
+}
+
+const TYPE_WORDS: Record<string, [string, string]> = {
+  string: ['string_type', 'Input should be a valid string'],
+  boolean: ['bool_type', 'Input should be a valid boolean'],
+  integer: ['int_type', 'Input should be a valid integer'],
+  number: ['float_type', 'Input should be a valid number'],
+  array: ['list_type', 'Input should be a valid list'],
+  object: ['dict_type', 'Input should be a valid dictionary'],
+}
+
+function typeDetail(expected: string, loc: (string | number)[], input: unknown, isRoot: boolean): ValidationDetail {
+  const first = expected.split(',')[0] ?? expected
+  if (first === 'object' && isRoot) {
+    return {
+      type: 'model_attributes_type',
+      loc,
+      msg: 'Input should be a valid dictionary or object to extract fields from',
+      input,
+    }
+  }
+  const [type, msg] = TYPE_WORDS[first] ?? ['value_error', `Input should be of type ${expected}`]
+  return { type, loc, msg, input }
+}
+
+function describeAllowed(params: Record<string, unknown>): string {
+  const values = (params.allowedValues ?? [params.allowedValue]) as unknown[]
+  return values.map((v) => `'${String(v)}'`).join(' or ')
+}
+
+function pointerSegments(pointer: string): (string | number)[] {
+  if (!pointer) return []
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replaceAll('~1', '/').replaceAll('~0', '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s))
+}
+
+function valueAt(root: unknown, path: (string | number)[]): unknown {
+  let value = root
+  for (const key of path) {
+    if (value === null || typeof value !== 'object') return undefined
+    value = (value as Record<string | number, unknown>)[key]
+  }
+  return value
+}

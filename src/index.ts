@@ -1,0 +1,43 @@
+/** fastify-users: the public API. Everything not exported here is internal. */
+
+export { type EmailResult, normalizeEmail } from './core/email'
+export * from './core/errors'
+export type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './core/hooks'
+export { parseUuid } from './core/ids'
+export {
+  type CreateInput,
+  type Credentials,
+  type UpdateInput,
+  UserManager,
+  type UserManagerOptions,
+} from './core/manager'
+export {
+  type Argon2Params,
+  createPasswordHasher,
+  MAX_PASSWORD_LENGTH,
+  OWASP_ARGON2ID,
+  type PasswordHasher,
+} from './core/passwords'
+export { DuplicateEmail, type NewUser, type UserChanges, type UserStore } from './core/store'
+export { AUDIENCE, type Clock, signJwt, verifyJwt } from './core/tokens'
+export type { BaseUser, ColumnType, FieldSpec, UserCreateOf, UserFields, UserOf, UserUpdateOf } from './core/user'
+export { defineUserFields, PROTECTED_FIELDS } from './core/user'
+export { type AuthenticationBackend, authenticationBackend } from './fastify/backend'
+export { fastapiCompat } from './fastify/compat'
+export type { CurrentUserOptions } from './fastify/current-user'
+export { fastapiErrorHandler, HttpError } from './fastify/errors'
+export { type OpenApiOptions, registerOpenApi } from './fastify/openapi'
+export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin'
+export { EmailString, nullable, type UserSchemas, userSchemas } from './fastify/schemas'
+export type { Register, RegisteredUser } from './fastify/types'
+export { hookContext } from './fastify/types'
+export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery'
+export { type MailContent, type MailUser, resetPasswordMail, verifyMail, welcomeMail } from './mail/templates'
+export { type Capabilities, type Database, type DatabaseOptions, openDatabase } from './stores/kysely/database'
+export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate'
+export { createKyselyUserStore } from './stores/kysely/user-store'
+export { JWTStrategy, type JWTStrategyOptions } from './strategies/jwt'
+export type { Strategy } from './strategies/strategy'
+export { BearerTransport } from './transports/bearer'
+export { CookieTransport, type CookieTransportOptions } from './transports/cookie'
+export type { Transport, TransportDocs } from './transports/transport'

@@ -1,0 +1,86 @@
+export interface MailContent {
+  subject: string
+  text: string
+  html: string
+}
+
+export interface MailUser {
+  email: string
+  first_name?: string | null
+}
+
+// All user-facing wording lives here so it can be translated in one place.
+const strings = {
+  greeting: (name: string) => `Hello ${name},`,
+  signature: 'See you soon!',
+  ignore: 'If you did not request this, you can safely ignore this e-mail.',
+  expires: 'This link expires in one hour.',
+  welcome: {
+    subject: 'Welcome!',
+    body: 'Your account has been created.',
+    action: 'Open the application',
+  },
+  verify: {
+    subject: 'Verify your e-mail address',
+    body: 'Please confirm your e-mail address by opening the link below.',
+    action: 'Verify my e-mail address',
+  },
+  reset: {
+    subject: 'Reset your password',
+    body: 'We received a request to reset your password. Choose a new one by opening the link below.',
+    action: 'Reset my password',
+  },
+}
+
+export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
+  return build(user, strings.welcome, joinUrl(publicUrl, '/'), [])
+}
+
+export function verifyMail(user: MailUser, token: string, publicUrl: string): MailContent {
+  const link = joinUrl(publicUrl, `/verify?token=${encodeURIComponent(token)}`)
+  return build(user, strings.verify, link, [strings.expires, strings.ignore])
+}
+
+export function resetPasswordMail(user: MailUser, token: string, publicUrl: string): MailContent {
+  const link = joinUrl(publicUrl, `/reset-password?token=${encodeURIComponent(token)}`)
+  return build(user, strings.reset, link, [strings.expires, strings.ignore])
+}
+
+function build(
+  user: MailUser,
+  words: { subject: string; body: string; action: string },
+  link: string,
+  notes: string[],
+): MailContent {
+  const greeting = strings.greeting(user.first_name || user.email)
+  const text = `${[greeting, words.body, link, ...notes, strings.signature].join('\n\n')}\n`
+  const html = `<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(words.subject)}</title></head>
+<body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#1f2933;background:#ffffff">
+<main style="max-width:560px;margin:0 auto">
+<p>${escapeHtml(greeting)}</p>
+<p>${escapeHtml(words.body)}</p>
+<p><a href="${escapeHtml(link)}" style="display:inline-block;padding:10px 18px;background:#1d4ed8;color:#ffffff;text-decoration:none;border-radius:4px">${escapeHtml(words.action)}</a></p>
+<p style="font-size:14px;color:#52606d">${escapeHtml(link)}</p>
+${notes.map((n) => `<p style="font-size:14px;color:#52606d">${escapeHtml(n)}</p>`).join('\n')}
+<p>${escapeHtml(strings.signature)}</p>
+</main>
+</body>
+</html>
+`
+  return { subject: words.subject, text, html }
+}
+
+function joinUrl(base: string, path: string): string {
+  return base.replace(/\/+$/, '') + path
+}
+
+export function escapeHtml(value: string): string {
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/"/g, '&quot;')
+    .replace(/'/g, '&#39;')
+}

@@ -1,0 +1,102 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import SQLite from 'better-sqlite3'
+import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely'
+import { createPool as createMysqlPool } from 'mysql2'
+import pg from 'pg'
+
+/**
+ * What differs between databases, as capabilities rather than dialect checks
+ * in the code above.
+ */
+export interface Capabilities {
+  /** `INSERT … RETURNING` / `UPDATE … RETURNING`. */
+  returning: boolean
+  /** The column type of user ids: native uuid where there is one, CHAR(36) elsewhere (as fastapi-users). */
+  uuidColumn: 'uuid' | 'char(36)'
+  /**
+   * How e-mails are kept unique regardless of letter case: an index on lower(email),
+   * or the column's case-insensitive collation already does it.
+   */
+  caseInsensitiveUnique: 'expression-index' | 'collation'
+  /** Whether the driver binds JavaScript booleans (better-sqlite3 takes 0/1 only). */
+  bindsBooleans: boolean
+}
+
+export interface Database {
+  // biome-ignore lint/suspicious/noExplicitAny: the user table's columns depend on the app's custom fields
+  db: Kysely<any>
+  kind: 'sqlite' | 'postgres' | 'mysql'
+  capabilities: Capabilities
+  close(): Promise<void>
+}
+
+export interface DatabaseOptions {
+  /** Pool size for PostgreSQL and MariaDB/MySQL. */
+  poolSize?: number
+  /** How long to wait for a pooled connection or a statement before failing (ms). */
+  timeoutMs?: number
+}
+
+/**
+ * Opens the database a URL names: `sqlite:path` (or `sqlite://path`, `sqlite::memory:`),
+ * `postgres://…` / `postgresql://…`, or `mysql://…` / `mariadb://…`.
+ */
+export function openDatabase(url: string, options: DatabaseOptions = {}): Database {
+  const poolSize = options.poolSize ?? 10
+  const timeoutMs = options.timeoutMs ?? 5000
+  const scheme = url.slice(0, url.indexOf(':')).toLowerCase()
+
+  if (scheme === 'sqlite') {
+    const file = sqlitePath(url)
+    if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+    const sqlite = new SQLite(file, { timeout: timeoutMs })
+    sqlite.pragma('journal_mode = WAL')
+    sqlite.pragma('foreign_keys = ON')
+    return wrap('sqlite', new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }), {
+      returning: true,
+      uuidColumn: 'char(36)',
+      caseInsensitiveUnique: 'expression-index',
+      bindsBooleans: false,
+    })
+  }
+  if (scheme === 'postgres' || scheme === 'postgresql') {
+    const pool = new pg.Pool({
+      connectionString: url,
+      max: poolSize,
+      connectionTimeoutMillis: timeoutMs,
+      query_timeout: timeoutMs,
+    })
+    pool.on('error', () => {}) // an idle client lost with the server; the next query reports it
+    return wrap('postgres', new Kysely({ dialect: new PostgresDialect({ pool }) }), {
+      returning: true,
+      uuidColumn: 'uuid',
+      caseInsensitiveUnique: 'expression-index',
+      bindsBooleans: true,
+    })
+  }
+  if (scheme === 'mysql' || scheme === 'mariadb') {
+    const pool = createMysqlPool({
+      uri: url.replace(/^mariadb:/i, 'mysql:'),
+      connectionLimit: poolSize,
+      connectTimeout: timeoutMs,
+      charset: 'utf8mb4',
+    })
+    return wrap('mysql', new Kysely({ dialect: new MysqlDialect({ pool }) }), {
+      returning: false,
+      uuidColumn: 'char(36)',
+      caseInsensitiveUnique: 'collation',
+      bindsBooleans: true,
+    })
+  }
+  throw new TypeError(`unsupported DATABASE_URL scheme "${scheme}:" (use sqlite:, postgres:, mysql: or mariadb:)`)
+}
+
+function sqlitePath(url: string): string {
+  const rest = url.replace(/^sqlite:(\/\/)?/i, '')
+  return rest === '' ? ':memory:' : rest
+}
+
+function wrap(kind: Database['kind'], db: Kysely<unknown>, capabilities: Capabilities): Database {
+  return { db, kind, capabilities, close: () => db.destroy() }
+}

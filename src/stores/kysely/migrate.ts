@@ -1,0 +1,79 @@
+import { type Migration, type MigrationResult, Migrator, sql } from 'kysely'
+import type { UserFields } from '../../core/user'
+import type { Database } from './database'
+import { userTable } from './migrations/0001-user'
+
+export interface MigrateOptions {
+  /** The app's custom user fields: a missing column is added for each. */
+  fields?: UserFields
+  /** The app's own migrations, run after ours, in name order. */
+  migrations?: Record<string, Migration>
+}
+
+export interface MigrationReport {
+  /** Migrations run now, in order. */
+  applied: string[]
+  /** Custom-field columns added now. */
+  addedColumns: string[]
+}
+
+export class MigrationFailed extends Error {
+  constructor(
+    readonly results: MigrationResult[],
+    options: { cause: unknown },
+  ) {
+    super(`migration failed: ${results.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'}`, options)
+  }
+}
+
+export function builtInMigrations(database: Database): Record<string, Migration> {
+  return { '0001-user': userTable(database.capabilities) }
+}
+
+/** Brings the database to the latest schema; reports what it did and throws what failed. */
+export async function migrateToLatest(database: Database, options: MigrateOptions = {}): Promise<MigrationReport> {
+  const migrator = new Migrator({
+    db: database.db,
+    provider: { getMigrations: async () => ({ ...builtInMigrations(database), ...options.migrations }) },
+  })
+  const { error, results = [] } = await migrator.migrateToLatest()
+  if (error) throw new MigrationFailed(results, { cause: error })
+  const addedColumns = await addFieldColumns(database, options.fields ?? {})
+  return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName), addedColumns }
+}
+
+/** Custom fields are the app's, not ours: their columns are added when missing, never altered. */
+async function addFieldColumns(database: Database, fields: UserFields): Promise<string[]> {
+  const tables = await database.db.introspection.getTables()
+  const existing = new Set(tables.find((t) => t.name === 'user')?.columns.map((c) => c.name))
+  const added: string[] = []
+  for (const [name, spec] of Object.entries(fields)) {
+    if (existing.has(name)) continue
+    const type = spec.column ?? columnTypeOf(spec.schema)
+    await database.db.schema
+      .alterTable('user')
+      .addColumn(name, sql.raw(type), (c) => (spec.nullable ? c : c.notNull().defaultTo(defaultFor(type))))
+      .execute()
+    added.push(name)
+  }
+  return added
+}
+
+function columnTypeOf(schema: { type?: unknown }): string {
+  switch (schema.type) {
+    case 'boolean':
+      return 'boolean'
+    case 'integer':
+      return 'integer'
+    case 'number':
+      return 'double precision'
+    default:
+      return 'text'
+  }
+}
+
+function defaultFor(type: string): unknown {
+  if (type === 'boolean') return false
+  if (type === 'integer' || type === 'double precision') return 0
+  return ''
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto'
+import { sql } from 'kysely'
+import { DuplicateEmail, type NewUser, type UserChanges, type UserStore } from '../../core/store'
+import type { BaseUser, UserFields } from '../../core/user'
+import type { Database } from './database'
+import { isUniqueViolation, unavailableOr } from './errors'
+
+const BASE_BOOLEANS = ['is_active', 'is_superuser', 'is_verified']
+
+/** Users in the `user` table, through Kysely: the same queries on SQLite, PostgreSQL and MariaDB. */
+export function createKyselyUserStore<U extends BaseUser>(database: Database, fields: UserFields = {}): UserStore<U> {
+  const { db, capabilities } = database
+  const booleans = [
+    ...BASE_BOOLEANS,
+    ...Object.entries(fields)
+      .filter(([, f]) => f.column === 'boolean' || (f.schema as { type?: unknown }).type === 'boolean')
+      .map(([name]) => name),
+  ]
+  const columns = ['id', 'email', 'hashed_password', ...BASE_BOOLEANS, ...Object.keys(fields)]
+
+  // SQLite and MariaDB hand booleans back as 0/1.
+  const toUser = (row: Record<string, unknown> | undefined): U | null => {
+    if (!row) return null
+    const user: Record<string, unknown> = { ...row }
+    for (const name of booleans) if (user[name] !== null && user[name] !== undefined) user[name] = Boolean(user[name])
+    user.id = String(user.id).toLowerCase()
+    return user as U
+  }
+
+  const toRow = (values: Record<string, unknown>): Record<string, unknown> => {
+    if (capabilities.bindsBooleans) return values
+    return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === 'boolean' ? Number(v) : v]))
+  }
+
+  const select = () => db.selectFrom('user').select(columns)
+
+  const byId = async (id: string): Promise<U | null> =>
+    toUser(await select().where('id', '=', id).executeTakeFirst().catch(unavailableOr))
+
+  const write = async <T>(query: () => Promise<T>): Promise<T> => {
+    try {
+      return await query()
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new DuplicateEmail({ cause: error })
+      return unavailableOr(error)
+    }
+  }
+
+  return {
+    get: byId,
+
+    async getByEmail(email) {
+      const row = await select()
+        .where(sql`lower(email)`, '=', email.toLowerCase())
+        .executeTakeFirst()
+        .catch(unavailableOr)
+      return toUser(row)
+    },
+
+    async create(data: NewUser<U>) {
+      const row = toRow({ ...data, id: data.id ?? randomUUID() }) as { id: string }
+      await write(() => db.insertInto('user').values(row).execute())
+      const created = await byId(row.id)
+      if (!created) throw new Error('the created user could not be read back')
+      return created
+    },
+
+    async update(user, changes: UserChanges<U>, options = {}) {
+      if (Object.keys(changes).length === 0) return byId(user.id)
+      let query = db.updateTable('user').set(toRow(changes)).where('id', '=', user.id)
+      if (options.ifPasswordIs !== undefined) query = query.where('hashed_password', '=', options.ifPasswordIs)
+      const result = await write(() => query.executeTakeFirst())
+      if (options.ifPasswordIs !== undefined && Number(result.numUpdatedRows) === 0) return null
+      return byId(user.id)
+    },
+
+    async delete(user) {
+      await db.deleteFrom('user').where('id', '=', user.id).execute().catch(unavailableOr)
+    },
+  }
+}
+
+export type { Database } from './database'
