@@ -226,12 +226,29 @@ function checkGloballyDeliverable(ascii: string): void {
 // IDNA. Node's WHATWG host functions do the UTS #46 mapping and Punycode; the IDNA 2008 rules that
 // the idna package adds on top (code point classes, CONTEXTO, part of the Bidi rule) are checked here.
 
-// idna.uts46_remap: case folding, NFC, and fullwidth or ideographic full stops to ".".
+// idna.uts46_remap: UTS #46 maps each code point on its own (case folding, compatibility forms,
+// ideographic full stops to "."), then the whole domain is NFC-normalised.
 function uts46Remap(domain: string): string {
-  if (isAscii(domain)) return domain.toLowerCase()
-  const mapped = withLetterLabel(domainToUnicode, domain)
-  if (mapped === undefined) fail(`The part after the @-sign contains invalid characters (${uts46Error(domain)}).`)
-  return mapped
+  const mapped = [...domain].map((c, index) => {
+    const result = isAscii(c) ? c.toLowerCase() : uts46MapChar(c)
+    if (result === undefined) {
+      fail(
+        `The part after the @-sign contains invalid characters (Codepoint ${unot(c)} not allowed at position ${index + 1} in '${domain}').`,
+      )
+    }
+    return result
+  })
+  return mapped.join('').normalize('NFC')
+}
+
+// Node maps and then validates whole labels, so each code point goes in alone, or after a "0" when
+// it cannot start a label (combining marks).
+function uts46MapChar(c: string): string | undefined {
+  for (const prefix of ['', '0']) {
+    const mapped = withLetterLabel(domainToUnicode, `${prefix}${c}`)
+    if (mapped?.startsWith(prefix)) return mapped.slice(prefix.length)
+  }
+  return undefined
 }
 
 // The WHATWG host parser reads a last label such as "0x7f" as an IPv4 number; a letter label after
@@ -241,17 +258,16 @@ function withLetterLabel(convert: (domain: string) => string, domain: string): s
   return result.endsWith('.a') ? result.slice(0, -2) : undefined
 }
 
-function uts46Error(domain: string): string {
-  const chars = [...domain]
-  const index = chars.findIndex((c) => !isAscii(c) && domainToASCII(`a${c}.a`) === '')
-  const culprit = chars[index]
-  if (culprit === undefined) return 'Invalid label'
-  return `Codepoint ${unot(culprit)} not allowed at position ${index + 1} in '${domain}'`
-}
-
 // idna.encode(uts46=False) of an already mapped domain.
 function idnaEncode(mapped: string): string {
-  const ascii = mapped.split('.').map(toALabel).join('.')
+  const labels = mapped.split('.').map((label) => {
+    const { ascii } = idnaLabel(label, 'contains invalid characters')
+    if (ascii.length > DNS_LABEL_LENGTH_LIMIT) {
+      fail('The part after the @-sign contains invalid characters (Label too long).')
+    }
+    return ascii
+  })
+  const ascii = labels.join('.')
   if (ascii.length > DOMAIN_MAX_LENGTH) fail('The email address is too long after the @-sign.')
   if (!DOT_ATOM_TEXT_HOSTNAME.test(ascii)) {
     fail('The email address contains invalid characters after the @-sign after IDNA encoding.')
@@ -259,30 +275,30 @@ function idnaEncode(mapped: string): string {
   return ascii
 }
 
-function toALabel(label: string): string {
-  const error = idnaLabelError(label)
-  if (error !== undefined) fail(`The part after the @-sign contains invalid characters (${error}).`)
-  const alabel = isAscii(label) ? label : withLetterLabel(domainToASCII, label)
-  if (alabel === undefined) fail('The part after the @-sign contains invalid characters (Invalid label).')
-  if (alabel.length > DNS_LABEL_LENGTH_LIMIT) {
-    fail('The part after the @-sign contains invalid characters (Label too long).')
-  }
-  return alabel
-}
-
 // idna.decode: the Unicode form of the domain, refusing "xn--" labels that are not real IDNA.
 function idnaDecode(ascii: string): string {
   return ascii
     .split('.')
-    .map((label) => {
-      if (!label.startsWith('xn--')) return label
-      const ulabel = withLetterLabel(domainToUnicode, label)
-      if (ulabel === undefined) fail('The part after the @-sign is not valid IDNA (Invalid A-label).')
-      const error = idnaLabelError(ulabel)
-      if (error !== undefined) fail(`The part after the @-sign is not valid IDNA (${error}).`)
-      return ulabel
-    })
+    .map((label) => idnaLabel(label, 'is not valid IDNA').unicode)
     .join('.')
+}
+
+// idna.alabel / idna.ulabel; `failure` is email_validator's wording for the step that failed.
+function idnaLabel(label: string, failure: string): { ascii: string; unicode: string } {
+  const unicode = isAscii(label) && label.startsWith('xn--') ? decodeALabel(label) : label
+  if (unicode === undefined) fail(`The part after the @-sign ${failure} (Invalid A-label).`)
+  const error = idnaLabelError(unicode)
+  if (error !== undefined) fail(`The part after the @-sign ${failure} (${error}).`)
+  const ascii = isAscii(label) ? label : withLetterLabel(domainToASCII, label)
+  if (ascii === undefined) fail(`The part after the @-sign ${failure} (Invalid label).`)
+  return { ascii, unicode }
+}
+
+// Node also decodes non-canonical Punycode such as "xn--abc-" (to "abc"); idna refuses it.
+function decodeALabel(label: string): string | undefined {
+  const unicode = withLetterLabel(domainToUnicode, label)
+  if (unicode === undefined || withLetterLabel(domainToASCII, unicode) !== label) return undefined
+  return unicode
 }
 
 // RFC 5892 classes of characters that survive UTS #46 mapping: letters, marks and digits are PVALID,
@@ -333,11 +349,15 @@ const RTL_BLOCK = /^[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u{10800}-\u{10fff}\
 const isRtl = (c: string) => RTL_BLOCK.test(c) && /^[\p{L}\p{Nd}]$/u.test(c) && !/^[\u06f0-\u06f9]$/u.test(c)
 const isLtr = (c: string) => !RTL_BLOCK.test(c) && /^[\p{L}\p{Mc}\p{Nd}]$/u.test(c) && !/^[0-9]$/.test(c)
 
-// Node checks the Bidi rule inside right-to-left labels only; idna also refuses right-to-left
-// characters in a label that does not start with a right-to-left letter.
+// RFC 5893, for labels holding right-to-left characters: they must start with a right-to-left
+// letter and hold no left-to-right ones. Node's domainToASCII checks the rest (endings, digit mixes).
 function bidiError(label: string, chars: string[]): string | undefined {
+  if (!chars.some(isRtl)) return undefined
   const first = chars[0] ?? ''
-  if (!chars.some(isRtl) || (isRtl(first) && /^\p{L}$/u.test(first))) return undefined
+  if (isRtl(first) && /^\p{L}$/u.test(first)) {
+    const ltr = chars.findIndex(isLtr)
+    return ltr < 0 ? undefined : `Invalid direction for codepoint at position ${ltr + 1} in a right-to-left label`
+  }
   if (!isLtr(first)) return `First codepoint in label '${label}' must be directionality L, R or AL`
   return `Invalid direction for codepoint at position ${chars.findIndex(isRtl) + 1} in a left-to-right label`
 }
@@ -402,6 +422,11 @@ const CHAR_NAMES: Record<string, string> = {
   '\u200f': 'RIGHT-TO-LEFT MARK',
   '\u2028': 'LINE SEPARATOR',
   '\u2029': 'PARAGRAPH SEPARATOR',
+  '\u202a': 'LEFT-TO-RIGHT EMBEDDING',
+  '\u202b': 'RIGHT-TO-LEFT EMBEDDING',
+  '\u202c': 'POP DIRECTIONAL FORMATTING',
+  '\u202d': 'LEFT-TO-RIGHT OVERRIDE',
+  '\u202e': 'RIGHT-TO-LEFT OVERRIDE',
   '\u3000': 'IDEOGRAPHIC SPACE',
   '\ufeff': 'ZERO WIDTH NO-BREAK SPACE',
 }

@@ -1,3 +1,4 @@
+import { fastifyCookie } from '@fastify/cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Null } from '../fastify/schemas'
 import type { Transport } from './transport'
@@ -39,8 +40,11 @@ export class CookieTransport implements Transport {
     }
   }
 
+  /** Reads the Cookie header itself, so any route can authenticate whether or not @fastify/cookie is registered there. */
   readToken(request: FastifyRequest): string | undefined {
-    return request.cookies?.[this.settings.cookieName]
+    if (request.cookies) return request.cookies[this.settings.cookieName]
+    const header = request.headers.cookie
+    return header ? fastifyCookie.parse(header)[this.settings.cookieName] : undefined
   }
 
   sendLogin(reply: FastifyReply, token: string): FastifyReply {

@@ -1,0 +1,55 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { ConfigError, DEVELOPMENT_SECRET, loadConfig } from '../../server/config'
+
+test('defaults: SQLite under ./data, 127.0.0.1:8000, one-hour tokens, a development secret', () => {
+  const config = loadConfig({})
+  assert.equal(config.databaseUrl, 'sqlite:./data/fastify-users.sqlite')
+  assert.deepEqual([config.host, config.port, config.publicUrl], ['127.0.0.1', 8000, 'http://127.0.0.1:8000'])
+  assert.deepEqual(
+    [config.accessTokenLifetime, config.resetPasswordTokenLifetime, config.verificationTokenLifetime],
+    [3600, 3600, 3600],
+  )
+  assert.equal(config.secret, DEVELOPMENT_SECRET)
+  assert.equal(config.smtpUrl, undefined)
+})
+
+test('production refuses a missing, default or short SECRET', () => {
+  for (const [secret, message] of [
+    [undefined, 'SECRET is required when NODE_ENV=production'],
+    [DEVELOPMENT_SECRET, 'SECRET must not be the development default in production'],
+    ['too-short', 'SECRET must be at least 32 characters in production'],
+  ] as const) {
+    assert.throws(
+      () => loadConfig({ NODE_ENV: 'production', SECRET: secret }),
+      (error: ConfigError) => error instanceof ConfigError && error.problems.includes(message),
+      String(secret),
+    )
+  }
+  assert.equal(loadConfig({ NODE_ENV: 'production', SECRET: 'x'.repeat(32) }).production, true)
+})
+
+test('every bad variable is reported at once', () => {
+  assert.throws(
+    () =>
+      loadConfig({
+        PORT: 'eighty',
+        DATABASE_URL: 'oracle://db',
+        ACCESS_TOKEN_LIFETIME: '-1',
+        SMTP_URL: 'http://mail',
+        FIRST_SUPERUSER_EMAIL: 'admin@example.com',
+        REQUIRE_VERIFICATION: 'maybe',
+        LOG_LEVEL: 'loud',
+      }),
+    (error: ConfigError) => {
+      assert.equal(error.problems.length, 7, error.message)
+      return true
+    },
+  )
+})
+
+test('PUBLIC_URL loses its trailing slash; postgres and mysql URLs are taken', () => {
+  const config = loadConfig({ PUBLIC_URL: 'https://app.example.com/', DATABASE_URL: 'postgres://u@h/db' })
+  assert.equal(config.publicUrl, 'https://app.example.com')
+  assert.equal(loadConfig({ DATABASE_URL: 'mysql://root@127.0.0.1/test' }).databaseUrl, 'mysql://root@127.0.0.1/test')
+})
