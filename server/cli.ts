@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util'
 import { createKyselyUserStore, migrateToLatest, openDatabase, UserManager } from 'fastify-users'
-import { ConfigError, loadConfig } from './config'
+import { type Config, ConfigError, loadConfig } from './config'
 import { type User, userFields, validatePassword } from './user'
 
 const USAGE = `usage: fastify-users <command> [options]
@@ -20,7 +20,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     out.error(USAGE)
     return command === undefined || command === 'help' || command === '--help' ? 0 : 2
   }
-  let config
+  let config: Config
   try {
     config = loadConfig(env)
   } catch (error) {

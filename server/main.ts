@@ -1,9 +1,9 @@
 import { buildApp } from './app'
-import { ConfigError, loadConfig } from './config'
+import { type Config, ConfigError, loadConfig } from './config'
 
 /** Starts the reference service and stops it gracefully on SIGTERM/SIGINT. */
 async function main() {
-  let config
+  let config: Config
   try {
     config = loadConfig(process.env)
   } catch (error) {

@@ -345,8 +345,11 @@ function contextAllows(chars: string[], index: number): boolean {
   }
 }
 
+// Bidi classes from blocks, as JavaScript has no Bidi_Class property escape: after the PVALID check,
+// what is left of the right-to-left blocks is R or AL, except marks (NSM) and a few digits (AN, EN).
 const RTL_BLOCK = /^[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufeff\u{10800}-\u{10fff}\u{1e800}-\u{1efff}]$/u
-const isRtl = (c: string) => RTL_BLOCK.test(c) && /^[\p{L}\p{Nd}]$/u.test(c) && !/^[\u06f0-\u06f9]$/u.test(c)
+const isRtl = (c: string) => RTL_BLOCK.test(c) && !/^[\p{M}\u06f0-\u06f9]$/u.test(c)
+const isRtlLetter = (c: string) => isRtl(c) && !/^[\u0660-\u0669\u{10d30}-\u{10d39}]$/u.test(c)
 const isLtr = (c: string) => !RTL_BLOCK.test(c) && /^[\p{L}\p{Mc}\p{Nd}]$/u.test(c) && !/^[0-9]$/.test(c)
 
 // RFC 5893, for labels holding right-to-left characters: they must start with a right-to-left
@@ -354,7 +357,7 @@ const isLtr = (c: string) => !RTL_BLOCK.test(c) && /^[\p{L}\p{Mc}\p{Nd}]$/u.test
 function bidiError(label: string, chars: string[]): string | undefined {
   if (!chars.some(isRtl)) return undefined
   const first = chars[0] ?? ''
-  if (isRtl(first) && /^\p{L}$/u.test(first)) {
+  if (isRtlLetter(first)) {
     const ltr = chars.findIndex(isLtr)
     return ltr < 0 ? undefined : `Invalid direction for codepoint at position ${ltr + 1} in a right-to-left label`
   }

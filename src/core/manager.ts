@@ -12,15 +12,7 @@ import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } f
 import { parseUuid } from './ids'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords'
 import { DuplicateEmail, type UserChanges, type UserStore } from './store'
-import {
-  AUDIENCE,
-  type Clock,
-  fingerprintMatches,
-  type JwtKey,
-  passwordFingerprint,
-  signJwt,
-  verifyJwt,
-} from './tokens'
+import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens'
 import type { BaseUser } from './user'
 
 export interface TokenSettings {

@@ -40,7 +40,7 @@ export function authRouter<U extends BaseUser>(
       handler: async (request, reply) => {
         const { username, password } = request.body as { username: string; password: string }
         const user = await manager.authenticate({ username, password })
-        if (!user || !user.is_active) throw new BadCredentials()
+        if (!user?.is_active) throw new BadCredentials()
         if (requiresVerification && !user.is_verified) throw new UserNotVerified()
         const token = await backend.strategy.writeToken(user)
         await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
