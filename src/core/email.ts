@@ -305,6 +305,7 @@ function decodeALabel(label: string): string | undefined {
 // except for a few listed exceptions, Hangul jamo and some symbol-only blocks.
 const IDNA_LETTER_DIGIT = /^[-\p{Ll}\p{Lu}\p{Lo}\p{Lm}\p{Mn}\p{Mc}\p{Nd}\u06fd\u06fe\u0f0b\u3007]$/u
 const IDNA_EXCLUDED =
+  // biome-ignore lint/suspicious/noMisleadingCharacterClass: ranges of code points, not text
   /^[\u0640\u07fa\u1100-\u11ff\u20d0-\u20ff\u302e\u302f\u3031-\u3035\u303b\ua960-\ua97f\ud7b0-\ud7ff\u{1d100}-\u{1d24f}]$/u
 const IDNA_CONTEXTO = /^[\u00b7\u0375\u05f3\u05f4\u30fb\u0660-\u0669\u06f0-\u06f9]$/u
 
@@ -397,14 +398,14 @@ function checkUnsafeChars(text: string): void {
 
 function checkTotalLength(normalized: string, asciiEmail: string | undefined): void {
   const length = codePointLength(normalized)
-  const atLeast = () => lengthReason(length, EMAIL_MAX_LENGTH, true)
+  const tooLong = (reason: string) => fail(`The email address is too long ${reason}.`)
+  const atLeast = lengthReason(length, EMAIL_MAX_LENGTH, true)
   if (asciiEmail !== undefined && asciiEmail.length > EMAIL_MAX_LENGTH) {
-    let reason = length > EMAIL_MAX_LENGTH ? atLeast() : '(when converted to IDNA ASCII)'
-    if (asciiEmail === normalized) reason = lengthReason(length, EMAIL_MAX_LENGTH)
-    fail(`The email address is too long ${reason}.`)
+    if (asciiEmail === normalized) tooLong(lengthReason(length, EMAIL_MAX_LENGTH))
+    tooLong(length > EMAIL_MAX_LENGTH ? atLeast : '(when converted to IDNA ASCII)')
   }
   if (Buffer.byteLength(normalized, 'utf8') > EMAIL_MAX_LENGTH) {
-    fail(`The email address is too long ${length > EMAIL_MAX_LENGTH ? atLeast() : '(when encoded in bytes)'}.`)
+    tooLong(length > EMAIL_MAX_LENGTH ? atLeast : '(when encoded in bytes)')
   }
 }
 
@@ -456,7 +457,7 @@ function unot(c: string): string {
 }
 
 function isAscii(text: string): boolean {
-  return /^[\x00-\x7f]*$/.test(text)
+  return /^\p{ASCII}*$/u.test(text)
 }
 
 function codePointLength(text: string): number {
