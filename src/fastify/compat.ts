@@ -28,12 +28,17 @@ export const fastapiCompat = fp(
     app.setErrorHandler(fastapiErrorHandler)
     app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
       const [path = '/', query] = splitUrl(request.url)
-      const allowed = METHODS.filter((m) => routes.find(m, path))
+      // Starlette's path parameters match one character at least: `/users/` is not `/users/{id}`.
+      const matches = (method: HTTPMethod, url: string) => {
+        const found = routes.find(method, url)
+        return found !== null && Object.values(found.params).every((value) => value !== '')
+      }
+      const allowed = METHODS.filter((m) => matches(m, path))
       if (allowed.length > 0) {
         return reply.code(405).header('allow', allowed.join(', ')).send({ detail: 'Method Not Allowed' })
       }
       const other = path.endsWith('/') ? path.replace(/\/+$/, '') : `${path}/`
-      if (path !== '/' && other !== '' && METHODS.some((m) => routes.find(m, other))) {
+      if (path !== '/' && other !== '' && METHODS.some((m) => matches(m, other))) {
         return reply
           .code(307)
           .header('location', query === undefined ? other : `${other}?${query}`)

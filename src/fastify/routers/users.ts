@@ -48,6 +48,10 @@ export function usersRouter<U extends BaseUser>(
   return async (instance) => {
     jsonScope(instance, options, ['users'])
     const common = { exposeHeadRoute: false }
+    // `/users/` is no `/users/{id}` in Starlette: an empty id is an unknown path, before any check.
+    const nonEmptyId = async (request: FastifyRequest) => {
+      if ((request.params as { id?: string }).id === '') throw notFound()
+    }
     const read = { 200: schemas.UserRead }
 
     instance.get('/me', {
@@ -75,6 +79,7 @@ export function usersRouter<U extends BaseUser>(
       ...common,
       config: { fastapiName: 'users:user' },
       schema: { security: ctx.security, params: IdParams, response: { ...read, ...errorResponses(401, 403, 404) } },
+      onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget],
       handler: async (request) => target(request),
     })
@@ -88,6 +93,7 @@ export function usersRouter<U extends BaseUser>(
         body: schemas.UserUpdate,
         response: { ...read, ...errorResponses(400, 401, 403, 404, 422) },
       },
+      onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget],
       handler: async (request, reply) =>
         manager.update(target(request), request.body as UpdateInput<U>, {
@@ -100,6 +106,7 @@ export function usersRouter<U extends BaseUser>(
       ...common,
       config: { fastapiName: 'users:delete_user' },
       schema: { security: ctx.security, params: IdParams, response: { 204: Null, ...errorResponses(401, 403, 404) } },
+      onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget],
       handler: async (request, reply) => {
         await manager.delete(target(request), hookContext(request, reply))
