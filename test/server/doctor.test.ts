@@ -1,0 +1,413 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { after, before, describe, type TestContext, test } from 'node:test'
+import { promisify } from 'node:util'
+import SQLite from 'better-sqlite3'
+import { buildApp } from '../../server/app'
+import { runCli } from '../../server/cli'
+import { loadConfig } from '../../server/config'
+import { userFields } from '../../server/user'
+import type { UserFields } from '../../src/core/user'
+import {
+  type ColumnInfo,
+  type DoctorReport,
+  declarationFor,
+  familyOf,
+  formatDoctorReport,
+  inspectDatabase,
+  openDatabaseReadOnly,
+  redactUrl,
+} from '../../src/stores/kysely/doctor'
+import { client } from '../support/app'
+import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases'
+import {
+  createFastapiUsersDatabase,
+  fixture,
+  fixtureUser,
+  listTables,
+  runStatements,
+  snapshot,
+  sqliteFile,
+  table,
+} from '../support/fastapi-users'
+
+const SECRET = fixture.secret
+const ALICE = fixtureUser('alice@example.com')
+
+async function inspect(database: TestDatabase, fields: UserFields = userFields): Promise<DoctorReport> {
+  const db = await openDatabaseReadOnly(database.url)
+  try {
+    return await inspectDatabase(db, { fields, url: database.url })
+  } finally {
+    await db.close()
+  }
+}
+
+/** runCli with its output captured. */
+async function doctor(url: string, env: Record<string, string> = {}) {
+  const lines: string[] = []
+  const out = { log: (s: string) => lines.push(s), error: (s: string) => lines.push(s) } as unknown as Console
+  const code = await runCli(['doctor'], { DATABASE_URL: url, SECRET, ...env }, out)
+  return { code, output: lines.join('\n') }
+}
+
+const fileDigest = (database: TestDatabase) =>
+  createHash('sha256')
+    .update(readFileSync(sqliteFile(database.url)))
+    .digest('hex')
+
+/** A fresh database per test, made by `create`; skipped (with the reason) where a local run has no such server. */
+function withDatabase(
+  kind: DatabaseKind,
+  name: string,
+  create: (kind: DatabaseKind) => Promise<TestDatabase | null>,
+  body: (database: TestDatabase) => Promise<void>,
+) {
+  test(name, async (t: TestContext) => {
+    const database = await create(kind)
+    if (!database) return t.skip(`${kind} is not reachable locally`)
+    try {
+      await body(database)
+    } finally {
+      await database.drop()
+    }
+  })
+}
+
+const quoted = (kind: DatabaseKind) => table(kind)
+
+for (const kind of databaseKinds()) {
+  describe(`doctor on the fastapi-users 12.1.2 database (${kind})`, () => {
+    let database: TestDatabase | null = null
+    before(async () => {
+      database = await createFastapiUsersDatabase(kind)
+    })
+    after(() => database?.drop())
+    const it = (name: string, body: (database: TestDatabase) => Promise<void>) =>
+      test(name, async (t: TestContext) => {
+        if (!database) return t.skip(`${kind} is not reachable locally`)
+        await body(database)
+      })
+
+    it('reports it ready to adopt, and changes nothing', async (database) => {
+      const before = await snapshot(database)
+      const digest = kind === 'sqlite' ? fileDigest(database) : null
+      const report = await inspect(database)
+
+      assert.equal(report.ready, true)
+      assert.deepEqual(report.table, { name: 'user', exists: true, rows: 5 })
+      assert.deepEqual(
+        report.columns.map((c) => [c.name, c.role, c.severity]),
+        [
+          ['email', 'base', 'ok'],
+          ['hashed_password', 'base', 'ok'],
+          ['is_active', 'base', 'ok'],
+          ['is_superuser', 'base', 'ok'],
+          ['is_verified', 'base', 'ok'],
+          ['id', 'base', 'ok'],
+          ['first_name', 'field', 'ok'],
+        ],
+      )
+      const id = report.columns.find((c) => c.name === 'id')
+      assert.equal(id?.found?.type, kind === 'postgres' ? 'uuid' : 'char(36)')
+      assert.deepEqual(report.users, {
+        total: 5,
+        active: 4,
+        superusers: 1,
+        verified: 2,
+        hashes: { current: 0, bcrypt: 5, argon2Other: 0, unrecognised: 0 },
+        legacy: 5,
+        emailsDifferingInCase: 0,
+        nonCanonicalIds: 0,
+      })
+      const email = report.indexes.find((i) => i.name === 'ix_user_email')
+      assert.deepEqual([email?.severity, email?.found?.unique, email?.found?.columns], ['ok', true, ['email']])
+      if (kind === 'mariadb') {
+        assert.equal(report.indexes.find((i) => i.name === 'email collation')?.severity, 'ok')
+      } else {
+        assert.equal(report.indexes.find((i) => i.name === 'ix_user_email_lower')?.severity, 'note')
+      }
+      const { migrations } = report
+      assert.deepEqual([migrations.tableExists, migrations.applied, migrations.unknown], [false, [], []])
+      assert.equal(migrations.pending[0], '0001-user')
+      assert.deepEqual(migrations.wouldDo.slice(0, kind === 'mariadb' ? 2 : 3), [
+        'create the tables kysely_migration and kysely_migration_lock',
+        ...(kind === 'mariadb' ? [] : ['create the unique index ix_user_email_lower on lower(email)']),
+        'record 0001-user in kysely_migration',
+      ])
+      assert.ok(!migrations.wouldDo.some((change) => /create the table "user"|add the column/.test(change)))
+      assert.ok(report.findings.some((f) => f.severity === 'note' && /5 of 5 user\(s\) have legacy/.test(f.message)))
+      assert.ok(!report.findings.some((f) => f.severity === 'blocker' || f.severity === 'warning'), 'no warnings')
+
+      assert.deepEqual(await snapshot(database), before)
+      if (digest) {
+        assert.equal(fileDigest(database), digest, 'the SQLite file is byte for byte the same')
+        assert.equal(existsSync(`${sqliteFile(database.url)}-wal`), false)
+      }
+    })
+
+    it('without the app’s fields, first_name is a custom column to declare, with its defineUserFields entry', async (database) => {
+      const report = await inspect(database, {})
+      const firstName = report.columns.find((c) => c.name === 'first_name')
+      assert.deepEqual(
+        [firstName?.role, firstName?.severity, firstName?.declaration],
+        ['undeclared', 'warning', "first_name: { schema: Type.String(), nullable: true, column: 'text' }"],
+      )
+      assert.equal(report.ready, true, 'an undeclared nullable column does not block')
+    })
+
+    it('the CLI prints the report and exits 0', async (database) => {
+      const { code, output } = await doctor(database.url)
+      assert.equal(code, 0, output)
+      assert.match(output, /Table "user": 5 user\(s\)/)
+      assert.match(output, /ok\s+first_name\s+text NULL\s+custom field, declared/)
+      assert.match(output, /defineUserFields entry: first_name: \{ schema: Type\.String\(\), nullable: true/)
+      assert.match(output, /password hashes: 0 argon2id \(current\), 5 legacy \(5 bcrypt/)
+      assert.match(output, /Migrations: kysely_migration absent; pending 0001-user\b/)
+      assert.match(output, /Ready: yes/)
+      assert.doesNotMatch(output, /SECRET/, 'SECRET is set')
+      const unset = await doctor(database.url, { SECRET: '' })
+      assert.match(unset.output, /WARNING\s+SECRET:\s+is not set: keep the SECRET your fastapi-users app used/)
+      assert.equal(unset.code, 0)
+    })
+
+    it('after the service adopted it and one user logged in: nothing pending, one hash upgraded', async (database) => {
+      const app = await buildApp(loadConfig({ DATABASE_URL: database.url, SECRET, LOG_LEVEL: 'silent' }), {
+        logger: false,
+      })
+      try {
+        assert.equal((await client(app).login(ALICE.email, ALICE.password)).statusCode, 200)
+      } finally {
+        await app.close()
+      }
+      const report = await inspect(database)
+      assert.equal(report.ready, true)
+      const { migrations } = report
+      assert.deepEqual([migrations.tableExists, migrations.pending, migrations.unknown], [true, [], []])
+      assert.equal(migrations.applied[0], '0001-user')
+      assert.deepEqual(migrations.wouldDo, [])
+      assert.deepEqual(report.users?.hashes, { current: 1, bcrypt: 4, argon2Other: 0, unrecognised: 0 })
+      assert.ok(report.indexes.every((i) => i.severity === 'ok'))
+      assert.deepEqual(
+        report.findings.map((f) => f.subject),
+        ['users'],
+      )
+      assert.match(formatDoctorReport(report), /running them would change nothing/)
+    })
+  })
+
+  describe(`doctor on other databases (${kind})`, () => {
+    withDatabase(
+      kind,
+      'an empty database: the table missing, 0001-user pending, ready (with a warning)',
+      async (kind) => {
+        const database = await createTestDatabase(kind)
+        if (database?.kind === 'sqlite') new SQLite(sqliteFile(database.url)).close()
+        return database
+      },
+      async (database) => {
+        const report = await inspect(database)
+        assert.deepEqual(report.table, { name: 'user', exists: false, rows: null })
+        assert.deepEqual([report.columns, report.indexes, report.users], [[], [], null])
+        assert.equal(report.migrations.pending[0], '0001-user')
+        assert.equal(report.migrations.tableExists, false)
+        assert.ok(
+          report.migrations.wouldDo.includes(
+            `create the table "user" (id ${kind === 'postgres' ? 'uuid' : 'char(36)'})`,
+          ),
+        )
+        assert.ok(report.migrations.wouldDo.includes('add the column first_name text NULL'))
+        assert.deepEqual(
+          report.findings.map((f) => [f.severity, f.subject]),
+          [
+            ['warning', 'table user'],
+            ['note', 'migrations'],
+          ],
+        )
+        assert.equal(report.ready, true)
+        const { code, output } = await doctor(database.url)
+        assert.equal(code, 0)
+        assert.match(output, /Table "user": missing/)
+        assert.deepEqual(await listTables(database), [], 'still empty')
+      },
+    )
+
+    withDatabase(
+      kind,
+      'blockers: a missing base column, e-mails differing only in case; hashes it cannot verify; exit 1',
+      createFastapiUsersDatabase,
+      async (database) => {
+        const t = quoted(kind)
+        const statements = [
+          `ALTER TABLE ${t} DROP COLUMN is_verified`,
+          `UPDATE ${t} SET hashed_password = ? WHERE email = 'dave@example.com'`,
+          `UPDATE ${t} SET hashed_password = ? WHERE email = 'carol@example.com'`,
+        ]
+        const params: unknown[][] = [
+          [],
+          ['$pbkdf2-sha256$29000$N2bMuTcmxJgzRsjZm9P6Xw$6kHUqLz1Y0ZVhP2bF1yP0dd4bHb9x5K5n9JZgfJ0sXk'],
+          ['$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHRzYWx0$0000000000000000000000000000000000000000000'],
+        ]
+        // MariaDB's case-insensitive ix_user_email refuses such a duplicate; the others store it.
+        if (kind !== 'mariadb') {
+          statements.push(
+            `INSERT INTO ${t} (email, hashed_password, is_active, is_superuser, id) VALUES (?, ?, ?, ?, ?)`,
+          )
+          params.push([
+            'ALICE@example.com',
+            '$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0',
+            kind === 'postgres' ? true : 1,
+            kind === 'postgres' ? false : 0,
+            '0f0e0d0c-0b0a-4909-8807-060504030201',
+          ])
+        }
+        await runStatements(database, statements, params)
+        const before = await snapshot(database)
+
+        const report = await inspect(database)
+        assert.equal(report.ready, false)
+        const verified = report.columns.find((c) => c.name === 'is_verified')
+        assert.deepEqual([verified?.severity, verified?.found], ['blocker', null])
+        assert.deepEqual(report.users?.hashes, {
+          current: 0,
+          bcrypt: kind === 'mariadb' ? 3 : 4,
+          argon2Other: 1,
+          unrecognised: 1,
+        })
+        assert.equal(report.users?.emailsDifferingInCase, kind === 'mariadb' ? 0 : 1)
+        assert.ok(
+          report.findings.some((f) => f.severity === 'warning' && /1 user\(s\) have password hashes/.test(f.message)),
+        )
+        const blockers = report.findings.filter((f) => f.severity === 'blocker').map((f) => f.subject)
+        assert.deepEqual(blockers, kind === 'mariadb' ? ['column is_verified'] : ['column is_verified', 'users'])
+
+        const { code, output } = await doctor(database.url)
+        assert.equal(code, 1)
+        assert.match(output, /BLOCKER\s+is_verified\s+missing/)
+        assert.match(output, /Ready: no, \d blocker\(s\) to fix first/)
+        assert.deepEqual(await snapshot(database), before, 'nothing changed')
+      },
+    )
+
+    withDatabase(
+      kind,
+      'a user table renamed (fastapi-users’ __tablename__ = "users") blocks: the service would start on an empty one',
+      createFastapiUsersDatabase,
+      async (database) => {
+        await runStatements(database, [
+          `ALTER TABLE ${quoted(kind)} RENAME TO users`,
+          'CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)',
+        ])
+        const report = await inspect(database)
+        assert.deepEqual(
+          [report.table.exists, report.otherTables, report.ready],
+          [false, { alembic: true, lookalikes: ['users'] }, false],
+        )
+        assert.ok(report.findings.some((f) => f.severity === 'note' && f.subject === 'alembic_version'))
+        assert.match(report.findings.find((f) => f.severity === 'blocker')?.message ?? '', /"users" has fastapi-users/)
+      },
+    )
+  })
+}
+
+describe('doctor, the pieces', () => {
+  const column = (name: string, type: string, nullable: boolean, hasDefault = false): ColumnInfo => ({
+    name,
+    type,
+    family: familyOf(type),
+    maxLength: /char/.test(type) ? Number(/\((\d+)\)/.exec(type)?.[1]) : null,
+    nullable,
+    hasDefault,
+    collation: null,
+  })
+
+  test('rough types, as each database spells them', () => {
+    const cases = {
+      uuid: 'uuid',
+      'char(36)': 'string',
+      'varchar(320)': 'string',
+      text: 'string',
+      longtext: 'string',
+      boolean: 'boolean',
+      bool: 'boolean',
+      'tinyint(1)': 'boolean',
+      'tinyint(4)': 'integer',
+      integer: 'integer',
+      bigint: 'integer',
+      'int(11)': 'integer',
+      'double precision': 'number',
+      'numeric(10,2)': 'number',
+      'timestamp with time zone': 'datetime',
+      'datetime(6)': 'datetime',
+      jsonb: 'json',
+      bytea: 'other',
+    }
+    for (const [type, family] of Object.entries(cases)) assert.equal(familyOf(type), family, type)
+  })
+
+  test('the defineUserFields entry for a column', () => {
+    assert.equal(
+      declarationFor(column('first_name', 'text', true)),
+      "first_name: { schema: Type.String(), nullable: true, column: 'text' }",
+    )
+    assert.equal(
+      declarationFor(column('nickname', 'varchar(100)', false)),
+      "nickname: { schema: Type.String({ maxLength: 100 }), onCreate: 'required' }",
+    )
+    assert.equal(
+      declarationFor(column('newsletter', 'tinyint(1)', false, true)),
+      "newsletter: { schema: Type.Boolean(), column: 'boolean' }",
+    )
+    assert.equal(
+      declarationFor(column('age', 'integer', true)),
+      "age: { schema: Type.Integer(), nullable: true, column: 'integer' }",
+    )
+    assert.equal(
+      declarationFor(column('zip-code', 'varchar(255)', true)),
+      "'zip-code': { schema: Type.String({ maxLength: 255 }), nullable: true, column: 'varchar(255)' }",
+    )
+  })
+})
+
+describe('doctor, the command', () => {
+  test('exits 1 from the shell on a blocker, and reports a SQLite file that does not exist without creating it', async (t) => {
+    const database = await createFastapiUsersDatabase('sqlite')
+    if (!database) return t.skip('no SQLite')
+    try {
+      await runStatements(database, ['ALTER TABLE user DROP COLUMN hashed_password'])
+      const run = promisify(execFile)
+      await assert.rejects(
+        run('node', ['bin/fastify-users.mjs', 'doctor'], {
+          env: { ...process.env, DATABASE_URL: database.url, SECRET },
+        }),
+        (error: { code: number; stdout: string }) => {
+          assert.equal(error.code, 1)
+          assert.match(error.stdout, /BLOCKER\s+hashed_password\s+missing/)
+          return true
+        },
+      )
+      const missing = join(dirname(sqliteFile(database.url)), 'nowhere', 'users.sqlite')
+      const { code, output } = await doctor(`sqlite:${missing}`)
+      assert.equal(code, 1)
+      assert.match(output, /does not exist/)
+      assert.equal(existsSync(missing), false)
+      assert.equal(existsSync(dirname(missing)), false)
+    } finally {
+      await database.drop()
+    }
+  })
+
+  test('never prints a database password', async () => {
+    assert.equal(
+      redactUrl('postgres://app:s3cret@db.example.com:5432/users'),
+      'postgres://app:***@db.example.com:5432/users',
+    )
+    const { code, output } = await doctor('postgres://app:s3cret@127.0.0.1:1/users', { DATABASE_TIMEOUT_MS: '500' })
+    assert.equal(code, 1)
+    assert.doesNotMatch(output, /s3cret/)
+    assert.match(output, /doctor: cannot inspect postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/users/)
+  })
+})
