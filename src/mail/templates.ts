@@ -9,8 +9,9 @@ export interface MailUser {
   first_name?: string | null
 }
 
-// All user-facing wording lives here so it can be translated in one place.
-const strings = {
+// All user-facing wording of the mails lives here so it can be translated in one place; the
+// hosted pages' texts (src/pages/strings.ts) take their titles from it.
+export const strings = {
   greeting: (name: string) => `Hello ${name},`,
   signature: 'See you soon!',
   ignore: 'If you did not request this, you can safely ignore this e-mail.',

@@ -1,0 +1,470 @@
+// fastify-users hosted pages: the little script that makes the server-rendered forms talk
+// to the app's own JSON routes (same-origin fetch). No framework, no inline script, no
+// third-party request; tokens are never logged and are dropped from the address bar at once.
+;(() => {
+  const configElement = document.getElementById('fu-config')
+  if (!configElement) return
+  const config = JSON.parse(configElement.textContent || '{}')
+  const S = config.strings
+  const errorBox = document.getElementById('fu-error')
+  const statusBox = document.getElementById('fu-status')
+
+  const $ = (selector, root = document) => root.querySelector(selector)
+  const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector))
+  const format = (template, values) =>
+    template.replace(/\{(\w+)\}/g, (whole, name) => (values[name] === undefined ? whole : String(values[name])))
+
+  // ---- messages (two live regions that are always in the page) ----
+
+  function announceError(message) {
+    statusBox.textContent = ''
+    errorBox.textContent = message
+  }
+  function announceStatus(message) {
+    errorBox.textContent = ''
+    statusBox.textContent = message
+  }
+  function clearMessages() {
+    errorBox.textContent = ''
+    statusBox.textContent = ''
+  }
+
+  // ---- the access token: this tab's sessionStorage only ----
+
+  const session = {
+    get() {
+      try {
+        return sessionStorage.getItem(config.storageKey)
+      } catch {
+        return null
+      }
+    },
+    set(token) {
+      try {
+        sessionStorage.setItem(config.storageKey, token)
+      } catch {
+        // storage refused (private mode): the user signs in again on the next page
+      }
+    },
+    clear() {
+      try {
+        sessionStorage.removeItem(config.storageKey)
+      } catch {
+        // nothing stored
+      }
+    },
+  }
+
+  /** The token of a mail link, read once and removed from the address bar and history. */
+  function takeToken() {
+    const query = new URLSearchParams(location.search)
+    const fragment = new URLSearchParams(location.hash.slice(1))
+    const token = query.get('token') || fragment.get('token')
+    if (query.has('token') || fragment.has('token')) {
+      query.delete('token')
+      const rest = query.toString()
+      history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : ''))
+    }
+    return token || null
+  }
+
+  /** A JWT's claims, unverified: only to say "expired" rather than "invalid" and to prefill an address. */
+  function claimsOf(token) {
+    try {
+      const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/')
+      const binary = atob(part.padEnd(Math.ceil(part.length / 4) * 4, '='))
+      return JSON.parse(new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0))))
+    } catch {
+      return {}
+    }
+  }
+  const isExpired = (claims) => typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()
+
+  /** A same-origin path to go to after signing in, never another site. */
+  function safeNext(value) {
+    if (!value) return config.paths.account
+    try {
+      const url = new URL(value, location.origin)
+      if (url.origin !== location.origin) return config.paths.account
+      return url.pathname + url.search + url.hash
+    } catch {
+      return config.paths.account
+    }
+  }
+
+  // ---- our JSON routes ----
+
+  async function call(method, url, options = {}) {
+    const headers = { accept: 'application/json' }
+    let body
+    if (options.json !== undefined) {
+      headers['content-type'] = 'application/json'
+      body = JSON.stringify(options.json)
+    } else if (options.form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded'
+      body = new URLSearchParams(options.form).toString()
+    }
+    if (options.token) headers.authorization = `Bearer ${options.token}`
+    let response
+    try {
+      response = await fetch(url, { method, headers, body, credentials: 'same-origin', cache: 'no-store' })
+    } catch {
+      return { status: 0, body: null }
+    }
+    let data = null
+    try {
+      const text = await response.text()
+      data = text ? JSON.parse(text) : null
+    } catch {
+      data = null
+    }
+    return { status: response.status, body: data }
+  }
+
+  const FIELD_OF_CODE = { REGISTER_USER_ALREADY_EXISTS: 'email', UPDATE_USER_EMAIL_ALREADY_EXISTS: 'email' }
+
+  /** What went wrong, in words: { message, code, field }. */
+  function describe(result) {
+    const { status, body } = result
+    if (status === 0) return { message: S.errors.NETWORK }
+    if (status === 503) return { message: S.errors.SERVICE_UNAVAILABLE, code: 'SERVICE_UNAVAILABLE' }
+    const detail = body?.detail
+    if (detail && typeof detail === 'object' && !Array.isArray(detail) && typeof detail.code === 'string') {
+      if (/_INVALID_PASSWORD$/.test(detail.code)) {
+        const reason = String(detail.reason || '').replace(/\.+$/, '')
+        return { message: format(S.errors.INVALID_PASSWORD, { reason }), code: detail.code, field: 'password' }
+      }
+      return { message: S.errors[detail.code] || S.errors.UNKNOWN, code: detail.code }
+    }
+    if (typeof detail === 'string' && S.errors[detail]) {
+      return { message: S.errors[detail], code: detail, field: FIELD_OF_CODE[detail] }
+    }
+    if (status === 422 && Array.isArray(detail)) {
+      const loc = detail.find((d) => Array.isArray(d?.loc))?.loc ?? []
+      const field = typeof loc[1] === 'string' ? loc[1] : undefined
+      return { message: field === 'email' ? S.errors.INVALID_EMAIL : S.errors.INVALID_FIELD, field }
+    }
+    return { message: S.errors.UNKNOWN }
+  }
+
+  // ---- forms ----
+
+  function fieldError(input, message) {
+    const holder = document.getElementById(`${input.id}-error`)
+    if (holder) holder.textContent = message
+    input.setAttribute('aria-invalid', 'true')
+  }
+
+  function clearForm(form) {
+    clearMessages()
+    for (const input of $$('input', form)) {
+      input.removeAttribute('aria-invalid')
+      const holder = document.getElementById(`${input.id}-error`)
+      if (holder) holder.textContent = ''
+    }
+  }
+
+  /** Shows a problem where it belongs: beside its field (focused), else in the alert region. */
+  function fail(form, problem) {
+    const input = problem.field && form.elements.namedItem(problem.field)
+    if (input instanceof HTMLInputElement) {
+      fieldError(input, problem.message)
+      input.focus()
+    } else {
+      announceError(problem.message)
+    }
+  }
+
+  function ruleMet(rule, value, password, email) {
+    const length = Array.from(password).length
+    if (rule === 'minLength') return length >= value
+    if (rule === 'maxLength') return length <= value
+    if (rule === 'notContainingEmail') return email ? !password.toLowerCase().includes(email.toLowerCase()) : null
+    return null
+  }
+
+  /** Marks each rule met or not as one types; returns the text of the first unmet rule. */
+  function checkRules(input, email) {
+    const rules = document.getElementById(`${input.id}-rules`)
+    if (!rules) return null
+    let unmet = null
+    for (const item of $$('li[data-rule]', rules)) {
+      const met = input.value === '' ? null : ruleMet(item.dataset.rule, Number(item.dataset.value), input.value, email)
+      const state = $('.fu-rule-state', item)
+      if (met === null) {
+        item.removeAttribute('data-met')
+        state.textContent = ''
+        continue
+      }
+      item.dataset.met = String(met)
+      state.textContent = ` ${met ? S.passwordRules.met : S.passwordRules.unmet}`
+      if (!met && unmet === null) unmet = $('.fu-rule-text', item).textContent
+    }
+    return unmet
+  }
+
+  /** The e-mail address new-password rules are checked against, where the page knows it. */
+  let knownEmail = () => $('input[type=email]')?.value.trim() || null
+
+  /** Required fields, e-mail format and password rules; returns the first invalid input. */
+  function validate(form) {
+    let first = null
+    for (const input of $$('input', form)) {
+      let message = null
+      if (input.required && input.value.trim() === '') message = S.errors.REQUIRED
+      else if (input.type === 'email' && !input.validity.valid) message = S.errors.INVALID_EMAIL
+      else if (input.hasAttribute('data-new-password')) {
+        const unmet = checkRules(input, knownEmail())
+        if (unmet) message = format(S.errors.INVALID_PASSWORD, { reason: unmet })
+      }
+      if (message) {
+        fieldError(input, message)
+        first = first || input
+      }
+    }
+    return first
+  }
+
+  function setBusy(form, busy) {
+    const button = $('button[type=submit]', form)
+    form.setAttribute('aria-busy', String(busy))
+    if (busy) {
+      form.dataset.busy = 'true'
+      button.dataset.label = button.textContent
+      button.textContent = S.common.working
+      button.setAttribute('aria-disabled', 'true')
+    } else {
+      delete form.dataset.busy
+      if (button.dataset.label) button.textContent = button.dataset.label
+      button.removeAttribute('aria-disabled')
+    }
+  }
+
+  function onSubmit(form, handler) {
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault()
+      if (form.dataset.busy) return
+      clearForm(form)
+      const invalid = validate(form)
+      if (invalid) {
+        invalid.focus()
+        return
+      }
+      setBusy(form, true)
+      try {
+        await handler()
+      } catch {
+        announceError(S.errors.UNKNOWN)
+      } finally {
+        setBusy(form, false)
+      }
+    })
+  }
+
+  /** Shows one of the page's panels (`data-state`), puts its message in, and moves focus to it. */
+  function show(state, message, options = {}) {
+    for (const panel of $$('[data-state]')) panel.hidden = panel.dataset.state !== state
+    const slot = $(`[data-slot="${state}-message"]`)
+    if (slot && message !== undefined) slot.textContent = message
+    if (options.focus === false) return
+    const heading = $(`[data-state="${state}"] h2`)
+    ;(heading || document.getElementById('fu-title')).focus()
+  }
+
+  const value = (form, name) => {
+    const input = form.elements.namedItem(name)
+    return input instanceof HTMLInputElement ? input.value : ''
+  }
+
+  // ---- every page ----
+
+  for (const button of $$('[data-toggle-password]')) {
+    button.hidden = false
+    button.addEventListener('click', () => {
+      const input = document.getElementById(button.dataset.togglePassword)
+      const reveal = input.type === 'password'
+      input.type = reveal ? 'text' : 'password'
+      button.textContent = reveal ? button.dataset.hide : button.dataset.show
+    })
+  }
+  for (const input of $$('input[data-new-password]')) {
+    input.addEventListener('input', () => checkRules(input, knownEmail()))
+  }
+
+  // ---- the pages ----
+
+  const pages = {
+    'sign-in'() {
+      const form = $('[data-form="sign-in"]')
+      const next = safeNext(new URLSearchParams(location.search).get('next'))
+      onSubmit(form, async () => {
+        const result = await call('POST', config.api.login, {
+          form: { username: value(form, 'email').trim(), password: value(form, 'password') },
+        })
+        if (result.status === 200 && result.body?.access_token) {
+          session.set(result.body.access_token)
+          location.assign(next)
+          return
+        }
+        const problem = describe(result)
+        announceError(problem.message)
+        $('[data-slot="resend-link"]').hidden = problem.code !== 'LOGIN_USER_NOT_VERIFIED'
+      })
+    },
+
+    'sign-up'() {
+      const form = $('[data-form="sign-up"]')
+      onSubmit(form, async () => {
+        const email = value(form, 'email').trim()
+        const payload = { email, password: value(form, 'password') }
+        for (const field of config.signUpFields) {
+          const entered = value(form, field.name).trim()
+          if (entered) payload[field.name] = entered
+          else if (field.whenBlank === 'null') payload[field.name] = null
+        }
+        const result = await call('POST', config.api.register, { json: payload })
+        if (result.status !== 201) return fail(form, describe(result))
+        let message = S.signUp.doneNoMail
+        if (config.requestVerificationOnSignUp) {
+          const sent = await call('POST', config.api.requestVerifyToken, { json: { email } })
+          if (sent.status === 202) message = format(S.signUp.done, { email })
+        }
+        show('done', message)
+      })
+    },
+
+    'forgot-password'() {
+      const form = $('[data-form="forgot-password"]')
+      onSubmit(form, async () => {
+        const email = value(form, 'email').trim()
+        const result = await call('POST', config.api.forgotPassword, { json: { email } })
+        if (result.status === 202) show('done', format(S.forgot.done, { email }))
+        else fail(form, describe(result))
+      })
+    },
+
+    'reset-password'() {
+      const form = $('[data-form="reset-password"]')
+      const token = takeToken()
+      const claims = token ? claimsOf(token) : {}
+      knownEmail = () => null
+      const badLink = (message) => {
+        announceError(message)
+        show('bad-link', undefined, { focus: false })
+      }
+      if (!token) return badLink(S.reset.missing)
+      if (isExpired(claims)) return badLink(S.reset.expired)
+      onSubmit(form, async () => {
+        const result = await call('POST', config.api.resetPassword, {
+          json: { token, password: value(form, 'password') },
+        })
+        if (result.status === 200) return show('done', S.reset.done)
+        const problem = describe(result)
+        if (problem.code === 'RESET_PASSWORD_BAD_TOKEN') badLink(isExpired(claims) ? S.reset.expired : S.reset.invalid)
+        else fail(form, problem)
+      })
+    },
+
+    async verify() {
+      const form = $('[data-form="resend"]')
+      onSubmit(form, async () => {
+        const email = value(form, 'email').trim()
+        const result = await call('POST', config.api.requestVerifyToken, { json: { email } })
+        if (result.status === 202) show('resent', format(S.verify.resent, { email }))
+        else fail(form, describe(result))
+      })
+      const token = takeToken()
+      if (!token) return show('resend', S.verify.missing, { focus: false })
+      const claims = claimsOf(token)
+      if (typeof claims.email === 'string') form.elements.namedItem('email').value = claims.email
+      const resend = (problem) => {
+        announceError(problem)
+        show('resend', S.verify.resendIntro, { focus: false })
+      }
+      if (isExpired(claims)) return resend(S.verify.expired)
+      announceStatus(S.verify.working)
+      const result = await call('POST', config.api.verify, { json: { token } })
+      const problem = result.status === 200 ? null : describe(result)
+      if (problem && problem.code !== 'VERIFY_USER_ALREADY_VERIFIED') {
+        if (problem.code === 'VERIFY_USER_BAD_TOKEN' || result.status === 422) return resend(S.verify.invalid)
+        return resend(problem.message)
+      }
+      clearMessages()
+      const link = $('[data-slot="continue"]')
+      if (session.get()) {
+        link.href = link.dataset.account
+        link.textContent = link.dataset.accountLabel
+      }
+      show('done', problem ? S.verify.already : format(S.verify.done, { email: result.body?.email ?? '' }))
+    },
+
+    async account() {
+      const signIn = (notice) => {
+        const query = new URLSearchParams({ next: location.pathname })
+        if (notice) query.set('notice', notice)
+        location.replace(`${config.paths.signIn}?${query}`)
+      }
+      const token = session.get()
+      if (!token) return signIn()
+      const me = await call('GET', config.api.me, { token })
+      if (me.status === 401) {
+        session.clear()
+        return signIn('session-expired')
+      }
+      if (me.status !== 200 || !me.body) {
+        $('[data-state="loading"]').hidden = true
+        return announceError(describe(me).message)
+      }
+      const user = me.body
+      knownEmail = () => user.email
+      for (const cell of $$('[data-field]')) {
+        const shown = user[cell.dataset.field]
+        const empty = shown === null || shown === undefined || shown === ''
+        cell.textContent = empty ? cell.dataset.empty : String(shown)
+        cell.classList.toggle('fu-empty', empty)
+      }
+      const verified = $('[data-slot="verified"]')
+      verified.textContent = user.is_verified ? verified.dataset.yes : verified.dataset.no
+      const resend = $('[data-action="resend"]')
+      resend.hidden = !!user.is_verified
+      show('ready', undefined, { focus: false })
+
+      resend.addEventListener('click', async () => {
+        const result = await call('POST', config.api.requestVerifyToken, { json: { email: user.email } })
+        if (result.status === 202) announceStatus(format(S.account.resent, { email: user.email }))
+        else announceError(describe(result).message)
+      })
+
+      const form = $('[data-form="change-password"]')
+      onSubmit(form, async () => {
+        // The route itself asks only for the token; the page also asks for the current password.
+        const check = await call('POST', config.api.login, {
+          form: { username: user.email, password: value(form, 'current_password') },
+        })
+        if (check.status !== 200) {
+          const problem = describe(check)
+          if (problem.code === 'LOGIN_BAD_CREDENTIALS') problem.field = 'current_password'
+          if (problem.field) problem.message = S.errors.CURRENT_PASSWORD_WRONG
+          return fail(form, problem)
+        }
+        const result = await call('PATCH', config.api.me, {
+          json: { password: value(form, 'password') },
+          token: check.body?.access_token || session.get(),
+        })
+        if (result.status !== 200) return fail(form, describe(result))
+        if (check.body?.access_token) session.set(check.body.access_token)
+        form.reset()
+        for (const input of $$('input[data-new-password]', form)) checkRules(input, user.email)
+        announceStatus(S.account.changed)
+      })
+
+      $('[data-action="sign-out"]').addEventListener('click', async () => {
+        await call('POST', config.api.logout, { token: session.get() })
+        session.clear()
+        location.assign(`${config.paths.signIn}?notice=signed-out`)
+      })
+    },
+  }
+
+  pages[document.body.dataset.page]?.()
+})()

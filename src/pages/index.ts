@@ -1,0 +1,193 @@
+/**
+ * Hosted pages: sign in, sign up, forgot and reset password, e-mail verification and the
+ * account page, as one optional Fastify plugin. The pages are server-rendered HTML with one
+ * stylesheet and one small script (no inline script, so a strict CSP holds); the script
+ * calls the app's own JSON routes with same-origin fetches.
+ *
+ * Register it at the root so the e-mail links (`/verify?token=…`, `/reset-password?token=…`)
+ * land on it: `app.register(hostedPages, { passwordRules: [...], signUpFields: [...] })`.
+ */
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import {
+  jsonForHtml,
+  type PageField,
+  type PagePaths,
+  type PasswordRule,
+  type RenderContext,
+  renderAccount,
+  renderForgotPassword,
+  renderResetPassword,
+  renderSignIn,
+  renderSignUp,
+  renderVerify,
+} from './render'
+import { mergeStrings, type PageStrings, type PageStringsOverride, pageStrings } from './strings'
+
+export type { PageField, PagePaths, PasswordRule } from './render'
+export { type PageStrings, type PageStringsOverride, pageStrings } from './strings'
+
+/** The JSON routes the pages call (the reference service's, by default). */
+export interface PagesApi {
+  /** Form login answering `{access_token}`: a Bearer backend's `/login`. */
+  login: string
+  logout: string
+  register: string
+  forgotPassword: string
+  resetPassword: string
+  requestVerifyToken: string
+  verify: string
+  me: string
+}
+
+export interface HostedPagesOptions {
+  /** Shown in the header and the window title. Default "Account". */
+  appName?: string
+  /** Where your routers are registered. Default: the reference service's prefixes (`/auth/jwt`, `/auth`, `/users`). */
+  api?: Partial<PagesApi>
+  /** Your own user fields asked for on sign-up (e.g. `{ name: 'first_name', autocomplete: 'given-name' }`). */
+  signUpFields?: PageField[]
+  /** Your own user fields shown on /account. Default: the sign-up fields. */
+  accountFields?: string[]
+  /** The rules of your `validatePassword`, shown with their reasons beside every new-password field. */
+  passwordRules?: PasswordRule[]
+  /** A translation or rewording of any subset of `pageStrings`. */
+  strings?: PageStringsOverride
+  /** Same-origin stylesheets loaded after ours, to theme the pages (override the `--fu-*` variables). */
+  stylesheets?: string[]
+  /** Where the stylesheet and script are served. Default `/_pages`. */
+  assetsPath?: string
+  /** Ask for a verification mail right after sign-up. Default true. */
+  requestVerificationOnSignUp?: boolean
+  /** Also answer `GET /` with a redirect to the account page (the welcome mail links to `/`). Default false. */
+  redirectRoot?: boolean
+  /** The sessionStorage key of the access token. Default `fastify-users.access_token`. */
+  storageKey?: string
+}
+
+const DEFAULT_API: PagesApi = {
+  login: '/auth/jwt/login',
+  logout: '/auth/jwt/logout',
+  register: '/auth/register',
+  forgotPassword: '/auth/forgot-password',
+  resetPassword: '/auth/reset-password',
+  requestVerifyToken: '/auth/request-verify-token',
+  verify: '/auth/verify',
+  me: '/users/me',
+}
+
+/** The pages' Content-Security-Policy: our own script and stylesheet only, no framing, forms post to us only. */
+export const PAGES_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
+
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy': PAGES_CSP,
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'cross-origin-opener-policy': 'same-origin',
+  'cache-control': 'no-store',
+}
+
+const asset = (name: string, type: string) => {
+  const body = readFileSync(new URL(`./assets/${name}`, import.meta.url))
+  return { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 16)}"` }
+}
+const ASSETS = {
+  'pages.css': asset('pages.css', 'text/css; charset=utf-8'),
+  'pages.js': asset('pages.js', 'text/javascript; charset=utf-8'),
+}
+
+/** The pages plugin. Its routes are hidden from the OpenAPI document. */
+export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instance, options) => {
+  const prefix = instance.prefix.replace(/\/+$/, '')
+  const paths: PagePaths = {
+    signIn: `${prefix}/sign-in`,
+    signUp: `${prefix}/sign-up`,
+    forgotPassword: `${prefix}/forgot-password`,
+    resetPassword: `${prefix}/reset-password`,
+    verify: `${prefix}/verify`,
+    account: `${prefix}/account`,
+  }
+  const assetsPath = (options.assetsPath ?? '/_pages').replace(/\/+$/, '')
+  const assetUrl = (name: keyof typeof ASSETS) => `${prefix}${assetsPath}/${name}?v=${ASSETS[name].etag.slice(1, 9)}`
+  const strings: PageStrings = mergeStrings(pageStrings, options.strings)
+  const signUpFields = options.signUpFields ?? []
+  const api = { ...DEFAULT_API, ...options.api }
+
+  const ctx: RenderContext = {
+    appName: options.appName ?? 'Account',
+    strings,
+    paths,
+    assets: { css: assetUrl('pages.css'), js: assetUrl('pages.js') },
+    stylesheets: options.stylesheets ?? [],
+    passwordRules: options.passwordRules ?? [],
+    signUpFields,
+    accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
+    clientConfig: jsonForHtml({
+      api,
+      paths,
+      strings,
+      storageKey: options.storageKey ?? 'fastify-users.access_token',
+      requestVerificationOnSignUp: options.requestVerificationOnSignUp ?? true,
+      signUpFields: signUpFields.map((f) => ({
+        name: f.name,
+        required: !!f.required,
+        whenBlank: f.whenBlank ?? 'omit',
+      })),
+    }),
+  }
+
+  // Rendered once: a page carries no per-request data.
+  const pages = {
+    signUp: renderSignUp(ctx),
+    forgotPassword: renderForgotPassword(ctx),
+    resetPassword: renderResetPassword(ctx),
+    verify: renderVerify(ctx),
+    account: renderAccount(ctx),
+  }
+  const signIn = new Map<string | undefined, string>([[undefined, renderSignIn(ctx, undefined)]])
+  for (const notice of Object.keys(strings.signIn.notices)) signIn.set(notice, renderSignIn(ctx, notice))
+
+  const send = (reply: FastifyReply, html: string) => reply.headers(PAGE_HEADERS).send(html)
+  const route = { schema: { hide: true } }
+
+  instance.get('/sign-in', route, async (request, reply) => {
+    const { notice } = request.query as { notice?: string }
+    return send(reply, signIn.get(notice) ?? (signIn.get(undefined) as string))
+  })
+  instance.get('/sign-up', route, async (_request, reply) => send(reply, pages.signUp))
+  instance.get('/forgot-password', route, async (_request, reply) => send(reply, pages.forgotPassword))
+  instance.get('/reset-password', route, async (_request, reply) => send(reply, pages.resetPassword))
+  instance.get('/verify', route, async (_request, reply) => send(reply, pages.verify))
+  instance.get('/account', route, async (_request, reply) => send(reply, pages.account))
+  if (options.redirectRoot) {
+    instance.get(prefix ? '' : '/', route, async (_request, reply) => reply.redirect(paths.account, 302))
+  }
+
+  instance.get(`${assetsPath}/:name`, route, async (request, reply) => {
+    const file = ASSETS[(request.params as { name: string }).name as keyof typeof ASSETS]
+    if (!file) return reply.code(404).send({ detail: 'Not Found' })
+    reply.headers({
+      'content-type': file.type,
+      etag: file.etag,
+      'cache-control': 'public, max-age=86400',
+      'x-content-type-options': 'nosniff',
+    })
+    if (request.headers['if-none-match'] === file.etag) return reply.code(304).send()
+    return reply.send(file.body)
+  })
+}
+
+/**
+ * A request URL with the values of `token` query parameters replaced, for request logs: the
+ * mail links carry tokens in their query (`/verify?token=…`). Use it in your logger's `req`
+ * serializer, as the reference service does.
+ */
+export function redactTokenQuery(url: string): string {
+  const q = url.indexOf('?')
+  if (q === -1) return url
+  return url.slice(0, q) + url.slice(q).replace(/([?&](?:access_)?token=)[^&#]*/gi, '$1[redacted]')
+}

@@ -1,0 +1,158 @@
+/**
+ * Every word the hosted pages show, English first, as plain data (no functions) so a
+ * translation is one object of the same shape, passed as `hostedPages`' `strings` option.
+ * `{name}` placeholders are filled in by the pages; wording shared with the e-mails (the
+ * actions a mail link leads to) is taken from the mail templates' strings, so the two never drift.
+ */
+import { strings as mail } from '../mail/templates'
+
+export const pageStrings = {
+  lang: 'en',
+  common: {
+    email: 'E-mail address',
+    password: 'Password',
+    newPassword: 'New password',
+    currentPassword: 'Current password',
+    showPassword: 'Show password',
+    hidePassword: 'Hide password',
+    working: 'Please wait…',
+    noScript: 'These pages need JavaScript to talk to the server. Please turn it on and reload the page.',
+    optional: '(optional)',
+    signIn: 'Sign in',
+    signUp: 'Create an account',
+    account: 'Your account',
+    backToSignIn: 'Back to sign in',
+  },
+  passwordRules: {
+    heading: 'Your password must be:',
+    met: '(done)',
+    unmet: '(not yet)',
+    minLength: { text: 'at least {value} characters long', reason: 'short passwords are guessed in moments.' },
+    maxLength: { text: 'at most {value} characters long', reason: 'longer ones cannot be stored.' },
+    notContainingEmail: {
+      text: 'different from your e-mail address',
+      reason: 'it is the first thing an attacker would try.',
+    },
+  },
+  /** Labels of the user's own fields (sign-up form, account page), by field name. */
+  fieldLabels: { first_name: 'First name' } as Record<string, string>,
+  signIn: {
+    title: 'Sign in',
+    submit: 'Sign in',
+    forgot: 'Forgot your password?',
+    noAccount: 'New here?',
+    signUpLink: 'Create an account',
+    notices: {
+      'password-reset': 'Your password has been changed. Sign in with your new password.',
+      'signed-out': 'You have signed out.',
+      'session-expired': 'Your session has ended. Please sign in again.',
+      verified: 'Your e-mail address is verified. You can sign in.',
+    } as Record<string, string>,
+  },
+  signUp: {
+    title: 'Create an account',
+    submit: 'Create account',
+    haveAccount: 'Already have an account?',
+    signInLink: 'Sign in',
+    doneTitle: 'Check your inbox',
+    done: 'Your account has been created. We have sent a link to {email}: open it to confirm your address.',
+    doneNoMail: 'Your account has been created. You can sign in now.',
+  },
+  forgot: {
+    title: 'Forgot your password?',
+    intro: 'Enter your e-mail address and we will send you a link to choose a new password.',
+    submit: 'Send me a link',
+    doneTitle: 'Check your inbox',
+    done: 'If an account exists for {email}, we have sent it a link to choose a new password. The link works once and for a limited time.',
+  },
+  reset: {
+    title: mail.reset.subject,
+    intro: 'Choose a new password for your account.',
+    submit: 'Change my password',
+    doneTitle: 'Password changed',
+    done: 'Your password has been changed.',
+    signInLink: 'Sign in with your new password',
+    missing: 'This page needs the link from your e-mail. Open the link again, or ask for a new one.',
+    expired: 'This link has expired. Ask for a new one: it only takes a moment.',
+    invalid: 'This link is not valid or has already been used. Ask for a new one.',
+    requestNew: 'Ask for a new link',
+  },
+  verify: {
+    title: mail.verify.subject,
+    working: 'Confirming your e-mail address…',
+    doneTitle: 'E-mail address verified',
+    done: 'Thank you: {email} is verified.',
+    already: 'This e-mail address is already verified.',
+    continueSignIn: 'Sign in',
+    continueAccount: 'Go to your account',
+    missing: 'Enter your e-mail address and we will send you a link to confirm it.',
+    expired: 'This link has expired.',
+    invalid: 'This link is not valid or has already been used.',
+    resendIntro: 'Enter your e-mail address and we will send you a new link.',
+    resendSubmit: 'Send me a new link',
+    resentTitle: 'Check your inbox',
+    resent: 'If {email} still needs confirming, a new link is on its way. It works for a limited time.',
+  },
+  account: {
+    title: 'Your account',
+    loading: 'Loading your account…',
+    details: 'Your details',
+    status: 'Status',
+    verified: 'E-mail address verified',
+    notVerified: 'E-mail address not verified yet',
+    resend: 'Send me a verification link',
+    resent: 'We have sent a link to {email}. Open it to confirm your address.',
+    notSet: 'not set',
+    changePassword: 'Change your password',
+    changeSubmit: 'Change password',
+    changed: 'Your password has been changed.',
+    signOutHeading: 'Sign out',
+    signOutIntro: 'Sign out of this browser tab.',
+    signOut: 'Sign out',
+  },
+  /** Our routes' error codes and failures, in words. */
+  errors: {
+    LOGIN_BAD_CREDENTIALS: 'The e-mail address or the password is not right. Check them and try again.',
+    LOGIN_USER_NOT_VERIFIED: 'Please confirm your e-mail address first, with the link we sent you.',
+    REGISTER_USER_ALREADY_EXISTS:
+      'An account with this e-mail address already exists. Sign in, or reset your password if you forgot it.',
+    RESET_PASSWORD_BAD_TOKEN: 'This link is not valid or has already been used. Ask for a new one.',
+    VERIFY_USER_BAD_TOKEN: 'This link is not valid or has already been used.',
+    VERIFY_USER_ALREADY_VERIFIED: 'This e-mail address is already verified.',
+    UPDATE_USER_EMAIL_ALREADY_EXISTS: 'Another account already uses this e-mail address.',
+    INVALID_PASSWORD: 'This password cannot be used: {reason}.',
+    CURRENT_PASSWORD_WRONG: 'Your current password is not right.',
+    SERVICE_UNAVAILABLE: 'The service is busy or down for a moment. Please try again shortly.',
+    NETWORK: 'We could not reach the server. Check your connection and try again.',
+    UNKNOWN: 'Something went wrong on our side. Please try again.',
+    REQUIRED: 'Please fill in this field.',
+    INVALID_EMAIL: 'Enter an e-mail address like name@example.com.',
+    INVALID_FIELD: 'This value is not accepted.',
+  } as Record<string, string>,
+}
+
+export type PageStrings = typeof pageStrings
+
+/** A partial translation or rewording: any subset of `pageStrings`' shape. */
+export type PageStringsOverride = { [K in keyof PageStrings]?: DeepPartial<PageStrings[K]> }
+type DeepPartial<T> = T extends string ? string : { [K in keyof T]?: DeepPartial<T[K]> }
+
+/** `pageStrings` with `override` laid over it, key by key. */
+export function mergeStrings(base: PageStrings, override: PageStringsOverride | undefined): PageStrings {
+  return override ? (mergeDeep(base, override) as PageStrings) : base
+}
+
+function mergeDeep(base: unknown, override: unknown): unknown {
+  if (typeof override !== 'object' || override === null) return override === undefined ? base : override
+  if (typeof base !== 'object' || base === null) return override
+  const out: Record<string, unknown> = { ...(base as Record<string, unknown>) }
+  for (const [key, value] of Object.entries(override)) out[key] = mergeDeep(out[key], value)
+  return out
+}
+
+/** Fills `{name}` placeholders; unknown names stay as they are. */
+export function format(template: string, values: Record<string, string | number> = {}): string {
+  return template.replace(/\{(\w+)\}/g, (whole, name: string) =>
+    values[name] === undefined ? whole : String(values[name]),
+  )
+}
