@@ -1,15 +1,14 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
-  authenticationBackend,
-  BearerTransport,
   backgroundMailer,
   createKyselyUserStore,
   FastifyUsers,
   fastapiCompat,
-  JWTStrategy,
+  hostedPages,
   logDelivery,
   migrateToLatest,
   openDatabase,
+  redactTokenQuery,
   registerOpenApi,
   resetPasswordMail,
   smtpDelivery,
@@ -18,8 +17,9 @@ import {
   welcomeMail,
 } from 'fastify-users'
 import { decodeJwt } from 'jose'
+import { createBackends } from './backends'
 import type { Config } from './config'
-import { accessTokenClaims, type User, userFields, validatePassword } from './user'
+import { type User, userFields, validatePassword } from './user'
 
 /** Never in a log line: credentials, tokens, hashes. */
 export const LOG_REDACT = [
@@ -32,6 +32,17 @@ export const LOG_REDACT = [
   '*.access_token',
 ]
 
+/** Fastify's request log fields, with the tokens of mail links (`/verify?token=…`) taken out of the URL. */
+function requestLogFields(request: FastifyRequest) {
+  return {
+    method: request.method,
+    url: redactTokenQuery(request.url),
+    host: request.host,
+    remoteAddress: request.ip,
+    remotePort: request.socket?.remotePort,
+  }
+}
+
 /**
  * Builds the reference service (the app fastify-users started from): a User with
  * `first_name`, one JWT backend at /auth/jwt whose tokens carry custom claims, the five
@@ -39,7 +50,10 @@ export const LOG_REDACT = [
  */
 export async function buildApp(config: Config, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: options.logger === false ? false : { level: config.logLevel, redact: LOG_REDACT },
+    logger:
+      options.logger === false
+        ? false
+        : { level: config.logLevel, redact: LOG_REDACT, serializers: { req: requestLogFields } },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
   })
@@ -86,16 +100,8 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     },
   })
 
-  const jwt = authenticationBackend<User>({
-    name: 'jwt',
-    transport: new BearerTransport({ tokenUrl: 'auth/jwt/login' }),
-    strategy: new JWTStrategy<User>({
-      secret: config.secret,
-      lifetimeSeconds: config.accessTokenLifetime,
-      claims: accessTokenClaims,
-    }),
-  })
-  const users = new FastifyUsers<User>({ manager, backends: [jwt], fields: userFields })
+  const backends = createBackends(config, database, app)
+  const users = new FastifyUsers<User>({ manager, backends, fields: userFields })
   app.decorate('users', users)
 
   await app.register(fastapiCompat)
@@ -107,17 +113,35 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
   await app.register(users.plugin)
 
   const requiresVerification = config.requireVerification
-  await app.register(users.authRouter(jwt, { requiresVerification }), { prefix: '/auth/jwt' })
+  for (const backend of backends) {
+    await app.register(users.authRouter(backend, { requiresVerification }), { prefix: `/auth/${backend.name}` })
+  }
+  await app.register(users.jwksRouter())
   await app.register(users.registerRouter(), { prefix: '/auth' })
   await app.register(users.resetPasswordRouter(), { prefix: '/auth' })
   await app.register(users.verifyRouter(), { prefix: '/auth' })
   await app.register(users.usersRouter({ requiresVerification }), { prefix: '/users' })
+
+  // The hosted pages the mail links open (PAGES=false turns them off); the rules are validatePassword's.
+  if (config.pages) {
+    await app.register(hostedPages, {
+      appName: 'fastify-users',
+      signUpFields: [{ name: 'first_name', autocomplete: 'given-name', required: true }],
+      passwordRules: [{ kind: 'minLength', value: 8 }, { kind: 'notContainingEmail' }],
+      redirectRoot: true,
+    })
+  }
 
   app.get(
     '/authenticated-route',
     { schema: { hide: true }, exposeHeadRoute: false, preValidation: users.currentUser({ active: true }) },
     async (request) => ({ message: `Hello ${request.user?.email}!` }),
   )
+
+  // Benchmark only (BENCH_CEILING_ROUTE=true): a bare JSON route through the same hooks, the bench's ceiling.
+  if (config.benchCeilingRoute) {
+    app.get('/bench/ceiling', { schema: { hide: true }, exposeHeadRoute: false }, async () => ({ hello: 'world' }))
+  }
 
   if (config.firstSuperuser) await ensureSuperuser(manager, config.firstSuperuser, app)
   return app

@@ -1,3 +1,6 @@
+import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+
 /**
  * The reference service's configuration: parsed and checked once, at start, into a typed
  * object. Nothing else reads `process.env`.
@@ -14,11 +17,23 @@ export interface Config {
   resetPasswordTokenLifetime: number
   verificationTokenLifetime: number
   requireVerification: boolean
+  refreshTokenLifetime: number
+  /** Enables the Redis backend (/auth/redis) when set. */
+  redisUrl: string | undefined
+  cookieSecure: boolean
+  /** Origins besides PUBLIC_URL's whose cookie-authenticated requests are not cross-site. */
+  csrfTrustedOrigins: string[]
+  /** Asymmetric access tokens: the signing key, then retired public keys still verified. */
+  jwtKeys: { algorithm: 'RS256' | 'ES256' | 'EdDSA'; privateKey: string; publicKeys: string[] } | undefined
+  /** Serve the hosted pages (/sign-in, /verify, /reset-password, …). */
+  pages: boolean
   smtpUrl: string | undefined
   mailFrom: string
   publicUrl: string
   firstSuperuser: { email: string; password: string } | undefined
   logLevel: string
+  /** Benchmark only: serves a bare JSON route at GET /bench/ceiling (the bench's ceiling). */
+  benchCeilingRoute: boolean
 }
 
 export const DEVELOPMENT_SECRET = 'fastify-users-development-secret-change-me'
@@ -32,6 +47,39 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>
+
+const ALGORITHMS: Record<string, 'RS256' | 'ES256' | 'EdDSA'> = { rsa: 'RS256', ec: 'ES256', ed25519: 'EdDSA' }
+
+/** PEM files for asymmetric JWTs; the algorithm follows from the signing key's type. */
+function jwtKeys(
+  privateFile: string | undefined,
+  publicFiles: string | undefined,
+  problems: string[],
+): Config['jwtKeys'] {
+  if (!privateFile) {
+    if (publicFiles) problems.push('JWT_PUBLIC_KEY_FILES needs JWT_PRIVATE_KEY_FILE')
+    return undefined
+  }
+  try {
+    const privateKey = readFileSync(privateFile, 'utf8')
+    const type = createPrivateKey(privateKey).asymmetricKeyType ?? ''
+    const algorithm = ALGORITHMS[type]
+    if (!algorithm) {
+      problems.push(`JWT_PRIVATE_KEY_FILE must hold an RSA, EC P-256 or Ed25519 private key (got ${type || 'none'})`)
+      return undefined
+    }
+    const publicKeys = (publicFiles ?? '')
+      .split(',')
+      .map((f) => f.trim())
+      .filter(Boolean)
+      .map((f) => readFileSync(f, 'utf8'))
+    for (const key of publicKeys) createPublicKey(key)
+    return { algorithm, privateKey, publicKeys }
+  } catch (error) {
+    problems.push(`JWT_PRIVATE_KEY_FILE / JWT_PUBLIC_KEY_FILES: ${(error as Error).message}`)
+    return undefined
+  }
+}
 
 /** Reads the environment; throws one ConfigError listing every bad variable. */
 export function loadConfig(env: Env): Config {
@@ -108,11 +156,21 @@ export function loadConfig(env: Env): Config {
     resetPasswordTokenLifetime: int('RESET_PASSWORD_TOKEN_LIFETIME', 3600, 1, 31_536_000),
     verificationTokenLifetime: int('VERIFICATION_TOKEN_LIFETIME', 3600, 1, 31_536_000),
     requireVerification: bool('REQUIRE_VERIFICATION', false),
+    refreshTokenLifetime: int('REFRESH_TOKEN_LIFETIME', 30 * 24 * 3600, 60, 31_536_000),
+    redisUrl: url('REDIS_URL', undefined, ['redis', 'rediss']),
+    cookieSecure: bool('COOKIE_SECURE', true),
+    csrfTrustedOrigins: (read('CSRF_TRUSTED_ORIGINS') ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
+    jwtKeys: jwtKeys(read('JWT_PRIVATE_KEY_FILE'), read('JWT_PUBLIC_KEY_FILES'), problems),
+    pages: bool('PAGES', true),
     smtpUrl: url('SMTP_URL', undefined, ['smtp', 'smtps']),
     mailFrom: read('MAIL_FROM') ?? 'fastify-users <no-reply@example.com>',
     publicUrl: (publicUrl ?? '').replace(/\/+$/, ''),
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,
+    benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

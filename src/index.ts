@@ -33,11 +33,41 @@ export type { Register, RegisteredUser } from './fastify/types'
 export { hookContext } from './fastify/types'
 export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery'
 export { type MailContent, type MailUser, resetPasswordMail, verifyMail, welcomeMail } from './mail/templates'
+export {
+  type HostedPagesOptions,
+  hostedPages,
+  type PageField,
+  type PageStrings,
+  type PageStringsOverride,
+  type PagesApi,
+  type PasswordRule,
+  pageStrings,
+  redactTokenQuery,
+} from './pages'
+export {
+  type AccessTokenRow,
+  type AccessTokenStore,
+  createKyselyAccessTokenStore,
+} from './stores/kysely/access-token-store'
 export { type Capabilities, type Database, type DatabaseOptions, openDatabase } from './stores/kysely/database'
 export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate'
+export {
+  createKyselyRefreshTokenStore,
+  type RefreshTokenRow,
+  type RefreshTokenStore,
+} from './stores/kysely/refresh-token-store'
 export { createKyselyUserStore } from './stores/kysely/user-store'
-export { JWTStrategy, type JWTStrategyOptions } from './strategies/jwt'
-export type { Strategy } from './strategies/strategy'
+export { DatabaseStrategy, type DatabaseStrategyOptions } from './strategies/database'
+export {
+  type AsymmetricAlgorithm,
+  type HmacAlgorithm,
+  JWTStrategy,
+  type JWTStrategyOptions,
+  type SigningKey,
+} from './strategies/jwt'
+export { RedisStrategy, type RedisStrategyOptions } from './strategies/redis'
+export { RefreshTokens, type RefreshTokensOptions } from './strategies/refresh'
+export type { Session, Strategy } from './strategies/strategy'
 export { BearerTransport } from './transports/bearer'
 export { CookieTransport, type CookieTransportOptions } from './transports/cookie'
-export type { Transport, TransportDocs } from './transports/transport'
+export type { LoginExtras, Transport, TransportDocs } from './transports/transport'

@@ -68,6 +68,7 @@ export class UserManager<U extends BaseUser> {
   private readonly validator: PasswordValidator<U> | undefined
   private readonly logger: ManagerLogger | undefined
   readonly clock: Clock
+  private readonly revokers: ((user: U) => Promise<void>)[] = []
 
   constructor(options: UserManagerOptions<U>) {
     if (!options.store) throw new TypeError('UserManager: `store` is required')
@@ -80,6 +81,19 @@ export class UserManager<U extends BaseUser> {
     this.clock = options.clock ?? (() => new Date())
     this.reset = tokenSettings(options.secret, options.resetPasswordToken)
     this.verification = tokenSettings(options.secret, options.verificationToken)
+  }
+
+  /**
+   * Registers what ends a user's sessions (the strategies' stored tokens, refresh tokens).
+   * It runs after a password change or reset and after a deactivation.
+   */
+  onRevokeSessions(revoke: (user: U) => Promise<void>): void {
+    this.revokers.push(revoke)
+  }
+
+  /** Ends every session and refresh token of the user ("log out everywhere"). */
+  async revokeSessions(user: U): Promise<void> {
+    for (const revoke of this.revokers) await revoke(user)
   }
 
   /** The user with this id (any UUID spelling), or null. */
@@ -167,6 +181,9 @@ export class UserManager<U extends BaseUser> {
       throw error
     }
     const result = updated ?? user
+    if (changes.hashed_password !== undefined || (user.is_active && changes.is_active === false)) {
+      await this.revokeSessions(result)
+    }
     const reported = reportedChanges(input, options.safe !== false)
     await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}))
     return result
@@ -237,6 +254,7 @@ export class UserManager<U extends BaseUser> {
       ifPasswordIs: user.hashed_password,
     })
     if (!updated) throw new InvalidResetPasswordToken()
+    await this.revokeSessions(updated)
     await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx))
     return updated
   }

@@ -1,4 +1,5 @@
 import type { BaseUser } from '../core/user'
+import type { RefreshTokens } from '../strategies/refresh'
 import type { Strategy } from '../strategies/strategy'
 import type { Transport } from '../transports/transport'
 
@@ -7,6 +8,8 @@ export interface AuthenticationBackend<U extends BaseUser> {
   name: string
   transport: Transport
   strategy: Strategy<U>
+  /** Opt-in refresh tokens: login also returns one, and POST <prefix>/refresh rotates it. */
+  refresh?: RefreshTokens
 }
 
 export function authenticationBackend<U extends BaseUser>(backend: AuthenticationBackend<U>): AuthenticationBackend<U> {

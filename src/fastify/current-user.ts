@@ -53,10 +53,19 @@ export function currentUserHook<U extends BaseUser>(
       }
     }
     if (!user && !optional) throw new HttpError(status, status === 401 ? 'Unauthorized' : 'Forbidden')
+    if (user && found && isUnsafe(request.method) && found.backend.transport.isCrossSite?.(request)) {
+      throw csrfFailed()
+    }
     request.user = user as FastifyRequest['user']
     if (user && found) authentications.set(request, found as unknown as Authentication<BaseUser>)
   }
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])
+const isUnsafe = (method: string) => !SAFE_METHODS.has(method)
+
+/** A state-changing request that a cookie authenticated came from another site. */
+export const csrfFailed = () => new HttpError(403, 'CSRF_CHECK_FAILED')
 
 async function authenticate<U extends BaseUser>(
   request: FastifyRequest,

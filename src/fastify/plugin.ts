@@ -44,8 +44,14 @@ export class FastifyUsers<U extends BaseUser> {
       backends: this.backends,
       schemas: this.schemas,
       currentUser: (o) => this.currentUser(o),
-      security: this.backends.map((b) => ({ [b.transport.openapi.schemeName]: [] })),
+      security: [...new Set(this.backends.map((b) => b.transport.openapi.schemeName))].map((name) => ({ [name]: [] })),
     }
+    // A password change or reset, a deactivation, "log out everywhere": end every stored session.
+    const refreshes = new Set(this.backends.flatMap((b) => (b.refresh ? [b.refresh] : [])))
+    this.manager.onRevokeSessions(async (user) => {
+      for (const backend of this.backends) await backend.strategy.destroyAllTokens?.(user)
+      for (const refresh of refreshes) await refresh.revokeAll(user)
+    })
   }
 
   /**
@@ -86,6 +92,25 @@ export class FastifyUsers<U extends BaseUser> {
 
   usersRouter(options?: UsersRouterOptions): FastifyPluginAsync {
     return usersRouter(this.context, options)
+  }
+
+  /**
+   * GET /.well-known/jwks.json: the public keys of every asymmetric JWT backend, so other
+   * services verify our access tokens without a secret. Register it at the root.
+   */
+  jwksRouter(): FastifyPluginAsync {
+    return async (instance) => {
+      instance.get(
+        '/.well-known/jwks.json',
+        { exposeHeadRoute: false, schema: { hide: true } },
+        async (_request, reply) => {
+          const sets = await Promise.all(
+            this.backends.map((b) => (b.strategy as { publicJwks?: () => Promise<unknown[]> }).publicJwks?.() ?? []),
+          )
+          return reply.header('cache-control', 'public, max-age=300').send({ keys: sets.flat() })
+        },
+      )
+    }
   }
 
   /** `components.securitySchemes` for @fastify/swagger: one per backend. */

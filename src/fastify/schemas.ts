@@ -88,7 +88,7 @@ export const HTTPValidationError = Type.Object(
 )
 
 export const BearerResponse = Type.Object(
-  { access_token: Type.String(), token_type: Type.String() },
+  { access_token: Type.String(), token_type: Type.String(), refresh_token: Type.Optional(Type.String()) },
   { title: 'BearerResponse' },
 )
 

@@ -1,30 +1,91 @@
+import { createHmac, createPublicKey, timingSafeEqual } from 'node:crypto'
+import {
+  type CryptoKey,
+  calculateJwkThumbprint,
+  exportJWK,
+  importPKCS8,
+  importSPKI,
+  type JWK,
+  type JWTPayload,
+  jwtVerify,
+  SignJWT,
+} from 'jose'
 import type { UserManager } from '../core/manager'
-import { AUDIENCE, type Clock, signJwt, verifyJwt } from '../core/tokens'
+import { AUDIENCE, type Clock } from '../core/tokens'
 import type { BaseUser } from '../core/user'
 import type { Strategy } from './strategy'
 
-export interface JWTStrategyOptions<U extends BaseUser> {
-  secret: string
+export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512'
+export type AsymmetricAlgorithm = 'RS256' | 'ES256' | 'EdDSA'
+
+/** One key of an asymmetric key set, in PEM. The first key with a private half signs; all verify. */
+export interface SigningKey {
+  /** PKCS#8 private key: this key can sign. */
+  privateKey?: string
+  /** SPKI public key: enough to verify tokens of a retired key until they expire. */
+  publicKey?: string
+  /** Key id; default: the JWK thumbprint of the public key. */
+  kid?: string
+}
+
+interface BaseOptions<U extends BaseUser> {
   /** Seconds; null for tokens that never expire. fastapi-users' reference app uses 3600. */
   lifetimeSeconds: number | null
   audience?: string[]
-  algorithm?: 'HS256' | 'HS384' | 'HS512'
-  /** Custom claims added to every access token; they cannot replace sub, aud or exp. */
+  /**
+   * Adds a `pfp` claim (an HMAC of the password hash) and refuses tokens whose `pfp` no longer
+   * matches: a password change or reset ends every JWT issued before it. Tokens without the
+   * claim (issued by fastapi-users) are accepted until they expire. Default true.
+   */
+  bindToPassword?: boolean
+  /** Custom claims added to every access token; they cannot replace sub, aud, exp or pfp. */
   claims?: (user: U) => Record<string, unknown> | Promise<Record<string, unknown>>
   clock?: Clock
 }
 
-const RESERVED = new Set(['sub', 'aud', 'exp'])
+export type JWTStrategyOptions<U extends BaseUser> = BaseOptions<U> &
+  (
+    | { secret: string; algorithm?: HmacAlgorithm; keys?: undefined }
+    | {
+        algorithm: AsymmetricAlgorithm
+        /** Newest first: new tokens are signed with the first private key; every key verifies. */
+        keys: SigningKey[]
+        /** Still needed for the password binding's HMAC. */
+        secret: string
+      }
+  )
 
-/** Stateless access tokens: `{sub, aud: ["fastapi-users:auth"], exp}` plus custom claims, HS256. */
+interface LoadedKey {
+  kid: string
+  publicKey: CryptoKey
+  privateKey?: CryptoKey
+  jwk: JWK
+}
+
+const RESERVED = new Set(['sub', 'aud', 'exp', 'pfp'])
+const encoder = new TextEncoder()
+
+/**
+ * Stateless access tokens: `{sub, aud: ["fastapi-users:auth"], exp}` plus custom claims.
+ * HS256 with a secret by default (as fastapi-users); RS256, ES256 or EdDSA with a key set whose
+ * public half is published as a JWKS. The algorithm is pinned: the token's header never chooses.
+ */
 export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
-  private readonly key: { secret: string; algorithm: 'HS256' | 'HS384' | 'HS512' }
   private readonly audience: string[]
+  private readonly algorithm: HmacAlgorithm | AsymmetricAlgorithm
+  private readonly keys: Promise<LoadedKey[]> | null
 
   constructor(private readonly options: JWTStrategyOptions<U>) {
     if (!options.secret) throw new TypeError('JWTStrategy: `secret` is required')
-    this.key = { secret: options.secret, algorithm: options.algorithm ?? 'HS256' }
     this.audience = options.audience ?? [AUDIENCE.auth]
+    this.algorithm = options.algorithm ?? 'HS256'
+    if (options.keys) {
+      if (!options.keys.some((k) => k.privateKey)) throw new TypeError('JWTStrategy: one key needs a privateKey')
+      this.keys = loadKeys(options.keys, options.algorithm)
+      this.keys.catch(() => {}) // reported where it is awaited
+    } else {
+      this.keys = null
+    }
   }
 
   get lifetimeSeconds(): number | null {
@@ -33,23 +94,82 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
 
   async readToken(token: string | undefined, manager: UserManager<U>): Promise<U | null> {
     if (!token) return null
-    const claims = await verifyJwt(token, this.key, this.audience, this.options.clock)
+    const claims = await this.verify(token)
     if (!claims || typeof claims.sub !== 'string') return null
-    return manager.get(claims.sub)
+    const user = await manager.get(claims.sub)
+    if (!user || claims.pfp === undefined) return user
+    return typeof claims.pfp === 'string' && this.fingerprintMatches(claims.pfp, user) ? user : null
   }
 
   async writeToken(user: U): Promise<string> {
     const custom = (await this.options.claims?.(user)) ?? {}
     const extra = Object.fromEntries(Object.entries(custom).filter(([name]) => !RESERVED.has(name)))
-    return signJwt(
-      { sub: user.id, aud: this.audience, ...extra },
-      this.key,
-      this.options.lifetimeSeconds,
-      this.options.clock,
-    )
+    const bound = this.options.bindToPassword === false ? {} : { pfp: this.fingerprint(user) }
+    const payload: JWTPayload = { sub: user.id, aud: this.audience, ...extra, ...bound }
+    const lifetime = this.options.lifetimeSeconds
+    if (lifetime !== null) payload.exp = Math.floor(this.now().getTime() / 1000) + lifetime
+    const jwt = new SignJWT(payload)
+    if (!this.keys)
+      return jwt.setProtectedHeader({ alg: this.algorithm, typ: 'JWT' }).sign(encoder.encode(this.options.secret))
+    const signer = (await this.keys).find((k) => k.privateKey)
+    if (!signer?.privateKey) throw new Error('no signing key')
+    return jwt.setProtectedHeader({ alg: this.algorithm, typ: 'JWT', kid: signer.kid }).sign(signer.privateKey)
   }
 
   async destroyToken(): Promise<void> {
-    // A JWT cannot be destroyed; it expires. Revocation comes with the stateful strategies.
+    // A JWT cannot be destroyed; it expires, or dies with the password it was bound to.
   }
+
+  /** The public keys, for `/.well-known/jwks.json` (empty for HMAC secrets, which are never published). */
+  async publicJwks(): Promise<JWK[]> {
+    return this.keys ? (await this.keys).map((k) => k.jwk) : []
+  }
+
+  private now(): Date {
+    return this.options.clock?.() ?? new Date()
+  }
+
+  private async verify(token: string): Promise<JWTPayload | null> {
+    const options = { algorithms: [this.algorithm], audience: this.audience, currentDate: this.now() }
+    try {
+      if (!this.keys) return (await jwtVerify(token, encoder.encode(this.options.secret), options)).payload
+      const keys = await this.keys
+      const resolve = (header: { kid?: string }) => {
+        const key = keys.find((k) => k.kid === header.kid)
+        if (!key) throw new Error('unknown kid')
+        return key.publicKey
+      }
+      return (await jwtVerify(token, resolve, options)).payload
+    } catch {
+      return null
+    }
+  }
+
+  private fingerprint(user: U): string {
+    return createHmac('sha256', this.options.secret).update(user.hashed_password).digest('base64url').slice(0, 16)
+  }
+
+  private fingerprintMatches(pfp: string, user: U): boolean {
+    const expected = Buffer.from(this.fingerprint(user))
+    const given = Buffer.from(pfp)
+    return expected.length === given.length && timingSafeEqual(expected, given)
+  }
+}
+
+async function loadKeys(keys: SigningKey[], algorithm: AsymmetricAlgorithm): Promise<LoadedKey[]> {
+  return Promise.all(
+    keys.map(async (key) => {
+      const publicPem = key.publicKey ?? (key.privateKey ? publicPemOf(key.privateKey) : undefined)
+      if (!publicPem) throw new TypeError('JWTStrategy: a key needs a privateKey or a publicKey')
+      const publicKey = await importSPKI(publicPem, algorithm, { extractable: true })
+      const privateKey = key.privateKey ? await importPKCS8(key.privateKey, algorithm) : undefined
+      const exported = await exportJWK(publicKey)
+      const kid = key.kid ?? (await calculateJwkThumbprint(exported))
+      return { kid, publicKey, privateKey, jwk: { ...exported, kid, alg: algorithm, use: 'sig' } }
+    }),
+  )
+}
+
+function publicPemOf(privatePem: string): string {
+  return createPublicKey(privatePem).export({ type: 'spki', format: 'pem' }).toString()
 }

@@ -10,4 +10,17 @@ export interface Strategy<U extends BaseUser> {
   writeToken(user: U): Promise<string>
   /** Ends the token's validity where the strategy can (stateless JWTs cannot). */
   destroyToken(token: string, user: U): Promise<void>
+  /** Ends every token of the user (password change, reset, deactivation, "log out everywhere"). */
+  destroyAllTokens?(user: U): Promise<void>
+  /** The user's live sessions, for strategies that keep them. */
+  listSessions?(user: U): Promise<Session[]>
+  /** Ends one session by its id (never the token itself); false when the user has no such session. */
+  destroySession?(user: U, sessionId: string): Promise<boolean>
+}
+
+/** A live session as the user sees it: an id derived from the token, never the token. */
+export interface Session {
+  id: string
+  created_at: string
+  expires_at: string | null
 }

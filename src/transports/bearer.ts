@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { BearerResponse, Null } from '../fastify/schemas'
-import type { Transport } from './transport'
+import type { LoginExtras, Transport } from './transport'
 
 /**
  * `Authorization: Bearer <token>`, read as FastAPI's OAuth2PasswordBearer does: the scheme is
@@ -29,8 +29,15 @@ export class BearerTransport implements Transport {
     return space === -1 ? '' : header.slice(space + 1)
   }
 
-  sendLogin(reply: FastifyReply, token: string): FastifyReply {
-    return reply.code(200).send({ access_token: token, token_type: 'bearer' })
+  sendLogin(reply: FastifyReply, token: string, extras: LoginExtras = {}): FastifyReply {
+    const refresh = extras.refreshToken ? { refresh_token: extras.refreshToken } : {}
+    return reply.code(200).send({ access_token: token, token_type: 'bearer', ...refresh })
+  }
+
+  /** `{"refresh_token": "…"}` in the JSON body of POST …/refresh (and …/logout). */
+  readRefreshToken(request: FastifyRequest): string | undefined {
+    const body = request.body as { refresh_token?: unknown } | undefined
+    return body && typeof body === 'object' && typeof body.refresh_token === 'string' ? body.refresh_token : undefined
   }
 
   sendLogout(reply: FastifyReply): FastifyReply {

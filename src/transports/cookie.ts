@@ -1,7 +1,7 @@
-import { fastifyCookie } from '@fastify/cookie'
+import { parseCookie, stringifySetCookie } from 'cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Null } from '../fastify/schemas'
-import type { Transport } from './transport'
+import type { LoginExtras, Transport } from './transport'
 
 export interface CookieTransportOptions {
   cookieName?: string
@@ -12,16 +12,26 @@ export interface CookieTransportOptions {
   cookieSecure?: boolean
   cookieHttpOnly?: boolean
   cookieSameSite?: 'lax' | 'strict' | 'none'
+  /** The refresh token's cookie (sent only to the backend's routes). Default `fastapiusersrefresh`. */
+  refreshCookieName?: string
+  /**
+   * CSRF protection, on by default: a state-changing request authenticated by this cookie (and
+   * the login itself) is refused with 403 `CSRF_CHECK_FAILED` when the browser says it comes from
+   * another site (`Sec-Fetch-Site`) or its `Origin` is neither the request's own host nor trusted.
+   * Requests without either header (non-browser clients) are not cross-site requests.
+   */
+  csrf?: false | { trustedOrigins?: string[] }
 }
 
 /**
  * The token in a cookie (`fastapiusersauth`, HttpOnly, Secure, SameSite=Lax by default);
- * login and logout answer 204 with Set-Cookie. Needs @fastify/cookie (the routers register it).
+ * login and logout answer 204 with Set-Cookie.
  */
 export class CookieTransport implements Transport {
   readonly openapi
-  private readonly settings: Required<Omit<CookieTransportOptions, 'cookieDomain' | 'cookieMaxAge'>> &
+  private readonly settings: Required<Omit<CookieTransportOptions, 'cookieDomain' | 'cookieMaxAge' | 'csrf'>> &
     Pick<CookieTransportOptions, 'cookieDomain' | 'cookieMaxAge'>
+  private readonly trustedOrigins: Set<string> | null
 
   constructor(options: CookieTransportOptions = {}) {
     this.settings = {
@@ -30,8 +40,10 @@ export class CookieTransport implements Transport {
       cookieSecure: true,
       cookieHttpOnly: true,
       cookieSameSite: 'lax',
+      refreshCookieName: 'fastapiusersrefresh',
       ...options,
     }
+    this.trustedOrigins = options.csrf === false ? null : new Set(options.csrf?.trustedOrigins ?? [])
     this.openapi = {
       schemeName: 'APIKeyCookie',
       scheme: { type: 'apiKey', in: 'cookie', name: this.settings.cookieName },
@@ -42,31 +54,65 @@ export class CookieTransport implements Transport {
 
   /** Reads the Cookie header itself, so any route can authenticate whether or not @fastify/cookie is registered there. */
   readToken(request: FastifyRequest): string | undefined {
-    if (request.cookies) return request.cookies[this.settings.cookieName]
+    return this.cookie(request, this.settings.cookieName)
+  }
+
+  readRefreshToken(request: FastifyRequest): string | undefined {
+    return this.cookie(request, this.settings.refreshCookieName)
+  }
+
+  sendLogin(reply: FastifyReply, token: string, extras: LoginExtras = {}): FastifyReply {
+    reply.header(
+      'set-cookie',
+      this.serialize(this.settings.cookieName, token, this.settings.cookiePath, this.settings.cookieMaxAge),
+    )
+    if (extras.refreshToken) {
+      const path = extras.refreshPath ?? this.settings.cookiePath
+      reply.header(
+        'set-cookie',
+        this.serialize(this.settings.refreshCookieName, extras.refreshToken, path, extras.refreshLifetimeSeconds),
+      )
+    }
+    return reply.code(204).send()
+  }
+
+  sendLogout(reply: FastifyReply, extras: LoginExtras = {}): FastifyReply {
+    reply.header('set-cookie', this.serialize(this.settings.cookieName, '', this.settings.cookiePath, 0))
+    if (extras.refreshPath)
+      reply.header('set-cookie', this.serialize(this.settings.refreshCookieName, '', extras.refreshPath, 0))
+    return reply.code(204).send()
+  }
+
+  isCrossSite(request: FastifyRequest): boolean {
+    if (this.trustedOrigins === null) return false
+    const origin = request.headers.origin
+    if (origin !== undefined && this.trustedOrigins.has(origin)) return false
+    const site = request.headers['sec-fetch-site']
+    if (site === 'cross-site' || site === 'same-site') return true
+    if (origin === undefined) return false
+    try {
+      return origin === 'null' || new URL(origin).host !== request.headers.host
+    } catch {
+      return true
+    }
+  }
+
+  private cookie(request: FastifyRequest, name: string): string | undefined {
     const header = request.headers.cookie
-    return header ? fastifyCookie.parse(header)[this.settings.cookieName] : undefined
+    return header ? parseCookie(header)[name] : undefined
   }
 
-  sendLogin(reply: FastifyReply, token: string): FastifyReply {
-    return reply
-      .setCookie(this.settings.cookieName, token, this.cookieOptions(this.settings.cookieMaxAge))
-      .code(204)
-      .send()
-  }
-
-  sendLogout(reply: FastifyReply): FastifyReply {
-    return reply.setCookie(this.settings.cookieName, '', this.cookieOptions(0)).code(204).send()
-  }
-
-  private cookieOptions(maxAge: number | null | undefined) {
+  private serialize(name: string, value: string, path: string, maxAge: number | null | undefined): string {
     const s = this.settings
-    return {
-      path: s.cookiePath,
+    return stringifySetCookie({
+      name,
+      value,
+      path,
       domain: s.cookieDomain,
       secure: s.cookieSecure,
       httpOnly: s.cookieHttpOnly,
       sameSite: s.cookieSameSite,
       ...(maxAge === null || maxAge === undefined ? {} : { maxAge, expires: new Date(Date.now() + maxAge * 1000) }),
-    }
+    })
   }
 }

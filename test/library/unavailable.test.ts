@@ -33,7 +33,10 @@ for (const url of ['postgres://postgres@127.0.0.1:1/test', 'mysql://root@127.0.0
     await app.register(users.authRouter(jwt), { prefix: '/auth/jwt' })
     await app.register(users.usersRouter(), { prefix: '/users' })
     try {
-      const token = await strategy.writeToken({ id: '26354c41-3655-47e8-a1b8-62a165d08b7d' } as BaseUser)
+      const token = await strategy.writeToken({
+        id: '26354c41-3655-47e8-a1b8-62a165d08b7d',
+        hashed_password: 'x',
+      } as BaseUser)
       const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${token}` } })
       assert.deepEqual([me.statusCode, me.json()], [503, { detail: 'SERVICE_UNAVAILABLE' }])
       const login = await app.inject({

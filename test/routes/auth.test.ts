@@ -316,17 +316,18 @@ for (const kind of databaseKinds()) {
         const email = newEmail()
         await registered(api, email)
         const res = await postLogin(api, urlencoded({ username: email, password: PASSWORD }))
-        const { access_token } = res.json()
+        const { access_token, refresh_token } = res.json()
         assert.equal(typeof access_token, 'string')
-        assert.deepEqual(reply(res), [200, { access_token, token_type: 'bearer' }])
+        assert.equal(typeof refresh_token, 'string', 'the reference service enables refresh tokens on /auth/jwt')
+        assert.deepEqual(reply(res), [200, { access_token, token_type: 'bearer', refresh_token }])
       })
 
       it('accepts a multipart form', async (api) => {
         const email = newEmail()
         await registered(api, email)
         const res = await postLogin(api, await multipart({ username: email, password: PASSWORD }))
-        const { access_token } = res.json()
-        assert.deepEqual(reply(res), [200, { access_token, token_type: 'bearer' }])
+        const { access_token, refresh_token } = res.json()
+        assert.deepEqual(reply(res), [200, { access_token, token_type: 'bearer', refresh_token }])
         assert.equal((await api.get('/users/me', access_token)).statusCode, 200)
       })
 
@@ -415,14 +416,30 @@ for (const kind of databaseKinds()) {
         assert.ok(
           typeof claims.exp === 'number' && claims.exp >= issuedAfter + 3600 - 2 && claims.exp <= now() + 3600 + 2,
         )
-        assert.deepEqual(claims, { sub: id, aud: [AUTH_AUDIENCE], first_name: 'Zoë', role: 'user', exp: claims.exp })
+        // pfp: the password binding that makes a password change end the token (ours, not fastapi-users')
+        assert.match(String(claims.pfp), /^[\w-]{16}$/)
+        assert.deepEqual(claims, {
+          sub: id,
+          aud: [AUTH_AUDIENCE],
+          first_name: 'Zoë',
+          role: 'user',
+          pfp: claims.pfp,
+          exp: claims.exp,
+        })
       })
 
       it('says role "admin" for a superuser', async (api) => {
         const token = await adminToken(api)
         const { id } = (await api.get('/users/me', token)).json()
         const claims = decodeJwt(token)
-        assert.deepEqual(claims, { sub: id, aud: [AUTH_AUDIENCE], first_name: null, role: 'admin', exp: claims.exp })
+        assert.deepEqual(claims, {
+          sub: id,
+          aud: [AUTH_AUDIENCE],
+          first_name: null,
+          role: 'admin',
+          pfp: claims.pfp,
+          exp: claims.exp,
+        })
       })
 
       it('authenticates GET /users/me', async (api) => {
@@ -541,8 +558,8 @@ for (const kind of databaseKinds()) {
         const patch = await api.patch(`/users/${id}`, { is_verified: true }, await strict.adminToken(api))
         assert.equal(patch.statusCode, 200, patch.body)
         const res = await api.login(email, PASSWORD)
-        const { access_token } = res.json()
-        assert.deepEqual(reply(res), [200, { access_token, token_type: 'bearer' }])
+        const { access_token, refresh_token } = res.json()
+        assert.deepEqual(reply(res), [200, { access_token, token_type: 'bearer', refresh_token }])
       })
 
       strict.it('answers LOGIN_BAD_CREDENTIALS, not LOGIN_USER_NOT_VERIFIED, for an inactive user', async (api) => {

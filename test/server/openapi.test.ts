@@ -26,8 +26,11 @@ describe('the OpenAPI document client generators depend on', () => {
         .map(({ op }) => op.operationId)
         .sort(),
       [
+        'auth_cookie_login_auth_cookie_login_post',
+        'auth_cookie_logout_auth_cookie_logout_post',
         'auth_jwt_login_auth_jwt_login_post',
         'auth_jwt_logout_auth_jwt_logout_post',
+        'auth_jwt_refresh_auth_jwt_refresh_post',
         'register_register_auth_register_post',
         'reset_forgot_password_auth_forgot_password_post',
         'reset_reset_password_auth_reset_password_post',
@@ -35,6 +38,9 @@ describe('the OpenAPI document client generators depend on', () => {
         'users_delete_user_users__id__delete',
         'users_patch_current_user_users_me_patch',
         'users_patch_user_users__id__patch',
+        'users_revoke_session_users_me_sessions__id__delete',
+        'users_revoke_sessions_users_me_sessions_delete',
+        'users_sessions_users_me_sessions_get',
         'users_user_users__id__get',
         'verify_request_token_auth_request_verify_token_post',
         'verify_verify_auth_verify_post',
@@ -42,14 +48,19 @@ describe('the OpenAPI document client generators depend on', () => {
     )
   })
 
-  test('tags auth and users; the password-flow scheme on protected operations only', () => {
+  test('tags auth and users; every backend’s scheme on protected operations only', () => {
     for (const { path, op } of operations()) {
       assert.deepEqual(op.tags, [path.startsWith('/users') ? 'users' : 'auth'], path)
-      const isProtected = path.startsWith('/users') || path === '/auth/jwt/logout'
-      assert.deepEqual(op.security, isProtected ? [{ OAuth2PasswordBearer: [] }] : undefined, path)
+      const isProtected = path.startsWith('/users') || path.endsWith('/logout')
+      assert.deepEqual(
+        op.security,
+        isProtected ? [{ OAuth2PasswordBearer: [] }, { APIKeyCookie: [] }] : undefined,
+        path,
+      )
     }
     assert.deepEqual(doc.components.securitySchemes, {
       OAuth2PasswordBearer: { type: 'oauth2', flows: { password: { scopes: {}, tokenUrl: 'auth/jwt/login' } } },
+      APIKeyCookie: { type: 'apiKey', in: 'cookie', name: 'fastapiusersauth' },
     })
   })
 

@@ -1,12 +1,11 @@
-import cookie from '@fastify/cookie'
-import type { FastifyPluginAsync } from 'fastify'
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { BadCredentials, UserNotVerified } from '../../core/errors'
 import type { BaseUser } from '../../core/user'
 import type { AuthenticationBackend } from '../backend'
-import { authenticationOf } from '../current-user'
+import { authenticationOf, csrfFailed } from '../current-user'
 import { unauthorized } from '../errors'
 import { errorResponses, LoginForm } from '../schemas'
-import { formScope, type RouterOptions } from '../scope'
+import { formScope, jsonScope, type RouterOptions } from '../scope'
 import { hookContext } from '../types'
 import type { RouterContext } from './context'
 
@@ -15,7 +14,10 @@ export interface AuthRouterOptions extends RouterOptions {
   requiresVerification?: boolean
 }
 
-/** POST /login (form data) and POST /logout for one backend: fastapi-users' get_auth_router. */
+/**
+ * POST /login (form data) and POST /logout for one backend: fastapi-users' get_auth_router;
+ * with refresh tokens enabled on the backend, POST /refresh too.
+ */
 export function authRouter<U extends BaseUser>(
   ctx: RouterContext<U>,
   backend: AuthenticationBackend<U>,
@@ -23,42 +25,78 @@ export function authRouter<U extends BaseUser>(
 ): FastifyPluginAsync {
   const { manager } = ctx
   const requiresVerification = options.requiresVerification ?? false
-  const docs = backend.transport.openapi
+  const { transport, strategy, refresh } = backend
+  const docs = transport.openapi
+  const refuseCrossSite = (request: FastifyRequest) => {
+    if (transport.isCrossSite?.(request)) throw csrfFailed()
+  }
 
   return async (instance) => {
-    await formScope(instance, options, ['auth'])
-    if (!instance.hasReplyDecorator('setCookie')) await instance.register(cookie)
+    const prefix = instance.prefix || '/'
+    const extras = (refreshToken?: string) => ({
+      refreshToken,
+      refreshLifetimeSeconds: refresh?.lifetimeSeconds,
+      refreshPath: prefix,
+    })
+    const sendTokens = async (reply: FastifyReply, user: U, refreshToken?: string) => {
+      const token = await strategy.writeToken(user)
+      return { token, send: () => transport.sendLogin(reply, token, extras(refreshToken)) }
+    }
 
-    instance.post('/login', {
-      exposeHeadRoute: false,
-      config: { fastapiName: `auth:${backend.name}.login` },
-      schema: {
-        consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'],
-        body: LoginForm,
-        response: { ...docs.loginResponses, ...errorResponses(400, 422) },
-      },
-      handler: async (request, reply) => {
-        const { username, password } = request.body as { username: string; password: string }
-        const user = await manager.authenticate({ username, password })
-        if (!user?.is_active) throw new BadCredentials()
-        if (requiresVerification && !user.is_verified) throw new UserNotVerified()
-        const token = await backend.strategy.writeToken(user)
-        await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
-        return backend.transport.sendLogin(reply, token)
-      },
+    await instance.register(async (forms: FastifyInstance) => {
+      await formScope(forms, options, ['auth'])
+      forms.post('/login', {
+        exposeHeadRoute: false,
+        config: { fastapiName: `auth:${backend.name}.login` },
+        schema: {
+          consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'],
+          body: LoginForm,
+          response: { ...docs.loginResponses, ...errorResponses(400, 422) },
+        },
+        onRequest: async (request) => refuseCrossSite(request), // login CSRF
+        handler: async (request, reply) => {
+          const { username, password } = request.body as { username: string; password: string }
+          const user = await manager.authenticate({ username, password })
+          if (!user?.is_active) throw new BadCredentials()
+          if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+          const refreshToken = await refresh?.issue(user, backend.name)
+          const { token, send } = await sendTokens(reply, user, refreshToken)
+          await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
+          return send()
+        },
+      })
     })
 
-    instance.post('/logout', {
-      exposeHeadRoute: false,
-      config: { fastapiName: `auth:${backend.name}.logout` },
-      schema: { security: ctx.security, response: { ...docs.logoutResponses, ...errorResponses(401) } },
-      preValidation: ctx.currentUser({ active: true, verified: requiresVerification }),
-      handler: async (request, reply) => {
-        const auth = authenticationOf<U>(request)
-        if (!auth) throw unauthorized()
-        await backend.strategy.destroyToken(auth.token, auth.user)
-        return backend.transport.sendLogout(reply)
-      },
+    await instance.register(async (json: FastifyInstance) => {
+      jsonScope(json, options, ['auth'])
+      json.post('/logout', {
+        exposeHeadRoute: false,
+        config: { fastapiName: `auth:${backend.name}.logout` },
+        schema: { security: ctx.security, response: { ...docs.logoutResponses, ...errorResponses(401) } },
+        preValidation: ctx.currentUser({ active: true, verified: requiresVerification }),
+        handler: async (request, reply) => {
+          const auth = authenticationOf<U>(request)
+          if (!auth) throw unauthorized()
+          await strategy.destroyToken(auth.token, auth.user)
+          const refreshToken = refresh && transport.readRefreshToken(request)
+          if (refreshToken) await refresh.revoke(refreshToken)
+          return transport.sendLogout(reply, refresh ? extras() : {})
+        },
+      })
+
+      if (!refresh) return
+      json.post('/refresh', {
+        exposeHeadRoute: false,
+        config: { fastapiName: `auth:${backend.name}.refresh` },
+        schema: { response: { ...docs.loginResponses, ...errorResponses(401) } },
+        onRequest: async (request) => refuseCrossSite(request),
+        handler: async (request, reply) => {
+          const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager)
+          if (!rotated) throw unauthorized()
+          const { send } = await sendTokens(reply, rotated.user, rotated.refreshToken)
+          return send()
+        },
+      })
     })
   }
 }

@@ -14,6 +14,15 @@ export interface UsersRouterOptions extends RouterOptions {
 }
 
 const IdParams = Type.Object({ id: Type.String() })
+const SessionList = Type.Array(
+  Type.Object({
+    id: Type.String(),
+    backend: Type.String(),
+    created_at: Type.String({ format: 'date-time' }),
+    expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  }),
+  { title: 'SessionList' },
+)
 
 /**
  * GET/PATCH /me for the user, GET/PATCH/DELETE /:id for superusers: fastapi-users'
@@ -73,6 +82,49 @@ export function usersRouter<U extends BaseUser>(
       preValidation: activeUser,
       handler: async (request, reply) =>
         manager.update(me(request), request.body as UpdateInput<U>, { safe: true, ctx: hookContext(request, reply) }),
+    })
+
+    // Past fastapi-users: the sessions of the stateful strategies (database, Redis).
+    instance.get('/me/sessions', {
+      ...common,
+      config: { fastapiName: 'users:sessions' },
+      schema: { security: ctx.security, response: { 200: SessionList, ...errorResponses(401) } },
+      preValidation: activeUser,
+      handler: async (request) => {
+        const user = me(request)
+        const lists = await Promise.all(
+          ctx.backends.map(async (b) =>
+            ((await b.strategy.listSessions?.(user)) ?? []).map((s) => ({ ...s, backend: b.name })),
+          ),
+        )
+        return lists.flat()
+      },
+    })
+
+    instance.delete('/me/sessions', {
+      ...common,
+      config: { fastapiName: 'users:revoke_sessions' },
+      schema: { security: ctx.security, response: { 204: Null, ...errorResponses(401) } },
+      preValidation: activeUser,
+      handler: async (request, reply) => {
+        await manager.revokeSessions(me(request))
+        return reply.code(204).send()
+      },
+    })
+
+    instance.delete('/me/sessions/:id', {
+      ...common,
+      config: { fastapiName: 'users:revoke_session' },
+      schema: { security: ctx.security, params: IdParams, response: { 204: Null, ...errorResponses(401, 404) } },
+      preValidation: activeUser,
+      handler: async (request, reply) => {
+        const user = me(request)
+        const { id } = request.params as { id: string }
+        for (const backend of ctx.backends) {
+          if (await backend.strategy.destroySession?.(user, id)) return reply.code(204).send()
+        }
+        throw notFound()
+      },
     })
 
     instance.get('/:id', {

@@ -21,6 +21,10 @@ export interface Capabilities {
   caseInsensitiveUnique: 'expression-index' | 'collation'
   /** Whether the driver binds JavaScript booleans (better-sqlite3 takes 0/1 only). */
   bindsBooleans: boolean
+  /** The column type of timestamps (fastapi-users' TIMESTAMPAware). */
+  timestampColumn: 'timestamptz' | 'datetime(6)' | 'timestamp'
+  /** SQLite has no date type: timestamps are text, in SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` (UTC). */
+  timestampsAsText: boolean
 }
 
 export interface Database {
@@ -58,6 +62,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       uuidColumn: 'char(36)',
       caseInsensitiveUnique: 'expression-index',
       bindsBooleans: false,
+      timestampColumn: 'timestamp',
+      timestampsAsText: true,
     })
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
@@ -73,6 +79,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       uuidColumn: 'uuid',
       caseInsensitiveUnique: 'expression-index',
       bindsBooleans: true,
+      timestampColumn: 'timestamptz',
+      timestampsAsText: false,
     })
   }
   if (scheme === 'mysql' || scheme === 'mariadb') {
@@ -81,12 +89,16 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       connectionLimit: poolSize,
       connectTimeout: timeoutMs,
       charset: 'utf8mb4',
+      timezone: 'Z',
+      dateStrings: false,
     })
     return wrap('mysql', new Kysely({ dialect: new MysqlDialect({ pool }) }), {
       returning: false,
       uuidColumn: 'char(36)',
       caseInsensitiveUnique: 'collation',
       bindsBooleans: true,
+      timestampColumn: 'datetime(6)',
+      timestampsAsText: false,
     })
   }
   throw new TypeError(`unsupported DATABASE_URL scheme "${scheme}:" (use sqlite:, postgres:, mysql: or mariadb:)`)

@@ -2,6 +2,8 @@ import { type Migration, type MigrationResult, Migrator, sql } from 'kysely'
 import type { UserFields } from '../../core/user'
 import type { Database } from './database'
 import { userTable } from './migrations/0001-user'
+import { accessTokenTable } from './migrations/0002-accesstoken'
+import { refreshTokenTable } from './migrations/0003-refresh-token'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -27,7 +29,12 @@ export class MigrationFailed extends Error {
 }
 
 export function builtInMigrations(database: Database): Record<string, Migration> {
-  return { '0001-user': userTable(database.capabilities) }
+  const caps = database.capabilities
+  return {
+    '0001-user': userTable(caps),
+    '0002-accesstoken': accessTokenTable(caps),
+    '0003-refresh-token': refreshTokenTable(caps),
+  }
 }
 
 /** Brings the database to the latest schema; reports what it did and throws what failed. */

@@ -1,0 +1,221 @@
+/**
+ * The loader: one load run in its own process (the bench pins it to another core than the
+ * server's), reading a LoadSpec from argv[2] (JSON) and printing one LoadResult as JSON.
+ *
+ * Two generators, the same result: wrk (C, one thread) when installed and the run has no fixed
+ * rate, otherwise autocannon (always for the password routes, where its per-response timing gives
+ * the sustained rate without the time the first batch of hashes takes). Latencies are per response, at sub-millisecond resolution; the
+ * server's, the loader's and the rest of the machine's CPU are read over exactly the loaded window.
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import autocannon from 'autocannon'
+import { machineBusySeconds, processCpuSeconds } from './proc'
+import type { LoadResult, LoadSpec } from './types'
+
+type Measured = Omit<LoadResult, 'serverCpu' | 'loaderCpu' | 'otherCpu'>
+
+/** This process's CPU seconds, with its finished children's (wrk). */
+function ownCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100
+}
+
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const server0 = spec.serverPid ? processCpuSeconds(spec.serverPid) : Number.NaN
+  const machine0 = machineBusySeconds()
+  const own0 = ownCpuSeconds()
+  const started = performance.now()
+  const measured = spec.tool === 'wrk' && !spec.overallRate ? await withWrk(spec) : await withAutocannon(spec)
+  const seconds = (performance.now() - started) / 1000
+  const loaderCpu = (ownCpuSeconds() - own0) / seconds
+  const serverCpu = spec.serverPid ? (processCpuSeconds(spec.serverPid) - server0) / seconds : undefined
+  const machineCpu = (machineBusySeconds() - machine0) / seconds
+  return { ...measured, serverCpu, loaderCpu, otherCpu: Math.max(0, machineCpu - loaderCpu - (serverCpu ?? 0)) }
+}
+
+function percentiles(latencies: Float64Array, ok: number) {
+  const sorted = latencies.subarray(0, ok).sort()
+  const at = (q: number) => (ok === 0 ? 0 : sorted[Math.min(ok - 1, Math.ceil(q * ok) - 1)]!)
+  let sum = 0
+  for (const value of sorted) sum += value
+  return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: ok ? sorted[ok - 1]! : 0, mean: ok ? sum / ok : 0 }
+}
+
+async function withAutocannon(spec: LoadSpec): Promise<Measured> {
+  const runId = `${process.pid.toString(36)}${Date.now().toString(36)}`
+  let counter = 0
+  let latencies = new Float64Array(1 << 16)
+  let ok = 0
+  const errorKinds: Record<string, number> = {}
+  const addError = (kind: string) => {
+    errorKinds[kind] = (errorKinds[kind] ?? 0) + 1
+  }
+  const unique = spec.body?.includes('{{unique}}') ?? false
+
+  const options: autocannon.Options = {
+    url: spec.url,
+    connections: spec.connections,
+    duration: spec.duration,
+    pipelining: 1,
+    timeout: 30,
+    requests: [
+      {
+        method: spec.method,
+        path: spec.path,
+        headers: spec.headers ?? {},
+        ...(spec.body !== undefined ? { body: spec.body } : {}),
+        ...(unique
+          ? {
+              setupRequest: (request: any) => {
+                request.body = spec.body!.replaceAll('{{unique}}', `${runId}-${counter++}`)
+                return request
+              },
+            }
+          : {}),
+      },
+    ],
+    ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
+  }
+
+  const started = performance.now()
+  let firstAt = 0
+  let instance!: autocannon.Instance
+  const finished = new Promise<autocannon.Result>((resolve, reject) => {
+    instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)))
+  })
+  instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+    if (statusCode !== spec.expectStatus) return addError(String(statusCode))
+    if (ok === 0) firstAt = performance.now()
+    if (ok === latencies.length) {
+      const bigger = new Float64Array(latencies.length * 2)
+      bigger.set(latencies)
+      latencies = bigger
+    }
+    latencies[ok++] = responseTime
+  })
+  // time-outs come here too ('request timed out')
+  instance.on('reqError', (error: Error & { code?: string }) => addError(error.code ?? error.message))
+  await finished
+  const ended = performance.now()
+  // The sustained rate: completions after the first one, over the time since it came. Slow routes
+  // (password hashing) answer nothing until the first batch is through; counting that fill time
+  // would understate them. For fast routes this is ok / duration.
+  const rps = ok > 1 ? ((ok - 1) * 1000) / (ended - firstAt) : ok / ((ended - started) / 1000)
+  return {
+    ok,
+    errors: Object.values(errorKinds).reduce((a, b) => a + b, 0),
+    errorKinds,
+    seconds: (ended - started) / 1000,
+    rps,
+    ...percentiles(latencies, ok),
+  }
+}
+
+/**
+ * wrk with a Lua script: the request (a fresh `{{unique}}` each time when the body has one), the
+ * expected status counted apart, and a JSON summary at the end (latency percentiles in µs).
+ */
+const WRK_SCRIPT = `
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  ok, bad, badStatus, counter = 0, 0, "", 0
+  base = wrk.format(METHOD, PATH, HEADERS, BODY)
+end
+function request()
+  if not UNIQUE then return base end
+  counter = counter + 1
+  local body = BODY:gsub("{{unique}}", RUNID .. "-" .. id .. "-" .. counter)
+  return wrk.format(METHOD, PATH, HEADERS, body)
+end
+function response(status, headers, body)
+  if status == EXPECT then ok = ok + 1 else bad = bad + 1; badStatus = tostring(status) end
+end
+function done(summary, latency, requests)
+  local okAll, badAll, statuses = 0, 0, {}
+  for _, t in ipairs(threads) do
+    okAll = okAll + t:get("ok")
+    badAll = badAll + t:get("bad")
+    local s = t:get("badStatus")
+    if s ~= "" then statuses[#statuses + 1] = s end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    '\\nWRK-RESULT {"ok":%d,"bad":%d,"badStatus":"%s","duration":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,' ..
+    '"p50":%f,"p90":%f,"p99":%f,"max":%f,"mean":%f}\\n',
+    okAll, badAll, table.concat(statuses, ","), summary.duration, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean))
+end
+`
+
+async function withWrk(spec: LoadSpec): Promise<Measured> {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-wrk-'))
+  const lua = (value: string) => JSON.stringify(value) // ASCII JSON strings are valid Lua strings
+  const headers = Object.entries(spec.headers ?? {})
+    .map(([k, v]) => `[${lua(k)}] = ${lua(v)}`)
+    .join(', ')
+  const script = join(dir, 'load.lua')
+  writeFileSync(
+    script,
+    [
+      `METHOD = ${lua(spec.method)}`,
+      `PATH = ${lua(spec.path)}`,
+      `HEADERS = { ${headers} }`,
+      `BODY = ${spec.body === undefined ? 'nil' : lua(spec.body)}`,
+      `UNIQUE = ${spec.body?.includes('{{unique}}') ? 'true' : 'false'}`,
+      `RUNID = ${lua(`${process.pid.toString(36)}${Date.now().toString(36)}`)}`,
+      `EXPECT = ${spec.expectStatus}`,
+      WRK_SCRIPT,
+    ].join('\n'),
+  )
+  try {
+    const args = ['-t1', `-c${spec.connections}`, `-d${spec.duration}s`, '--timeout', '30s', '-s', script, spec.url]
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      child.stdout.on('data', (chunk) => {
+        out += chunk
+      })
+      child.stderr.on('data', (chunk) => {
+        out += chunk
+      })
+      child.on('error', reject)
+      child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exit ${code}: ${out}`))))
+    })
+    const line = output.split('\n').find((l) => l.startsWith('WRK-RESULT '))
+    if (!line) throw new Error(`wrk printed no result: ${output}`)
+    const r = JSON.parse(line.slice('WRK-RESULT '.length)) as Record<string, number | string>
+    const n = (key: string) => Number(r[key])
+    const errorKinds: Record<string, number> = {}
+    if (n('bad')) errorKinds[`status ${r['badStatus'] || '?'}`] = n('bad')
+    for (const key of ['connect', 'read', 'write', 'timeout']) if (n(key)) errorKinds[key] = n(key)
+    const seconds = n('duration') / 1e6
+    return {
+      ok: n('ok'),
+      errors: Object.values(errorKinds).reduce((a, b) => a + b, 0),
+      errorKinds,
+      seconds,
+      rps: n('ok') / seconds,
+      p50: n('p50') / 1000,
+      p90: n('p90') / 1000,
+      p99: n('p99') / 1000,
+      max: n('max') / 1000,
+      mean: n('mean') / 1000,
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const spec = JSON.parse(process.argv[2] ?? '{}') as LoadSpec
+  const result = await runLoad(spec)
+  process.stdout.write(`${JSON.stringify(result)}\n`)
+}

@@ -1,0 +1,226 @@
+/**
+ * Processes: pinning with taskset, the servers under test (their CPU time and peak RSS read from
+ * /proc), and the short-lived loader and hash-rate processes.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism } from 'node:os'
+import { fileURLToPath } from 'node:url'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+function hasTaskset(): boolean {
+  try {
+    execFileSync('taskset', ['-p', String(process.pid)], { stdio: 'ignore' })
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The server gets the last core, the load generators the others (on a 2-core machine: server on
+ * core 1, loader on core 0). No taskset, or a single core: nothing is pinned.
+ */
+export interface Pinning {
+  enabled: boolean
+  serverCpus: string
+  loaderCpus: string
+  describe: string
+}
+
+export function pinning(): Pinning {
+  const cores = availableParallelism()
+  if (cores < 2 || !hasTaskset()) {
+    return { enabled: false, serverCpus: '', loaderCpus: '', describe: 'not pinned (no taskset or a single core)' }
+  }
+  const last = cores - 1
+  const loaderCpus = last === 1 ? '0' : `0-${last - 1}`
+  return {
+    enabled: true,
+    serverCpus: String(last),
+    loaderCpus,
+    describe: `server pinned to CPU ${last}, load generator to CPU ${loaderCpus} (taskset)`,
+  }
+}
+
+/** The command line for `node [--import tsx] <script> …args` (tsx for TypeScript only), under taskset when pinned. */
+function nodeCommand(cpus: string, script: string, args: string[], nodeOptions: string[] = []): [string, string[]] {
+  const tsx = script.endsWith('.ts') ? ['--import', 'tsx'] : []
+  const node = [process.execPath, ...nodeOptions, ...tsx, script, ...args]
+  return cpus ? ['taskset', ['-c', cpus, ...node]] : [node[0]!, node.slice(1)]
+}
+
+/** Runs a script to completion and parses the JSON line it prints last. */
+export function runJsonScript<T>(cpus: string, script: string, args: string[], timeoutMs: number): Promise<T> {
+  const [command, argv] = nodeCommand(cpus, script, args)
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (chunk) => {
+      out += chunk
+    })
+    child.stderr.on('data', (chunk) => {
+      err += chunk
+    })
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      const last = out.trim().split('\n').pop() ?? ''
+      try {
+        if (code !== 0) throw new Error(`exit ${code}`)
+        resolve(JSON.parse(last) as T)
+      } catch (error) {
+        reject(new Error(`${script} failed (${(error as Error).message}): ${err.trim().slice(-2000)}`))
+      }
+    })
+  })
+}
+
+/** User + system CPU seconds a process (all its threads) has used so far (/proc/<pid>/stat). */
+export function processCpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (100 Hz)
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** CPU seconds the whole machine has spent busy so far (/proc/stat: all but idle and iowait). */
+export function machineBusySeconds(): number {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number)
+    const total = fields.slice(0, 8).reduce((a, b) => a + b, 0)
+    return (total - fields[3]! - fields[4]!) / 100
+  } catch {
+    return Number.NaN
+  }
+}
+
+/** A server under test: its process, its URL, and readings of its CPU time and memory. */
+export class ServerProcess {
+  private rssTimer: NodeJS.Timeout | undefined
+  private polledPeakKb = 0
+  private hwmReset = false
+  private log = ''
+  readonly child: ChildProcess
+
+  private constructor(
+    readonly name: string,
+    readonly url: string,
+    child: ChildProcess,
+  ) {
+    this.child = child
+    const keep = (chunk: Buffer) => {
+      this.log = (this.log + chunk.toString()).slice(-8000)
+    }
+    child.stdout?.on('data', keep)
+    child.stderr?.on('data', keep)
+  }
+
+  static async start(options: {
+    name: string
+    script: string
+    env: Record<string, string>
+    port: number
+    cpus: string
+    readyPath: string
+    /** Extra node options, e.g. --cpu-prof. */
+    nodeOptions?: string[]
+  }): Promise<ServerProcess> {
+    const [command, argv] = nodeCommand(options.cpus, options.script, [], options.nodeOptions)
+    const child = spawn(command, argv, {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env, HOST: '127.0.0.1', PORT: String(options.port) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    const server = new ServerProcess(options.name, `http://127.0.0.1:${options.port}`, child)
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) =>
+        reject(new Error(`${options.name} exited with ${code} before it was ready:\n${server.log.trim()}`)),
+      ),
+    )
+    exited.catch(() => {})
+    const deadline = Date.now() + 60_000
+    for (;;) {
+      if (Date.now() > deadline) {
+        await server.stop()
+        throw new Error(`${options.name} did not answer within 60 s:\n${server.log.trim()}`)
+      }
+      const ok = await Promise.race([
+        fetch(server.url + options.readyPath).then(
+          (r) => r.ok,
+          () => false,
+        ),
+        exited,
+      ])
+      if (ok) return server
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+
+  get pid(): number {
+    return this.child.pid!
+  }
+
+  /**
+   * Waits until the server has finished the work a previous load left queued (password hashes
+   * still running after the loader closed its connections): its CPU use over 250 ms falls under
+   * 5 % of a core, for at most `maxSeconds`.
+   */
+  async settle(maxSeconds = 30): Promise<void> {
+    const deadline = Date.now() + maxSeconds * 1000
+    while (Date.now() < deadline) {
+      const before = processCpuSeconds(this.pid)
+      await new Promise((r) => setTimeout(r, 250))
+      if (processCpuSeconds(this.pid) - before < 0.0125) return
+    }
+  }
+
+  private statusKb(field: 'VmHWM' | 'VmRSS'): number {
+    try {
+      const match = readFileSync(`/proc/${this.pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'))
+      return match ? Number(match[1]) : 0
+    } catch {
+      return 0
+    }
+  }
+
+  /**
+   * Starts a new peak-memory window: resets the kernel's high-water mark (VmHWM) where allowed
+   * (/proc/<pid>/clear_refs), and polls VmRSS every 100 ms as well.
+   */
+  startPeakWindow(): void {
+    try {
+      writeFileSync(`/proc/${this.pid}/clear_refs`, '5')
+      this.hwmReset = true
+    } catch {
+      this.hwmReset = false // not allowed here: the polled RSS alone counts
+    }
+    this.polledPeakKb = this.statusKb('VmRSS')
+    clearInterval(this.rssTimer)
+    this.rssTimer = setInterval(() => {
+      this.polledPeakKb = Math.max(this.polledPeakKb, this.statusKb('VmRSS'))
+    }, 100)
+    this.rssTimer.unref()
+  }
+
+  /** Peak resident memory, in MB, since startPeakWindow(). */
+  peakRssMb(): number {
+    return Math.max(this.polledPeakKb, this.hwmReset ? this.statusKb('VmHWM') : 0) / 1024
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.rssTimer)
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return
+    const exited = new Promise((resolve) => this.child.once('exit', resolve))
+    this.child.kill('SIGTERM')
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+}

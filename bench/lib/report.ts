@@ -1,0 +1,326 @@
+/** Turns a bench report into BENCHMARKS.md, the console summary, and the targets met or not. */
+import type { BenchReport, ScenarioResult, TargetResult } from '../run'
+
+const num = (n: number | undefined, digits = 0) =>
+  n === undefined || !Number.isFinite(n)
+    ? '–'
+    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+const ms = (n: number | undefined) => (n === undefined ? '–' : n < 10 ? num(n, 2) : n < 100 ? num(n, 1) : num(n))
+const pct = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : `${num(n * 100)} %`)
+const times = (n: number | undefined) => (n === undefined || !Number.isFinite(n) ? '–' : `${num(n, 2)}×`)
+const rate = (n: number) => (n < 100 ? num(n, 1) : num(n))
+
+function table(head: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(' | ')} |`
+  return [line(head), line(head.map(() => '---')), ...rows.map(line)].join('\n')
+}
+
+/** A scenario that ran and got answers. */
+const find = (target: TargetResult | undefined, id: string): ScenarioResult | undefined =>
+  target?.scenarios.find((s) => s.id === id && s.status === 'ok' && (s.summary?.ok ?? 0) > 0)
+
+export interface TargetCheck {
+  target: string
+  measured: string
+  met: boolean | undefined
+}
+
+/** The issue's targets, each met or not (or not measured in this run). */
+export function checkTargets(report: BenchReport): TargetCheck[] {
+  const checks: TargetCheck[] = []
+  const peer = report.targets.find((t) => t.id === 'better-auth' && t.status === 'ok')
+  for (const target of report.targets.filter((t) => t.kind === 'ours')) {
+    const on = target.id === 'sqlite' ? 'SQLite' : 'PostgreSQL'
+    if (target.status !== 'ok') {
+      checks.push({ target: `every target on ${on}`, measured: target.note ?? 'not run', met: undefined })
+      continue
+    }
+    const me = find(target, 'me-jwt')
+    checks.push({
+      target: `${on}: GET /users/me (JWT) ≥ 60 % of the ceiling`,
+      measured: me ? `${pct(me.vsCeiling)} (${rate(me.summary!.rps)} req/s)` : 'not measured',
+      met: me?.vsCeiling === undefined ? undefined : me.vsCeiling >= 0.6,
+    })
+    for (const [id, what] of [
+      ['login', 'POST /auth/jwt/login ≥ 90 % of the raw argon2id verify rate'],
+      ['register', 'POST /auth/register ≥ 90 % of the raw argon2id hash rate'],
+    ] as const) {
+      const s = find(target, id)
+      checks.push({
+        target: `${on}: ${what}`,
+        measured: s?.vsLimit
+          ? `${pct(s.vsLimit.ratio)} (${rate(s.summary!.rps)} req/s of ${rate(s.vsLimit.rate)}/s)`
+          : 'not measured',
+        met: s?.vsLimit ? s.vsLimit.ratio >= 0.9 : undefined,
+      })
+    }
+    const iso = find(target, 'isolation')?.isolation
+    checks.push({
+      target: `${on}: /users/me p99 under a login flood < 5× its idle p99`,
+      measured: iso ? `${times(iso.p99Ratio)} (${ms(iso.idle.p99)} → ${ms(iso.underFlood.p99)} ms)` : 'not measured',
+      met: iso ? iso.p99Ratio < 5 : undefined,
+    })
+    const peaks = target.scenarios.filter((s) => s.peakRssMb !== undefined)
+    const peak = peaks.length ? Math.max(...peaks.map((s) => s.peakRssMb!)) : undefined
+    const worst = peaks.find((s) => s.peakRssMb === peak)
+    checks.push({
+      target: `${on}: server RSS under load ≤ 150 MB`,
+      measured: peak === undefined ? 'not measured' : `${num(peak)} MB peak (${worst!.id})`,
+      met: peak === undefined ? undefined : peak <= 150,
+    })
+  }
+  const sqlite = report.targets.find((t) => t.id === 'sqlite')
+  for (const [id, ours, theirs] of [
+    ['me-jwt', 'GET /users/me (JWT)', 'get-session'],
+    ['login', 'login', 'sign-in'],
+    ['register', 'register', 'sign-up'],
+  ] as const) {
+    const us = find(sqlite, id)?.summary
+    const them = find(peer, id)?.summary
+    checks.push({
+      target: `SQLite: ${ours} ahead of Better Auth's ${theirs}`,
+      measured:
+        us && them ? `${times(us.rps / them.rps)} (${rate(us.rps)} vs ${rate(them.rps)} req/s)` : 'not measured',
+      met: us && them ? us.rps > them.rps : undefined,
+    })
+  }
+  return checks
+}
+
+function targetTable(target: TargetResult): string {
+  if (target.status !== 'ok') return `Not measured: ${target.note ?? target.status}.`
+  const rows = target.scenarios
+    .filter((s) => s.id !== 'isolation')
+    .map((s) => {
+      if (s.status !== 'ok' || !s.summary) return [s.label, `${s.note ?? s.status}`, '', '', '', '', '', '', '', '']
+      const m = s.summary
+      if (m.ok === 0) {
+        return [s.label, 'no answer completed within the run', '', '', '', num(m.errors), '', '', '', num(s.peakRssMb)]
+      }
+      return [
+        s.label,
+        `${rate(m.rps)}${m.loaderCpu >= 0.9 ? ' †' : ''}`,
+        m.reps > 1 ? `±${num(m.rpsSpread * 100, 1)} %` : '–',
+        ms(m.p50),
+        ms(m.p99),
+        num(m.errors),
+        pct(s.vsCeiling),
+        s.vsLimit ? `${pct(s.vsLimit.ratio)} of ${rate(s.vsLimit.rate)} ${s.vsLimit.operation}/s` : '',
+        `${num(m.serverCpu, 2)} / ${num(m.loaderCpu, 2)} / ${num(m.otherCpu, 2)}`,
+        num(s.peakRssMb),
+      ]
+    })
+  const loaderBound = target.scenarios.some((s) => s.id !== 'isolation' && (s.summary?.loaderCpu ?? 0) >= 0.9)
+  const note = loaderBound
+    ? "\n\n† the load generator's core was at least 90 % busy: the server may serve more than this."
+    : ''
+  return `${table(
+    [
+      'scenario',
+      'req/s',
+      'spread',
+      'p50 ms',
+      'p99 ms',
+      'errors',
+      'vs ceiling',
+      'vs raw hashing',
+      'CPU server / loader / others',
+      'peak RSS MB',
+    ],
+    rows,
+  )}${note}`
+}
+
+function comparisonTable(report: BenchReport): string | undefined {
+  const peer = report.targets.find((t) => t.id === 'better-auth' && t.status === 'ok')
+  const sqlite = report.targets.find((t) => t.id === 'sqlite' && t.status === 'ok')
+  if (!peer || !sqlite) return undefined
+  const rows: string[][] = []
+  for (const id of ['ceiling', 'me-jwt', 'login', 'register'] as const) {
+    const us = find(sqlite, id)
+    const them = find(peer, id)
+    if (!us?.summary || !them?.summary) continue
+    rows.push([
+      `${us.label} / ${them.label.replace(/^ceiling: .*/, 'same')}`,
+      rate(us.summary.rps),
+      rate(them.summary.rps),
+      times(us.summary.rps / them.summary.rps),
+      `${ms(us.summary.p99)} / ${ms(them.summary.p99)}`,
+      `${num(us.peakRssMb)} / ${num(them.peakRssMb)}`,
+    ])
+  }
+  const usIso = find(sqlite, 'isolation')?.isolation
+  const themIso = find(peer, 'isolation')?.isolation
+  if (usIso && themIso) {
+    rows.push([
+      'isolation: p99 of the session route under a password flood',
+      `${ms(usIso.underFlood.p99)} ms`,
+      `${ms(themIso.underFlood.p99)} ms`,
+      times(themIso.underFlood.p99 / usIso.underFlood.p99),
+      `${ms(usIso.underFlood.p99)} / ${ms(themIso.underFlood.p99)}`,
+      '',
+    ])
+  }
+  return table(
+    [
+      'scenario (fastify-users / Better Auth)',
+      'fastify-users',
+      'Better Auth',
+      'us / Better Auth',
+      'p99 ms',
+      'peak RSS MB',
+    ],
+    rows,
+  )
+}
+
+function isolationTable(report: BenchReport): string | undefined {
+  const rows: string[][] = []
+  for (const target of report.targets) {
+    const s = find(target, 'isolation')
+    const iso = s?.isolation
+    if (!iso) continue
+    rows.push([
+      target.label,
+      `${ms(iso.idle.p50)} / ${ms(iso.idle.p99)}`,
+      `${ms(iso.underFlood.p50)} / ${ms(iso.underFlood.p99)}`,
+      times(iso.p99Ratio),
+      rate(iso.flood.rps),
+      num(iso.idle.errors + iso.underFlood.errors),
+      num(s.peakRssMb),
+    ])
+  }
+  if (!rows.length) return undefined
+  return table(
+    [
+      'server',
+      'probe idle p50 / p99 ms',
+      'probe under flood p50 / p99 ms',
+      'p99 ratio',
+      'flood req/s',
+      'probe errors',
+      'peak RSS MB',
+    ],
+    rows,
+  )
+}
+
+function hashingTable(report: BenchReport): string {
+  const labels: Record<string, string> = {
+    'argon2id-verify': 'argon2id verify (fastify-users login), 19 MiB, t=2, p=1',
+    'argon2id-hash': 'argon2id hash (fastify-users register), 19 MiB, t=2, p=1',
+    'scrypt-hash': "scrypt (Better Auth's sign-up and sign-in), N=16384, r=16, p=1",
+  }
+  const rows = Object.entries(report.hashing).map(([key, h]) => [
+    labels[key] ?? key,
+    rate(h.rate),
+    ms(h.meanMs),
+    String(h.concurrency),
+  ])
+  return table(['operation', 'per second', 'ms each (as awaited)', 'in flight'], rows)
+}
+
+function targetsTable(report: BenchReport): string {
+  return table(
+    ['target', 'measured', 'met'],
+    checkTargets(report).map((c) => [
+      c.target,
+      c.measured,
+      c.met === undefined ? 'not measured' : c.met ? 'met' : 'not met',
+    ]),
+  )
+}
+
+/** The console summary: the tables, without the explanations. */
+export function renderSummary(report: BenchReport): string {
+  const parts: string[] = []
+  for (const target of report.targets) parts.push(`${target.label}\n${targetTable(target)}`)
+  const comparison = comparisonTable(report)
+  if (comparison) parts.push(`fastify-users vs Better Auth (both on SQLite)\n${comparison}`)
+  const isolation = isolationTable(report)
+  if (isolation) parts.push(`Isolation\n${isolation}`)
+  parts.push(`Raw password hashing (same run, server's core)\n${hashingTable(report)}`)
+  parts.push(`Targets\n${targetsTable(report)}`)
+  parts.push(`Not available yet\n${report.notAvailable.map((n) => `- ${n}`).join('\n')}`)
+  return parts.join('\n\n')
+}
+
+export function renderMarkdown(report: BenchReport): string {
+  const { machine: m, settings: s } = report
+  const out: string[] = []
+  out.push('# Benchmarks')
+  out.push(
+    `Generated by \`npm run bench\` (bench/run.ts) on ${report.startedAt.slice(0, 10)}; do not edit by hand. ` +
+      `Raw figures: [bench/results/latest.json](bench/results/latest.json).`,
+  )
+  out.push(
+    table(
+      ['machine', ''],
+      [
+        ['CPU', `${m.cpu}, ${m.cores} cores`],
+        ['Node.js', `${m.node} (${m.platform})`],
+        ['commit', m.commit],
+        ['pinning', m.pinning],
+        [
+          'other load',
+          `${num(m.backgroundCpu, 2)} cores busy with other processes just before the run${m.backgroundCpu > 0.25 ? ' (**noisy: the figures are lower bounds**)' : ''}`,
+        ],
+        ['server', s.server],
+        ['load', `${s.loader}, over loopback`],
+        ['each scenario', `${s.warmup} s warm-up, then ${s.reps} × ${s.duration} s; medians, spread = half the range`],
+        [
+          'connections',
+          `${s.fastConnections} (fast routes), ${s.hashConnections} (password routes); isolation: ${s.floodConnections} flooding, probe ${s.probeConnections} at ${s.probeRate} req/s`,
+        ],
+        ['run time', `${num(report.elapsedSeconds / 60, 1)} minutes`],
+      ],
+    ),
+  )
+  for (const target of report.targets) {
+    out.push(`## ${target.label}`)
+    out.push(targetTable(target))
+  }
+  const comparison = comparisonTable(report)
+  if (comparison) {
+    out.push('## fastify-users vs Better Auth (both on SQLite)')
+    out.push(comparison)
+  }
+  const isolation = isolationTable(report)
+  if (isolation) {
+    out.push('## Isolation: the session route while password hashing is saturated')
+    out.push(
+      `A probe sends the session route (\`GET /users/me\`; Better Auth: \`get-session\`) at ${s.probeRate} req/s over ` +
+        `${s.probeConnections} connections, first alone, then while ${s.floodConnections} connections flood the login route.`,
+    )
+    out.push(isolation)
+  }
+  out.push('## Raw password hashing, measured in the same run')
+  out.push(
+    "The physical limit of the password routes: a separate process pinned to the server's core, with as many " +
+      "operations in flight as libuv's thread pool runs (the server's routes hash there too).",
+  )
+  out.push(hashingTable(report))
+  out.push('## Targets (from issue 5; reported, never asserted)')
+  out.push(targetsTable(report))
+  out.push('## Not available yet')
+  out.push(report.notAvailable.map((n) => `- ${n}`).join('\n'))
+  out.push('## How it is measured')
+  out.push(
+    [
+      '- Each server runs in its own process in production mode (`NODE_ENV=production`, a random 43-character ' +
+        `\`SECRET\`), pinned with \`taskset\`, on a fresh database; log level \`${s.logLevel}\` (no request log lines).`,
+      '- The ceiling is `GET /bench/ceiling`, a bare JSON route in the same Fastify process (`BENCH_CEILING_ROUTE=true`, ' +
+        'off by default); Better Auth gets the same route in its own process.',
+      '- `GET /users/me` uses a JWT bearer token and loads the user from the database on every request; ' +
+        'register sends a new e-mail address with every request.',
+      '- The load generator (autocannon) runs in another process pinned to the other core; latencies are measured per ' +
+        'response (sub-millisecond), over successful answers only; an answer with another status counts as an error.',
+      "- Server CPU is the server process's user + system time over the run (1.00 = one core fully busy); peak RSS is " +
+        "the kernel's high-water mark (VmHWM, reset per scenario) and VmRSS polled every 100 ms.",
+      '- Better Auth is configured as its documentation shows (e-mail and password, better-sqlite3, the Fastify ' +
+        "integration's catch-all route), with rate limiting and telemetry off; it is installed apart, in bench/peer.",
+      '- PostgreSQL runs unpinned (it shares the cores with the server and the load generator).',
+    ].join('\n'),
+  )
+  return `${out.join('\n\n')}\n`
+}

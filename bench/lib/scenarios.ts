@@ -1,0 +1,218 @@
+/**
+ * What the bench measures on each server: the scenarios, as load specs, and the few requests that
+ * prepare them (a user, its token or session cookie). A scenario that the server cannot serve yet
+ * (the sessions issue's database/Redis strategies, token refresh) is reported as not available.
+ */
+import type { LoadSpec } from './types'
+
+export interface Settings {
+  quick: boolean
+  warmup: number
+  duration: number
+  reps: number
+  /** Connections for the routes that answer fast (ceiling, /users/me, get-session). */
+  fastConnections: number
+  /** Connections for the password routes (login, register, sign-in, sign-up). */
+  hashConnections: number
+  /** The isolation scenario: a login flood with this many connections … */
+  floodConnections: number
+  /** … while a probe sends /users/me at a fixed rate over a few connections. */
+  probeConnections: number
+  probeRate: number
+}
+
+export type ScenarioId =
+  | 'ceiling'
+  | 'me-jwt'
+  | 'me-database'
+  | 'me-redis'
+  | 'login'
+  | 'register'
+  | 'refresh'
+  | 'isolation'
+
+export interface ScenarioDef {
+  id: ScenarioId
+  /** Human label, per server kind. */
+  label: string
+  /** A load spec, or why the scenario cannot run on this server (yet). */
+  spec: LoadSpec | { unavailable: string }
+  /** The raw hashing operation that bounds this route (login: verify, register: hash). */
+  limit?: 'verify' | 'hash'
+}
+
+export type ServerKind = 'ours' | 'peer'
+
+export const PASSWORD = 'bench-password-1234'
+
+/** The password routes are loaded by autocannon: its per-response timing gives their sustained rate. */
+const hashingLoad = { tool: 'autocannon' as const }
+const OURS_EMAIL = 'bench-user@example.com'
+const PEER_EMAIL = 'bench-peer@example.com'
+
+async function request(url: string, init: RequestInit): Promise<{ status: number; text: string; headers: Headers }> {
+  const response = await fetch(url, init)
+  return { status: response.status, text: await response.text(), headers: response.headers }
+}
+
+function fail(what: string, response: { status: number; text: string }): never {
+  throw new Error(`${what}: ${response.status} ${response.text.slice(0, 300)}`)
+}
+
+/** The reference service: a user, its JWT, and the OpenAPI paths (to find backends that landed later). */
+async function prepareOurs(base: string) {
+  const registered = await request(`${base}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: OURS_EMAIL, password: PASSWORD, first_name: 'Bench' }),
+  })
+  if (registered.status !== 201 && !registered.text.includes('REGISTER_USER_ALREADY_EXISTS')) {
+    fail('register the bench user', registered)
+  }
+  const login = async (prefix: string) => {
+    const response = await request(`${base}${prefix}/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ username: OURS_EMAIL, password: PASSWORD }).toString(),
+    })
+    if (response.status !== 200) fail(`log in at ${prefix}/login`, response)
+    const token = (JSON.parse(response.text) as { access_token: string }).access_token
+    const me = await request(`${base}/users/me`, { headers: { authorization: `Bearer ${token}` } })
+    if (me.status !== 200) fail(`GET /users/me with the ${prefix} token`, me)
+    return token
+  }
+  const openapi = await request(`${base}/openapi.json`, {})
+  const paths = openapi.status === 200 ? Object.keys((JSON.parse(openapi.text) as { paths: object }).paths) : []
+  return { login, paths, jwt: await login('/auth/jwt') }
+}
+
+export async function oursScenarios(base: string, settings: Settings): Promise<ScenarioDef[]> {
+  const { login, paths, jwt } = await prepareOurs(base)
+  const fast = { url: base, connections: settings.fastConnections, duration: settings.duration }
+  const hashing = { ...hashingLoad, url: base, connections: settings.hashConnections, duration: settings.duration }
+  const me = (token: string): LoadSpec => ({
+    ...fast,
+    method: 'GET',
+    path: '/users/me',
+    headers: { authorization: `Bearer ${token}` },
+    expectStatus: 200,
+  })
+  /** A backend of the sessions issue, found by its login route in the OpenAPI document. */
+  const sessionBackend = async (prefix: string, what: string): Promise<LoadSpec | { unavailable: string }> =>
+    paths.includes(`${prefix}/login`)
+      ? me(await login(prefix))
+      : { unavailable: `not available yet: ${what} (the sessions issue) is not served at ${prefix}` }
+
+  return [
+    {
+      id: 'ceiling',
+      label: 'ceiling: bare JSON route',
+      spec: { ...fast, method: 'GET', path: '/bench/ceiling', expectStatus: 200 },
+    },
+    { id: 'me-jwt', label: 'GET /users/me (JWT)', spec: me(jwt) },
+    {
+      id: 'me-database',
+      label: 'GET /users/me (database token)',
+      spec: await sessionBackend('/auth/database', 'the database strategy'),
+    },
+    {
+      id: 'me-redis',
+      label: 'GET /users/me (Redis token)',
+      spec: await sessionBackend('/auth/redis', 'the Redis strategy'),
+    },
+    {
+      id: 'login',
+      label: 'POST /auth/jwt/login',
+      limit: 'verify',
+      spec: {
+        ...hashing,
+        method: 'POST',
+        path: '/auth/jwt/login',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: OURS_EMAIL, password: PASSWORD }).toString(),
+        expectStatus: 200,
+      },
+    },
+    {
+      id: 'register',
+      label: 'POST /auth/register',
+      limit: 'hash',
+      spec: {
+        ...hashing,
+        method: 'POST',
+        path: '/auth/register',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email: 'bench-{{unique}}@example.com', password: PASSWORD, first_name: 'Bench' }),
+        expectStatus: 201,
+      },
+    },
+    {
+      id: 'refresh',
+      label: 'token refresh',
+      // When the route lands: log in for a refresh token here and return its load spec.
+      spec: { unavailable: 'not available yet: no token refresh route (the sessions issue)' },
+    },
+  ]
+}
+
+/** Better Auth: a user, its session cookie. */
+export async function peerScenarios(base: string, settings: Settings): Promise<ScenarioDef[]> {
+  const origin = { origin: base, 'content-type': 'application/json' }
+  const signedUp = await request(`${base}/api/auth/sign-up/email`, {
+    method: 'POST',
+    headers: origin,
+    body: JSON.stringify({ email: PEER_EMAIL, password: PASSWORD, name: 'Bench' }),
+  })
+  if (signedUp.status !== 200 && signedUp.status !== 422) fail('Better Auth sign-up', signedUp)
+  const signedIn = await request(`${base}/api/auth/sign-in/email`, {
+    method: 'POST',
+    headers: origin,
+    body: JSON.stringify({ email: PEER_EMAIL, password: PASSWORD }),
+  })
+  if (signedIn.status !== 200) fail('Better Auth sign-in', signedIn)
+  const cookie = signedIn.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0]!)
+    .join('; ')
+  const session = await request(`${base}/api/auth/get-session`, { headers: { cookie } })
+  if (session.status !== 200 || !session.text.includes('"session"')) fail('Better Auth get-session', session)
+
+  const fast = { url: base, connections: settings.fastConnections, duration: settings.duration }
+  const hashing = { ...hashingLoad, url: base, connections: settings.hashConnections, duration: settings.duration }
+  return [
+    {
+      id: 'ceiling',
+      label: 'ceiling: bare JSON route',
+      spec: { ...fast, method: 'GET', path: '/bench/ceiling', expectStatus: 200 },
+    },
+    {
+      id: 'me-jwt',
+      label: 'GET /api/auth/get-session (cookie)',
+      spec: { ...fast, method: 'GET', path: '/api/auth/get-session', headers: { cookie }, expectStatus: 200 },
+    },
+    {
+      id: 'login',
+      label: 'POST /api/auth/sign-in/email',
+      spec: {
+        ...hashing,
+        method: 'POST',
+        path: '/api/auth/sign-in/email',
+        headers: origin,
+        body: JSON.stringify({ email: PEER_EMAIL, password: PASSWORD }),
+        expectStatus: 200,
+      },
+    },
+    {
+      id: 'register',
+      label: 'POST /api/auth/sign-up/email',
+      spec: {
+        ...hashing,
+        method: 'POST',
+        path: '/api/auth/sign-up/email',
+        headers: origin,
+        body: JSON.stringify({ email: 'bench-{{unique}}@example.com', password: PASSWORD, name: 'Bench' }),
+        expectStatus: 200,
+      },
+    },
+  ]
+}

@@ -1,0 +1,42 @@
+/** What one load run sends: given to the loader process (bench/lib/load.ts) as JSON. */
+export interface LoadSpec {
+  /** Base URL of the server under test, on loopback. */
+  url: string
+  method: 'GET' | 'POST'
+  path: string
+  headers?: Record<string, string>
+  /** Request body; every `{{unique}}` in it is replaced by a value unique to the request (a fresh e-mail each time). */
+  body?: string
+  connections: number
+  /** Seconds. */
+  duration: number
+  /** Requests per second over all connections (a fixed-rate probe); unset: as fast as the server answers. */
+  overallRate?: number
+  /** The status a successful answer has; any other status counts as an error. */
+  expectStatus: number
+  /** The load generator: wrk (when installed) or autocannon; a fixed-rate run always uses autocannon. */
+  tool?: 'wrk' | 'autocannon'
+  /** The server's process id: its CPU use is read over exactly the measured window. */
+  serverPid?: number
+}
+
+/** What one load run measured. Latencies in milliseconds, over the successful answers only. */
+export interface LoadResult {
+  ok: number
+  errors: number
+  /** Status codes other than the expected one, and socket errors or time-outs, by kind. */
+  errorKinds: Record<string, number>
+  seconds: number
+  rps: number
+  p50: number
+  p90: number
+  p99: number
+  max: number
+  mean: number
+  /** Seconds of CPU the server used during the run, divided by the run's seconds (1 = one core busy). */
+  serverCpu?: number
+  /** The same for the load generator itself. */
+  loaderCpu?: number
+  /** The same for every other process on the machine (other work sharing the cores: noise). */
+  otherCpu?: number
+}

@@ -1,0 +1,593 @@
+/**
+ * `npm run bench`: the reference service in production mode on SQLite (and PostgreSQL when
+ * reachable), Better Auth on SQLite as a peer, each in its own process pinned to one core, loaded
+ * over loopback from another process; raw password-hashing rates measured in the same run.
+ * Writes bench/results/latest.json and BENCHMARKS.md (a --quick run: bench/results/quick.json only).
+ *
+ *   npm run bench                 full run: warm-up, 3 repetitions (about 10 minutes)
+ *   npm run bench -- --quick      smoke run: short durations, 1 repetition
+ *   options: --duration S --warmup S --reps N --no-peer --no-postgres --log-level LEVEL
+ *            --only ceiling,me-jwt,…  (scenarios to run) --out FILE (JSON) --markdown FILE
+ *            --loader wrk|autocannon (default: wrk when installed)
+ *            --wait-quiet S (before each scenario, wait up to S s while other processes keep the cores busy)
+ *            --tsx (run server/main.ts through tsx instead of the esbuild bundle)
+ *            --profile (servers write V8 CPU profiles to bench/results/profiles/, for node --cpu-prof's viewers)
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { availableParallelism, cpus, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import pg from 'pg'
+import { buildServer } from './lib/build'
+import type { HashRateResult, HashRateSpec } from './lib/hashrate'
+import {
+  machineBusySeconds,
+  type Pinning,
+  pinning,
+  processCpuSeconds,
+  ROOT,
+  runJsonScript,
+  ServerProcess,
+} from './lib/proc'
+import { summarizeProfile } from './lib/profile'
+import { renderMarkdown, renderSummary } from './lib/report'
+import { oursScenarios, peerScenarios, type ScenarioDef, type ScenarioId, type Settings } from './lib/scenarios'
+import { median, type Summary, summarize } from './lib/stats'
+import type { LoadResult, LoadSpec } from './lib/types'
+
+export interface ScenarioResult {
+  id: ScenarioId
+  label: string
+  status: 'ok' | 'unavailable' | 'failed'
+  note?: string
+  summary?: Summary
+  runs?: LoadResult[]
+  peakRssMb?: number
+  /** Requests/s as a fraction of the same server's ceiling. */
+  vsCeiling?: number
+  /** Requests/s as a fraction of the raw hashing rate that bounds the route. */
+  vsLimit?: { operation: 'hash' | 'verify'; rate: number; ratio: number }
+  /** The isolation scenario: /users/me probe idle, and under the login flood. */
+  isolation?: { idle: Summary; underFlood: Summary; flood: Summary; p99Ratio: number }
+}
+
+export interface TargetResult {
+  id: 'sqlite' | 'postgres' | 'better-auth'
+  label: string
+  kind: 'ours' | 'peer'
+  status: 'ok' | 'unavailable' | 'failed'
+  note?: string
+  scenarios: ScenarioResult[]
+}
+
+export interface BenchReport {
+  version: 1
+  mode: 'full' | 'quick'
+  startedAt: string
+  elapsedSeconds: number
+  machine: {
+    cpu: string
+    cores: number
+    node: string
+    platform: string
+    commit: string
+    pinning: string
+    /** Cores kept busy by other processes in the 2 s before the bench started (noise). */
+    backgroundCpu: number
+  }
+  settings: Settings & { logLevel: string; loader: string; server: string }
+  hashing: Record<string, { rate: number; meanMs: number; runs: HashRateResult[]; concurrency: number }>
+  targets: TargetResult[]
+  notAvailable: string[]
+}
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    warmup: { type: 'string' },
+    reps: { type: 'string' },
+    'no-peer': { type: 'boolean', default: false },
+    'no-postgres': { type: 'boolean', default: false },
+    'log-level': { type: 'string', default: 'warn' },
+    tsx: { type: 'boolean', default: false },
+    loader: { type: 'string' },
+    'wait-quiet': { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    markdown: { type: 'string' },
+    'postgres-url': {
+      type: 'string',
+      default: process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test',
+    },
+  },
+})
+
+const quick = args.quick ?? false
+const settings: Settings = {
+  quick,
+  warmup: Number(args.warmup ?? (quick ? 1 : 2)),
+  duration: Number(args.duration ?? (quick ? 3 : 8)),
+  reps: Number(args.reps ?? (quick ? 1 : 3)),
+  fastConnections: 64,
+  hashConnections: 8,
+  floodConnections: 32,
+  probeConnections: 4,
+  probeRate: 100,
+}
+const only = args.only ? new Set(args.only.split(',')) : undefined
+const wanted = (id: string) => !only || only.has(id)
+const pin: Pinning = pinning()
+const LOADER = 'bench/lib/load.ts'
+const HASHRATE = 'bench/lib/hashrate.ts'
+const log = (line: string) => process.stderr.write(`${line}\n`)
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–'
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** With --profile: where each server's CPU went, from the profiles this run wrote. */
+function printProfiles(since: number) {
+  const root = join(ROOT, 'bench/results/profiles')
+  for (const dir of existsSync(root) ? readdirSync(root) : []) {
+    for (const file of readdirSync(join(root, dir))) {
+      const path = join(root, dir, file)
+      if (!file.endsWith('.cpuprofile') || statSync(path).mtimeMs < since) continue
+      log(`\nCPU profile of ${dir}: ${path}`)
+      log(summarizeProfile(JSON.parse(readFileSync(path, 'utf8')), 15))
+    }
+  }
+}
+
+/** With --profile: V8 CPU profiles of a server, written when it stops. */
+function profileOptions(name: string): string[] {
+  if (!args.profile) return []
+  const dir = join(
+    ROOT,
+    'bench/results/profiles',
+    name
+      .replace(/[^a-z0-9]+/gi, '-')
+      .replace(/^-|-$/g, '')
+      .toLowerCase(),
+  )
+  mkdirSync(dir, { recursive: true })
+  return ['--cpu-prof', `--cpu-prof-dir=${dir}`]
+}
+
+async function machine(): Promise<BenchReport['machine']> {
+  const model = cpus()[0]?.model?.trim() || 'unknown'
+  let commit = 'unknown'
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    const dirty = execFileSync('git', ['status', '--porcelain'], { cwd: ROOT, encoding: 'utf8' }).trim()
+    if (dirty) commit += ' (with local changes)'
+  } catch {}
+  return {
+    cpu: model,
+    cores: availableParallelism(),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    commit,
+    pinning: pin.describe,
+    backgroundCpu: await backgroundCpu(),
+  }
+}
+
+/** Cores kept busy by other processes (all but this one and the server, if given) over `ms`. */
+async function backgroundCpu(ms = 2000, server?: ServerProcess): Promise<number> {
+  const before = machineBusySeconds()
+  const server0 = server ? processCpuSeconds(server.pid) : 0
+  const self = process.cpuUsage()
+  await sleep(ms)
+  const mine = process.cpuUsage(self)
+  const serverUsed = server ? processCpuSeconds(server.pid) - server0 : 0
+  return Math.max(0, (machineBusySeconds() - before - (mine.user + mine.system) / 1e6 - serverUsed) / (ms / 1000))
+}
+
+/** --wait-quiet S: before each scenario, wait up to S seconds for other processes to leave the cores alone. */
+async function waitQuiet(server: ServerProcess): Promise<void> {
+  const limit = Number(args['wait-quiet'] ?? 0)
+  if (!(limit > 0)) return
+  const deadline = Date.now() + limit * 1000
+  let busy = await backgroundCpu(1000, server)
+  if (busy <= QUIET) return
+  log(`  waiting (up to ${limit} s) for other processes to quieten: ${fmt(busy, 2)} cores busy`)
+  while (busy > QUIET && Date.now() < deadline) busy = await backgroundCpu(1000, server)
+  log(`  ${busy > QUIET ? 'still' : 'now'} ${fmt(busy, 2)} cores busy with other processes`)
+}
+const QUIET = 0.25
+
+function hasWrk(): boolean {
+  try {
+    return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined
+  } catch {
+    return false
+  }
+}
+const tool: 'wrk' | 'autocannon' =
+  args.loader === 'wrk' || args.loader === 'autocannon' ? args.loader : hasWrk() ? 'wrk' : 'autocannon'
+const LOADER_DESCRIPTION =
+  tool === 'wrk'
+    ? 'wrk (one thread, HTTP/1.1, Lua script); the fixed-rate isolation probe: autocannon'
+    : 'autocannon (one process, HTTP/1.1, no pipelining)'
+
+function load(spec: LoadSpec): Promise<LoadResult> {
+  return runJsonScript<LoadResult>(
+    pin.loaderCpus,
+    LOADER,
+    [JSON.stringify({ tool, ...spec })],
+    (spec.duration + 60) * 1000,
+  )
+}
+
+/** One load run, with the server's CPU use over it. */
+function measuredLoad(server: ServerProcess, spec: LoadSpec): Promise<LoadResult> {
+  return load({ ...spec, serverPid: server.pid })
+}
+
+/** Warm-up, then `reps` measured runs. */
+async function repeat(server: ServerProcess, spec: LoadSpec, tag: string): Promise<LoadResult[]> {
+  await server.settle()
+  if (settings.warmup > 0) await load({ ...spec, duration: settings.warmup })
+  const runs: LoadResult[] = []
+  for (let rep = 1; rep <= settings.reps; rep++) {
+    await server.settle()
+    const run = await measuredLoad(server, spec)
+    runs.push(run)
+    log(
+      `  ${tag} ${rep}/${settings.reps}: ${fmt(run.rps)} req/s, p50 ${fmt(run.p50, 2)} ms, p99 ${fmt(run.p99, 2)} ms` +
+        `${run.errors ? `, ${run.errors} errors ${JSON.stringify(run.errorKinds)}` : ''}, server CPU ${fmt(run.serverCpu ?? Number.NaN, 2)}`,
+    )
+  }
+  return runs
+}
+
+async function runScenario(server: ServerProcess, def: ScenarioDef, tag: string): Promise<ScenarioResult> {
+  if ('unavailable' in def.spec) {
+    log(`  ${def.id}: ${def.spec.unavailable}`)
+    return { id: def.id, label: def.label, status: 'unavailable', note: def.spec.unavailable }
+  }
+  await waitQuiet(server)
+  server.startPeakWindow()
+  try {
+    const runs = await repeat(server, def.spec, `${tag} ${def.id}`)
+    return { id: def.id, label: def.label, status: 'ok', runs, summary: summarize(runs), peakRssMb: server.peakRssMb() }
+  } catch (error) {
+    log(`  ${def.id} failed: ${(error as Error).message}`)
+    return { id: def.id, label: def.label, status: 'failed', note: (error as Error).message.slice(0, 500) }
+  }
+}
+
+/**
+ * Isolation: the /users/me probe at a fixed rate alone, then while a login flood keeps password
+ * hashing saturated. Reported: the probe's p99 under the flood over its idle p99.
+ */
+async function runIsolation(
+  server: ServerProcess,
+  probe: LoadSpec,
+  flood: LoadSpec,
+  label: string,
+  tag: string,
+): Promise<ScenarioResult> {
+  const probeSpec: LoadSpec = {
+    ...probe,
+    connections: settings.probeConnections,
+    overallRate: settings.probeRate,
+  }
+  const floodSpec: LoadSpec = {
+    ...flood,
+    connections: settings.floodConnections,
+    duration: settings.warmup + settings.duration + 1,
+  }
+  await waitQuiet(server)
+  server.startPeakWindow()
+  try {
+    const idleRuns = await repeat(server, probeSpec, `${tag} isolation idle probe`)
+    const probeRuns: LoadResult[] = []
+    const floodRuns: LoadResult[] = []
+    for (let rep = 1; rep <= settings.reps; rep++) {
+      await server.settle()
+      const flooding = load(floodSpec)
+      await sleep(Math.max(settings.warmup, 1) * 1000)
+      const run = await measuredLoad(server, probeSpec)
+      const floodRun = await flooding
+      probeRuns.push(run)
+      floodRuns.push(floodRun)
+      log(
+        `  ${tag} isolation under flood ${rep}/${settings.reps}: probe p50 ${fmt(run.p50, 2)} ms, p99 ${fmt(run.p99, 2)} ms` +
+          ` (${run.errors} errors); flood ${fmt(floodRun.rps, 1)} logins/s`,
+      )
+    }
+    const idle = summarize(idleRuns)
+    const underFlood = summarize(probeRuns)
+    return {
+      id: 'isolation',
+      label,
+      status: 'ok',
+      summary: underFlood,
+      peakRssMb: server.peakRssMb(),
+      isolation: { idle, underFlood, flood: summarize(floodRuns), p99Ratio: underFlood.p99 / idle.p99 },
+    }
+  } catch (error) {
+    log(`  isolation failed: ${(error as Error).message}`)
+    return { id: 'isolation', label, status: 'failed', note: (error as Error).message.slice(0, 500) }
+  }
+}
+
+async function runTarget(
+  target: Omit<TargetResult, 'scenarios' | 'status'>,
+  start: () => Promise<ServerProcess>,
+  scenarios: (base: string) => Promise<ScenarioDef[]>,
+  hashing: BenchReport['hashing'],
+  beforeScenarios?: () => Promise<void>,
+): Promise<TargetResult> {
+  log(`\n== ${target.label}`)
+  let server: ServerProcess | undefined
+  try {
+    server = await start()
+    const defs = await scenarios(server.url)
+    if (beforeScenarios) await beforeScenarios()
+    const results: ScenarioResult[] = []
+    for (const def of defs) {
+      if (wanted(def.id)) results.push(await runScenario(server, def, target.id))
+    }
+    const probe = defs.find((d) => d.id === 'me-jwt')?.spec
+    const flood = defs.find((d) => d.id === 'login')?.spec
+    if (wanted('isolation') && probe && flood && !('unavailable' in probe) && !('unavailable' in flood)) {
+      const label =
+        target.kind === 'ours'
+          ? 'isolation: /users/me under a login flood'
+          : 'isolation: get-session under a sign-in flood'
+      results.push(await runIsolation(server, probe, flood, label, target.id))
+    }
+    const ceiling = results.find((r) => r.id === 'ceiling')?.summary?.rps
+    for (const result of results) {
+      if (ceiling && result.summary && result.id !== 'isolation') result.vsCeiling = result.summary.rps / ceiling
+      const limit = defs.find((d) => d.id === result.id)?.limit
+      const raw = limit && hashing[`argon2id-${limit}`]
+      if (limit && raw && result.summary) {
+        result.vsLimit = { operation: limit, rate: raw.rate, ratio: result.summary.rps / raw.rate }
+      }
+    }
+    return { ...target, status: 'ok', scenarios: results }
+  } catch (error) {
+    log(`  ${target.label} failed: ${(error as Error).message}`)
+    return { ...target, status: 'failed', note: (error as Error).message.slice(0, 1000), scenarios: [] }
+  } finally {
+    await server?.stop()
+  }
+}
+
+async function measureHashing(into: BenchReport['hashing']) {
+  const jobs: Omit<HashRateSpec, 'seconds' | 'concurrency'>[] = [
+    { algorithm: 'argon2id', operation: 'verify' },
+    { algorithm: 'argon2id', operation: 'hash' },
+    ...(args['no-peer'] ? [] : [{ algorithm: 'scrypt' as const, operation: 'hash' as const }]),
+  ]
+  const seconds = quick ? 1 : 3
+  const concurrency = 4 // libuv's default thread pool, as in the server
+  for (const job of jobs) {
+    const runs: HashRateResult[] = []
+    for (let rep = 0; rep < settings.reps; rep++) {
+      const spec: HashRateSpec = { ...job, seconds, concurrency }
+      runs.push(await runJsonScript<HashRateResult>(pin.serverCpus, HASHRATE, [JSON.stringify(spec)], 120_000))
+    }
+    const key = `${job.algorithm}-${job.operation}`
+    into[key] = {
+      rate: median(runs.map((r) => r.rate)),
+      meanMs: median(runs.map((r) => r.meanMs)),
+      runs,
+      concurrency,
+    }
+    log(`  raw ${key}: ${fmt(into[key]!.rate, 1)}/s on CPU ${pin.serverCpus || 'any'} (${concurrency} in flight)`)
+  }
+}
+
+/** Installs Better Auth into bench/peer (its own package.json and lockfile) when missing or stale. */
+function ensurePeerInstalled(): string | undefined {
+  const peer = join(ROOT, 'bench/peer')
+  const wantedVersion = (JSON.parse(readFileSync(join(peer, 'package.json'), 'utf8')) as any).dependencies[
+    'better-auth'
+  ] as string
+  const installed = join(peer, 'node_modules/better-auth/package.json')
+  if (existsSync(installed) && (JSON.parse(readFileSync(installed, 'utf8')) as any).version === wantedVersion) return
+  log(`installing Better Auth ${wantedVersion} into bench/peer (npm ci) …`)
+  const npm = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: peer,
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  return npm.status === 0 ? undefined : `npm ci in bench/peer failed (exit ${npm.status})`
+}
+
+/** A dedicated database on the PostgreSQL server, when it answers. */
+async function createPostgresDatabase(adminUrl: string): Promise<{ url: string; drop: () => Promise<void> } | string> {
+  const name = `fastify_users_bench_${process.pid}`
+  const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 2000 })
+  try {
+    await client.connect()
+    await client.query(`DROP DATABASE IF EXISTS ${name}`)
+    await client.query(`CREATE DATABASE ${name}`)
+  } catch (error) {
+    await client.end().catch(() => {})
+    return `not reachable at ${adminUrl} (${(error as Error).message})`
+  }
+  const url = new URL(adminUrl)
+  url.pathname = `/${name}`
+  return {
+    url: url.toString(),
+    drop: async () => {
+      await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {})
+      await client.end().catch(() => {})
+    },
+  }
+}
+
+async function main() {
+  const started = Date.now()
+  const work = mkdtempSync(join(tmpdir(), 'fastify-users-bench-'))
+  const report: BenchReport = {
+    version: 1,
+    mode: quick ? 'quick' : 'full',
+    startedAt: new Date(started).toISOString(),
+    elapsedSeconds: 0,
+    machine: await machine(),
+    settings: {
+      ...settings,
+      logLevel: args['log-level']!,
+      loader: LOADER_DESCRIPTION,
+      server: args.tsx
+        ? 'server/main.ts through tsx (as npm start)'
+        : 'server/main.ts bundled by esbuild (bench/lib/build.ts), run by plain node',
+    },
+    hashing: {},
+    targets: [],
+    notAvailable: [
+      'GET /users/me with a database-strategy and a Redis-strategy token: waits for the sessions issue',
+      'the token refresh route: waits for the sessions issue',
+      'throughput against the number of worker processes: the reference service has no WEB_CONCURRENCY setting yet',
+    ],
+  }
+  log(
+    `fastify-users bench (${report.mode}): ${report.machine.cpu}, ${report.machine.cores} cores, Node ${process.version}`,
+  )
+  log(`${pin.describe}; warm-up ${settings.warmup} s, ${settings.reps} × ${settings.duration} s per scenario`)
+  if (report.machine.backgroundCpu > 0.25) {
+    log(
+      `WARNING: other processes keep ${fmt(report.machine.backgroundCpu, 2)} cores busy: the figures will be noisy ` +
+        '(see the "others" CPU column)',
+    )
+  }
+
+  let port = 18_000 + (process.pid % 1000) * 3
+  const oursEnv = (databaseUrl: string) => ({
+    NODE_ENV: 'production',
+    SECRET: randomBytes(32).toString('base64url'),
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: args['log-level']!,
+    BENCH_CEILING_ROUTE: 'true',
+  })
+  const script = args.tsx ? 'server/main.ts' : await buildServer()
+  const startOurs = (name: string, databaseUrl: string) => () =>
+    ServerProcess.start({
+      name,
+      script,
+      env: oursEnv(databaseUrl),
+      port: port++,
+      cpus: pin.serverCpus,
+      readyPath: '/bench/ceiling',
+      nodeOptions: profileOptions(name),
+    })
+  const ours = (base: string) => oursScenarios(base, settings)
+
+  try {
+    report.targets.push(
+      await runTarget(
+        { id: 'sqlite', label: 'fastify-users on SQLite', kind: 'ours' },
+        startOurs('fastify-users (SQLite)', `sqlite:${join(work, 'ours.sqlite')}`),
+        ours,
+        report.hashing,
+        async () => {
+          log('  raw password hashing, pinned like the server, while it idles:')
+          await measureHashing(report.hashing)
+        },
+      ),
+    )
+
+    if (args['no-postgres']) {
+      report.targets.push({
+        id: 'postgres',
+        label: 'fastify-users on PostgreSQL',
+        kind: 'ours',
+        status: 'unavailable',
+        note: 'skipped (--no-postgres)',
+        scenarios: [],
+      })
+    } else {
+      const database = await createPostgresDatabase(args['postgres-url']!)
+      if (typeof database === 'string') {
+        log(`\n== PostgreSQL ${database}: skipped`)
+        report.targets.push({
+          id: 'postgres',
+          label: 'fastify-users on PostgreSQL',
+          kind: 'ours',
+          status: 'unavailable',
+          note: database,
+          scenarios: [],
+        })
+      } else {
+        try {
+          report.targets.push(
+            await runTarget(
+              { id: 'postgres', label: 'fastify-users on PostgreSQL', kind: 'ours' },
+              startOurs('fastify-users (PostgreSQL)', database.url),
+              ours,
+              report.hashing,
+            ),
+          )
+        } finally {
+          await database.drop()
+        }
+      }
+    }
+
+    const peerProblem = args['no-peer'] ? 'skipped (--no-peer)' : ensurePeerInstalled()
+    if (peerProblem) {
+      report.targets.push({
+        id: 'better-auth',
+        label: 'Better Auth on SQLite',
+        kind: 'peer',
+        status: 'unavailable',
+        note: peerProblem,
+        scenarios: [],
+      })
+    } else {
+      const version = (
+        JSON.parse(readFileSync(join(ROOT, 'bench/peer/node_modules/better-auth/package.json'), 'utf8')) as any
+      ).version as string
+      report.targets.push(
+        await runTarget(
+          { id: 'better-auth', label: `Better Auth ${version} on SQLite`, kind: 'peer' },
+          () =>
+            ServerProcess.start({
+              name: 'Better Auth',
+              script: 'bench/peer/server.mjs',
+              env: {
+                NODE_ENV: 'production',
+                BETTER_AUTH_SECRET: randomBytes(32).toString('base64url'),
+                BETTER_AUTH_TELEMETRY: '0',
+                PEER_DATABASE: join(work, 'better-auth.sqlite'),
+                BENCH_CEILING_ROUTE: 'true',
+              },
+              port: port++,
+              cpus: pin.serverCpus,
+              readyPath: '/bench/ceiling',
+              nodeOptions: profileOptions('better-auth'),
+            }),
+          (base) => peerScenarios(base, settings),
+          report.hashing,
+        ),
+      )
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+
+  report.elapsedSeconds = (Date.now() - started) / 1000
+  const resultsDir = join(ROOT, 'bench/results')
+  mkdirSync(resultsDir, { recursive: true })
+  const jsonPath = args.out ?? join(resultsDir, quick ? 'quick.json' : 'latest.json')
+  writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`)
+  log(`\nresults: ${jsonPath}`)
+  const markdownPath = args.markdown ?? (quick ? undefined : join(ROOT, 'BENCHMARKS.md'))
+  if (markdownPath) {
+    writeFileSync(markdownPath, renderMarkdown(report))
+    log(`table: ${markdownPath}`)
+  }
+  process.stdout.write(`\n${renderSummary(report)}\n`)
+  if (args.profile) printProfiles(started)
+  log(`bench took ${fmt(report.elapsedSeconds / 60, 1)} minutes`)
+}
+
+await main()

@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify'
+import {
+  type AuthenticationBackend,
+  authenticationBackend,
+  BearerTransport,
+  CookieTransport,
+  createKyselyAccessTokenStore,
+  createKyselyRefreshTokenStore,
+  type Database,
+  DatabaseStrategy,
+  JWTStrategy,
+  RedisStrategy,
+  RefreshTokens,
+} from 'fastify-users'
+import { Redis } from 'ioredis'
+import type { Config } from './config'
+import { accessTokenClaims, type User } from './user'
+
+/**
+ * The reference service's backends, tried in this order:
+ * /auth/jwt (Bearer + JWT, with refresh tokens), /auth/cookie (Cookie + database, CSRF-checked),
+ * and /auth/redis (Bearer + Redis) when REDIS_URL is set.
+ */
+export function createBackends(
+  config: Config,
+  database: Database,
+  app: FastifyInstance,
+): AuthenticationBackend<User>[] {
+  const lifetimeSeconds = config.accessTokenLifetime
+  const jwtStrategy = config.jwtKeys
+    ? new JWTStrategy<User>({
+        secret: config.secret,
+        algorithm: config.jwtKeys.algorithm,
+        keys: [
+          { privateKey: config.jwtKeys.privateKey },
+          ...config.jwtKeys.publicKeys.map((publicKey) => ({ publicKey })),
+        ],
+        lifetimeSeconds,
+        claims: accessTokenClaims,
+      })
+    : new JWTStrategy<User>({ secret: config.secret, lifetimeSeconds, claims: accessTokenClaims })
+
+  const backends = [
+    authenticationBackend<User>({
+      name: 'jwt',
+      transport: new BearerTransport({ tokenUrl: 'auth/jwt/login' }),
+      strategy: jwtStrategy,
+      refresh: new RefreshTokens({
+        store: createKyselyRefreshTokenStore(database),
+        lifetimeSeconds: config.refreshTokenLifetime,
+      }),
+    }),
+    authenticationBackend<User>({
+      name: 'cookie',
+      transport: new CookieTransport({
+        cookieMaxAge: lifetimeSeconds,
+        cookieSecure: config.cookieSecure,
+        csrf: { trustedOrigins: [new URL(config.publicUrl).origin, ...config.csrfTrustedOrigins] },
+      }),
+      strategy: new DatabaseStrategy<User>({ store: createKyselyAccessTokenStore(database), lifetimeSeconds }),
+    }),
+  ]
+  if (config.redisUrl) {
+    // Fail fast while Redis is down (503), reconnect by itself when it is back.
+    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 2000 })
+    redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection'))
+    app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())))
+    backends.push(
+      authenticationBackend<User>({
+        name: 'redis',
+        transport: new BearerTransport({ tokenUrl: 'auth/redis/login', schemeName: 'OAuth2PasswordBearerRedis' }),
+        strategy: new RedisStrategy<User>({ redis, lifetimeSeconds }),
+      }),
+    )
+  }
+  return backends
+}

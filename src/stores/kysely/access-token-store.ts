@@ -1,0 +1,62 @@
+import type { Database } from './database'
+import { unavailableOr } from './errors'
+import { decodeTimestamp, encodeTimestamp } from './timestamps'
+
+export interface AccessTokenRow {
+  token: string
+  user_id: string
+  created_at: Date
+}
+
+/** The rows of `accesstoken`, fastapi-users' table for the DatabaseStrategy. */
+export interface AccessTokenStore {
+  create(row: AccessTokenRow): Promise<void>
+  /** The row, unless it is older than `maxAgeSeconds`. */
+  get(token: string, maxAgeSeconds: number | null): Promise<AccessTokenRow | null>
+  delete(token: string): Promise<void>
+  listForUser(userId: string): Promise<AccessTokenRow[]>
+  deleteForUser(userId: string): Promise<void>
+}
+
+export function createKyselyAccessTokenStore(database: Database): AccessTokenStore {
+  const { db, capabilities } = database
+  const toRow = (row: Record<string, unknown>): AccessTokenRow => ({
+    token: String(row.token),
+    user_id: String(row.user_id).toLowerCase(),
+    created_at: decodeTimestamp(row.created_at),
+  })
+  return {
+    async create(row) {
+      await db
+        .insertInto('accesstoken')
+        .values({ ...row, created_at: encodeTimestamp(capabilities, row.created_at) })
+        .execute()
+        .catch(unavailableOr)
+    },
+    async get(token, maxAgeSeconds) {
+      let query = db.selectFrom('accesstoken').select(['token', 'user_id', 'created_at']).where('token', '=', token)
+      if (maxAgeSeconds !== null) {
+        const oldest = encodeTimestamp(capabilities, new Date(Date.now() - maxAgeSeconds * 1000))
+        query = query.where('created_at', '>=', oldest)
+      }
+      const row = await query.executeTakeFirst().catch(unavailableOr)
+      return row ? toRow(row) : null
+    },
+    async delete(token) {
+      await db.deleteFrom('accesstoken').where('token', '=', token).execute().catch(unavailableOr)
+    },
+    async listForUser(userId) {
+      const rows = await db
+        .selectFrom('accesstoken')
+        .select(['token', 'user_id', 'created_at'])
+        .where('user_id', '=', userId)
+        .orderBy('created_at', 'desc')
+        .execute()
+        .catch(unavailableOr)
+      return rows.map(toRow)
+    },
+    async deleteForUser(userId) {
+      await db.deleteFrom('accesstoken').where('user_id', '=', userId).execute().catch(unavailableOr)
+    },
+  }
+}

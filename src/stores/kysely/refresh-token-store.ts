@@ -1,0 +1,71 @@
+import type { Database } from './database'
+import { unavailableOr } from './errors'
+import { decodeTimestamp, encodeTimestamp } from './timestamps'
+
+export interface RefreshTokenRow {
+  token_hash: string
+  family_id: string
+  backend: string
+  user_id: string
+  created_at: Date
+  expires_at: Date
+  used_at: Date | null
+}
+
+/** Refresh tokens, by the SHA-256 of their value (the value itself is never stored). */
+export interface RefreshTokenStore {
+  create(row: Omit<RefreshTokenRow, 'used_at'>): Promise<void>
+  get(tokenHash: string): Promise<RefreshTokenRow | null>
+  /** Marks the token spent; false when it already was (a concurrent or repeated use). */
+  markUsed(tokenHash: string, at: Date): Promise<boolean>
+  deleteFamily(familyId: string): Promise<void>
+  deleteForUser(userId: string): Promise<void>
+}
+
+export function createKyselyRefreshTokenStore(database: Database): RefreshTokenStore {
+  const { db, capabilities } = database
+  const ts = (date: Date) => encodeTimestamp(capabilities, date)
+  return {
+    async create(row) {
+      await db
+        .insertInto('refresh_token')
+        .values({ ...row, created_at: ts(row.created_at), expires_at: ts(row.expires_at), used_at: null })
+        .execute()
+        .catch(unavailableOr)
+    },
+    async get(tokenHash) {
+      const row = await db
+        .selectFrom('refresh_token')
+        .selectAll()
+        .where('token_hash', '=', tokenHash)
+        .executeTakeFirst()
+        .catch(unavailableOr)
+      if (!row) return null
+      return {
+        token_hash: row.token_hash,
+        family_id: row.family_id,
+        backend: row.backend,
+        user_id: String(row.user_id).toLowerCase(),
+        created_at: decodeTimestamp(row.created_at),
+        expires_at: decodeTimestamp(row.expires_at),
+        used_at: row.used_at === null ? null : decodeTimestamp(row.used_at),
+      }
+    },
+    async markUsed(tokenHash, at) {
+      const result = await db
+        .updateTable('refresh_token')
+        .set({ used_at: ts(at) })
+        .where('token_hash', '=', tokenHash)
+        .where('used_at', 'is', null)
+        .executeTakeFirst()
+        .catch(unavailableOr)
+      return Number(result.numUpdatedRows) === 1
+    },
+    async deleteFamily(familyId) {
+      await db.deleteFrom('refresh_token').where('family_id', '=', familyId).execute().catch(unavailableOr)
+    },
+    async deleteForUser(userId) {
+      await db.deleteFrom('refresh_token').where('user_id', '=', userId).execute().catch(unavailableOr)
+    },
+  }
+}

@@ -1,0 +1,102 @@
+import type { Redis } from 'ioredis'
+import { ServiceUnavailable } from '../core/errors'
+import type { UserManager } from '../core/manager'
+import type { BaseUser } from '../core/user'
+import { generateToken, sessionIdOf } from './session-id'
+import type { Session, Strategy } from './strategy'
+
+export interface RedisStrategyOptions {
+  redis: Redis
+  /** Seconds; the key's TTL. null: until logout. */
+  lifetimeSeconds: number | null
+  /** fastapi-users' default `fastapi_users_token:`. */
+  keyPrefix?: string
+}
+
+/**
+ * fastapi-users' RedisStrategy: `fastapi_users_token:<token>` holds the user id with a TTL.
+ * We also keep a sorted set of each user's tokens (`…user_tokens:<id>`, scored by login time)
+ * so sessions can be listed and revoked.
+ */
+export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
+  private readonly prefix: string
+
+  constructor(private readonly options: RedisStrategyOptions) {
+    if (!options.redis) throw new TypeError('RedisStrategy: `redis` is required')
+    this.prefix = options.keyPrefix ?? 'fastapi_users_token:'
+  }
+
+  private userSet(userId: string) {
+    return `${this.prefix.replace(/token:?$/, '')}user_tokens:${userId}`
+  }
+
+  async readToken(token: string | undefined, manager: UserManager<U>): Promise<U | null> {
+    if (!token || token.length > 64) return null
+    const userId = await this.call(() => this.options.redis.get(this.prefix + token))
+    return userId ? manager.get(userId) : null
+  }
+
+  async writeToken(user: U): Promise<string> {
+    const token = generateToken()
+    const { redis, lifetimeSeconds } = this.options
+    const multi = redis.multi()
+    if (lifetimeSeconds === null) multi.set(this.prefix + token, user.id)
+    else multi.set(this.prefix + token, user.id, 'EX', lifetimeSeconds)
+    multi.zadd(this.userSet(user.id), Date.now(), token)
+    await this.call(() => multi.exec())
+    return token
+  }
+
+  async destroyToken(token: string, user: U): Promise<void> {
+    await this.call(() =>
+      this.options.redis
+        .multi()
+        .del(this.prefix + token)
+        .zrem(this.userSet(user.id), token)
+        .exec(),
+    )
+  }
+
+  async destroyAllTokens(user: U): Promise<void> {
+    const tokens = await this.call(() => this.options.redis.zrange(this.userSet(user.id), '0', '-1'))
+    const keys = [...tokens.map((t) => this.prefix + t), this.userSet(user.id)]
+    await this.call(() => this.options.redis.del(...keys))
+  }
+
+  async listSessions(user: U): Promise<Session[]> {
+    const { redis } = this.options
+    const entries = await this.call(() => redis.zrange(this.userSet(user.id), '0', '-1', 'WITHSCORES'))
+    const sessions: Session[] = []
+    for (let i = 0; i < entries.length; i += 2) {
+      const token = entries[i] as string
+      const ttl = await this.call(() => redis.pttl(this.prefix + token))
+      if (ttl === -2) {
+        await this.call(() => redis.zrem(this.userSet(user.id), token)) // expired: forget it
+        continue
+      }
+      sessions.push({
+        id: sessionIdOf(token),
+        created_at: new Date(Number(entries[i + 1])).toISOString(),
+        expires_at: ttl < 0 ? null : new Date(Date.now() + ttl).toISOString(),
+      })
+    }
+    return sessions.reverse()
+  }
+
+  async destroySession(user: U, sessionId: string): Promise<boolean> {
+    const tokens = await this.call(() => this.options.redis.zrange(this.userSet(user.id), '0', '-1'))
+    const token = tokens.find((t) => sessionIdOf(t) === sessionId)
+    if (!token) return false
+    await this.destroyToken(token, user)
+    return true
+  }
+
+  /** Redis down or unreachable is a 503, never a 500 and never a silent pass. */
+  private async call<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await run()
+    } catch (error) {
+      throw new ServiceUnavailable('redis unavailable', { cause: error })
+    }
+  }
+}
