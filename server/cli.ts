@@ -1,6 +1,14 @@
 import { parseArgs } from 'node:util'
-import { createKyselyUserStore, migrateToLatest, openDatabase, UserManager } from 'fastify-users'
-import { formatDoctorReport, inspectDatabase, openDatabaseReadOnly, redactUrl } from '../src/stores/kysely/doctor'
+import {
+  createKyselyUserStore,
+  formatDoctorReport,
+  inspectDatabase,
+  migrateToLatest,
+  openDatabase,
+  openDatabaseReadOnly,
+  UserManager,
+} from 'fastify-users'
+import { redactUrl } from '../src/stores/kysely/doctor'
 import { type Config, ConfigError, DEVELOPMENT_SECRET, loadConfig } from './config'
 import { type User, userFields, validatePassword } from './user'
 

@@ -50,6 +50,14 @@ export {
   createKyselyAccessTokenStore,
 } from './stores/kysely/access-token-store'
 export { type Capabilities, type Database, type DatabaseOptions, openDatabase } from './stores/kysely/database'
+export {
+  type DoctorReport,
+  type Finding,
+  formatDoctorReport,
+  type InspectOptions,
+  inspectDatabase,
+  openDatabaseReadOnly,
+} from './stores/kysely/doctor'
 export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate'
 export {
   createKyselyRefreshTokenStore,

@@ -287,7 +287,7 @@ export class UserManager<U extends BaseUser> {
     const ours = fingerprintMatches(fingerprint, hashedPassword, this.reset.secret)
     if (ours !== 'legacy') return ours
     // A token fastapi-users issued: its fingerprint is a passlib hash of the stored hash.
-    return (await this.passwords.verify(hashedPassword, fingerprint)).valid
+    return this.passwords.matches(hashedPassword, fingerprint)
   }
 
   private async after(hook: string, run: () => unknown): Promise<void> {

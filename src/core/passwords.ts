@@ -22,6 +22,8 @@ export interface PasswordCheck {
 export interface PasswordHasher {
   hash(password: string): Promise<string>
   verify(password: string, storedHash: string): Promise<PasswordCheck>
+  /** Whether the password matches, without computing an upgraded hash. */
+  matches(password: string, storedHash: string): Promise<boolean>
   /** Costs what a real verification costs, for users that do not exist. */
   verifyDummy(password: string): Promise<void>
 }
@@ -58,6 +60,7 @@ export function createPasswordHasher(params: Argon2Params = OWASP_ARGON2ID): Pas
       if (isCurrent(storedHash)) return { valid: true }
       return { valid: true, upgradedHash: await hash(password) }
     },
+    matches: check,
     async verifyDummy(password) {
       dummyHash ??= hash('fastify-users dummy password')
       await check(password, await dummyHash)
