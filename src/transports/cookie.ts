@@ -1,4 +1,4 @@
-import { parseCookie, stringifySetCookie } from 'cookie'
+import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { Null } from '../fastify/schemas'
 import type { LoginExtras, Transport } from './transport'
@@ -104,9 +104,7 @@ export class CookieTransport implements Transport {
 
   private serialize(name: string, value: string, path: string, maxAge: number | null | undefined): string {
     const s = this.settings
-    return stringifySetCookie({
-      name,
-      value,
+    return serializeCookie(name, value, {
       path,
       domain: s.cookieDomain,
       secure: s.cookieSecure,
