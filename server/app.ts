@@ -19,6 +19,7 @@ import {
 import { decodeJwt } from 'jose'
 import { createBackends } from './backends'
 import type { Config } from './config'
+import { oauthAccountStore, registerOAuthRouters } from './oauth'
 import { type User, userFields, validatePassword } from './user'
 
 /** Never in a log line: credentials, tokens, hashes. */
@@ -101,7 +102,12 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
   })
 
   const backends = createBackends(config, database, app)
-  const users = new FastifyUsers<User>({ manager, backends, fields: userFields })
+  const users = new FastifyUsers<User>({
+    manager,
+    backends,
+    fields: userFields,
+    oauthAccounts: oauthAccountStore(database),
+  })
   app.decorate('users', users)
 
   await app.register(fastapiCompat)
@@ -121,6 +127,7 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
   await app.register(users.resetPasswordRouter(), { prefix: '/auth' })
   await app.register(users.verifyRouter(), { prefix: '/auth' })
   await app.register(users.usersRouter({ requiresVerification }), { prefix: '/users' })
+  await registerOAuthRouters(app, users, backends[0] as (typeof backends)[number], config)
 
   // The hosted pages the mail links open (PAGES=false turns them off); the rules are validatePassword's.
   if (config.pages) {

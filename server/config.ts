@@ -34,6 +34,83 @@ export interface Config {
   logLevel: string
   /** Benchmark only: serves a bare JSON route at GET /bench/ceiling (the bench's ceiling). */
   benchCeilingRoute: boolean
+  /** Social login providers, from OAUTH_<NAME>_CLIENT_ID / _CLIENT_SECRET / _ISSUER (see oauthProviders). */
+  oauthProviders: OAuthProviderConfig[]
+  /** Link a provider account to the local user with its e-mail (both addresses verified). */
+  oauthAssociateByEmail: boolean
+  /** New users from a provider are verified when the provider says their e-mail is. */
+  oauthIsVerifiedByDefault: boolean
+}
+
+export interface OAuthProviderConfig {
+  /** Lowercase; the routes are /auth/<name> and /auth/associate/<name>. */
+  name: string
+  kind: 'oidc' | 'github'
+  clientId: string
+  clientSecret: string
+  /** OpenID Connect: the issuer (Google's for GOOGLE). */
+  issuer?: string
+  /** GitHub: its web and API base URLs (defaults github.com, api.github.com). */
+  baseUrl?: string
+  apiUrl?: string
+  scopes?: string[]
+  /** Plain http, allowed only for a provider on loopback (development, tests). */
+  allowInsecureRequests: boolean
+}
+
+const RESERVED_OAUTH_NAMES = new Set(['associate', 'jwt', 'cookie', 'redis', 'register', 'verify'])
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]'])
+
+/**
+ * One provider per OAUTH_<NAME>_CLIENT_ID: GITHUB and GOOGLE are presets, any other name is
+ * OpenID Connect and needs OAUTH_<NAME>_ISSUER. Optional: _CLIENT_SECRET's sibling _SCOPES
+ * (space-separated), and for GitHub _BASE_URL and _API_URL.
+ */
+function oauthProviders(
+  env: Env,
+  read: (name: string) => string | undefined,
+  problems: string[],
+): OAuthProviderConfig[] {
+  const providers: OAuthProviderConfig[] = []
+  const endpoint = (variable: string, value: string): boolean => {
+    try {
+      const url = new URL(value)
+      if (url.protocol === 'https:') return false
+      if (url.protocol === 'http:' && LOOPBACK.has(url.hostname)) return true
+    } catch {}
+    problems.push(`${variable} must be an https URL (http only on loopback)`)
+    return false
+  }
+  for (const key of Object.keys(env).sort()) {
+    const match = /^OAUTH_([A-Z0-9_]+)_CLIENT_ID$/.exec(key)
+    if (!match || read(key) === undefined) continue
+    const prefix = `OAUTH_${match[1]}`
+    const name = (match[1] as string).toLowerCase()
+    if (RESERVED_OAUTH_NAMES.has(name)) {
+      problems.push(`${key}: "${name}" is a reserved route name`)
+      continue
+    }
+    const clientSecret = read(`${prefix}_CLIENT_SECRET`)
+    if (clientSecret === undefined) problems.push(`${prefix}_CLIENT_SECRET is required with ${key}`)
+    const scopes = read(`${prefix}_SCOPES`)
+      ?.split(/[\s,]+/)
+      .filter(Boolean)
+    const common = { name, clientId: read(key) as string, clientSecret: clientSecret ?? '', scopes }
+    if (name === 'github') {
+      const baseUrl = read(`${prefix}_BASE_URL`) ?? 'https://github.com'
+      const apiUrl = read(`${prefix}_API_URL`) ?? 'https://api.github.com'
+      const insecure = [endpoint(`${prefix}_BASE_URL`, baseUrl), endpoint(`${prefix}_API_URL`, apiUrl)].some(Boolean)
+      providers.push({ ...common, kind: 'github', baseUrl, apiUrl, allowInsecureRequests: insecure })
+      continue
+    }
+    const issuer = read(`${prefix}_ISSUER`) ?? (name === 'google' ? 'https://accounts.google.com' : undefined)
+    if (issuer === undefined) {
+      problems.push(`${prefix}_ISSUER is required with ${key} (the OpenID Connect issuer URL)`)
+      continue
+    }
+    providers.push({ ...common, kind: 'oidc', issuer, allowInsecureRequests: endpoint(`${prefix}_ISSUER`, issuer) })
+  }
+  return providers
 }
 
 export const DEVELOPMENT_SECRET = 'fastify-users-development-secret-change-me'
@@ -171,6 +248,9 @@ export function loadConfig(env: Env): Config {
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,
     benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
+    oauthProviders: oauthProviders(env, read, problems),
+    oauthAssociateByEmail: bool('OAUTH_ASSOCIATE_BY_EMAIL', false),
+    oauthIsVerifiedByDefault: bool('OAUTH_IS_VERIFIED_BY_DEFAULT', false),
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

@@ -12,6 +12,15 @@ export {
   type UserManagerOptions,
 } from './core/manager'
 export {
+  associateOAuthAccount,
+  type OAuthAccount,
+  type OAuthAccountData,
+  type OAuthAccountStore,
+  type OAuthIdentity,
+  type OAuthResolveOptions,
+  resolveOAuthUser,
+} from './core/oauth'
+export {
   type Argon2Params,
   createPasswordHasher,
   MAX_PASSWORD_LENGTH,
@@ -28,11 +37,35 @@ export type { CurrentUserOptions } from './fastify/current-user'
 export { fastapiErrorHandler, HttpError } from './fastify/errors'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin'
+export {
+  OAuth2AuthorizeResponse,
+  type OAuthFlowOptions,
+  type OAuthRouterOptions,
+} from './fastify/routers/oauth'
 export { EmailString, nullable, type UserSchemas, userSchemas } from './fastify/schemas'
 export type { Register, RegisteredUser } from './fastify/types'
 export { hookContext } from './fastify/types'
 export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery'
 export { type MailContent, type MailUser, resetPasswordMail, verifyMail, welcomeMail } from './mail/templates'
+export {
+  type AuthorizationRequest,
+  type CallbackRequest,
+  type GitHubClientOptions,
+  type GoogleClientOptions,
+  githubClient,
+  googleClient,
+  type OAuthClient,
+  type OidcClientOptions,
+  oidcClient,
+} from './oauth/clients'
+export {
+  checkFlow,
+  memoryStateStore,
+  OAUTH_CSRF_COOKIE,
+  OAUTH_STATE_AUDIENCE,
+  type OAuthStateStore,
+  startFlow,
+} from './oauth/state'
 export {
   type HostedPagesOptions,
   hostedPages,
@@ -59,6 +92,7 @@ export {
   openDatabaseReadOnly,
 } from './stores/kysely/doctor'
 export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate'
+export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store'
 export {
   createKyselyRefreshTokenStore,
   type RefreshTokenRow,

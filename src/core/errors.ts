@@ -61,3 +61,31 @@ export class ServiceUnavailable extends Error {
     super(message, options)
   }
 }
+
+/** The provider gave no e-mail address for the account (fastapi-users' OAUTH_NOT_AVAILABLE_EMAIL). */
+export class OAuthNotAvailableEmail extends AuthError {
+  readonly code = 'OAUTH_NOT_AVAILABLE_EMAIL'
+}
+
+/**
+ * A local user has the provider's e-mail and may not be linked to it automatically
+ * (associate-by-email off, or either side's address not verified): sign in and link explicitly.
+ */
+export class OAuthUserAlreadyExists extends AuthError {
+  readonly code = 'OAUTH_USER_ALREADY_EXISTS'
+}
+
+/** The state is missing, forged, expired, replayed, for another provider or user, or its CSRF cookie does not match. */
+export class OAuthInvalidState extends AuthError {
+  readonly code = 'OAUTH_INVALID_STATE'
+}
+
+/** The provider account is already linked to another user (association router). */
+export class OAuthAccountAlreadyLinked extends AuthError {
+  readonly code = 'OAUTH_ACCOUNT_ALREADY_LINKED'
+}
+
+/** The provider refused the authorization (`error=` on the callback) or its answer did not check out. */
+export class OAuthProviderError extends AuthError {
+  readonly code = 'OAUTH_PROVIDER_ERROR'
+}

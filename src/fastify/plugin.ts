@@ -1,11 +1,14 @@
 import type { FastifyPluginAsync, preValidationAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { UserManager } from '../core/manager'
+import type { OAuthAccountStore } from '../core/oauth'
 import type { BaseUser, UserFields } from '../core/user'
+import type { OAuthClient } from '../oauth/clients'
 import type { AuthenticationBackend } from './backend'
 import { type CurrentUserOptions, currentUserHook } from './current-user'
 import { type AuthRouterOptions, authRouter } from './routers/auth'
 import type { RouterContext } from './routers/context'
+import { type OAuthFlowOptions, type OAuthRouterOptions, oauthAssociateRouter, oauthRouter } from './routers/oauth'
 import { registerRouter } from './routers/register'
 import { resetPasswordRouter } from './routers/reset'
 import { type UsersRouterOptions, usersRouter } from './routers/users'
@@ -19,6 +22,8 @@ export interface FastifyUsersOptions<U extends BaseUser> {
   backends: AuthenticationBackend<U>[]
   /** The app's custom user fields, for the request/response schemas. */
   fields?: UserFields
+  /** Where the OAuth routers keep linked provider accounts (e.g. createKyselyOAuthAccountStore). */
+  oauthAccounts?: OAuthAccountStore
 }
 
 /**
@@ -45,6 +50,7 @@ export class FastifyUsers<U extends BaseUser> {
       schemas: this.schemas,
       currentUser: (o) => this.currentUser(o),
       security: [...new Set(this.backends.map((b) => b.transport.openapi.schemeName))].map((name) => ({ [name]: [] })),
+      oauthAccounts: options.oauthAccounts,
     }
     // A password change or reset, a deactivation, "log out everywhere": end every stored session.
     const refreshes = new Set(this.backends.flatMap((b) => (b.refresh ? [b.refresh] : [])))
@@ -76,6 +82,24 @@ export class FastifyUsers<U extends BaseUser> {
     if (!this.backends.includes(backend))
       throw new TypeError(`authRouter: backend "${backend.name}" is not one of this FastifyUsers' backends`)
     return authRouter(this.context, backend, options)
+  }
+
+  /**
+   * GET /authorize and /callback of social login with one provider, logging in through one
+   * backend (fastapi-users' get_oauth_router); mount it at /auth/<provider name>.
+   */
+  oauthRouter(client: OAuthClient, backend: AuthenticationBackend<U>, options: OAuthRouterOptions): FastifyPluginAsync {
+    if (!this.backends.includes(backend))
+      throw new TypeError(`oauthRouter: backend "${backend.name}" is not one of this FastifyUsers' backends`)
+    return oauthRouter(this.context, client, backend, options)
+  }
+
+  /**
+   * GET /authorize and /callback for a signed-in user to link a provider account
+   * (fastapi-users' get_oauth_associate_router); mount it at /auth/associate/<provider name>.
+   */
+  oauthAssociateRouter(client: OAuthClient, options: OAuthFlowOptions): FastifyPluginAsync {
+    return oauthAssociateRouter(this.context, client, options)
   }
 
   registerRouter(options?: RouterOptions): FastifyPluginAsync {

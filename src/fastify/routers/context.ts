@@ -1,5 +1,6 @@
 import type { preValidationAsyncHookHandler } from 'fastify'
 import type { UserManager } from '../../core/manager'
+import type { OAuthAccountStore } from '../../core/oauth'
 import type { BaseUser } from '../../core/user'
 import type { AuthenticationBackend } from '../backend'
 import type { CurrentUserOptions } from '../current-user'
@@ -13,4 +14,6 @@ export interface RouterContext<U extends BaseUser> {
   currentUser(options?: CurrentUserOptions): preValidationAsyncHookHandler
   /** OpenAPI security requirement listing every backend's scheme. */
   security: Record<string, string[]>[]
+  /** Where the OAuth routers keep provider accounts. */
+  oauthAccounts?: OAuthAccountStore
 }

@@ -4,6 +4,7 @@ import type { Database } from './database'
 import { userTable } from './migrations/0001-user'
 import { accessTokenTable } from './migrations/0002-accesstoken'
 import { refreshTokenTable } from './migrations/0003-refresh-token'
+import { oauthAccountTable } from './migrations/0004-oauth-account'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -34,6 +35,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0001-user': userTable(caps),
     '0002-accesstoken': accessTokenTable(caps),
     '0003-refresh-token': refreshTokenTable(caps),
+    '0004-oauth-account': oauthAccountTable(caps),
   }
 }
 

@@ -1,0 +1,234 @@
+import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import { Type } from 'typebox'
+import { BadCredentials, OAuthInvalidState, OAuthProviderError, UserNotVerified } from '../../core/errors'
+import { associateOAuthAccount, type OAuthAccountStore, type OAuthIdentity, resolveOAuthUser } from '../../core/oauth'
+import type { BaseUser } from '../../core/user'
+import type { OAuthClient } from '../../oauth/clients'
+import { checkFlow, memoryStateStore, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state'
+import type { AuthenticationBackend } from '../backend'
+import { errorResponses } from '../schemas'
+import { jsonScope, type RouterOptions } from '../scope'
+import { hookContext } from '../types'
+import type { RouterContext } from './context'
+
+export interface OAuthFlowOptions extends RouterOptions {
+  /** Signs the state (fastapi-users' `state_secret`). Required. */
+  stateSecret: string
+  /** Where OAuth accounts are kept; default: FastifyUsers' `oauthAccounts`. */
+  accounts?: OAuthAccountStore
+  /**
+   * The absolute callback URL registered at the provider (fastapi-users' `redirect_url`).
+   * Default: this router's /callback on the request's own scheme and host.
+   */
+  redirectUrl?: string
+  /** How long a started flow may take, in seconds. Default 600. */
+  stateLifetimeSeconds?: number
+  /** Single use of each state; default: in memory (one process). */
+  stateStore?: OAuthStateStore
+  /** The `Secure` attribute of the CSRF cookie. Default true. */
+  csrfCookieSecure?: boolean
+  /** Refuse unverified users (LOGIN_USER_NOT_VERIFIED at login; 403 for association). Default false. */
+  requiresVerification?: boolean
+}
+
+export interface OAuthRouterOptions extends OAuthFlowOptions {
+  /** Link to an existing user with the same e-mail, only when both sides' addresses are verified. Default false. */
+  associateByEmail?: boolean
+  /** New users are verified when the provider asserts their e-mail is verified. Default false. */
+  isVerifiedByDefault?: boolean
+  /** The path the backend's refresh token is sent back to (cookie scope). Default /auth/<backend name>. */
+  refreshPath?: string
+}
+
+const AuthorizeQuery = Type.Object({
+  scopes: Type.Optional(
+    Type.Union([
+      Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,200}$' }),
+      Type.Array(Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,200}$' }), { maxItems: 20 }),
+    ]),
+  ),
+})
+
+const CallbackQuery = Type.Object({
+  code: Type.Optional(Type.String()),
+  state: Type.Optional(Type.String()),
+  error: Type.Optional(Type.String()),
+})
+
+export const OAuth2AuthorizeResponse = Type.Object(
+  { authorization_url: Type.String() },
+  { title: 'OAuth2AuthorizeResponse' },
+)
+
+/** The shared machinery of the OAuth and association routers: authorize and the callback's checks. */
+function flow(client: OAuthClient, options: OAuthFlowOptions, prefix: string) {
+  if (!options.stateSecret) throw new TypeError('OAuth routers: `stateSecret` is required')
+  const lifetime = options.stateLifetimeSeconds ?? 600
+  const store = options.stateStore ?? memoryStateStore()
+  const cookiePath = prefix || '/'
+  const secure = options.csrfCookieSecure ?? true
+  const cookie = (value: string, maxAge: number) =>
+    serializeCookie(OAUTH_CSRF_COOKIE, value, {
+      httpOnly: true,
+      sameSite: 'lax',
+      secure,
+      path: cookiePath,
+      maxAge,
+    })
+
+  const redirectUri = (request: FastifyRequest) =>
+    options.redirectUrl ?? `${request.protocol}://${request.host}${prefix}/callback`
+
+  return {
+    async authorize(request: FastifyRequest, reply: FastifyReply, userId?: string) {
+      const raw = (request.query as { scopes?: string | string[] }).scopes
+      const scopes = raw === undefined ? undefined : Array.isArray(raw) ? raw : [raw]
+      const started = await startFlow(options.stateSecret, { provider: client.name, userId }, lifetime)
+      const authorizationUrl = await client.authorizationUrl({
+        redirectUri: redirectUri(request),
+        state: started.state,
+        codeChallenge: started.codeChallenge,
+        nonce: started.nonce,
+        scopes,
+      })
+      reply.header('set-cookie', cookie(started.csrfToken, lifetime))
+      reply.header('cache-control', 'no-store')
+      return { authorization_url: authorizationUrl }
+    },
+
+    /** State, cookie and single use checked before the provider is contacted; then the code exchange. */
+    async callback(request: FastifyRequest, reply: FastifyReply, userId?: string): Promise<OAuthIdentity> {
+      const query = request.query as { code?: string; state?: string; error?: string }
+      const csrfToken = parseCookie(request.headers.cookie ?? '')[OAUTH_CSRF_COOKIE]
+      const checked = await checkFlow(options.stateSecret, query.state, csrfToken, { provider: client.name, userId })
+      if (!(await store.consume(checked.jti, checked.expiresAt))) throw new OAuthInvalidState()
+      reply.header('set-cookie', cookie('', 0)) // single use: the browser forgets it too
+      if (query.error !== undefined || query.code === undefined) throw new OAuthProviderError(query.error ?? 'no code')
+      const redirect = redirectUri(request)
+      const callbackUrl = new URL(redirect)
+      callbackUrl.search = new URL(request.url, 'http://localhost').search
+      try {
+        return await client.callback({
+          callbackUrl,
+          redirectUri: redirect,
+          state: query.state as string,
+          codeVerifier: checked.codeVerifier,
+          nonce: checked.nonce,
+        })
+      } catch (error) {
+        request.log.warn({ err: error, provider: client.name }, 'OAuth callback failed')
+        throw error
+      }
+    },
+  }
+}
+
+function accountsOf<U extends BaseUser>(ctx: RouterContext<U>, options: OAuthFlowOptions): OAuthAccountStore {
+  const accounts = options.accounts ?? ctx.oauthAccounts
+  if (!accounts) throw new TypeError('OAuth routers need an OAuthAccountStore (FastifyUsers `oauthAccounts`)')
+  return accounts
+}
+
+/**
+ * GET /authorize and GET /callback for one provider and one backend: fastapi-users'
+ * get_oauth_router, with the state bound to the browser (CSRF cookie), single use, PKCE S256
+ * and the OIDC nonce, and e-mail linking only between verified addresses.
+ */
+export function oauthRouter<U extends BaseUser>(
+  ctx: RouterContext<U>,
+  client: OAuthClient,
+  backend: AuthenticationBackend<U>,
+  options: OAuthRouterOptions,
+): FastifyPluginAsync {
+  const { manager } = ctx
+  const accounts = accountsOf(ctx, options)
+  const { transport, strategy, refresh } = backend
+  return async (instance) => {
+    jsonScope(instance, options, ['auth'])
+    const oauth = flow(client, options, instance.prefix)
+
+    instance.get('/authorize', {
+      exposeHeadRoute: false,
+      config: { fastapiName: `oauth:${client.name}.${backend.name}.authorize` },
+      schema: { querystring: AuthorizeQuery, response: { 200: OAuth2AuthorizeResponse, ...errorResponses(422) } },
+      handler: async (request, reply) => oauth.authorize(request, reply),
+    })
+
+    instance.get('/callback', {
+      exposeHeadRoute: false,
+      config: { fastapiName: `oauth:${client.name}.${backend.name}.callback` },
+      schema: {
+        description: 'The provider redirects the browser here.',
+        querystring: CallbackQuery,
+        response: { ...transport.openapi.loginResponses, ...errorResponses(400, 422) },
+      },
+      handler: async (request, reply) => {
+        const identity = await oauth.callback(request, reply)
+        const ctxHook = hookContext(request, reply)
+        const user = await resolveOAuthUser(manager, accounts, client.name, identity, {
+          associateByEmail: options.associateByEmail,
+          isVerifiedByDefault: options.isVerifiedByDefault,
+          ctx: ctxHook,
+        })
+        if (!user.is_active) throw new BadCredentials()
+        if (options.requiresVerification && !user.is_verified) throw new UserNotVerified()
+        const refreshToken = await refresh?.issue(user, backend.name)
+        const token = await strategy.writeToken(user)
+        await manager.onAfterLogin(user, { ...ctxHook, token })
+        return transport.sendLogin(reply, token, {
+          refreshToken,
+          refreshLifetimeSeconds: refresh?.lifetimeSeconds,
+          refreshPath: options.refreshPath ?? `/auth/${backend.name}`,
+        })
+      },
+    })
+  }
+}
+
+/**
+ * GET /authorize and GET /callback for a signed-in user to link a provider account:
+ * fastapi-users' get_oauth_associate_router; an account linked to another user is refused.
+ */
+export function oauthAssociateRouter<U extends BaseUser>(
+  ctx: RouterContext<U>,
+  client: OAuthClient,
+  options: OAuthFlowOptions,
+): FastifyPluginAsync {
+  const accounts = accountsOf(ctx, options)
+  const current = ctx.currentUser({ active: true, verified: options.requiresVerification ?? false })
+  return async (instance) => {
+    jsonScope(instance, options, ['auth'])
+    const oauth = flow(client, options, instance.prefix)
+    const userOf = (request: FastifyRequest) => request.user as unknown as U
+
+    instance.get('/authorize', {
+      exposeHeadRoute: false,
+      config: { fastapiName: `oauth-associate:${client.name}.authorize` },
+      schema: {
+        security: ctx.security,
+        querystring: AuthorizeQuery,
+        response: { 200: OAuth2AuthorizeResponse, ...errorResponses(401, 403, 422) },
+      },
+      preValidation: current,
+      handler: async (request, reply) => oauth.authorize(request, reply, userOf(request).id),
+    })
+
+    instance.get('/callback', {
+      exposeHeadRoute: false,
+      config: { fastapiName: `oauth-associate:${client.name}.callback` },
+      schema: {
+        security: ctx.security,
+        querystring: CallbackQuery,
+        response: { 200: ctx.schemas.UserRead, ...errorResponses(400, 401, 403, 422) },
+      },
+      preValidation: current,
+      handler: async (request, reply) => {
+        const user = userOf(request)
+        const identity = await oauth.callback(request, reply, user.id)
+        await associateOAuthAccount(user, accounts, client.name, identity)
+        return user
+      },
+    })
+  }
+}

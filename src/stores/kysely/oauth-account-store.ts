@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto'
+import type { OAuthAccount, OAuthAccountData, OAuthAccountStore } from '../../core/oauth'
+import type { Database } from './database'
+import { unavailableOr } from './errors'
+
+const COLUMNS = [
+  'id',
+  'oauth_name',
+  'access_token',
+  'expires_at',
+  'refresh_token',
+  'account_id',
+  'account_email',
+  'user_id',
+] as const
+
+function toAccount(row: Record<string, unknown>): OAuthAccount {
+  return {
+    id: String(row.id).toLowerCase(),
+    oauth_name: String(row.oauth_name),
+    access_token: String(row.access_token),
+    expires_at: row.expires_at === null || row.expires_at === undefined ? null : Number(row.expires_at),
+    refresh_token: row.refresh_token === null || row.refresh_token === undefined ? null : String(row.refresh_token),
+    account_id: String(row.account_id),
+    account_email: String(row.account_email),
+    user_id: String(row.user_id).toLowerCase(),
+  }
+}
+
+/** OAuth accounts in fastapi-users' `oauth_account` table, through Kysely. */
+export function createKyselyOAuthAccountStore(database: Database): OAuthAccountStore {
+  const { db } = database
+  const byId = async (id: string): Promise<OAuthAccount> => {
+    const row = await db.selectFrom('oauth_account').select(COLUMNS).where('id', '=', id).executeTakeFirst()
+    if (!row) throw new Error('the OAuth account could not be read back')
+    return toAccount(row)
+  }
+  return {
+    async find(oauthName, accountId) {
+      const row = await db
+        .selectFrom('oauth_account')
+        .select(COLUMNS)
+        .where('oauth_name', '=', oauthName)
+        .where('account_id', '=', accountId)
+        .orderBy('id')
+        .executeTakeFirst()
+        .catch(unavailableOr)
+      return row ? toAccount(row) : null
+    },
+    async listForUser(userId) {
+      const rows = await db
+        .selectFrom('oauth_account')
+        .select(COLUMNS)
+        .where('user_id', '=', userId)
+        .orderBy('oauth_name')
+        .execute()
+        .catch(unavailableOr)
+      return rows.map(toAccount)
+    },
+    async add(userId, data: OAuthAccountData) {
+      const id = randomUUID()
+      await db
+        .insertInto('oauth_account')
+        .values({ ...data, id, user_id: userId })
+        .execute()
+        .catch(unavailableOr)
+      return byId(id).catch(unavailableOr)
+    },
+    async update(account, data) {
+      if (Object.keys(data).length > 0) {
+        await db.updateTable('oauth_account').set(data).where('id', '=', account.id).execute().catch(unavailableOr)
+      }
+      return byId(account.id).catch(unavailableOr)
+    },
+  }
+}
