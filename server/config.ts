@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto'
+import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 
 /**
@@ -127,6 +127,10 @@ type Env = Record<string, string | undefined>
 
 const ALGORITHMS: Record<string, 'RS256' | 'ES256' | 'EdDSA'> = { rsa: 'RS256', ec: 'ES256', ed25519: 'EdDSA' }
 
+function curveOf(key: KeyObject): string | undefined {
+  return key.asymmetricKeyDetails?.namedCurve
+}
+
 /** PEM files for asymmetric JWTs; the algorithm follows from the signing key's type. */
 function jwtKeys(
   privateFile: string | undefined,
@@ -150,7 +154,17 @@ function jwtKeys(
       .map((f) => f.trim())
       .filter(Boolean)
       .map((f) => readFileSync(f, 'utf8'))
-    for (const key of publicKeys) createPublicKey(key)
+    for (const pem of publicKeys) {
+      const key = createPublicKey(pem)
+      if (key.asymmetricKeyType !== type || curveOf(key) !== curveOf(createPrivateKey(privateKey))) {
+        problems.push(`JWT_PUBLIC_KEY_FILES: every key must be of the signing key's type (${algorithm})`)
+        return undefined
+      }
+    }
+    if (type === 'ec' && curveOf(createPrivateKey(privateKey)) !== 'prime256v1') {
+      problems.push('JWT_PRIVATE_KEY_FILE: EC keys must be on P-256 (ES256)')
+      return undefined
+    }
     return { algorithm, privateKey, publicKeys }
   } catch (error) {
     problems.push(`JWT_PRIVATE_KEY_FILE / JWT_PUBLIC_KEY_FILES: ${(error as Error).message}`)
@@ -189,6 +203,21 @@ export function loadConfig(env: Env): Config {
     const scheme = raw.slice(0, raw.indexOf(':')).toLowerCase()
     if (!schemes.includes(scheme)) problems.push(`${name} must start with ${schemes.map((s) => `${s}:`).join(', ')}`)
     return raw
+  }
+
+  const origins = (name: string): string[] => {
+    const values = (read(name) ?? '')
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean)
+    return values.flatMap((value) => {
+      try {
+        const { origin, protocol } = new URL(value)
+        if (origin !== 'null' && (protocol === 'https:' || protocol === 'http:')) return [origin]
+      } catch {}
+      problems.push(`${name}: "${value}" is not an origin like https://app.example.com`)
+      return []
+    })
   }
 
   const production = read('NODE_ENV') === 'production'
@@ -236,10 +265,7 @@ export function loadConfig(env: Env): Config {
     refreshTokenLifetime: int('REFRESH_TOKEN_LIFETIME', 30 * 24 * 3600, 60, 31_536_000),
     redisUrl: url('REDIS_URL', undefined, ['redis', 'rediss']),
     cookieSecure: bool('COOKIE_SECURE', true),
-    csrfTrustedOrigins: (read('CSRF_TRUSTED_ORIGINS') ?? '')
-      .split(',')
-      .map((o) => o.trim())
-      .filter(Boolean),
+    csrfTrustedOrigins: origins('CSRF_TRUSTED_ORIGINS'),
     jwtKeys: jwtKeys(read('JWT_PRIVATE_KEY_FILE'), read('JWT_PUBLIC_KEY_FILES'), problems),
     pages: bool('PAGES', true),
     smtpUrl: url('SMTP_URL', undefined, ['smtp', 'smtps']),

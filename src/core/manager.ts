@@ -173,6 +173,9 @@ export class UserManager<U extends BaseUser> {
       if (!NOT_WRITABLE.has(key) && value !== undefined) changes[key] = value
     }
 
+    const revokes = changes.hashed_password !== undefined || (user.is_active && changes.is_active === false)
+    // Sessions are ended before the change is stored: if a session store is down (503), nothing changed.
+    if (revokes) await this.revokeSessions(user)
     let updated: U | null
     try {
       updated = await this.store.update(user, changes as UserChanges<U>)
@@ -181,9 +184,7 @@ export class UserManager<U extends BaseUser> {
       throw error
     }
     const result = updated ?? user
-    if (changes.hashed_password !== undefined || (user.is_active && changes.is_active === false)) {
-      await this.revokeSessions(result)
-    }
+    if (revokes) await this.revokeSessions(result) // and any session opened meanwhile
     const reported = reportedChanges(input, options.safe !== false)
     await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}))
     return result
@@ -216,7 +217,8 @@ export class UserManager<U extends BaseUser> {
     const upgraded = await this.store.update(user, { hashed_password: check.upgradedHash } as UserChanges<U>, {
       ifPasswordIs: user.hashed_password,
     })
-    return upgraded ?? user
+    // Lost the race to a concurrent login's upgrade: the stored hash is that one's.
+    return upgraded ?? (await this.store.get(user.id)) ?? user
   }
 
   async onAfterLogin(user: U, ctx: LoginContext): Promise<void> {
@@ -249,12 +251,13 @@ export class UserManager<U extends BaseUser> {
 
     await this.validatePassword(password, user, 'RESET_PASSWORD')
     const hashed = await this.passwords.hash(password)
+    await this.revokeSessions(user)
     // Compare-and-set on the old hash: of two resets racing with one token, only one wins.
     const updated = await this.store.update(user, { hashed_password: hashed } as UserChanges<U>, {
       ifPasswordIs: user.hashed_password,
     })
     if (!updated) throw new InvalidResetPasswordToken()
-    await this.revokeSessions(updated)
+    await this.revokeSessions(updated) // and any session opened meanwhile
     await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx))
     return updated
   }

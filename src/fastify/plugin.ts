@@ -55,8 +55,13 @@ export class FastifyUsers<U extends BaseUser> {
     // A password change or reset, a deactivation, "log out everywhere": end every stored session.
     const refreshes = new Set(this.backends.flatMap((b) => (b.refresh ? [b.refresh] : [])))
     this.manager.onRevokeSessions(async (user) => {
-      for (const backend of this.backends) await backend.strategy.destroyAllTokens?.(user)
-      for (const refresh of refreshes) await refresh.revokeAll(user)
+      // Every store is tried even when one is down; the first failure is then reported (503).
+      const results = await Promise.allSettled([
+        ...this.backends.map((b) => b.strategy.destroyAllTokens?.(user)),
+        ...[...refreshes].map((r) => r.revokeAll(user)),
+      ])
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
+      if (failed) throw failed.reason
     })
   }
 

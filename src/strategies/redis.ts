@@ -42,7 +42,13 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
     const multi = redis.multi()
     if (lifetimeSeconds === null) multi.set(this.prefix + token, user.id)
     else multi.set(this.prefix + token, user.id, 'EX', lifetimeSeconds)
-    multi.zadd(this.userSet(user.id), Date.now(), token)
+    const index = this.userSet(user.id)
+    multi.zadd(index, Date.now(), token)
+    if (lifetimeSeconds !== null) {
+      // The index lives as long as its newest token, and forgets tokens past their lifetime.
+      multi.zremrangebyscore(index, '-inf', Date.now() - lifetimeSeconds * 1000)
+      multi.expire(index, lifetimeSeconds)
+    }
     await this.call(() => multi.exec())
     return token
   }

@@ -59,7 +59,11 @@ export class RefreshTokens {
     if (row.expires_at.getTime() <= now.getTime()) return null
     const user = await manager.get(row.user_id)
     if (!user?.is_active) return null
-    return { user, refreshToken: await this.issue(user, backend, row.family_id) }
+    const refreshToken = await this.issue(user, backend, row.family_id)
+    // A concurrent reuse may have revoked the family before our new token was stored: if the
+    // spent token is gone, the family was revoked, and the new token must die with it.
+    if (!(await store.get(row.token_hash))) await store.deleteFamily(row.family_id)
+    return { user, refreshToken }
   }
 
   /** Ends the family `token` belongs to (logout). */

@@ -43,7 +43,7 @@ export class CookieTransport implements Transport {
       refreshCookieName: 'fastapiusersrefresh',
       ...options,
     }
-    this.trustedOrigins = options.csrf === false ? null : new Set(options.csrf?.trustedOrigins ?? [])
+    this.trustedOrigins = options.csrf === false ? null : new Set((options.csrf?.trustedOrigins ?? []).map(originOf))
     this.openapi = {
       schemeName: 'APIKeyCookie',
       scheme: { type: 'apiKey', in: 'cookie', name: this.settings.cookieName },
@@ -86,7 +86,7 @@ export class CookieTransport implements Transport {
   isCrossSite(request: FastifyRequest): boolean {
     if (this.trustedOrigins === null) return false
     const origin = request.headers.origin
-    if (origin !== undefined && this.trustedOrigins.has(origin)) return false
+    if (origin !== undefined && origin !== 'null' && this.trustedOrigins.has(safeOriginOf(origin))) return false
     const site = request.headers['sec-fetch-site']
     if (site === 'cross-site' || site === 'same-site') return true
     if (origin === undefined) return false
@@ -112,5 +112,20 @@ export class CookieTransport implements Transport {
       sameSite: s.cookieSameSite,
       ...(maxAge === null || maxAge === undefined ? {} : { maxAge, expires: new Date(Date.now() + maxAge * 1000) }),
     })
+  }
+}
+
+/** `https://Example.com/` → `https://example.com`; a TypeError for anything that is not an origin. */
+function originOf(value: string): string {
+  const url = new URL(value)
+  if (url.origin === 'null') throw new TypeError(`CookieTransport: "${value}" is not an origin`)
+  return url.origin
+}
+
+function safeOriginOf(value: string): string {
+  try {
+    return new URL(value).origin
+  } catch {
+    return value
   }
 }
