@@ -3,6 +3,8 @@
  * without any user data (the browser fills that in from our JSON routes), so a page is the
  * same for everyone and carries no token.
  */
+
+import { escapeHtml } from '../mail/templates'
 import { format, type PageStrings } from './strings'
 
 export interface PageField {
@@ -46,14 +48,7 @@ export interface RenderContext {
   clientConfig: string
 }
 
-export function escapeHtml(value: string): string {
-  return value
-    .replace(/&/g, '&amp;')
-    .replace(/</g, '&lt;')
-    .replace(/>/g, '&gt;')
-    .replace(/"/g, '&quot;')
-    .replace(/'/g, '&#39;')
-}
+export { escapeHtml }
 
 const h = escapeHtml
 

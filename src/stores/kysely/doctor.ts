@@ -4,7 +4,7 @@ import { Kysely, type RawBuilder, SqliteDialect, sql } from 'kysely'
 import { OWASP_ARGON2ID } from '../../core/passwords'
 import type { FieldSpec, UserFields } from '../../core/user'
 import { type Database, type DatabaseOptions, openDatabase } from './database'
-import { builtInMigrations } from './migrate'
+import { builtInMigrations, columnTypeOf } from './migrate'
 
 /**
  * The doctor: looks at a database (typically one fastapi-users wrote) and says whether fastify-users can
@@ -437,16 +437,7 @@ function schemaType(schema: unknown): string {
 }
 
 function schemaColumnType(schema: unknown): string {
-  switch (schemaType(schema)) {
-    case 'boolean':
-      return 'boolean'
-    case 'integer':
-      return 'integer'
-    case 'number':
-      return 'double precision'
-    default:
-      return 'text'
-  }
+  return columnTypeOf({ type: schemaType(schema) })
 }
 
 function familiesFor(schema: unknown, database: Database): TypeFamily[] | null {

@@ -68,7 +68,8 @@ async function addFieldColumns(database: Database, fields: UserFields): Promise<
   return added
 }
 
-function columnTypeOf(schema: { type?: unknown }): string {
+/** The SQL type a custom field gets when its spec names none. */
+export function columnTypeOf(schema: { type?: unknown }): string {
   switch (schema.type) {
     case 'boolean':
       return 'boolean'
