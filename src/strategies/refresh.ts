@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { UserManager } from '../core/manager'
 import type { BaseUser } from '../core/user'
-import type { RefreshTokenStore } from '../stores/kysely/refresh-token-store'
+import type { RefreshTokenRow, RefreshTokenStore } from '../stores/kysely/refresh-token-store'
 import { generateToken } from './session-id'
 
 export interface RefreshTokensOptions {
@@ -51,19 +51,24 @@ export class RefreshTokens {
     const { store } = this.options
     const row = await store.get(digest(token))
     if (!row || row.backend !== backend) return null
+    // A revoked family stays revoked: a token issued concurrently with the revocation is refused here.
+    if (await store.get(revokedMarker(row.family_id))) return null
     const now = new Date()
     if (row.used_at !== null || !(await store.markUsed(row.token_hash, now))) {
-      await store.deleteFamily(row.family_id) // reuse: someone holds a copy; end the whole chain
+      await this.revokeFamily(row) // reuse: someone holds a copy; end the whole chain
       return null
     }
     if (row.expires_at.getTime() <= now.getTime()) return null
     const user = await manager.get(row.user_id)
     if (!user?.is_active) return null
-    const refreshToken = await this.issue(user, backend, row.family_id)
-    // A concurrent reuse may have revoked the family before our new token was stored: if the
-    // spent token is gone, the family was revoked, and the new token must die with it.
-    if (!(await store.get(row.token_hash))) await store.deleteFamily(row.family_id)
-    return { user, refreshToken }
+    return { user, refreshToken: await this.issue(user, backend, row.family_id) }
+  }
+
+  /** Deletes the family's tokens and leaves a marker row that refuses any token of it issued later. */
+  private async revokeFamily(row: RefreshTokenRow): Promise<void> {
+    const { store } = this.options
+    await store.deleteFamily(row.family_id)
+    await store.create({ ...row, token_hash: revokedMarker(row.family_id), created_at: new Date() }).catch(() => {}) // a concurrent revocation already left it
   }
 
   /** Ends the family `token` belongs to (logout). */
@@ -75,6 +80,11 @@ export class RefreshTokens {
   revokeAll(user: BaseUser): Promise<void> {
     return this.options.store.deleteForUser(user.id)
   }
+}
+
+/** Never a digest (those are 64 hex digits): cannot collide with a token. */
+function revokedMarker(familyId: string): string {
+  return `revoked:${familyId}`
 }
 
 function digest(token: string): string {
