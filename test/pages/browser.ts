@@ -97,8 +97,14 @@ export async function openPage(
 }
 
 /** An element's text, as the DOM has it. */
-export async function text(locator: Locator): Promise<string> {
-  return (await locator.textContent()) ?? ''
+/** The element's text once the page has filled it in (pages fill slots after their fetches answer). */
+export async function text(locator: Locator, timeoutMs = 5000): Promise<string> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const content = ((await locator.textContent()) ?? '').trim()
+    if (content !== '' || Date.now() > deadline) return content
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
 }
 
 export async function screenshot(page: Page, name: string): Promise<void> {
