@@ -103,18 +103,20 @@ for (const kind of databaseKinds()) {
     })
   })
 
-  describe(`${kind}: three backends with ACCESS_TOKEN_LIFETIME=1`, () => {
-    const { it } = service(kind, { ACCESS_TOKEN_LIFETIME: '1' }, { redis: true })
+  describe(`${kind}: three backends with ACCESS_TOKEN_LIFETIME=2`, () => {
+    // Two seconds, not one: a JWT's `exp` is whole seconds, so a one-second token issued late in a
+    // second lives only milliseconds. Each token is checked right after its own login.
+    const { it } = service(kind, { ACCESS_TOKEN_LIFETIME: '2' }, { redis: true })
 
     it('every strategy’s token works at once and is refused (401) after its lifetime', async ({ api }) => {
       const user = await registered(api)
       const jwt = await bearerLogin(api, '/auth/jwt', user.email)
-      const cookie = await cookieLogin(api, user.email)
-      const redis = (await bearerLogin(api, '/auth/redis', user.email)).access_token
       await assertMe(api, bearer(jwt.access_token), user.email)
+      const cookie = await cookieLogin(api, user.email)
       await assertMe(api, withCookies({ [ACCESS_COOKIE]: cookie }), user.email)
+      const redis = (await bearerLogin(api, '/auth/redis', user.email)).access_token
       await assertMe(api, bearer(redis), user.email)
-      await sleep(1500)
+      await sleep(3100)
       await assertRefused(api, bearer(jwt.access_token), 'the expired JWT')
       await assertRefused(api, withCookies({ [ACCESS_COOKIE]: cookie }), 'the expired database session')
       await assertRefused(api, bearer(redis), 'the expired Redis session')
