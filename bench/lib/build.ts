@@ -15,13 +15,19 @@ import { ROOT } from './proc'
 /** Under node_modules (a tool cache: out of git and of the linters), where the externals resolve. */
 export const BUILD_DIR = join(ROOT, 'node_modules/.cache/fastify-users-bench')
 
-/** Bundles server/main.ts into BUILD_DIR/server.mjs and returns that path. */
-export async function buildServer(): Promise<string> {
-  const outfile = join(BUILD_DIR, 'server.mjs')
+/**
+ * Bundles the reference service and the bench's own child scripts (the loader and the hash-rate
+ * probe: plain node starts them in a fraction of tsx's time, and the bench starts them often).
+ * Returns the paths of the bundles.
+ */
+export async function buildBench(): Promise<{ server: string; loader: string; hashrate: string }> {
+  const entries = { server: 'server/main.ts', loader: 'bench/lib/load.ts', hashrate: 'bench/lib/hashrate.ts' }
   await build({
-    entryPoints: [join(ROOT, 'server/main.ts')],
-    outfile,
+    entryPoints: Object.entries(entries).map(([out, input]) => ({ in: join(ROOT, input), out })),
+    outdir: BUILD_DIR,
+    outExtension: { '.js': '.mjs' },
     bundle: true,
+    splitting: false,
     platform: 'node',
     format: 'esm',
     target: 'node20',
@@ -33,7 +39,9 @@ export async function buildServer(): Promise<string> {
         setup(on) {
           // the library itself is bundled from source, not left to a runtime that cannot load .ts
           on.onResolve({ filter: /^fastify-users$/ }, () => ({ path: join(ROOT, 'src/index.ts') }))
-          on.onLoad({ filter: /\.ts$/ }, async (args) => {
+          // the library's and the service's files keep their own URL; the bench scripts keep the
+          // bundle's (they compare it with process.argv[1] to know they are the main module)
+          on.onLoad({ filter: /\/(src|server)\/.*\.ts$/ }, async (args) => {
             const source = await readFile(args.path, 'utf8')
             const url = JSON.stringify(pathToFileURL(args.path).href)
             return { contents: source.replace(/\bimport\.meta\.url\b/g, url), loader: 'ts' }
@@ -42,5 +50,9 @@ export async function buildServer(): Promise<string> {
       },
     ],
   })
-  return outfile
+  return {
+    server: join(BUILD_DIR, 'server.mjs'),
+    loader: join(BUILD_DIR, 'loader.mjs'),
+    hashrate: join(BUILD_DIR, 'hashrate.mjs'),
+  }
 }

@@ -12,10 +12,10 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { machineBusySeconds, processCpuSeconds } from './proc'
+import { commandCpuSeconds, cpuSecondsBetween, machineBusySeconds, processCpuSeconds } from './proc'
 import type { LoadResult, LoadSpec } from './types'
 
-type Measured = Omit<LoadResult, 'serverCpu' | 'loaderCpu' | 'otherCpu'>
+type Measured = Omit<LoadResult, 'serverCpu' | 'loaderCpu' | 'databaseCpu' | 'otherCpu'>
 
 /** This process's CPU seconds, with its finished children's (wrk). */
 function ownCpuSeconds(): number {
@@ -24,17 +24,47 @@ function ownCpuSeconds(): number {
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100
 }
 
+/** The first token of each chain: `logins` logins, four at a time (they hash a password each). */
+async function chainTokens(spec: LoadSpec): Promise<string[]> {
+  const chain = spec.chain!
+  const tokens: string[] = []
+  const login = async () => {
+    const response = await fetch(spec.url + chain.loginPath, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: chain.loginBody,
+    })
+    const text = await response.text()
+    if (response.status !== 200) throw new Error(`chain login: ${response.status} ${text.slice(0, 200)}`)
+    tokens.push((JSON.parse(text) as Record<string, string>)[chain.field]!)
+  }
+  let next = 0
+  const worker = async () => {
+    while (next++ < chain.logins) await login()
+  }
+  await Promise.all([worker(), worker(), worker(), worker()])
+  return tokens
+}
+
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const tokens = spec.chain ? await chainTokens(spec) : undefined
   const server0 = spec.serverPid ? processCpuSeconds(spec.serverPid) : Number.NaN
+  const database0 = spec.databaseCommand ? commandCpuSeconds(spec.databaseCommand) : undefined
   const machine0 = machineBusySeconds()
   const own0 = ownCpuSeconds()
   const started = performance.now()
-  const measured = spec.tool === 'wrk' && !spec.overallRate ? await withWrk(spec) : await withAutocannon(spec)
+  const measured =
+    spec.tool === 'wrk' && !spec.overallRate && !tokens ? await withWrk(spec) : await withAutocannon(spec, tokens)
   const seconds = (performance.now() - started) / 1000
   const loaderCpu = (ownCpuSeconds() - own0) / seconds
   const serverCpu = spec.serverPid ? (processCpuSeconds(spec.serverPid) - server0) / seconds : undefined
   const machineCpu = (machineBusySeconds() - machine0) / seconds
-  return { ...measured, serverCpu, loaderCpu, otherCpu: Math.max(0, machineCpu - loaderCpu - (serverCpu ?? 0)) }
+  const databaseCpu =
+    spec.databaseCommand && database0
+      ? cpuSecondsBetween(database0, commandCpuSeconds(spec.databaseCommand)) / seconds
+      : undefined
+  const otherCpu = Math.max(0, machineCpu - loaderCpu - (serverCpu ?? 0) - (databaseCpu ?? 0))
+  return { ...measured, serverCpu, loaderCpu, databaseCpu, otherCpu }
 }
 
 function percentiles(latencies: Float64Array, ok: number) {
@@ -45,7 +75,7 @@ function percentiles(latencies: Float64Array, ok: number) {
   return { p50: at(0.5), p90: at(0.9), p99: at(0.99), max: ok ? sorted[ok - 1]! : 0, mean: ok ? sum / ok : 0 }
 }
 
-async function withAutocannon(spec: LoadSpec): Promise<Measured> {
+async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Measured> {
   const runId = `${process.pid.toString(36)}${Date.now().toString(36)}`
   let counter = 0
   let latencies = new Float64Array(1 << 16)
@@ -73,6 +103,18 @@ async function withAutocannon(spec: LoadSpec): Promise<Measured> {
               setupRequest: (request: any) => {
                 request.body = spec.body!.replaceAll('{{unique}}', `${runId}-${counter++}`)
                 return request
+              },
+            }
+          : {}),
+        ...(chainStart
+          ? {
+              setupRequest: (request: any, context: any) => {
+                context.token ??= chainStart.pop()
+                request.body = spec.body!.replaceAll('{{chain}}', context.token ?? '')
+                return request
+              },
+              onResponse: (status: number, body: string, context: any) => {
+                if (status === spec.expectStatus) context.token = JSON.parse(body)[spec.chain!.field]
               },
             }
           : {}),

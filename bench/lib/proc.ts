@@ -3,7 +3,7 @@
  * /proc), and the short-lived loader and hash-rate processes.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
@@ -90,6 +90,30 @@ export function processCpuSeconds(pid: number): number {
   }
 }
 
+/** CPU seconds used so far by each process of that command name (e.g. PostgreSQL's `postgres`), by pid. */
+export function commandCpuSeconds(command: string): Map<number, number> {
+  const byPid = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== command) continue
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      byPid.set(Number(entry), (Number(fields[11]) + Number(fields[12])) / 100)
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return byPid
+}
+
+/** CPU seconds those processes used between two readings (a process that started meanwhile: all of its). */
+export function cpuSecondsBetween(before: Map<number, number>, after: Map<number, number>): number {
+  let total = 0
+  for (const [pid, seconds] of after) total += Math.max(0, seconds - (before.get(pid) ?? 0))
+  return total
+}
+
 /** CPU seconds the whole machine has spent busy so far (/proc/stat: all but idle and iowait). */
 export function machineBusySeconds(): number {
   try {
@@ -108,6 +132,7 @@ export class ServerProcess {
   private hwmReset = false
   private log = ''
   readonly child: ChildProcess
+  databaseCommand: string | undefined
 
   private constructor(
     readonly name: string,
@@ -131,6 +156,8 @@ export class ServerProcess {
     readyPath: string
     /** Extra node options, e.g. --cpu-prof. */
     nodeOptions?: string[]
+    /** The command name of the database server's processes, when it has its own (`postgres`). */
+    databaseCommand?: string
   }): Promise<ServerProcess> {
     const [command, argv] = nodeCommand(options.cpus, options.script, [], options.nodeOptions)
     const child = spawn(command, argv, {
@@ -139,6 +166,7 @@ export class ServerProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     const server = new ServerProcess(options.name, `http://127.0.0.1:${options.port}`, child)
+    server.databaseCommand = options.databaseCommand
     const exited = new Promise<never>((_, reject) =>
       child.once('exit', (code) =>
         reject(new Error(`${options.name} exited with ${code} before it was ready:\n${server.log.trim()}`)),

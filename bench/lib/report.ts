@@ -106,7 +106,7 @@ function targetTable(target: TargetResult): string {
         num(m.errors),
         pct(s.vsCeiling),
         s.vsLimit ? `${pct(s.vsLimit.ratio)} of ${rate(s.vsLimit.rate)} ${s.vsLimit.operation}/s` : '',
-        `${num(m.serverCpu, 2)} / ${num(m.loaderCpu, 2)} / ${num(m.otherCpu, 2)}`,
+        `${num(m.serverCpu, 2)} / ${num(m.databaseCpu, 2)} / ${num(m.loaderCpu, 2)} / ${num(m.otherCpu, 2)}`,
         num(s.peakRssMb),
       ]
     })
@@ -124,7 +124,7 @@ function targetTable(target: TargetResult): string {
       'errors',
       'vs ceiling',
       'vs raw hashing',
-      'CPU server / loader / others',
+      'CPU server / database / loader / others',
       'peak RSS MB',
     ],
     rows,
@@ -153,7 +153,7 @@ function comparisonTable(report: BenchReport): string | undefined {
   const themIso = find(peer, 'isolation')?.isolation
   if (usIso && themIso) {
     rows.push([
-      'isolation: p99 of the session route under a password flood',
+      'isolation: p99 of the session route under a password flood (here: Better Auth / us, lower is better)',
       `${ms(usIso.underFlood.p99)} ms`,
       `${ms(themIso.underFlood.p99)} ms`,
       times(themIso.underFlood.p99 / usIso.underFlood.p99),
@@ -207,8 +207,9 @@ function isolationTable(report: BenchReport): string | undefined {
 
 function hashingTable(report: BenchReport): string {
   const labels: Record<string, string> = {
-    'argon2id-verify': 'argon2id verify (fastify-users login), 19 MiB, t=2, p=1',
-    'argon2id-hash': 'argon2id hash (fastify-users register), 19 MiB, t=2, p=1',
+    'argon2id-verify': 'argon2id verify (fastify-users login), 19 MiB, t=2, p=1: **the login limit**',
+    'argon2id-hash': 'argon2id hash (fastify-users register), the same parameters: **the register limit**',
+    'argon2id-verify-pool': "argon2id verify, as many in flight as libuv's default pool (4)",
     'scrypt-hash': "scrypt (Better Auth's sign-up and sign-in), N=16384, r=16, p=1",
   }
   const rows = Object.entries(report.hashing).map(([key, h]) => [
@@ -245,6 +246,26 @@ export function renderSummary(report: BenchReport): string {
   return parts.join('\n\n')
 }
 
+/** How much other work shared the machine: before the run, and during the measured runs. */
+function otherLoad(report: BenchReport): string {
+  const during = report.targets
+    .flatMap((t) => t.scenarios)
+    .filter((s) => s.id !== 'isolation')
+    .flatMap((s) => s.runs ?? [])
+    .map((r) => r.otherCpu ?? Number.NaN)
+    .filter(Number.isFinite)
+    .sort((a, b) => a - b)
+  const before = `${num(report.machine.backgroundCpu, 2)} cores busy with other processes just before the run`
+  if (!during.length) return before
+  const median = during[during.length >> 1]!
+  const max = during[during.length - 1]!
+  const noisy = median > 0.25 || max > 0.5
+  return (
+    `${before}; during the measured runs median ${num(median, 2)}, max ${num(max, 2)}` +
+    (noisy ? ' (**a shared machine: see the "others" CPU column; figures taken with more are lower bounds**)' : '')
+  )
+}
+
 export function renderMarkdown(report: BenchReport): string {
   const { machine: m, settings: s } = report
   const out: string[] = []
@@ -261,10 +282,7 @@ export function renderMarkdown(report: BenchReport): string {
         ['Node.js', `${m.node} (${m.platform})`],
         ['commit', m.commit],
         ['pinning', m.pinning],
-        [
-          'other load',
-          `${num(m.backgroundCpu, 2)} cores busy with other processes just before the run${m.backgroundCpu > 0.25 ? ' (**noisy: the figures are lower bounds**)' : ''}`,
-        ],
+        ['other load', otherLoad(report)],
         ['server', s.server],
         ['load', `${s.loader}, over loopback`],
         ['each scenario', `${s.warmup} s warm-up, then ${s.reps} × ${s.duration} s; medians, spread = half the range`],
@@ -272,7 +290,13 @@ export function renderMarkdown(report: BenchReport): string {
           'connections',
           `${s.fastConnections} (fast routes), ${s.hashConnections} (password routes); isolation: ${s.floodConnections} flooding, probe ${s.probeConnections} at ${s.probeRate} req/s`,
         ],
-        ['run time', `${num(report.elapsedSeconds / 60, 1)} minutes`],
+        [
+          'run time',
+          `${num(report.elapsedSeconds / 60, 1)} minutes` +
+            (report.waitedSeconds
+              ? `, of which ${num(report.waitedSeconds / 60, 1)} waiting for other processes to finish (\`--wait-quiet\`)`
+              : ''),
+        ],
       ],
     ),
   )
@@ -296,8 +320,10 @@ export function renderMarkdown(report: BenchReport): string {
   }
   out.push('## Raw password hashing, measured in the same run')
   out.push(
-    "The physical limit of the password routes: a separate process pinned to the server's core, with as many " +
-      "operations in flight as libuv's thread pool runs (the server's routes hash there too).",
+    "The physical limit of the password routes: a separate process pinned to the server's core(s), with as many " +
+      'operations in flight as the server has cores, while the server idles. More in flight only share the same ' +
+      "cores and lose to contention: the row with 4 in flight is what libuv's default thread pool does when " +
+      'nothing bounds the hashing.',
   )
   out.push(hashingTable(report))
   out.push('## Targets (from issue 5; reported, never asserted)')
@@ -307,19 +333,27 @@ export function renderMarkdown(report: BenchReport): string {
   out.push('## How it is measured')
   out.push(
     [
-      '- Each server runs in its own process in production mode (`NODE_ENV=production`, a random 43-character ' +
-        `\`SECRET\`), pinned with \`taskset\`, on a fresh database; log level \`${s.logLevel}\` (no request log lines).`,
-      '- The ceiling is `GET /bench/ceiling`, a bare JSON route in the same Fastify process (`BENCH_CEILING_ROUTE=true`, ' +
-        'off by default); Better Auth gets the same route in its own process.',
-      '- `GET /users/me` uses a JWT bearer token and loads the user from the database on every request; ' +
-        'register sends a new e-mail address with every request.',
-      '- The load generator (autocannon) runs in another process pinned to the other core; latencies are measured per ' +
-        'response (sub-millisecond), over successful answers only; an answer with another status counts as an error.',
-      "- Server CPU is the server process's user + system time over the run (1.00 = one core fully busy); peak RSS is " +
-        "the kernel's high-water mark (VmHWM, reset per scenario) and VmRSS polled every 100 ms.",
-      '- Better Auth is configured as its documentation shows (e-mail and password, better-sqlite3, the Fastify ' +
-        "integration's catch-all route), with rate limiting and telemetry off; it is installed apart, in bench/peer.",
+      `- The reference service runs as ${s.server}, in its own process, in production mode (\`NODE_ENV=production\`, ` +
+        `a random 43-character \`SECRET\`), on a fresh database, log level \`${s.logLevel}\` (no request log lines); ` +
+        'Better Auth runs in a process of its own the same way. Each server is pinned with `taskset` when it exists.',
+      '- The ceiling is `GET /bench/ceiling`, a bare JSON route in the same Fastify process, through the same hooks ' +
+        '(`BENCH_CEILING_ROUTE=true`, off by default); Better Auth gets the same route in its own process.',
+      '- `GET /users/me` uses a JWT bearer token and loads the user from the database on every request; register ' +
+        'sends a new e-mail address with every request; login and register are loaded with autocannon, whose ' +
+        'per-response timing gives their sustained rate (completions after the first, over the time since it came).',
+      `- The load generator, ${s.loader}, runs in another process pinned to the other core. Latencies are per ` +
+        'response (sub-millisecond), over successful answers only, closed-loop (they include queueing); an answer ' +
+        'with another status counts as an error. A loaded server was idle again before each measured run.',
+      '- CPU, in cores busy over the measured window (1.00 = one core): the server process (all its threads), the ' +
+        "PostgreSQL server's processes (– on SQLite, which works inside the server), the load generator, and every " +
+        "other process on the machine (noise: other work sharing the two cores). Peak RSS is the kernel's " +
+        'high-water mark (VmHWM, reset per scenario) and VmRSS polled every 100 ms.',
+      '- Better Auth is configured as its documentation shows (e-mail and password, better-sqlite3, the catch-all ' +
+        'route of its Fastify integration guide; its default scrypt), with rate limiting and telemetry off; it is ' +
+        'installed apart, into bench/peer, by the bench itself.',
       '- PostgreSQL runs unpinned (it shares the cores with the server and the load generator).',
+      '- `npm run bench -- --profile --only me-jwt --no-peer --no-postgres` writes a V8 CPU profile of the server and ' +
+        'prints where its time went (bench/lib/profile.ts).',
     ].join('\n'),
   )
   return `${out.join('\n\n')}\n`

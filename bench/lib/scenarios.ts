@@ -59,7 +59,14 @@ function fail(what: string, response: { status: number; text: string }): never {
   throw new Error(`${what}: ${response.status} ${response.text.slice(0, 300)}`)
 }
 
-/** The reference service: a user, its JWT, and the OpenAPI paths (to find backends that landed later). */
+const FORM = { 'content-type': 'application/x-www-form-urlencoded' }
+const LOGIN_FORM = new URLSearchParams({ username: OURS_EMAIL, password: PASSWORD }).toString()
+
+/**
+ * The reference service: a user; the OpenAPI paths tell which backends it serves (the sessions
+ * issue's: /auth/cookie with the database strategy, /auth/redis when REDIS_URL is set, and the
+ * refresh route of /auth/jwt).
+ */
 async function prepareOurs(base: string) {
   const registered = await request(`${base}/auth/register`, {
     method: 'POST',
@@ -69,39 +76,49 @@ async function prepareOurs(base: string) {
   if (registered.status !== 201 && !registered.text.includes('REGISTER_USER_ALREADY_EXISTS')) {
     fail('register the bench user', registered)
   }
-  const login = async (prefix: string) => {
-    const response = await request(`${base}${prefix}/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: OURS_EMAIL, password: PASSWORD }).toString(),
-    })
-    if (response.status !== 200) fail(`log in at ${prefix}/login`, response)
-    const token = (JSON.parse(response.text) as { access_token: string }).access_token
-    const me = await request(`${base}/users/me`, { headers: { authorization: `Bearer ${token}` } })
-    if (me.status !== 200) fail(`GET /users/me with the ${prefix} token`, me)
-    return token
-  }
   const openapi = await request(`${base}/openapi.json`, {})
   const paths = openapi.status === 200 ? Object.keys((JSON.parse(openapi.text) as { paths: object }).paths) : []
-  return { login, paths, jwt: await login('/auth/jwt') }
+  /** Headers that authenticate GET /users/me, after checking that they do. */
+  const checked = async (headers: Record<string, string>, what: string) => {
+    const me = await request(`${base}/users/me`, { headers })
+    if (me.status !== 200) fail(`GET /users/me with the ${what}`, me)
+    return headers
+  }
+  const bearer = async (prefix: string) => {
+    const response = await request(`${base}${prefix}/login`, { method: 'POST', headers: FORM, body: LOGIN_FORM })
+    if (response.status !== 200) fail(`log in at ${prefix}/login`, response)
+    const token = (JSON.parse(response.text) as { access_token: string }).access_token
+    return checked({ authorization: `Bearer ${token}` }, `${prefix} token`)
+  }
+  /** The cookie backend checks the Origin of its login (CSRF): the service's own (PUBLIC_URL's default). */
+  const cookie = async (prefix: string) => {
+    const response = await request(`${base}${prefix}/login`, {
+      method: 'POST',
+      headers: { ...FORM, origin: base },
+      body: LOGIN_FORM,
+    })
+    if (response.status !== 204 && response.status !== 200) fail(`log in at ${prefix}/login`, response)
+    const value = response.headers
+      .getSetCookie()
+      .map((c) => c.split(';')[0]!)
+      .join('; ')
+    return checked({ cookie: value }, `${prefix} session cookie`)
+  }
+  return { paths, bearer, cookie, jwt: await bearer('/auth/jwt') }
 }
 
 export async function oursScenarios(base: string, settings: Settings): Promise<ScenarioDef[]> {
-  const { login, paths, jwt } = await prepareOurs(base)
+  const { paths, bearer, cookie, jwt } = await prepareOurs(base)
   const fast = { url: base, connections: settings.fastConnections, duration: settings.duration }
   const hashing = { ...hashingLoad, url: base, connections: settings.hashConnections, duration: settings.duration }
-  const me = (token: string): LoadSpec => ({
+  const me = (headers: Record<string, string>): LoadSpec => ({
     ...fast,
     method: 'GET',
     path: '/users/me',
-    headers: { authorization: `Bearer ${token}` },
+    headers,
     expectStatus: 200,
   })
-  /** A backend of the sessions issue, found by its login route in the OpenAPI document. */
-  const sessionBackend = async (prefix: string, what: string): Promise<LoadSpec | { unavailable: string }> =>
-    paths.includes(`${prefix}/login`)
-      ? me(await login(prefix))
-      : { unavailable: `not available yet: ${what} (the sessions issue) is not served at ${prefix}` }
+  const unavailable = (what: string) => ({ unavailable: `not available yet: ${what}` })
 
   return [
     {
@@ -112,13 +129,17 @@ export async function oursScenarios(base: string, settings: Settings): Promise<S
     { id: 'me-jwt', label: 'GET /users/me (JWT)', spec: me(jwt) },
     {
       id: 'me-database',
-      label: 'GET /users/me (database token)',
-      spec: await sessionBackend('/auth/database', 'the database strategy'),
+      label: 'GET /users/me (database token, cookie)',
+      spec: paths.includes('/auth/cookie/login')
+        ? me(await cookie('/auth/cookie'))
+        : unavailable('the service has no database-strategy backend at /auth/cookie'),
     },
     {
       id: 'me-redis',
       label: 'GET /users/me (Redis token)',
-      spec: await sessionBackend('/auth/redis', 'the Redis strategy'),
+      spec: paths.includes('/auth/redis/login')
+        ? me(await bearer('/auth/redis'))
+        : unavailable('no Redis backend at /auth/redis (Redis not reachable: REDIS_URL unset)'),
     },
     {
       id: 'login',
@@ -128,8 +149,8 @@ export async function oursScenarios(base: string, settings: Settings): Promise<S
         ...hashing,
         method: 'POST',
         path: '/auth/jwt/login',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ username: OURS_EMAIL, password: PASSWORD }).toString(),
+        headers: FORM,
+        body: LOGIN_FORM,
         expectStatus: 200,
       },
     },
@@ -148,9 +169,25 @@ export async function oursScenarios(base: string, settings: Settings): Promise<S
     },
     {
       id: 'refresh',
-      label: 'token refresh',
-      // When the route lands: log in for a refresh token here and return its load spec.
-      spec: { unavailable: 'not available yet: no token refresh route (the sessions issue)' },
+      label: 'POST /auth/jwt/refresh (rotation)',
+      // each refresh token is single-use: every connection follows its own chain of them
+      spec: paths.includes('/auth/jwt/refresh')
+        ? {
+            ...fast,
+            tool: 'autocannon',
+            method: 'POST',
+            path: '/auth/jwt/refresh',
+            headers: { 'content-type': 'application/json' },
+            body: '{"refresh_token":"{{chain}}"}',
+            chain: {
+              loginPath: '/auth/jwt/login',
+              loginBody: LOGIN_FORM,
+              logins: settings.fastConnections,
+              field: 'refresh_token',
+            },
+            expectStatus: 200,
+          }
+        : unavailable('no refresh route at /auth/jwt/refresh'),
     },
   ]
 }

@@ -25,6 +25,7 @@ export interface Summary {
   ok: number
   serverCpu: number
   loaderCpu: number
+  databaseCpu: number
   otherCpu: number
 }
 
@@ -50,6 +51,7 @@ export function summarize(runs: LoadResult[]): Summary {
     ok: runs.reduce((sum, r) => sum + r.ok, 0),
     serverCpu: median(runs.map((r) => r.serverCpu ?? Number.NaN)),
     loaderCpu: median(runs.map((r) => r.loaderCpu ?? Number.NaN)),
+    databaseCpu: median(runs.map((r) => r.databaseCpu ?? Number.NaN)),
     otherCpu: median(runs.map((r) => r.otherCpu ?? Number.NaN)),
   }
 }

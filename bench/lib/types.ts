@@ -14,10 +14,19 @@ export interface LoadSpec {
   overallRate?: number
   /** The status a successful answer has; any other status counts as an error. */
   expectStatus: number
+  /**
+   * Token chains (a refresh token is single-use): before the run, the loader logs in `logins` times
+   * (POST `loginPath` with `loginBody`, form-encoded) and gives each connection a token of its own
+   * (the `field` of a login's JSON answer); every request's `{{chain}}` is that connection's current
+   * token, and each answer's `field` replaces it. Always run by autocannon.
+   */
+  chain?: { loginPath: string; loginBody: string; logins: number; field: string }
   /** The load generator: wrk (when installed) or autocannon; a fixed-rate run always uses autocannon. */
   tool?: 'wrk' | 'autocannon'
   /** The server's process id: its CPU use is read over exactly the measured window. */
   serverPid?: number
+  /** The command name of a database server's processes (`postgres`), whose CPU is counted apart. */
+  databaseCommand?: string
 }
 
 /** What one load run measured. Latencies in milliseconds, over the successful answers only. */
@@ -37,6 +46,8 @@ export interface LoadResult {
   serverCpu?: number
   /** The same for the load generator itself. */
   loaderCpu?: number
+  /** The same for the database server's processes (PostgreSQL; SQLite works inside the server). */
+  databaseCpu?: number
   /** The same for every other process on the machine (other work sharing the cores: noise). */
   otherCpu?: number
 }
