@@ -118,7 +118,7 @@ const quick = args.quick ?? false
 const settings: Settings = {
   quick,
   warmup: Number(args.warmup ?? (quick ? 1 : 2)),
-  duration: Number(args.duration ?? (quick ? 3 : 8)),
+  duration: Number(args.duration ?? (quick ? 3 : 5)),
   reps: Number(args.reps ?? (quick ? 1 : 3)),
   fastConnections: 64,
   hashConnections: 8,
@@ -429,7 +429,7 @@ async function measureHashing(into: BenchReport['hashing']) {
       ? []
       : [{ key: 'scrypt-hash', algorithm: 'scrypt' as const, operation: 'hash' as const, concurrency: cores }]),
   ]
-  const seconds = quick ? 1 : 3
+  const seconds = quick ? 1 : 2
   for (const { key, ...job } of jobs) {
     const runs: HashRateResult[] = []
     for (let rep = 0; rep < settings.reps; rep++) {

@@ -1,12 +1,15 @@
+import { availableParallelism } from 'node:os'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   backgroundMailer,
   createKyselyUserStore,
+  createPasswordHasher,
   FastifyUsers,
   fastapiCompat,
   hostedPages,
   logDelivery,
   migrateToLatest,
+  OWASP_ARGON2ID,
   openDatabase,
   redactTokenQuery,
   registerOpenApi,
@@ -80,6 +83,11 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     resetPasswordToken: { lifetimeSeconds: config.resetPasswordTokenLifetime },
     verificationToken: { lifetimeSeconds: config.verificationTokenLifetime },
     validatePassword,
+    // hashing is bounded so that a login flood cannot take every core from the event loops
+    passwords: createPasswordHasher(OWASP_ARGON2ID, {
+      concurrency:
+        config.passwordHashConcurrency ?? Math.max(1, Math.floor(availableParallelism() / config.webConcurrency)),
+    }),
     logger: app.log,
     hooks: {
       onAfterRegister: (user) => {

@@ -34,6 +34,10 @@ export interface Config {
   logLevel: string
   /** Benchmark only: serves a bare JSON route at GET /bench/ceiling (the bench's ceiling). */
   benchCeilingRoute: boolean
+  /** Worker processes (node:cluster) sharing the port; 1 serves from this process. */
+  webConcurrency: number
+  /** Password hashes computed at once per process; undefined: the process's share of the cores. */
+  passwordHashConcurrency: number | undefined
   /** Social login providers, from OAUTH_<NAME>_CLIENT_ID / _CLIENT_SECRET / _ISSUER (see oauthProviders). */
   oauthProviders: OAuthProviderConfig[]
   /** Link a provider account to the local user with its e-mail (both addresses verified). */
@@ -274,6 +278,9 @@ export function loadConfig(env: Env): Config {
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,
     benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
+    webConcurrency: int('WEB_CONCURRENCY', 1, 1, 256),
+    passwordHashConcurrency:
+      read('PASSWORD_HASH_CONCURRENCY') === undefined ? undefined : int('PASSWORD_HASH_CONCURRENCY', 1, 1, 256),
     oauthProviders: oauthProviders(env, read, problems),
     oauthAssociateByEmail: bool('OAUTH_ASSOCIATE_BY_EMAIL', false),
     oauthIsVerifiedByDefault: bool('OAUTH_IS_VERIFIED_BY_DEFAULT', false),

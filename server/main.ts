@@ -1,11 +1,10 @@
+import cluster, { type Worker } from 'node:cluster'
 import { buildApp } from './app'
 import { type Config, ConfigError, loadConfig } from './config'
 
-/** Starts the reference service and stops it gracefully on SIGTERM/SIGINT. */
-async function main() {
-  let config: Config
+function readConfig(): Config {
   try {
-    config = loadConfig(process.env)
+    return loadConfig(process.env)
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message)
@@ -13,9 +12,13 @@ async function main() {
     }
     throw error
   }
+}
+
+/** Starts the reference service and stops it gracefully on SIGTERM/SIGINT. */
+async function serve(config: Config) {
   const app = await buildApp(config)
   await app.listen({ host: config.host, port: config.port })
-  app.log.info(`Swagger UI at ${config.publicUrl}/docs`)
+  if (cluster.isPrimary) app.log.info(`Swagger UI at ${config.publicUrl}/docs`)
 
   let closing = false
   const shutdown = async (signal: string) => {
@@ -29,4 +32,37 @@ async function main() {
   process.on('SIGINT', () => void shutdown('SIGINT'))
 }
 
-await main()
+/**
+ * WEB_CONCURRENCY > 1: this process migrates the database and creates the first superuser once
+ * (building the app and closing it), then forks that many workers that share the port
+ * (node:cluster) and replaces any that dies. SIGTERM/SIGINT stop the workers gracefully.
+ */
+async function primary(config: Config) {
+  const setup = await buildApp(config)
+  await setup.close()
+  const log = setup.log
+  let stopping = false
+  const fork = () => cluster.fork()
+  for (let i = 0; i < config.webConcurrency; i++) fork()
+  cluster.on('exit', (worker: Worker, code, signal) => {
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+      return
+    }
+    log.error({ pid: worker.process.pid, code, signal }, 'worker died: starting another')
+    setTimeout(fork, 500)
+  })
+  cluster.once('listening', () => log.info(`${config.webConcurrency} workers; Swagger UI at ${config.publicUrl}/docs`))
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    log.info({ signal }, 'stopping the workers')
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM')
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+const config = readConfig()
+if (config.webConcurrency > 1 && cluster.isPrimary) await primary(config)
+else await serve(config)

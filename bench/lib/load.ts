@@ -3,8 +3,8 @@
  * server's), reading a LoadSpec from argv[2] (JSON) and printing one LoadResult as JSON.
  *
  * Two generators, the same result: wrk (C, one thread) when installed and the run has no fixed
- * rate, otherwise autocannon (always for the password routes, where its per-response timing gives
- * the sustained rate without the time the first batch of hashes takes). Latencies are per response, at sub-millisecond resolution; the
+ * rate, otherwise autocannon (always for the password routes, whose first seconds it can leave
+ * out: see LoadSpec.skipSeconds). Latencies are per response, at sub-millisecond resolution; the
  * server's, the loader's and the rest of the machine's CPU are read over exactly the loaded window.
  */
 import { spawn } from 'node:child_process'
@@ -54,7 +54,9 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const own0 = ownCpuSeconds()
   const started = performance.now()
   const measured =
-    spec.tool === 'wrk' && !spec.overallRate && !tokens ? await withWrk(spec) : await withAutocannon(spec, tokens)
+    spec.tool === 'wrk' && !spec.overallRate && !tokens && !spec.skipSeconds
+      ? await withWrk(spec)
+      : await withAutocannon(spec, tokens)
   const seconds = (performance.now() - started) / 1000
   const loaderCpu = (ownCpuSeconds() - own0) / seconds
   const serverCpu = spec.serverPid ? (processCpuSeconds(spec.serverPid) - server0) / seconds : undefined
@@ -89,7 +91,7 @@ async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Me
   const options: autocannon.Options = {
     url: spec.url,
     connections: spec.connections,
-    duration: spec.duration,
+    duration: spec.duration + (spec.skipSeconds ?? 0),
     pipelining: 1,
     timeout: 30,
     requests: [
@@ -106,15 +108,16 @@ async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Me
               },
             }
           : {}),
+        // autocannon resets a connection's context after each request: the tokens live in one pool
+        // instead, each one in a single request at a time (taken to build it, its successor put back)
         ...(chainStart
           ? {
-              setupRequest: (request: any, context: any) => {
-                context.token ??= chainStart.pop()
-                request.body = spec.body!.replaceAll('{{chain}}', context.token ?? '')
+              setupRequest: (request: any) => {
+                request.body = spec.body!.replaceAll('{{chain}}', chainStart.pop() ?? '')
                 return request
               },
-              onResponse: (status: number, body: string, context: any) => {
-                if (status === spec.expectStatus) context.token = JSON.parse(body)[spec.chain!.field]
+              onResponse: (status: number, body: string) => {
+                if (status === spec.expectStatus) chainStart.push(JSON.parse(body)[spec.chain!.field])
               },
             }
           : {}),
@@ -123,15 +126,18 @@ async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Me
     ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
   }
 
+  // Answers (and errors) in the first `skip` seconds are not counted: the time slow routes take to
+  // fill their queue (nothing comes back until the first hashes are through) would understate them.
+  const skip = (spec.skipSeconds ?? 0) * 1000
   const started = performance.now()
-  let firstAt = 0
+  const windowStart = started + skip
   let instance!: autocannon.Instance
   const finished = new Promise<autocannon.Result>((resolve, reject) => {
     instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)))
   })
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
+    if (skip && performance.now() < windowStart) return
     if (statusCode !== spec.expectStatus) return addError(String(statusCode))
-    if (ok === 0) firstAt = performance.now()
     if (ok === latencies.length) {
       const bigger = new Float64Array(latencies.length * 2)
       bigger.set(latencies)
@@ -140,19 +146,17 @@ async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Me
     latencies[ok++] = responseTime
   })
   // time-outs come here too ('request timed out')
-  instance.on('reqError', (error: Error & { code?: string }) => addError(error.code ?? error.message))
+  instance.on('reqError', (error: Error & { code?: string }) => {
+    if (!skip || performance.now() >= windowStart) addError(error.code ?? error.message)
+  })
   await finished
   const ended = performance.now()
-  // The sustained rate: completions after the first one, over the time since it came. Slow routes
-  // (password hashing) answer nothing until the first batch is through; counting that fill time
-  // would understate them. For fast routes this is ok / duration.
-  const rps = ok > 1 ? ((ok - 1) * 1000) / (ended - firstAt) : ok / ((ended - started) / 1000)
   return {
     ok,
     errors: Object.values(errorKinds).reduce((a, b) => a + b, 0),
     errorKinds,
-    seconds: (ended - started) / 1000,
-    rps,
+    seconds: (ended - windowStart) / 1000,
+    rps: (ok * 1000) / (ended - windowStart),
     ...percentiles(latencies, ok),
   }
 }

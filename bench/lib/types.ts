@@ -10,6 +10,11 @@ export interface LoadSpec {
   connections: number
   /** Seconds. */
   duration: number
+  /**
+   * Seconds of load before the measured `duration`, not counted (autocannon): slow routes answer
+   * nothing until their first password hashes are through, and that fill time would understate them.
+   */
+  skipSeconds?: number
   /** Requests per second over all connections (a fixed-rate probe); unset: as fast as the server answers. */
   overallRate?: number
   /** The status a successful answer has; any other status counts as an error. */
@@ -17,8 +22,8 @@ export interface LoadSpec {
   /**
    * Token chains (a refresh token is single-use): before the run, the loader logs in `logins` times
    * (POST `loginPath` with `loginBody`, form-encoded) and gives each connection a token of its own
-   * (the `field` of a login's JSON answer); every request's `{{chain}}` is that connection's current
-   * token, and each answer's `field` replaces it. Always run by autocannon.
+   * (the `field` of a login's JSON answer); every request's `{{chain}}` is a current token, used by
+   * that request alone, and each answer's `field` replaces it. Always run by autocannon.
    */
   chain?: { loginPath: string; loginBody: string; logins: number; field: string }
   /** The load generator: wrk (when installed) or autocannon; a fixed-rate run always uses autocannon. */

@@ -1,4 +1,5 @@
 const HEX32 = /^[0-9a-f]{32}$/
+const CANONICAL = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /**
  * Parses a UUID the way Python's `uuid.UUID(str)` does, so every spelling a
@@ -7,6 +8,7 @@ const HEX32 = /^[0-9a-f]{32}$/
  */
 export function parseUuid(value: unknown): string | null {
   if (typeof value !== 'string') return null
+  if (CANONICAL.test(value)) return value // the common case: our own lower-case spelling
   let hex = value.replaceAll('urn:', '').replaceAll('uuid:', '')
   hex = trimBraces(hex).replaceAll('-', '').toLowerCase()
   if (!HEX32.test(hex)) return null

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os'
 import { hash as argon2Hash, parseOptions as argon2Params, verify as argon2Verify } from '@node-rs/argon2'
 import { verify as bcryptVerify } from '@node-rs/bcrypt'
 
@@ -28,6 +29,37 @@ export interface PasswordHasher {
   verifyDummy(password: string): Promise<void>
 }
 
+export interface HasherOptions {
+  /**
+   * Hashes computed at once; the rest wait in line (FIFO). Default: the cores this process may
+   * run on (os.availableParallelism(), which honours taskset/cgroup affinity). More than that
+   * only makes every hash slower and takes the event loop's core away from other requests.
+   */
+  concurrency?: number
+}
+
+/** Runs at most `n` tasks at once, the others in arrival order. */
+export function bounded(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError('password hashing concurrency must be a positive integer')
+  let running = 0
+  const waiting: (() => void)[] = []
+  // a finished task hands its slot straight to the next in line, so no newcomer can slip in between
+  const release = () => {
+    const next = waiting.shift()
+    if (next) next()
+    else running--
+  }
+  return async (task) => {
+    if (running < n) running++
+    else await new Promise<void>((resolve) => waiting.push(resolve))
+    try {
+      return await task()
+    } finally {
+      release()
+    }
+  }
+}
+
 const ARGON2ID = 2 // Algorithm.Argon2id (a const enum the isolated-module build cannot import)
 
 /**
@@ -35,11 +67,15 @@ const ARGON2ID = 2 // Algorithm.Argon2id (a const enum the isolated-module build
  * wrote them for fastapi-users) are verified. The native work runs on libuv's thread pool,
  * never on the event loop.
  */
-export function createPasswordHasher(params: Argon2Params = OWASP_ARGON2ID): PasswordHasher {
+export function createPasswordHasher(
+  params: Argon2Params = OWASP_ARGON2ID,
+  { concurrency = availableParallelism() }: HasherOptions = {},
+): PasswordHasher {
   const options = { ...params, algorithm: ARGON2ID }
+  const limit = bounded(concurrency)
   let dummyHash: Promise<string> | undefined
 
-  const hash = (password: string) => argon2Hash(password, options)
+  const hash = (password: string) => limit(() => argon2Hash(password, options))
 
   const isCurrent = (storedHash: string): boolean => {
     if (!storedHash.startsWith('$argon2id$')) return false
@@ -48,8 +84,8 @@ export function createPasswordHasher(params: Argon2Params = OWASP_ARGON2ID): Pas
   }
 
   const check = async (password: string, storedHash: string): Promise<boolean> => {
-    if (storedHash.startsWith('$argon2')) return argon2Verify(storedHash, password).catch(() => false)
-    if (/^\$2[aby]\$/.test(storedHash)) return bcryptVerify(password, storedHash)
+    if (storedHash.startsWith('$argon2')) return limit(() => argon2Verify(storedHash, password)).catch(() => false)
+    if (/^\$2[aby]\$/.test(storedHash)) return limit(() => bcryptVerify(password, storedHash))
     return false
   }
 

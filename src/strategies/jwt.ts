@@ -10,6 +10,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose'
+import { HmacJwtVerifier } from '../core/hmac-jwt'
 import type { UserManager } from '../core/manager'
 import { AUDIENCE, type Clock } from '../core/tokens'
 import type { BaseUser } from '../core/user'
@@ -74,6 +75,8 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
   private readonly audience: string[]
   private readonly algorithm: HmacAlgorithm | AsymmetricAlgorithm
   private readonly keys: Promise<LoadedKey[]> | null
+  /** HMAC tokens are verified synchronously (src/core/hmac-jwt.ts): the hot path of every request. */
+  private readonly hmac: HmacJwtVerifier | null
 
   constructor(private readonly options: JWTStrategyOptions<U>) {
     if (!options.secret) throw new TypeError('JWTStrategy: `secret` is required')
@@ -86,6 +89,9 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
     } else {
       this.keys = null
     }
+    this.hmac = options.keys
+      ? null
+      : new HmacJwtVerifier(options.secret, this.algorithm as HmacAlgorithm, this.audience)
   }
 
   get lifetimeSeconds(): number | null {
@@ -130,10 +136,10 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
   }
 
   private async verify(token: string): Promise<JWTPayload | null> {
+    if (this.hmac) return this.hmac.verify(token, this.now().getTime())
     const options = { algorithms: [this.algorithm], audience: this.audience, currentDate: this.now() }
     try {
-      if (!this.keys) return (await jwtVerify(token, encoder.encode(this.options.secret), options)).payload
-      const keys = await this.keys
+      const keys = await (this.keys as Promise<LoadedKey[]>)
       const resolve = (header: { kid?: string }) => {
         const key = keys.find((k) => k.kid === header.kid)
         if (!key) throw new Error('unknown kid')
@@ -145,8 +151,17 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
     }
   }
 
+  /** password hash → its `pfp`: one HMAC per password, not per request (bounded; cleared when full). */
+  private readonly fingerprints = new Map<string, string>()
+
   private fingerprint(user: U): string {
-    return createHmac('sha256', this.options.secret).update(user.hashed_password).digest('base64url').slice(0, 16)
+    let pfp = this.fingerprints.get(user.hashed_password)
+    if (pfp === undefined) {
+      pfp = createHmac('sha256', this.options.secret).update(user.hashed_password).digest('base64url').slice(0, 16)
+      if (this.fingerprints.size >= 10_000) this.fingerprints.clear()
+      this.fingerprints.set(user.hashed_password, pfp)
+    }
+    return pfp
   }
 
   private fingerprintMatches(pfp: string, user: U): boolean {

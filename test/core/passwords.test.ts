@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
-import { createPasswordHasher, passwordLength } from '../../src/core/passwords'
+import { bounded, createPasswordHasher, passwordLength } from '../../src/core/passwords'
 
 // Hashes written by passlib's bcrypt (cost 12) for fastapi-users 12.1.2: shared/fixtures.
 const fixture = JSON.parse(
@@ -64,4 +64,41 @@ test('hashing does not block the event loop', async () => {
 test('password length counts code points, as Python does', () => {
   assert.equal(passwordLength('😀'.repeat(7)), 7)
   assert.equal(passwordLength('ünïcödé'), 7)
+})
+
+test('password hashing runs at most `concurrency` tasks at once, the rest in arrival order', async () => {
+  const limit = bounded(2)
+  let running = 0
+  let most = 0
+  const started: number[] = []
+  const releases: (() => void)[] = []
+  const tasks = [0, 1, 2, 3, 4, 5].map((i) =>
+    limit(async () => {
+      started.push(i)
+      running++
+      most = Math.max(most, running)
+      await new Promise<void>((resolve) => releases.push(resolve))
+      running--
+      return i
+    }),
+  )
+  for (let done = 0; done < 6; done++) {
+    await new Promise((r) => setImmediate(r))
+    assert.equal(running, Math.min(2, 6 - done))
+    releases.shift()?.()
+  }
+  assert.deepEqual(await Promise.all(tasks), [0, 1, 2, 3, 4, 5])
+  assert.equal(most, 2)
+  assert.deepEqual(started, [0, 1, 2, 3, 4, 5])
+  // a newcomer arriving while a slot is handed over waits its turn
+  const order: string[] = []
+  const one = bounded(1)
+  let release!: () => void
+  const a = one(() => new Promise<void>((r) => (release = r)).then(() => order.push('a')))
+  const b = one(async () => order.push('b'))
+  release()
+  const c = one(async () => order.push('c'))
+  await Promise.all([a, b, c])
+  assert.deepEqual(order, ['a', 'b', 'c'])
+  assert.throws(() => bounded(0), RangeError)
 })

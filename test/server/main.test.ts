@@ -15,8 +15,8 @@ async function freePort(): Promise<number> {
   return port
 }
 
-async function waitFor(url: string, child: ChildProcess): Promise<Response> {
-  for (let i = 0; i < 100; i++) {
+async function waitFor(url: string, child: ChildProcess, tries = 100): Promise<Response> {
+  for (let i = 0; i < tries; i++) {
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`)
     try {
       return await fetch(url)
@@ -66,4 +66,64 @@ test('production refuses to start with the development secret', async () => {
   const [code] = await once(child, 'exit')
   assert.equal(code, 2)
   assert.match(stderr, /SECRET is required when NODE_ENV=production/)
+})
+
+test('WEB_CONCURRENCY=2 serves from two worker processes, replaces one that dies, and stops on SIGTERM', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastify-users-cluster-'))
+  const port = await freePort()
+  const child = spawn('node', ['--import', 'tsx', 'server/main.ts'], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      DATABASE_URL: `sqlite:${join(dir, 'cluster.sqlite')}`,
+      LOG_LEVEL: 'info',
+      WEB_CONCURRENCY: '2',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let output = ''
+  child.stdout?.on('data', (chunk) => (output += chunk))
+  const listening = () =>
+    output
+      .split('\n')
+      .filter((line) => line.includes('Server listening'))
+      .map((line) => JSON.parse(line).pid as number)
+  const until = async (condition: () => boolean, what: string) => {
+    for (let i = 0; i < 600 && !condition(); i++) await new Promise((r) => setTimeout(r, 100))
+    assert.ok(condition(), what)
+  }
+  try {
+    // the primary migrates first, then each worker loads and builds the service: slower to start
+    await waitFor(`http://127.0.0.1:${port}/docs`, child, 600)
+    await until(() => listening().length === 2, 'two workers listen')
+    const [first, second] = listening() as [number, number]
+    assert.notEqual(first, second)
+    assert.ok(first !== child.pid && second !== child.pid, 'the workers are not the primary')
+
+    const base = `http://127.0.0.1:${port}`
+    const register = await fetch(`${base}/auth/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email: 'cluster@example.com', password: 'cluster-password-1', first_name: 'C' }),
+    })
+    assert.equal(register.status, 201)
+    const form = { username: 'cluster@example.com', password: 'cluster-password-1' }
+    for (let i = 0; i < 4; i++) {
+      const login = await fetch(`${base}/auth/jwt/login`, { method: 'POST', body: new URLSearchParams(form) })
+      assert.equal(login.status, 200)
+    }
+
+    process.kill(first, 'SIGKILL')
+    await until(() => listening().length === 3, 'a replacement worker listens')
+    assert.match(output, /worker died: starting another/)
+    assert.equal((await fetch(`${base}/users/me`)).status, 401)
+
+    child.kill('SIGTERM')
+    const [code] = await once(child, 'exit')
+    assert.equal(code, 0)
+    for (const pid of listening()) assert.throws(() => process.kill(pid, 0), 'every worker has stopped')
+  } finally {
+    if (child.exitCode === null) child.kill('SIGKILL')
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect } from 'kysely'
+import { Kysely, MysqlDialect, PostgresDialect, type SqliteDatabase, SqliteDialect } from 'kysely'
 import { createPool as createMysqlPool } from 'mysql2'
 import pg from 'pg'
 
@@ -57,7 +57,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     const sqlite = new SQLite(file, { timeout: timeoutMs })
     sqlite.pragma('journal_mode = WAL')
     sqlite.pragma('foreign_keys = ON')
-    return wrap('sqlite', new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }), {
+    return wrap('sqlite', new Kysely({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) }), {
       returning: true,
       uuidColumn: 'char(36)',
       caseInsensitiveUnique: 'expression-index',
@@ -111,4 +111,33 @@ function sqlitePath(url: string): string {
 
 function wrap(kind: Database['kind'], db: Kysely<unknown>, capabilities: Capabilities): Database {
   return { db, kind, capabilities, close: () => db.destroy() }
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; better-sqlite3 statements are reusable
+ * (and recompiled by SQLite itself after a schema change), so the few distinct statements the
+ * stores send are prepared once. The driver runs each one synchronously to completion, except
+ * `iterate` (streaming), which gets a statement of its own.
+ */
+function cachingStatements(sqlite: SQLite.Database): SqliteDatabase {
+  const MAX = 500
+  const cache = new Map<string, SQLite.Statement>()
+  return {
+    close: () => sqlite.close(),
+    prepare(sql: string) {
+      let statement = cache.get(sql)
+      if (!statement) {
+        if (cache.size >= MAX) cache.clear()
+        statement = sqlite.prepare(sql)
+        cache.set(sql, statement)
+      }
+      const cached = statement
+      return {
+        reader: cached.reader,
+        all: (parameters: ReadonlyArray<unknown>) => cached.all(parameters),
+        run: (parameters: ReadonlyArray<unknown>) => cached.run(parameters),
+        iterate: (parameters: ReadonlyArray<unknown>) => sqlite.prepare(sql).iterate(parameters),
+      }
+    },
+  }
 }

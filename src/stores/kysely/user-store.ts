@@ -34,8 +34,14 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
 
   const select = () => db.selectFrom('user').select(columns)
 
-  const byId = async (id: string): Promise<U | null> =>
-    toUser(await select().where('id', '=', id).executeTakeFirst().catch(unavailableOr))
+  // The look-up of every authenticated request: built and compiled once, run with each id.
+  const byIdQuery = select().where('id', '=', '00000000-0000-0000-0000-000000000000').compile()
+  if (byIdQuery.parameters.length !== 1) throw new Error('user store: unexpected shape of the by-id query')
+  const byId = async (id: string): Promise<U | null> => {
+    const query = { ...byIdQuery, parameters: [id] }
+    const { rows } = await db.executeQuery<Record<string, unknown>>(query).catch(unavailableOr)
+    return toUser(rows[0])
+  }
 
   const write = async <T>(query: () => Promise<T>): Promise<T> => {
     try {

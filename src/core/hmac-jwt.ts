@@ -1,0 +1,81 @@
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'node:crypto'
+import type { JWTPayload } from 'jose'
+
+/**
+ * Synchronous verification of HMAC-signed JWTs (HS256/384/512) with node:crypto: the hot path of
+ * every authenticated request. jose's verification goes through WebCrypto, whose promise and
+ * key-import machinery cost several times the HMAC itself (see BENCHMARKS.md); signing stays
+ * with jose. The checks are jose's `jwtVerify`, kept to the letter: the algorithm is pinned
+ * (the header's `alg` must equal it; `none` and every other value are refused), any `crit`
+ * header is refused (we understand no extension), the signature is compared in constant time,
+ * base64url and UTF-8 are decoded strictly, the payload must be a JSON object, `exp`, `nbf` and
+ * `iat` must be numbers when present, `exp <= now` is expired, `nbf > now` is not yet valid,
+ * and the audience (string or list) must contain one of ours.
+ */
+export type HmacJwtAlgorithm = 'HS256' | 'HS384' | 'HS512'
+
+const DIGEST = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' } as const
+const BASE64URL = /^[A-Za-z0-9_-]*$/
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+
+export class HmacJwtVerifier {
+  private readonly key: KeyObject
+  private readonly digest: string
+  private readonly audiences: string[]
+
+  constructor(
+    secret: string | Uint8Array,
+    private readonly algorithm: HmacJwtAlgorithm,
+    audience: string | string[],
+  ) {
+    this.key = createSecretKey(typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret))
+    this.digest = DIGEST[algorithm]
+    this.audiences = typeof audience === 'string' ? [audience] : audience
+  }
+
+  /** The payload of a valid token, or null for anything else. `now` in ms since the epoch. */
+  verify(token: string, now: number = Date.now()): JWTPayload | null {
+    if (typeof token !== 'string') return null
+    const first = token.indexOf('.')
+    const second = token.indexOf('.', first + 1)
+    if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0) return null
+    const headerPart = token.slice(0, first)
+    const payloadPart = token.slice(first + 1, second)
+    const signaturePart = token.slice(second + 1)
+    for (const part of [headerPart, payloadPart, signaturePart]) {
+      if (!BASE64URL.test(part) || part.length % 4 === 1) return null
+    }
+
+    const header = parseObject(headerPart)
+    if (!header || header.alg !== this.algorithm || header.crit !== undefined) return null
+
+    const expected = createHmac(this.digest, this.key).update(token.slice(0, second)).digest()
+    const given = Buffer.from(signaturePart, 'base64url')
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null
+
+    const payload = parseObject(payloadPart) as JWTPayload | null
+    if (!payload) return null
+    const { aud, exp, nbf, iat } = payload
+    const audienceOk =
+      typeof aud === 'string'
+        ? this.audiences.includes(aud)
+        : Array.isArray(aud) && this.audiences.some((a) => aud.includes(a))
+    if (!audienceOk) return null
+    const seconds = Math.floor(now / 1000)
+    if (iat !== undefined && typeof iat !== 'number') return null
+    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > seconds)) return null
+    if (exp !== undefined && (typeof exp !== 'number' || exp <= seconds)) return null
+    return payload
+  }
+}
+
+function parseObject(part: string): Record<string, unknown> | null {
+  try {
+    const value: unknown = JSON.parse(strictUtf8.decode(Buffer.from(part, 'base64url')))
+    return typeof value === 'object' && value !== null && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : null
+  } catch {
+    return null
+  }
+}
