@@ -27,7 +27,7 @@ export {
   OWASP_ARGON2ID,
   type PasswordHasher,
 } from './core/passwords'
-export { DuplicateEmail, type NewUser, type UserChanges, type UserStore } from './core/store'
+export { DuplicateEmail, type NewUser, type UpdateConditions, type UserChanges, type UserStore } from './core/store'
 export { AUDIENCE, type Clock, signJwt, verifyJwt } from './core/tokens'
 export type { BaseUser, ColumnType, FieldSpec, UserCreateOf, UserFields, UserOf, UserUpdateOf } from './core/user'
 export { defineUserFields, PROTECTED_FIELDS } from './core/user'

@@ -5,6 +5,7 @@ import {
   InvalidResetPasswordToken,
   InvalidVerifyToken,
   type PasswordContext,
+  ServiceUnavailable,
   UserAlreadyExists,
   UserAlreadyVerified,
 } from './errors'
@@ -57,6 +58,8 @@ interface WriteOptions {
 const FLAGS = ['is_active', 'is_superuser', 'is_verified'] as const
 const NOT_WRITABLE = new Set(['id', 'hashed_password', 'password', 'email', ...FLAGS])
 const DEFAULT_LIFETIME = 3600
+/** Compare-and-set retries before giving up with a 503 (only under a storm of writes to one user). */
+const MAX_ATTEMPTS = 10
 
 /** fastapi-users' BaseUserManager: every rule about users lives here; routers stay thin. */
 export class UserManager<U extends BaseUser> {
@@ -158,14 +161,6 @@ export class UserManager<U extends BaseUser> {
       await this.validatePassword(input.password, user, 'UPDATE_USER')
       changes.hashed_password = await this.passwords.hash(input.password)
     }
-    if (input.email !== undefined) {
-      const email = canonicalEmail(input.email)
-      if (email !== user.email) {
-        if (await this.store.getByEmail(email)) throw new EmailAlreadyExists()
-        changes.email = email
-        changes.is_verified = false
-      }
-    }
     for (const flag of FLAGS) {
       if (options.safe === false && input[flag] !== undefined) changes[flag] = input[flag]
     }
@@ -176,18 +171,46 @@ export class UserManager<U extends BaseUser> {
     const revokes = changes.hashed_password !== undefined || (user.is_active && changes.is_active === false)
     // Sessions are ended before the change is stored: if a session store is down (503), nothing changed.
     if (revokes) await this.revokeSessions(user)
-    let updated: U | null
-    try {
-      updated = await this.store.update(user, changes as UserChanges<U>)
-    } catch (error) {
-      if (error instanceof DuplicateEmail) throw new EmailAlreadyExists()
-      throw error
-    }
+    const updated = await this.storeUpdate(user, input.email, changes)
     const result = updated ?? user
     if (revokes) await this.revokeSessions(result) // and any session opened meanwhile
     const reported = reportedChanges(input, options.safe !== false)
     await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}))
     return result
+  }
+
+  /**
+   * Writes `changes` and the e-mail rule's outcome. Whether the e-mail changes (and un-verifies) is
+   * judged against the address read, and written only while the row still has it: if the address
+   * moved meanwhile, the row is read again and judged again, so the outcome is that of some serial order.
+   * Null when the user was deleted meanwhile.
+   */
+  private async storeUpdate(user: U, newEmail: string | undefined, changes: Record<string, unknown>) {
+    let current: U | null = user
+    for (let attempt = 0; current && attempt < MAX_ATTEMPTS; attempt++) {
+      let emailChanges: Record<string, unknown> = {}
+      if (newEmail !== undefined) {
+        const email = canonicalEmail(newEmail)
+        if (email !== current.email && (await this.store.getByEmail(email))) throw new EmailAlreadyExists()
+        // The same address is written back too, so that the condition below is always checked.
+        emailChanges = email === current.email ? { email } : { email, is_verified: false }
+      }
+      let updated: U | null
+      try {
+        updated = await this.store.update(
+          current,
+          { ...emailChanges, ...changes } as UserChanges<U>,
+          newEmail === undefined ? {} : { ifStill: { email: current.email } as UserChanges<U> },
+        )
+      } catch (error) {
+        if (error instanceof DuplicateEmail) throw new EmailAlreadyExists()
+        throw error
+      }
+      if (updated || newEmail === undefined) return updated
+      current = await this.store.get(user.id)
+    }
+    if (!current) return null
+    throw new ServiceUnavailable('the user kept changing during the update')
   }
 
   async delete(user: U, ctx: HookContext = {}): Promise<void> {
@@ -278,12 +301,20 @@ export class UserManager<U extends BaseUser> {
   async verify(token: string, ctx: HookContext = {}): Promise<U> {
     const claims = await verifyJwt(token, { secret: this.verification.secret }, AUDIENCE.verify, this.clock)
     if (!claims || typeof claims.email !== 'string' || claims.sub === undefined) throw new InvalidVerifyToken()
-    const user = await this.store.getByEmail(claims.email)
-    if (!user || parseUuid(claims.sub) !== user.id) throw new InvalidVerifyToken()
-    if (user.is_verified) throw new UserAlreadyVerified()
-    const verified = (await this.store.update(user, { is_verified: true } as UserChanges<U>)) ?? user
-    await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx))
-    return verified
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const user = await this.store.getByEmail(claims.email)
+      if (!user || parseUuid(claims.sub) !== user.id) throw new InvalidVerifyToken()
+      if (user.is_verified) throw new UserAlreadyVerified()
+      // Compare-and-set on what was just checked: a verification that lost a race with another one or
+      // with an e-mail change writes nothing and is judged again (already verified, or a dead token).
+      const verified = await this.store.update(user, { is_verified: true } as UserChanges<U>, {
+        ifStill: { email: user.email, is_verified: false } as UserChanges<U>,
+      })
+      if (!verified) continue
+      await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx))
+      return verified
+    }
+    throw new ServiceUnavailable('the user kept changing during the verification')
   }
 
   private async fingerprintMatches(fingerprint: string, hashedPassword: string): Promise<boolean> {

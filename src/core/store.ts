@@ -13,13 +13,31 @@ export interface UserStore<U extends BaseUser> {
   get(id: string): Promise<U | null>
   getByEmail(email: string): Promise<U | null>
   create(data: NewUser<U>): Promise<U>
-  /** Applies `changes`; with `ifPasswordIs`, only while the stored hash is still that one (else null). */
-  update(user: U, changes: UserChanges<U>, options?: { ifPasswordIs?: string }): Promise<U | null>
+  /** Writes only the fields in `changes`; null when a condition no longer holds (nothing is written). */
+  update(user: U, changes: UserChanges<U>, options?: UpdateConditions<U>): Promise<U | null>
   delete(user: U): Promise<void>
+}
+
+/** Compare-and-set: an update applies only while the stored row still holds these values. */
+export interface UpdateConditions<U extends BaseUser> {
+  /** The stored password hash is still this one. */
+  ifPasswordIs?: string
+  /** The stored row still has these values (e.g. the e-mail a decision was based on). */
+  ifStill?: UserChanges<U>
 }
 
 export class DuplicateEmail extends Error {
   constructor(options?: { cause?: unknown }) {
     super('a user with this e-mail already exists', options)
+  }
+}
+
+/**
+ * A row refers to a user that no longer exists: it was deleted while the request that writes the
+ * row (a login's tokens) was under way. The request ends as if it had come after the deletion.
+ */
+export class UserGone extends Error {
+  constructor(options?: { cause?: unknown }) {
+    super('the user was deleted meanwhile', options)
   }
 }

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { BadCredentials, UserNotVerified } from '../../core/errors'
+import { UserGone } from '../../core/store'
 import type { BaseUser } from '../../core/user'
 import type { AuthenticationBackend } from '../backend'
 import { authenticationOf, csrfFailed } from '../current-user'
@@ -43,6 +44,17 @@ export function authRouter<U extends BaseUser>(
       return { token, send: () => transport.sendLogin(reply, token, extras(refreshToken)) }
     }
 
+    // Deleted between the password check (or the refresh token's look-up) and the tokens' insert:
+    // answered as if the request had come after the deletion.
+    const unlessGone = async <T>(issue: () => Promise<T>, refused: () => Error): Promise<T> => {
+      try {
+        return await issue()
+      } catch (error) {
+        if (error instanceof UserGone) throw refused()
+        throw error
+      }
+    }
+
     await instance.register(async (forms: FastifyInstance) => {
       await formScope(forms, options, ['auth'])
       forms.post('/login', {
@@ -59,8 +71,13 @@ export function authRouter<U extends BaseUser>(
           const user = await manager.authenticate({ username, password })
           if (!user?.is_active) throw new BadCredentials()
           if (requiresVerification && !user.is_verified) throw new UserNotVerified()
-          const refreshToken = await refresh?.issue(user, backend.name)
-          const { token, send } = await sendTokens(reply, user, refreshToken)
+          const { token, send } = await unlessGone(
+            async () => {
+              const refreshToken = await refresh?.issue(user, backend.name)
+              return sendTokens(reply, user, refreshToken)
+            },
+            () => new BadCredentials(),
+          )
           await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
           return send()
         },
@@ -91,9 +108,11 @@ export function authRouter<U extends BaseUser>(
         schema: { response: { ...docs.loginResponses, ...errorResponses(401) } },
         onRequest: async (request) => refuseCrossSite(request),
         handler: async (request, reply) => {
-          const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager)
-          if (!rotated) throw unauthorized()
-          const { send } = await sendTokens(reply, rotated.user, rotated.refreshToken)
+          const { send } = await unlessGone(async () => {
+            const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager)
+            if (!rotated) throw unauthorized()
+            return sendTokens(reply, rotated.user, rotated.refreshToken)
+          }, unauthorized)
           return send()
         },
       })

@@ -56,6 +56,10 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
     const sqlite = new SQLite(file, { timeout: timeoutMs })
     sqlite.pragma('journal_mode = WAL')
+    // A commit returns once its WAL frames are written and fsynced: a 201 means the user is stored,
+    // through a process kill and a power loss alike. NORMAL would survive a killed process too (the
+    // WAL write is in the OS's hands before commit returns) but may lose the last commits on power loss.
+    sqlite.pragma('synchronous = FULL')
     sqlite.pragma('foreign_keys = ON')
     return wrap('sqlite', new Kysely({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) }), {
       returning: true,

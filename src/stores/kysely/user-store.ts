@@ -73,10 +73,18 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
 
     async update(user, changes: UserChanges<U>, options = {}) {
       if (Object.keys(changes).length === 0) return byId(user.id)
+      // Only the given columns are written: concurrent updates of other fields are never undone.
       let query = db.updateTable('user').set(toRow(changes)).where('id', '=', user.id)
-      if (options.ifPasswordIs !== undefined) query = query.where('hashed_password', '=', options.ifPasswordIs)
+      const conditions = toRow({
+        ...options.ifStill,
+        ...(options.ifPasswordIs === undefined ? {} : { hashed_password: options.ifPasswordIs }),
+      })
+      for (const [column, value] of Object.entries(conditions)) {
+        query = value === null ? query.where(column, 'is', null) : query.where(column, '=', value)
+      }
       const result = await write(() => query.executeTakeFirst())
-      if (options.ifPasswordIs !== undefined && Number(result.numUpdatedRows) === 0) return null
+      // MariaDB counts matched rows here too (mysql2 sets CLIENT_FOUND_ROWS), not only changed ones.
+      if (Object.keys(conditions).length > 0 && Number(result.numUpdatedRows) === 0) return null
       return byId(user.id)
     },
 
