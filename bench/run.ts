@@ -7,7 +7,7 @@
  *   npm run bench                 full run: warm-up, 3 repetitions (about 10 minutes)
  *   npm run bench -- --quick      smoke run: short durations, 1 repetition
  *   options: --duration S --warmup S --reps N --no-peer --no-postgres --log-level LEVEL
- *            --only ceiling,me-jwt,…  (scenarios to run) --out FILE (JSON) --markdown FILE
+ *            --only ceiling,me-jwt,…,workers  (scenarios to run) --out FILE (JSON) --markdown FILE
  *            --loader wrk|autocannon (default: wrk when installed)
  *            --wait-quiet S (on a shared machine: before each scenario, wait up to S s while other processes
  *              keep the cores busy, up to 30 s before each repetition, and run a repetition once more
@@ -86,7 +86,15 @@ export interface BenchReport {
   settings: Settings & { logLevel: string; loader: string; server: string }
   hashing: Record<string, { rate: number; meanMs: number; runs: HashRateResult[]; concurrency: number }>
   targets: TargetResult[]
+  /** WEB_CONCURRENCY: the same scenario with 1…cores worker processes, server and loader unpinned. */
+  scaling?: ScalingResult
   notAvailable: string[]
+}
+
+export interface ScalingResult {
+  scenario: string
+  note: string
+  rows: { workers: number; summary: Summary; speedup: number }[]
 }
 
 const { values: args } = parseArgs({
@@ -415,6 +423,62 @@ async function runTarget(
 }
 
 /**
+ * WEB_CONCURRENCY: GET /users/me (JWT) on SQLite with 1, 2, … worker processes (node:cluster), up
+ * to the machine's cores. Nothing is pinned here (the workers need every core), so the load
+ * generator shares the cores with the server: on a small machine the gain is bounded by that.
+ */
+async function runScaling(port: () => number, env: (databaseUrl: string) => Record<string, string>, work: string) {
+  const cores = availableParallelism()
+  const counts = Array.from({ length: Math.min(cores, 8) }, (_, i) => i + 1)
+  log(`\n== WEB_CONCURRENCY: GET /users/me (JWT) with ${counts.join(', ')} workers (unpinned)`)
+  const rows: ScalingResult['rows'] = []
+  for (const workers of counts) {
+    const server = await ServerProcess.start({
+      name: `fastify-users (${workers} workers)`,
+      script: args.tsx ? 'server/main.ts' : built.server,
+      env: { ...env(`sqlite:${join(work, `scaling-${workers}.sqlite`)}`), WEB_CONCURRENCY: String(workers) },
+      port: port(),
+      cpus: '',
+      readyPath: '/bench/ceiling',
+    })
+    try {
+      const defs = await oursScenarios(server.url, settings)
+      const spec = defs.find((d) => d.id === 'me-jwt')?.spec
+      if (!spec || 'unavailable' in spec) throw new Error('no /users/me scenario')
+      if (settings.warmup > 0)
+        await runJsonScript<LoadResult>(
+          '',
+          built.loader,
+          [JSON.stringify({ tool, ...spec, duration: settings.warmup })],
+          120_000,
+        )
+      const runs: LoadResult[] = []
+      for (let rep = 1; rep <= settings.reps; rep++) {
+        const run = await runJsonScript<LoadResult>(
+          '',
+          built.loader,
+          [JSON.stringify({ tool, ...spec })],
+          (spec.duration + 60) * 1000,
+        )
+        runs.push(run)
+        log(`  ${workers} worker(s) ${rep}/${settings.reps}: ${fmt(run.rps)} req/s, p99 ${fmt(run.p99, 2)} ms`)
+      }
+      const summary = summarize(runs)
+      rows.push({ workers, summary, speedup: summary.rps / (rows[0]?.summary.rps ?? summary.rps) })
+    } finally {
+      await server.stop()
+    }
+  }
+  return {
+    scenario: 'GET /users/me (JWT), SQLite',
+    note:
+      `server (primary + workers) and load generator unpinned on ${cores} cores: ` +
+      'the load generator takes a share of the same cores',
+    rows,
+  }
+}
+
+/**
  * The physical limit of the password routes: hashes per second with as many in flight as the
  * server has cores (more only share the same cores, and lose to contention); also, for context,
  * argon2id verify with 4 in flight, as libuv's default thread pool runs it when nothing bounds it.
@@ -650,6 +714,14 @@ async function main() {
         ),
       )
     }
+    if (wanted('workers') && availableParallelism() > 1) {
+      try {
+        report.scaling = await runScaling(() => port++, oursEnv, work)
+      } catch (error) {
+        log(`  WEB_CONCURRENCY scaling failed: ${(error as Error).message}`)
+        report.notAvailable.push(`throughput against worker processes: failed (${(error as Error).message})`)
+      }
+    }
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
@@ -660,9 +732,6 @@ async function main() {
         report.notAvailable.push(`${target.label}, ${scenario.label}: ${scenario.note}`)
     }
   }
-  report.notAvailable.push(
-    'throughput against the number of worker processes: the reference service has no WEB_CONCURRENCY setting yet',
-  )
   report.elapsedSeconds = (Date.now() - started) / 1000
   report.waitedSeconds = waitedMs / 1000
   const resultsDir = join(ROOT, 'bench/results')

@@ -213,6 +213,23 @@ function isolationTable(report: BenchReport): string | undefined {
   )
 }
 
+function scalingTable(report: BenchReport): string | undefined {
+  const scaling = report.scaling
+  if (!scaling?.rows.length) return undefined
+  return table(
+    ['workers (WEB_CONCURRENCY)', 'req/s', 'spread', 'p50 ms', 'p99 ms', 'errors', 'vs 1 worker'],
+    scaling.rows.map((r) => [
+      String(r.workers),
+      num(r.summary.rps),
+      r.summary.reps > 1 ? `±${num(r.summary.rpsSpread * 100, 1)} %` : '–',
+      ms(r.summary.p50),
+      ms(r.summary.p99),
+      num(r.summary.errors),
+      times(r.speedup),
+    ]),
+  )
+}
+
 function hashingTable(report: BenchReport): string {
   const labels: Record<string, string> = {
     'argon2id-verify': 'argon2id verify (fastify-users login), 19 MiB, t=2, p=1: **the login limit**',
@@ -248,6 +265,8 @@ export function renderSummary(report: BenchReport): string {
   if (comparison) parts.push(`fastify-users vs Better Auth (both on SQLite)\n${comparison}`)
   const isolation = isolationTable(report)
   if (isolation) parts.push(`Isolation\n${isolation}`)
+  const scaling = scalingTable(report)
+  if (scaling) parts.push(`Worker processes: ${report.scaling?.scenario} (${report.scaling?.note})\n${scaling}`)
   parts.push(`Raw password hashing (same run, server's core)\n${hashingTable(report)}`)
   parts.push(`Targets\n${targetsTable(report)}`)
   parts.push(`Not available yet\n${report.notAvailable.map((n) => `- ${n}`).join('\n')}`)
@@ -325,6 +344,12 @@ export function renderMarkdown(report: BenchReport): string {
         `${s.probeConnections} connections, first alone, then while ${s.floodConnections} connections flood the login route.`,
     )
     out.push(isolation)
+  }
+  const scaling = scalingTable(report)
+  if (scaling) {
+    out.push('## Worker processes (WEB_CONCURRENCY)')
+    out.push(`${report.scaling?.scenario}; ${report.scaling?.note}.`)
+    out.push(scaling)
   }
   out.push('## Raw password hashing, measured in the same run')
   out.push(

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+
+/**
+ * `npm run bench` itself, on a tiny load: it builds, starts the service, loads it and writes its
+ * JSON and Markdown. Only that it works is checked here, never how fast (BENCHMARKS.md says that).
+ */
+test('the bench runs end to end on a tiny load and writes its JSON and Markdown', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastify-users-bench-smoke-'))
+  try {
+    const out = join(dir, 'smoke.json')
+    const markdown = join(dir, 'smoke.md')
+    const child = spawn(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'bench/run.ts',
+        '--quick',
+        '--duration=1',
+        '--warmup=0',
+        '--reps=1',
+        '--no-peer',
+        '--no-postgres',
+        '--only=ceiling,me-jwt,me-database',
+        `--out=${out}`,
+        `--markdown=${markdown}`,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    )
+    let output = ''
+    child.stdout?.on('data', (chunk) => (output += chunk))
+    child.stderr?.on('data', (chunk) => (output += chunk))
+    const [code] = await once(child, 'exit')
+    assert.equal(code, 0, output)
+
+    const report = JSON.parse(readFileSync(out, 'utf8'))
+    const sqlite = report.targets.find((t: { id: string }) => t.id === 'sqlite')
+    assert.equal(sqlite.status, 'ok')
+    for (const id of ['ceiling', 'me-jwt', 'me-database']) {
+      const scenario = sqlite.scenarios.find((s: { id: string }) => s.id === id)
+      assert.equal(scenario.status, 'ok', id)
+      assert.ok(scenario.summary.ok > 0, `${id} got answers`)
+      assert.equal(scenario.summary.errors, 0, `${id} had no errors`)
+    }
+    assert.equal(report.machine.node, process.version)
+    const table = readFileSync(markdown, 'utf8')
+    assert.match(table, /\| GET \/users\/me \(JWT\) \|/)
+    assert.match(table, /## Targets/)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
