@@ -442,6 +442,8 @@ async function runScaling(port: () => number, env: (databaseUrl: string) => Reco
       readyPath: '/bench/ceiling',
     })
     try {
+      // the first worker to listen answers the readiness probe: give the others time to start
+      if (workers > 1) await sleep(5000)
       const defs = await oursScenarios(server.url, settings)
       const spec = defs.find((d) => d.id === 'me-jwt')?.spec
       if (!spec || 'unavailable' in spec) throw new Error('no /users/me scenario')
