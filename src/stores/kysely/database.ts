@@ -32,6 +32,13 @@ export interface Database {
   db: Kysely<any>
   kind: 'sqlite' | 'postgres' | 'mysql'
   capabilities: Capabilities
+  /**
+   * SQLite files only: runs a read on a second, read-only connection, synchronously, with its
+   * statement prepared once. It sees committed data only (WAL), never another request's open
+   * transaction. For the look-up every authenticated request makes; everything else goes
+   * through Kysely.
+   */
+  readNow?: (sql: string, parameters: readonly unknown[]) => Record<string, unknown>[]
   close(): Promise<void>
 }
 
@@ -61,14 +68,37 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     // WAL write is in the OS's hands before commit returns) but may lose the last commits on power loss.
     sqlite.pragma('synchronous = FULL')
     sqlite.pragma('foreign_keys = ON')
-    return wrap('sqlite', new Kysely({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) }), {
-      returning: true,
-      uuidColumn: 'char(36)',
-      caseInsensitiveUnique: 'expression-index',
-      bindsBooleans: false,
-      timestampColumn: 'timestamp',
-      timestampsAsText: true,
-    })
+    const database = wrap(
+      'sqlite',
+      new Kysely({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) }),
+      {
+        returning: true,
+        uuidColumn: 'char(36)',
+        caseInsensitiveUnique: 'expression-index',
+        bindsBooleans: false,
+        timestampColumn: 'timestamp',
+        timestampsAsText: true,
+      },
+    )
+    if (file === ':memory:') return database // a second connection would open another, empty database
+    let reader: SQLite.Database | undefined
+    const statements = new Map<string, SQLite.Statement>()
+    database.readNow = (sql, parameters) => {
+      reader ??= new SQLite(file, { readonly: true, fileMustExist: true, timeout: timeoutMs })
+      let statement = statements.get(sql)
+      if (!statement) {
+        if (statements.size >= 100) statements.clear()
+        statement = reader.prepare(sql)
+        statements.set(sql, statement)
+      }
+      return statement.all(parameters as unknown[]) as Record<string, unknown>[]
+    }
+    const close = database.close
+    database.close = async () => {
+      reader?.close()
+      await close()
+    }
+    return database
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
     const pool = new pg.Pool({

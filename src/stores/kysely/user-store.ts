@@ -38,6 +38,13 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
   const byIdQuery = select().where('id', '=', '00000000-0000-0000-0000-000000000000').compile()
   if (byIdQuery.parameters.length !== 1) throw new Error('user store: unexpected shape of the by-id query')
   const byId = async (id: string): Promise<U | null> => {
+    if (database.readNow) {
+      try {
+        return toUser(database.readNow(byIdQuery.sql, [id])[0])
+      } catch (error) {
+        return unavailableOr(error)
+      }
+    }
     const query = { ...byIdQuery, parameters: [id] }
     const { rows } = await db.executeQuery<Record<string, unknown>>(query).catch(unavailableOr)
     return toUser(rows[0])
