@@ -16,6 +16,9 @@ import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
 const TIMEOUT_MS = 1000
 /** The one timed assertion the issue asks for: without a timeout a request would hang unbounded. */
 const BOUND_MS = TIMEOUT_MS + 2000
+/** Past the pool's size a request may first wait that long for a connection, then for its statement. */
+const BUSY_BOUND_MS = 2 * TIMEOUT_MS + 2000
+const POOL_SIZE = 2
 const RECOVERY_DEADLINE_MS = 20_000
 const PASSWORD = 'outage-password-123'
 const UNAVAILABLE = [503, { detail: 'SERVICE_UNAVAILABLE' }]
@@ -98,7 +101,10 @@ for (const kind of databaseKinds().filter((k) => k !== 'sqlite')) {
       if (!database) return
       const target = new URL(database.url)
       proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
-      app = await startServiceOn(proxy.url(database.url), { DATABASE_TIMEOUT_MS: String(TIMEOUT_MS) })
+      app = await startServiceOn(proxy.url(database.url), {
+        DATABASE_TIMEOUT_MS: String(TIMEOUT_MS),
+        DATABASE_POOL_SIZE: String(POOL_SIZE),
+      })
       api = client(app)
       alice = await signedUp(api)
     })
@@ -126,6 +132,30 @@ for (const kind of databaseKinds().filter((k) => k !== 'sqlite')) {
       if (skipped(t)) return
       await proxy.blackhole()
       await outageAndRecovery(`${kind} blackhole`, api, alice, () => proxy.forward())
+    })
+
+    test('blackhole under load: four times as many requests at once as pooled connections, each 503 in time', async (t) => {
+      if (skipped(t)) return
+      await proxy.blackhole()
+      const started = performance.now()
+      const answers = await Promise.all(
+        Array.from({ length: 4 * POOL_SIZE }, async () => {
+          const res = await api.get('/users/me', alice.token)
+          return { reply: json(res), ms: Math.round(performance.now() - started) }
+        }),
+      )
+      for (const { reply } of answers) assert.deepEqual(reply, UNAVAILABLE)
+      const slowest = Math.max(...answers.map((a) => a.ms))
+      assert.ok(slowest < BUSY_BOUND_MS, `the slowest took ${slowest} ms, over ${BUSY_BOUND_MS} ms`)
+      await proxy.forward()
+      const recoveryMs = await waitUntil(
+        `${kind} after the load: served again`,
+        async () => (await api.get('/users/me', alice.token)).statusCode === 200,
+        RECOVERY_DEADLINE_MS,
+      )
+      figures.push(
+        `${kind} blackhole, ${4 * POOL_SIZE} at once on a pool of ${POOL_SIZE}: slowest 503 in ${slowest} ms; back after ${recoveryMs} ms`,
+      )
     })
 
     test('a partition that heals: requests in the dark 503 in time, late answers harm none of the later requests', async (t) => {

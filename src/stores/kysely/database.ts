@@ -157,6 +157,8 @@ function discardingTimedOut(pool: pg.Pool): PostgresPool {
 /**
  * mysql2 has no per-pool statement timeout and Kysely passes none, so each query gets one
  * here. A timed-out connection is destroyed: its late answer would hold up every later query.
+ * Nor does mysql2 bound the wait for a free connection (pg's connectionTimeoutMillis does):
+ * past `timeoutMs` the request fails, and the connection, should it come later, goes back.
  */
 function withQueryTimeout(pool: Mysql2Pool, timeoutMs: number): MysqlPool {
   const wrapped = new WeakMap<PoolConnection, MysqlPoolConnection>()
@@ -172,7 +174,15 @@ function withQueryTimeout(pool: Mysql2Pool, timeoutMs: number): MysqlPool {
   }
   return {
     getConnection(callback) {
+      let late = false
+      const deadline = setTimeout(() => {
+        late = true
+        const error = Object.assign(new Error('timeout waiting for a database connection'), { code: 'ETIMEDOUT' })
+        callback(error, undefined as never)
+      }, timeoutMs)
       pool.getConnection((error, connection) => {
+        clearTimeout(deadline)
+        if (late) return error ? undefined : connection.release()
         if (error) return callback(error, connection as never)
         const facade = wrapped.get(connection) ?? facadeOf(connection)
         wrapped.set(connection, facade)
