@@ -29,6 +29,24 @@ const newEmail = (tag: string) => `${tag}-${++counter}@example.com`
 
 type Api = ReturnType<typeof client>
 
+/** A user signed in three ways: a JWT, a refresh token (rotated on use) and a database session cookie. */
+interface Alice {
+  email: string
+  token: string
+  refresh: string
+  cookie: string
+}
+
+const refresh = (api: Api, refreshToken: string) =>
+  api.send({
+    method: 'POST',
+    url: '/auth/jwt/refresh',
+    headers: { 'content-type': 'application/json' },
+    payload: { refresh_token: refreshToken },
+  })
+const meByCookie = (api: Api, cookie: string) =>
+  api.send({ method: 'GET', url: '/users/me', headers: { cookie: `fastapiusersauth=${cookie}` } })
+
 /** A request that needs the database: 503 within the bound, with Retry-After; the ms it took. */
 async function assertUnavailable(what: string, request: () => Promise<Response>): Promise<number> {
   const [res, ms] = await timed(request)
@@ -42,17 +60,14 @@ async function assertUnavailable(what: string, request: () => Promise<Response>)
  * While down: /users/me, login and register 503 in time, /ready 503 naming the database, /health 200.
  * Then `restore`, and everything is served again: the recovery time in ms.
  */
-async function outageAndRecovery(
-  label: string,
-  api: Api,
-  alice: { email: string; token: string },
-  restore: () => Promise<void>,
-): Promise<void> {
+async function outageAndRecovery(label: string, api: Api, alice: Alice, restore: () => Promise<void>): Promise<void> {
   const bob = newEmail('bob')
   const times = [
     await assertUnavailable('GET /users/me', () => api.get('/users/me', alice.token)),
     await assertUnavailable('login', () => api.login(alice.email, PASSWORD)),
     await assertUnavailable('register', () => api.register(bob, PASSWORD)),
+    await assertUnavailable('GET /users/me with a session cookie', () => meByCookie(api, alice.cookie)),
+    await assertUnavailable('POST /auth/jwt/refresh', () => refresh(api, alice.refresh)),
   ]
   const [ready, readyMs] = await timed(() => api.get('/ready'))
   assert.deepEqual(json(ready), [503, { detail: 'SERVICE_UNAVAILABLE', checks: { database: 'unavailable' } }])
@@ -66,6 +81,11 @@ async function outageAndRecovery(
     RECOVERY_DEADLINE_MS,
   )
   assert.equal((await api.login(alice.email, PASSWORD)).statusCode, 200)
+  assert.equal((await meByCookie(api, alice.cookie)).statusCode, 200)
+  // The refresh that got a 503 did not spend the refresh token.
+  const rotated = await refresh(api, alice.refresh)
+  assert.equal(rotated.statusCode, 200, rotated.body)
+  alice.refresh = rotated.json().refresh_token
   // The register that got a 503 wrote nothing: the address is free, then taken once.
   const created = await api.register(bob, PASSWORD)
   assert.equal(created.statusCode, 201, created.body)
@@ -73,14 +93,26 @@ async function outageAndRecovery(
   assert.equal((await api.login(bob, PASSWORD)).statusCode, 200)
   assert.deepEqual(json(await api.get('/ready')), [200, { status: 'ok', checks: { database: 'ok' } }])
   figures.push(
-    `${label}: 503 in ${times.join('/')} ms (me/login/register), /ready ${readyMs} ms; back after ${recoveryMs} ms`,
+    `${label}: 503 in ${times.join('/')} ms (me/login/register/cookie/refresh), /ready ${readyMs} ms; back after ${recoveryMs} ms`,
   )
 }
 
-async function signedUp(api: Api): Promise<{ email: string; token: string }> {
+async function signedUp(api: Api): Promise<Alice> {
   const email = newEmail('alice')
   assert.equal((await api.register(email, PASSWORD)).statusCode, 201)
-  return { email, token: await api.token(email, PASSWORD) }
+  const login = await api.login(email, PASSWORD)
+  assert.equal(login.statusCode, 200, login.body)
+  const cookieLogin = await api.send({
+    method: 'POST',
+    url: '/auth/cookie/login',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    payload: new URLSearchParams({ username: email, password: PASSWORD }).toString(),
+  })
+  assert.equal(cookieLogin.statusCode, 204, cookieLogin.body)
+  const cookie = (cookieLogin.cookies as { name: string; value: string }[]).find((c) => c.name === 'fastapiusersauth')
+  assert.ok(cookie)
+  const { access_token, refresh_token } = login.json()
+  return { email, token: access_token, refresh: refresh_token, cookie: cookie.value }
 }
 
 after(() => {
@@ -94,7 +126,7 @@ for (const kind of databaseKinds().filter((k) => k !== 'sqlite')) {
     let proxy: TcpProxy
     let app: FastifyInstance
     let api: Api
-    let alice: { email: string; token: string }
+    let alice: Alice
 
     before(async () => {
       database = await createTestDatabase(kind)
@@ -185,7 +217,7 @@ describe('a private PostgreSQL really stopped and started under the running serv
   let postgres: PrivatePostgres | null = null
   let app: FastifyInstance
   let api: Api
-  let alice: { email: string; token: string }
+  let alice: Alice
 
   before(async () => {
     if (!databaseKinds().includes('postgres')) return
