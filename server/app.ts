@@ -6,11 +6,13 @@ import {
   createPasswordHasher,
   FastifyUsers,
   fastapiCompat,
+  healthRoutes,
   hostedPages,
   logDelivery,
   migrateToLatest,
   OWASP_ARGON2ID,
   openDatabase,
+  pingDatabase,
   redactTokenQuery,
   registerOpenApi,
   resetPasswordMail,
@@ -20,7 +22,7 @@ import {
   welcomeMail,
 } from 'fastify-users'
 import { decodeJwt } from 'jose'
-import { createBackends } from './backends'
+import { createBackends, openRedis } from './backends'
 import type { Config } from './config'
 import { oauthAccountStore, registerOAuthRouters } from './oauth'
 import { type User, userFields, validatePassword } from './user'
@@ -109,7 +111,8 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     },
   })
 
-  const backends = createBackends(config, database, app)
+  const redis = config.redisUrl ? openRedis(config.redisUrl, config.redisTimeoutMs, app) : undefined
+  const backends = createBackends(config, database, redis)
   const users = new FastifyUsers<User>({
     manager,
     backends,
@@ -125,6 +128,11 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     securitySchemes: users.securitySchemes(),
   })
   await app.register(users.plugin)
+  // /health (liveness) and /ready (the database and Redis answer), outside the OpenAPI document.
+  await app.register(healthRoutes, {
+    checks: { database: () => pingDatabase(database), ...(redis && { redis: () => redis.ping() }) },
+    timeoutMs: Math.max(config.databaseTimeoutMs, config.redisTimeoutMs),
+  })
 
   const requiresVerification = config.requireVerification
   for (const backend of backends) {

@@ -24,7 +24,7 @@ import { accessTokenClaims, type User } from './user'
 export function createBackends(
   config: Config,
   database: Database,
-  app: FastifyInstance,
+  redis: Redis | undefined,
 ): AuthenticationBackend<User>[] {
   const lifetimeSeconds = config.accessTokenLifetime
   const jwtStrategy = config.jwtKeys
@@ -60,11 +60,7 @@ export function createBackends(
       strategy: new DatabaseStrategy<User>({ store: createKyselyAccessTokenStore(database), lifetimeSeconds }),
     }),
   ]
-  if (config.redisUrl) {
-    // Fail fast while Redis is down (503), reconnect by itself when it is back.
-    const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 2000 })
-    redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection'))
-    app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())))
+  if (redis) {
     backends.push(
       authenticationBackend<User>({
         name: 'redis',
@@ -74,4 +70,21 @@ export function createBackends(
     )
   }
   return backends
+}
+
+/**
+ * The service's Redis client (REDIS_URL). While Redis is down or out of reach a command fails
+ * within `timeoutMs` (a 503), queued or not; the client keeps reconnecting by itself, so the
+ * service recovers when Redis is back, without a restart.
+ */
+export function openRedis(url: string, timeoutMs: number, app: FastifyInstance): Redis {
+  const redis = new Redis(url, {
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs, // also bounds a command waiting in the offline queue
+    maxRetriesPerRequest: 0, // a queued command fails as soon as a reconnection attempt does
+    retryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never gives up
+  })
+  redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection'))
+  app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())))
+  return redis
 }

@@ -20,6 +20,8 @@ export interface Config {
   refreshTokenLifetime: number
   /** Enables the Redis backend (/auth/redis) when set. */
   redisUrl: string | undefined
+  /** Connect and command timeout of the Redis client (ms): Redis down answers 503 within it. */
+  redisTimeoutMs: number
   cookieSecure: boolean
   /** Origins besides PUBLIC_URL's whose cookie-authenticated requests are not cross-site. */
   csrfTrustedOrigins: string[]
@@ -268,6 +270,7 @@ export function loadConfig(env: Env): Config {
     requireVerification: bool('REQUIRE_VERIFICATION', false),
     refreshTokenLifetime: int('REFRESH_TOKEN_LIFETIME', 30 * 24 * 3600, 60, 31_536_000),
     redisUrl: url('REDIS_URL', undefined, ['redis', 'rediss']),
+    redisTimeoutMs: int('REDIS_TIMEOUT_MS', 2000, 100, 600_000),
     cookieSecure: bool('COOKIE_SECURE', true),
     csrfTrustedOrigins: origins('CSRF_TRUSTED_ORIGINS'),
     jwtKeys: jwtKeys(read('JWT_PRIVATE_KEY_FILE'), read('JWT_PUBLIC_KEY_FILES'), problems),

@@ -35,6 +35,7 @@ export { type AuthenticationBackend, authenticationBackend } from './fastify/bac
 export { fastapiCompat } from './fastify/compat'
 export type { CurrentUserOptions } from './fastify/current-user'
 export { fastapiErrorHandler, HttpError } from './fastify/errors'
+export { type HealthRoutesOptions, healthRoutes } from './fastify/health'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin'
 export {
@@ -82,7 +83,13 @@ export {
   type AccessTokenStore,
   createKyselyAccessTokenStore,
 } from './stores/kysely/access-token-store'
-export { type Capabilities, type Database, type DatabaseOptions, openDatabase } from './stores/kysely/database'
+export {
+  type Capabilities,
+  type Database,
+  type DatabaseOptions,
+  openDatabase,
+  pingDatabase,
+} from './stores/kysely/database'
 export {
   type DoctorReport,
   type Finding,

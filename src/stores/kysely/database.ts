@@ -1,9 +1,21 @@
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
-import { Kysely, MysqlDialect, PostgresDialect, type SqliteDatabase, SqliteDialect } from 'kysely'
-import { createPool as createMysqlPool } from 'mysql2'
+import {
+  Kysely,
+  MysqlDialect,
+  type MysqlPool,
+  type MysqlPoolConnection,
+  PostgresDialect,
+  type PostgresPool,
+  type PostgresPoolClient,
+  type SqliteDatabase,
+  SqliteDialect,
+  sql,
+} from 'kysely'
+import { createPool as createMysqlPool, type Pool as Mysql2Pool, type PoolConnection } from 'mysql2'
 import pg from 'pg'
+import { unavailableOr } from './errors'
 
 /**
  * What differs between databases, as capabilities rather than dialect checks
@@ -45,7 +57,11 @@ export interface Database {
 export interface DatabaseOptions {
   /** Pool size for PostgreSQL and MariaDB/MySQL. */
   poolSize?: number
-  /** How long to wait for a pooled connection or a statement before failing (ms). */
+  /**
+   * How long to wait for a connection (connect, or a free one from the pool) and, apart,
+   * for a statement's answer before failing with ServiceUnavailable (ms). A database that
+   * is down or out of reach costs a request at most about twice this, never a hang.
+   */
   timeoutMs?: number
 }
 
@@ -104,11 +120,17 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     const pool = new pg.Pool({
       connectionString: url,
       max: poolSize,
-      connectionTimeoutMillis: timeoutMs,
-      query_timeout: timeoutMs,
+      connectionTimeoutMillis: timeoutMs, // connecting, and waiting for a free client
+      query_timeout: timeoutMs, // the client's wait for an answer (a partition)
+      statement_timeout: timeoutMs, // the server's own limit (locks, a slow plan)
+      keepAlive: true,
     })
     pool.on('error', () => {}) // an idle client lost with the server; the next query reports it
-    return wrap('postgres', new Kysely({ dialect: new PostgresDialect({ pool }) }), {
+    // A client lost while checked out (the server went down between its query's error and its
+    // release) emits 'error' too, with no pool listener then: unhandled, that would crash the process.
+    // Its query has already failed, and the pool drops it at release.
+    pool.on('connect', (client) => client.on('error', () => {}))
+    return wrap('postgres', new Kysely({ dialect: new PostgresDialect({ pool: discardingTimedOut(pool) }) }), {
       returning: true,
       uuidColumn: 'uuid',
       caseInsensitiveUnique: 'expression-index',
@@ -125,8 +147,9 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       charset: 'utf8mb4',
       timezone: 'Z',
       dateStrings: false,
+      enableKeepAlive: true,
     })
-    return wrap('mysql', new Kysely({ dialect: new MysqlDialect({ pool }) }), {
+    return wrap('mysql', new Kysely({ dialect: new MysqlDialect({ pool: withQueryTimeout(pool, timeoutMs) }) }), {
       returning: false,
       uuidColumn: 'char(36)',
       caseInsensitiveUnique: 'collation',
@@ -136,6 +159,73 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     })
   }
   throw new TypeError(`unsupported DATABASE_URL scheme "${scheme}:" (use sqlite:, postgres:, mysql: or mariadb:)`)
+}
+
+/** A trivial query: resolves when the database answers, throws ServiceUnavailable when it cannot be reached. */
+export async function pingDatabase(database: Database): Promise<void> {
+  await sql`select 1`.execute(database.db).catch(unavailableOr)
+}
+
+/**
+ * A client whose query timed out may still wait for that answer (pg only gives up waiting),
+ * so it goes back to the pool as broken and is closed, never handed to the next request.
+ */
+function discardingTimedOut(pool: pg.Pool): PostgresPool {
+  return {
+    async connect() {
+      const client = await pool.connect()
+      let broken: Error | undefined
+      const query = (...args: unknown[]) => {
+        const result = (client.query as (...a: unknown[]) => unknown)(...args)
+        if (!(result instanceof Promise)) return result // a cursor
+        return result.catch((error: Error) => {
+          if (/timeout/i.test(String(error?.message))) broken = error
+          throw error
+        })
+      }
+      return { query, release: () => client.release(broken) } as PostgresPoolClient
+    },
+    end: () => pool.end(),
+  }
+}
+
+/**
+ * mysql2 has no per-pool statement timeout and Kysely passes none, so each query gets one
+ * here. A timed-out connection is destroyed: its late answer would hold up every later query.
+ * Nor does mysql2 bound the wait for a free connection (pg's connectionTimeoutMillis does):
+ * past `timeoutMs` the request fails, and the connection, should it come later, goes back.
+ */
+function withQueryTimeout(pool: Mysql2Pool, timeoutMs: number): MysqlPool {
+  const wrapped = new WeakMap<PoolConnection, MysqlPoolConnection>()
+  const facadeOf = (connection: PoolConnection): MysqlPoolConnection => {
+    const query = (sql: string, values: unknown[], callback?: (error: unknown, result: unknown) => void) => {
+      if (!callback) return connection.query({ sql, timeout: timeoutMs }, values) // a stream
+      connection.query({ sql, timeout: timeoutMs }, values, (error, result) => {
+        if ((error as { code?: string } | null)?.code === 'PROTOCOL_SEQUENCE_TIMEOUT') connection.destroy()
+        callback(error, result)
+      })
+    }
+    return { query, release: () => connection.release() } as MysqlPoolConnection
+  }
+  return {
+    getConnection(callback) {
+      let late = false
+      const deadline = setTimeout(() => {
+        late = true
+        const error = Object.assign(new Error('timeout waiting for a database connection'), { code: 'ETIMEDOUT' })
+        callback(error, undefined as never)
+      }, timeoutMs)
+      pool.getConnection((error, connection) => {
+        clearTimeout(deadline)
+        if (late) return error ? undefined : connection.release()
+        if (error) return callback(error, connection as never)
+        const facade = wrapped.get(connection) ?? facadeOf(connection)
+        wrapped.set(connection, facade)
+        callback(null, facade)
+      })
+    },
+    end: (callback) => pool.end(callback),
+  }
 }
 
 function sqlitePath(url: string): string {

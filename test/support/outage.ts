@@ -1,0 +1,174 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { FastifyInstance } from 'fastify'
+import { Redis } from 'ioredis'
+import { buildApp } from '../../server/app'
+import { loadConfig } from '../../server/config'
+import { TEST_SECRET } from './app'
+
+/**
+ * Helpers of the outage tests (test/faults): private PostgreSQL and Redis instances a test may
+ * really stop, the reference service on any URL, and clocks for "how long until…".
+ * The shared instances other tests use are never stopped.
+ */
+
+/** Where a local run lacks a tool: under CI=true a failure, elsewhere null (the caller skips loudly). */
+function missing(what: string): null {
+  if (process.env.CI === 'true') throw new Error(`${what} is required under CI=true but is not installed`)
+  return null
+}
+
+export async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
+/** The reference service on that database (and Redis), as tests build it, with the given settings. */
+export async function startServiceOn(databaseUrl: string, env: Record<string, string> = {}): Promise<FastifyInstance> {
+  const config = loadConfig({ SECRET: TEST_SECRET, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', ...env })
+  const app = await buildApp(config, { logger: false })
+  await app.ready()
+  return app
+}
+
+/** Runs `run` and tells how long it took (ms). */
+export async function timed<T>(run: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now()
+  const result = await run()
+  return [result, Math.round(performance.now() - start)]
+}
+
+/** Calls `attempt` until it returns true or the deadline passes; the ms it took, or an error at the deadline. */
+export async function waitUntil(what: string, attempt: () => Promise<boolean>, deadlineMs: number): Promise<number> {
+  const start = performance.now()
+  while (performance.now() - start < deadlineMs) {
+    if (await attempt()) return Math.round(performance.now() - start)
+    await sleep(100)
+  }
+  throw new Error(`${what}: not within ${deadlineMs} ms`)
+}
+
+// --- a private PostgreSQL --------------------------------------------------------------------
+
+export interface PrivatePostgres {
+  url: string
+  /** pg_ctl stop: `fast` disconnects clients politely, `immediate` is a crash. */
+  stop(mode: 'fast' | 'immediate'): Promise<void>
+  start(): Promise<void>
+  destroy(): Promise<void>
+}
+
+function postgresBin(): string | null {
+  const root = '/usr/lib/postgresql'
+  if (!existsSync(root)) return null
+  const versions = readdirSync(root).filter((v) => existsSync(join(root, v, 'bin', 'initdb')))
+  const newest = versions.sort((a, b) => Number(a) - Number(b)).at(-1)
+  return newest ? join(root, newest, 'bin') : null
+}
+
+/**
+ * A PostgreSQL of its own (initdb in a temp dir under /tmp, another port), so that a test can
+ * really stop the server under a running service. initdb refuses root: as root it runs as `postgres`.
+ */
+export async function startPrivatePostgres(): Promise<PrivatePostgres | null> {
+  const bin = postgresBin()
+  if (!bin) return missing('PostgreSQL server binaries (/usr/lib/postgresql/*/bin)')
+  const asRoot = process.getuid?.() === 0
+  const run = (tool: string, args: string[]) => {
+    const command = asRoot ? 'runuser' : join(bin, tool)
+    const argv = asRoot ? ['-u', 'postgres', '--', join(bin, tool), ...args] : args
+    execFileSync(command, argv, { stdio: 'pipe', cwd: '/tmp' })
+  }
+  const dir = mkdtempSync('/tmp/fastify-users-pg-')
+  if (asRoot) chownSync(dir, Number(execFileSync('id', ['-u', 'postgres']).toString()), -1)
+  const data = join(dir, 'data')
+  const port = await freePort()
+  run('initdb', ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--no-sync'])
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off`
+  const start = async () =>
+    run('pg_ctl', ['-D', data, '-l', join(dir, 'log'), '-w', '-t', '30', '-o', options, 'start'])
+  const stop = async (mode: 'fast' | 'immediate') => run('pg_ctl', ['-D', data, '-m', mode, '-w', 'stop'])
+  await start()
+  return {
+    url: `postgres://postgres@127.0.0.1:${port}/postgres`,
+    start,
+    stop,
+    async destroy() {
+      try {
+        await stop('immediate')
+      } catch {} // already stopped
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** Whether a Redis answers PING at that URL now (one attempt, no retries). */
+async function answersPing(url: string): Promise<boolean> {
+  const probe = new Redis(url, {
+    lazyConnect: true,
+    connectTimeout: 1000,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  probe.on('error', () => {})
+  try {
+    await probe.connect()
+    return (await probe.ping()) === 'PONG'
+  } catch {
+    return false
+  } finally {
+    probe.disconnect()
+  }
+}
+
+// --- a private Redis -------------------------------------------------------------------------
+
+export interface PrivateRedis {
+  url: string
+  /** SIGKILL: a crash. Every write was already on disk (appendfsync always), so data survives. */
+  kill(): Promise<void>
+  start(): Promise<void>
+  destroy(): Promise<void>
+}
+
+/** A redis-server of its own on another port, which a test may kill and start again. */
+export async function startPrivateRedis(): Promise<PrivateRedis | null> {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'pipe' })
+  } catch {
+    return missing('redis-server')
+  }
+  const dir = mkdtempSync('/tmp/fastify-users-redis-')
+  const port = await freePort()
+  const url = `redis://127.0.0.1:${port}/0`
+  let child: ChildProcess | undefined
+  const start = async () => {
+    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '']
+    child = spawn('redis-server', [...args, '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' })
+    await waitUntil('private redis-server up', () => answersPing(url), 10_000)
+  }
+  const kill = async () => {
+    const running = child
+    if (!running || running.exitCode !== null || running.signalCode !== null) return
+    await new Promise((resolve) => {
+      running.once('exit', resolve)
+      running.kill('SIGKILL')
+    })
+  }
+  await start()
+  return {
+    url,
+    start,
+    kill,
+    async destroy() {
+      await kill()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
