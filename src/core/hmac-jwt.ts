@@ -23,10 +23,19 @@ export class HmacJwtVerifier {
   private readonly digest: string
   private readonly audiences: string[]
 
+  /**
+   * Tokens whose signature, header and audience were verified, by their whole text: a client
+   * sends the same token with every request for its lifetime, and an HMAC through OpenSSL costs
+   * more than the rest of the check. Only verified tokens enter; `exp` and `nbf` are checked again
+   * at every use. Bounded (emptied when full).
+   */
+  private readonly verified = new Map<string, JWTPayload>()
+
   constructor(
     secret: string | Uint8Array,
     private readonly algorithm: HmacJwtAlgorithm,
     audience: string | string[],
+    private readonly cacheSize = 0,
   ) {
     this.key = createSecretKey(typeof secret === 'string' ? Buffer.from(secret, 'utf8') : Buffer.from(secret))
     this.digest = DIGEST[algorithm]
@@ -36,6 +45,8 @@ export class HmacJwtVerifier {
   /** The payload of a valid token, or null for anything else. `now` in ms since the epoch. */
   verify(token: string, now: number = Date.now()): JWTPayload | null {
     if (typeof token !== 'string') return null
+    const known = this.cacheSize > 0 ? this.verified.get(token) : undefined
+    if (known) return timely(known, now) ? known : null
     const first = token.indexOf('.')
     const second = token.indexOf('.', first + 1)
     if (first < 0 || second < 0 || token.indexOf('.', second + 1) >= 0) return null
@@ -61,12 +72,21 @@ export class HmacJwtVerifier {
         ? this.audiences.includes(aud)
         : Array.isArray(aud) && this.audiences.some((a) => aud.includes(a))
     if (!audienceOk) return null
-    const seconds = Math.floor(now / 1000)
     if (iat !== undefined && typeof iat !== 'number') return null
-    if (nbf !== undefined && (typeof nbf !== 'number' || nbf > seconds)) return null
-    if (exp !== undefined && (typeof exp !== 'number' || exp <= seconds)) return null
+    if ((nbf !== undefined && typeof nbf !== 'number') || (exp !== undefined && typeof exp !== 'number')) return null
+    if (!timely(payload, now)) return null
+    if (this.cacheSize > 0) {
+      if (this.verified.size >= this.cacheSize) this.verified.clear()
+      this.verified.set(token, Object.freeze(payload))
+    }
     return payload
   }
+}
+
+/** `nbf` not ahead, `exp` not reached (whole seconds, as jose). */
+function timely({ nbf, exp }: JWTPayload, now: number): boolean {
+  const seconds = Math.floor(now / 1000)
+  return !((nbf !== undefined && nbf > seconds) || (exp !== undefined && exp <= seconds))
 }
 
 function parseObject(part: string): Record<string, unknown> | null {

@@ -91,7 +91,7 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
     }
     this.hmac = options.keys
       ? null
-      : new HmacJwtVerifier(options.secret, this.algorithm as HmacAlgorithm, this.audience)
+      : new HmacJwtVerifier(options.secret, this.algorithm as HmacAlgorithm, this.audience, 10_000)
   }
 
   get lifetimeSeconds(): number | null {

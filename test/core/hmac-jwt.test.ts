@@ -75,6 +75,22 @@ describe('HmacJwtVerifier', () => {
     }
   })
 
+  test('a remembered token is still refused once it has expired, and its payload cannot be changed', () => {
+    const cached = new HmacJwtVerifier(SECRET, 'HS256', [AUD], 10)
+    const token = forge({ alg: 'HS256' }, { ...valid, nbf: nowSeconds - 10 })
+    const payload = cached.verify(token, NOW)
+    assert.equal(payload?.sub, 'user')
+    assert.equal(cached.verify(token, NOW + 59_000)?.sub, 'user')
+    assert.equal(cached.verify(token, NOW + 60_000), null, 'exp reached')
+    assert.equal(cached.verify(token, NOW - 11_000), null, 'nbf ahead')
+    assert.throws(() => {
+      ;(payload as { sub: string }).sub = 'admin'
+    }, TypeError)
+    // a token with a bad signature is never remembered, however often it comes
+    const forged = forge({ alg: 'HS256' }, valid, 'another-secret-that-is-long-enough-012345')
+    for (let i = 0; i < 3; i++) assert.equal(cached.verify(forged, NOW), null)
+  })
+
   test('refuses base64 padding, which jose tolerates', () => {
     assert.equal(verifier.verify(`${forge({ alg: 'HS256' }, valid)}=`, NOW), null)
   })
