@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { createServer } from 'node:net'
+import { connect, createServer, type Socket } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { AuthRateLimiter, accountKey, clientKey } from 'fastify-users'
@@ -435,7 +435,7 @@ describe('sqlite: the limiter’s Redis is unreachable', () => {
     await started?.close()
   })
 
-  test('login fails closed on every backend: 503 SERVICE_UNAVAILABLE, no password checked', async (t) => {
+  test('login fails closed on every backend: 503 SERVICE_UNAVAILABLE with Retry-After', async (t) => {
     if (!started) return t.skip('sqlite is not reachable locally')
     const { app } = started
     const email = await newUser(app)
@@ -464,5 +464,57 @@ describe('sqlite: the limiter’s Redis is unreachable', () => {
       400,
       { detail: 'VERIFY_USER_BAD_TOKEN' },
     ])
+  })
+})
+
+/** A loopback TCP proxy to the test Redis that the test can cut. */
+async function redisProxy(target: URL) {
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname)
+    for (const s of [client, upstream]) {
+      sockets.add(s)
+      s.on('close', () => sockets.delete(s))
+      s.on('error', () => {})
+    }
+    client.pipe(upstream).pipe(client)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return {
+    url: `redis://127.0.0.1:${port}${target.pathname}`,
+    cut() {
+      server.close()
+      for (const s of sockets) s.destroy()
+    },
+  }
+}
+
+describe('sqlite: the limiter’s Redis goes away while the service runs', () => {
+  let started: TestApp | null = null
+  let proxy: Awaited<ReturnType<typeof redisProxy>> | null = null
+  let skipReason = 'Redis is not reachable locally'
+  before(async () => {
+    const redisUrl = await testRedisUrl()
+    if (!redisUrl) return
+    skipReason = 'sqlite is not reachable locally'
+    proxy = await redisProxy(new URL(redisUrl))
+    started = await startTestApp('sqlite', { ...ROOMY, REDIS_URL: proxy.url })
+  })
+  after(async () => {
+    proxy?.cut()
+    await started?.close()
+  })
+
+  test('login works through it, then answers 503 at once when it is cut; forgot-password still answers', async (t) => {
+    if (!started || !proxy) return t.skip(skipReason)
+    const { app } = started
+    const email = await newUser(app)
+    assert.equal((await login(app, { username: email, password: PASSWORD, ip: newIp() })).statusCode, 200)
+    proxy.cut()
+    await sleep(100) // the client sees the connection close
+    const res = await login(app, { username: email, password: PASSWORD, ip: newIp() })
+    assert.deepEqual(reply(res), [503, { detail: 'SERVICE_UNAVAILABLE' }])
+    assert.equal((await post(app, '/auth/forgot-password', { email }, newIp())).statusCode, 202)
   })
 })
