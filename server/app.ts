@@ -25,6 +25,7 @@ import { decodeJwt } from 'jose'
 import { createBackends, openRedis } from './backends'
 import type { Config } from './config'
 import { oauthAccountStore, registerOAuthRouters } from './oauth'
+import { createRateLimiter, trustProxyOption } from './rate-limit'
 import { type User, userFields, validatePassword } from './user'
 
 /** Never in a log line: credentials, tokens, hashes. */
@@ -62,6 +63,7 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
         : { level: config.logLevel, redact: LOG_REDACT, serializers: { req: requestLogFields } },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    trustProxy: trustProxyOption(config),
   })
 
   const database = openDatabase(config.databaseUrl, {
@@ -118,6 +120,7 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
     backends,
     fields: userFields,
     oauthAccounts: oauthAccountStore(database),
+    rateLimit: createRateLimiter(config, app),
   })
   app.decorate('users', users)
 

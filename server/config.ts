@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 
 /**
  * The reference service's configuration: parsed and checked once, at start, into a typed
@@ -40,12 +41,58 @@ export interface Config {
   webConcurrency: number
   /** Password hashes computed at once per process; undefined: the process's share of the cores. */
   passwordHashConcurrency: number | undefined
+  /** Rate limits and login lock-out (RATE_LIMIT, on by default); undefined when off. */
+  rateLimit: RateLimitConfig | undefined
+  /** Fastify's trustProxy: whose X-Forwarded-For sets the client address (TRUST_PROXY, off by default). */
+  trustProxy: boolean | number | string[]
   /** Social login providers, from OAUTH_<NAME>_CLIENT_ID / _CLIENT_SECRET / _ISSUER (see oauthProviders). */
   oauthProviders: OAuthProviderConfig[]
   /** Link a provider account to the local user with its e-mail (both addresses verified). */
   oauthAssociateByEmail: boolean
   /** New users from a provider are verified when the provider says their e-mail is. */
   oauthIsVerifiedByDefault: boolean
+}
+
+export interface RateLimitConfig {
+  /** Requests per client address (IPv6 by /64) to each limited route, per window. */
+  ipRequests: number
+  ipWindowSeconds: number
+  /** Requests naming one e-mail (register, forgot-password, request-verify-token), per window. */
+  accountRequests: number
+  accountWindowSeconds: number
+  /** Failed logins per account answered at once, then 1 s, 2 s, 4 s… up to the cap between attempts. */
+  loginFreeAttempts: number
+  loginLockoutMaxSeconds: number
+  /** Failed logins per client address, any account, per failure window. */
+  loginIpFailures: number
+  loginFailureWindowSeconds: number
+}
+
+/** TRUST_PROXY: true/false, a number of proxy hops, or a comma-separated list of proxy addresses or CIDR ranges. */
+function trustProxy(raw: string | undefined, problems: string[]): Config['trustProxy'] {
+  if (raw === undefined) return false
+  const lower = raw.toLowerCase()
+  if (['1', 'true', 'yes', 'on'].includes(lower)) return true
+  if (['0', 'false', 'no', 'off'].includes(lower)) return false
+  if (/^\d+$/.test(raw)) return Number(raw)
+  const entries = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+  const valid = (entry: string) => {
+    const [address = '', bits, extra] = entry.split('/')
+    const version = isIP(address)
+    if (extra !== undefined || version === 0) return false
+    if (bits === undefined) return true
+    const max = version === 4 ? 32 : 128
+    return /^\d+$/.test(bits) && Number(bits) <= max
+  }
+  const invalid = entries.filter((e) => !valid(e))
+  if (invalid.length > 0 || entries.length === 0) {
+    problems.push(`TRUST_PROXY must be true, false, a hop count or proxy addresses/CIDRs (got "${raw}")`)
+    return false
+  }
+  return entries
 }
 
 export interface OAuthProviderConfig {
@@ -284,6 +331,19 @@ export function loadConfig(env: Env): Config {
     webConcurrency: int('WEB_CONCURRENCY', 1, 1, 256),
     passwordHashConcurrency:
       read('PASSWORD_HASH_CONCURRENCY') === undefined ? undefined : int('PASSWORD_HASH_CONCURRENCY', 1, 1, 256),
+    rateLimit: bool('RATE_LIMIT', true)
+      ? {
+          ipRequests: int('RATE_LIMIT_IP_REQUESTS', 30, 1, 1_000_000),
+          ipWindowSeconds: int('RATE_LIMIT_IP_WINDOW', 60, 1, 86_400),
+          accountRequests: int('RATE_LIMIT_ACCOUNT_REQUESTS', 5, 1, 1_000_000),
+          accountWindowSeconds: int('RATE_LIMIT_ACCOUNT_WINDOW', 3600, 1, 86_400),
+          loginFreeAttempts: int('LOGIN_FREE_ATTEMPTS', 5, 1, 1000),
+          loginLockoutMaxSeconds: int('LOGIN_LOCKOUT_MAX', 900, 1, 86_400),
+          loginIpFailures: int('LOGIN_IP_FAILURES', 100, 1, 1_000_000),
+          loginFailureWindowSeconds: int('LOGIN_FAILURE_WINDOW', 86_400, 1, 604_800),
+        }
+      : undefined,
+    trustProxy: trustProxy(read('TRUST_PROXY'), problems),
     oauthProviders: oauthProviders(env, read, problems),
     oauthAssociateByEmail: bool('OAUTH_ASSOCIATE_BY_EMAIL', false),
     oauthIsVerifiedByDefault: bool('OAUTH_IS_VERIFIED_BY_DEFAULT', false),

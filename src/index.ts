@@ -39,6 +39,20 @@ export { type HealthRoutesOptions, healthRoutes } from './fastify/health'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin'
 export {
+  type AccountAction,
+  AuthRateLimiter,
+  accountKey,
+  clientKey,
+  DEFAULT_RATE_LIMITS,
+  type LoginAttempt,
+  type LoginLockout,
+  type RateLimitedAction,
+  type RateLimitOptions,
+  type RateLimitStore,
+  type RateLimits,
+  type RateWindow,
+} from './fastify/rate-limit'
+export {
   OAuth2AuthorizeResponse,
   type OAuthFlowOptions,
   type OAuthRouterOptions,

@@ -6,6 +6,7 @@ import type { BaseUser, UserFields } from '../core/user'
 import type { OAuthClient } from '../oauth/clients'
 import type { AuthenticationBackend } from './backend'
 import { type CurrentUserOptions, currentUserHook } from './current-user'
+import { AuthRateLimiter, type RateLimitOptions } from './rate-limit'
 import { type AuthRouterOptions, authRouter } from './routers/auth'
 import type { RouterContext } from './routers/context'
 import { type OAuthFlowOptions, type OAuthRouterOptions, oauthAssociateRouter, oauthRouter } from './routers/oauth'
@@ -24,6 +25,11 @@ export interface FastifyUsersOptions<U extends BaseUser> {
   fields?: UserFields
   /** Where the OAuth routers keep linked provider accounts (e.g. createKyselyOAuthAccountStore). */
   oauthAccounts?: OAuthAccountStore
+  /**
+   * Rate limits and brute-force lock-out on login, refresh, register, forgot-password,
+   * reset-password, request-verify-token and verify (see AuthRateLimiter). Off when absent.
+   */
+  rateLimit?: RateLimitOptions | AuthRateLimiter
 }
 
 /**
@@ -34,6 +40,7 @@ export class FastifyUsers<U extends BaseUser> {
   readonly manager: UserManager<U>
   readonly backends: AuthenticationBackend<U>[]
   readonly schemas: UserSchemas
+  readonly rateLimits: AuthRateLimiter | undefined
   private readonly context: RouterContext<U>
 
   constructor(options: FastifyUsersOptions<U>) {
@@ -44,6 +51,8 @@ export class FastifyUsers<U extends BaseUser> {
     this.manager = options.manager
     this.backends = options.backends
     this.schemas = userSchemas(options.fields)
+    const { rateLimit } = options
+    this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)
     this.context = {
       manager: this.manager,
       backends: this.backends,
@@ -51,6 +60,7 @@ export class FastifyUsers<U extends BaseUser> {
       currentUser: (o) => this.currentUser(o),
       security: [...new Set(this.backends.map((b) => b.transport.openapi.schemeName))].map((name) => ({ [name]: [] })),
       oauthAccounts: options.oauthAccounts,
+      rateLimits: this.rateLimits,
     }
     // A password change or reset, a deactivation, "log out everywhere": end every stored session.
     const refreshes = new Set(this.backends.flatMap((b) => (b.refresh ? [b.refresh] : [])))

@@ -11,11 +11,20 @@ export interface TestApp {
   close(): Promise<void>
 }
 
-/** The reference service on a fresh database of that kind; null where a local (non-CI) run has no such server. */
+/**
+ * The reference service on a fresh database of that kind; null where a local (non-CI) run has no such server.
+ * Rate limits are off (RATE_LIMIT=false) unless `env` turns them on: suites log in many times from one address.
+ */
 export async function startTestApp(kind: DatabaseKind, env: Record<string, string> = {}): Promise<TestApp | null> {
   const database = await createTestDatabase(kind)
   if (!database) return null
-  const config = loadConfig({ SECRET: TEST_SECRET, DATABASE_URL: database.url, LOG_LEVEL: 'silent', ...env })
+  const config = loadConfig({
+    SECRET: TEST_SECRET,
+    DATABASE_URL: database.url,
+    LOG_LEVEL: 'silent',
+    RATE_LIMIT: 'false',
+    ...env,
+  })
   const app = await buildApp(config, { logger: false })
   await app.ready()
   return {

@@ -5,6 +5,7 @@ import type { BaseUser } from '../../core/user'
 import type { AuthenticationBackend } from '../backend'
 import { authenticationOf, csrfFailed } from '../current-user'
 import { unauthorized } from '../errors'
+import { rateLimited } from '../rate-limit'
 import { errorResponses, LoginForm } from '../schemas'
 import { formScope, jsonScope, type RouterOptions } from '../scope'
 import { hookContext } from '../types'
@@ -28,8 +29,25 @@ export function authRouter<U extends BaseUser>(
   const requiresVerification = options.requiresVerification ?? false
   const { transport, strategy, refresh } = backend
   const docs = transport.openapi
-  const refuseCrossSite = (request: FastifyRequest) => {
+  const refuseCrossSite = async (request: FastifyRequest) => {
     if (transport.isCrossSite?.(request)) throw csrfFailed()
+  }
+  const loginLimit = rateLimited(ctx.rateLimits, 'login')
+  const refreshLimit = rateLimited(ctx.rateLimits, 'refresh')
+
+  /** The active user these credentials belong to; counted against the lock-out when limits are on. */
+  const checkPassword = async (request: FastifyRequest, username: string, password: string) => {
+    const attempt = await ctx.rateLimits?.beginLogin(request, username)
+    let user: U | null
+    try {
+      user = await manager.authenticate({ username, password })
+    } catch (error) {
+      await attempt?.abandoned()
+      throw error
+    }
+    if (!user?.is_active) throw new BadCredentials()
+    await attempt?.succeeded()
+    return user
   }
 
   return async (instance) => {
@@ -63,13 +81,12 @@ export function authRouter<U extends BaseUser>(
         schema: {
           consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'],
           body: LoginForm,
-          response: { ...docs.loginResponses, ...errorResponses(400, 422) },
+          response: { ...docs.loginResponses, ...errorResponses(400, 422), ...loginLimit.responses },
         },
-        onRequest: async (request) => refuseCrossSite(request), // login CSRF
+        onRequest: [refuseCrossSite, ...loginLimit.onRequest], // login CSRF, then the address's budget
         handler: async (request, reply) => {
           const { username, password } = request.body as { username: string; password: string }
-          const user = await manager.authenticate({ username, password })
-          if (!user?.is_active) throw new BadCredentials()
+          const user = await checkPassword(request, username, password)
           if (requiresVerification && !user.is_verified) throw new UserNotVerified()
           const { token, send } = await unlessGone(
             async () => {
@@ -105,8 +122,8 @@ export function authRouter<U extends BaseUser>(
       json.post('/refresh', {
         exposeHeadRoute: false,
         config: { fastapiName: `auth:${backend.name}.refresh` },
-        schema: { response: { ...docs.loginResponses, ...errorResponses(401) } },
-        onRequest: async (request) => refuseCrossSite(request),
+        schema: { response: { ...docs.loginResponses, ...errorResponses(401), ...refreshLimit.responses } },
+        onRequest: [refuseCrossSite, ...refreshLimit.onRequest],
         handler: async (request, reply) => {
           const { send } = await unlessGone(async () => {
             const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager)

@@ -4,6 +4,7 @@ import type { OAuthAccountStore } from '../../core/oauth'
 import type { BaseUser } from '../../core/user'
 import type { AuthenticationBackend } from '../backend'
 import type { CurrentUserOptions } from '../current-user'
+import type { AuthRateLimiter } from '../rate-limit'
 import type { UserSchemas } from '../schemas'
 
 /** What the routers need from FastifyUsers. */
@@ -16,4 +17,6 @@ export interface RouterContext<U extends BaseUser> {
   security: Record<string, string[]>[]
   /** Where the OAuth routers keep provider accounts. */
   oauthAccounts?: OAuthAccountStore
+  /** Rate limits and login lock-out, when enabled. */
+  rateLimits?: AuthRateLimiter
 }

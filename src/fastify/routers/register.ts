@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { CreateInput } from '../../core/manager'
 import type { BaseUser } from '../../core/user'
+import { rateLimited } from '../rate-limit'
 import { errorResponses } from '../schemas'
 import { jsonScope, type RouterOptions } from '../scope'
 import { hookContext } from '../types'
@@ -11,12 +12,18 @@ export function registerRouter<U extends BaseUser>(
   ctx: RouterContext<U>,
   options: RouterOptions = {},
 ): FastifyPluginAsync {
+  const limit = rateLimited(ctx.rateLimits, 'register', 'register')
   return async (instance) => {
     jsonScope(instance, options, ['auth'])
     instance.post('/register', {
       exposeHeadRoute: false,
       config: { fastapiName: 'register:register' },
-      schema: { body: ctx.schemas.UserCreate, response: { 201: ctx.schemas.UserRead, ...errorResponses(400, 422) } },
+      schema: {
+        body: ctx.schemas.UserCreate,
+        response: { 201: ctx.schemas.UserRead, ...errorResponses(400, 422), ...limit.responses },
+      },
+      onRequest: limit.onRequest,
+      preHandler: limit.preHandler,
       handler: async (request, reply) => {
         const user = await ctx.manager.create(request.body as CreateInput<U>, {
           safe: true,

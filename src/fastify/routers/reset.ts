@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user'
+import { rateLimited } from '../rate-limit'
 import { EmailBody, errorResponses, Null, ResetPasswordBody } from '../schemas'
 import { jsonScope, type RouterOptions } from '../scope'
 import { hookContext } from '../types'
@@ -14,6 +15,8 @@ export function resetPasswordRouter<U extends BaseUser>(
   options: RouterOptions = {},
 ): FastifyPluginAsync {
   const { manager } = ctx
+  const forgot = rateLimited(ctx.rateLimits, 'forgotPassword', 'forgotPassword')
+  const reset = rateLimited(ctx.rateLimits, 'resetPassword')
   return async (instance) => {
     jsonScope(instance, options, ['auth'])
 
@@ -22,8 +25,10 @@ export function resetPasswordRouter<U extends BaseUser>(
       config: { fastapiName: 'reset:forgot_password' },
       schema: {
         body: EmailBody('Body_reset_forgot_password_auth_forgot_password_post'),
-        response: { 202: Null, ...errorResponses(422) },
+        response: { 202: Null, ...errorResponses(422), ...forgot.responses },
       },
+      onRequest: forgot.onRequest,
+      preHandler: forgot.preHandler,
       handler: async (request, reply) => {
         const { email } = request.body as { email: string }
         const user = await manager.getByEmail(email)
@@ -35,7 +40,8 @@ export function resetPasswordRouter<U extends BaseUser>(
     instance.post('/reset-password', {
       exposeHeadRoute: false,
       config: { fastapiName: 'reset:reset_password' },
-      schema: { body: ResetPasswordBody, response: { 200: Null, ...errorResponses(400, 422) } },
+      schema: { body: ResetPasswordBody, response: { 200: Null, ...errorResponses(400, 422), ...reset.responses } },
+      onRequest: reset.onRequest,
       handler: async (request, reply) => {
         const { token, password } = request.body as { token: string; password: string }
         await manager.resetPassword(token, password, hookContext(request, reply))

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user'
+import { rateLimited } from '../rate-limit'
 import { EmailBody, errorResponses, Null, TokenBody } from '../schemas'
 import { jsonScope, type RouterOptions } from '../scope'
 import { hookContext } from '../types'
@@ -14,6 +15,8 @@ export function verifyRouter<U extends BaseUser>(
   options: RouterOptions = {},
 ): FastifyPluginAsync {
   const { manager } = ctx
+  const request = rateLimited(ctx.rateLimits, 'requestVerifyToken', 'requestVerifyToken')
+  const verify = rateLimited(ctx.rateLimits, 'verify')
   return async (instance) => {
     jsonScope(instance, options, ['auth'])
 
@@ -22,8 +25,10 @@ export function verifyRouter<U extends BaseUser>(
       config: { fastapiName: 'verify:request-token' },
       schema: {
         body: EmailBody('Body_verify_request_token_auth_request_verify_token_post'),
-        response: { 202: Null, ...errorResponses(422) },
+        response: { 202: Null, ...errorResponses(422), ...request.responses },
       },
+      onRequest: request.onRequest,
+      preHandler: request.preHandler,
       handler: async (request, reply) => {
         const { email } = request.body as { email: string }
         const user = await manager.getByEmail(email)
@@ -37,8 +42,9 @@ export function verifyRouter<U extends BaseUser>(
       config: { fastapiName: 'verify:verify' },
       schema: {
         body: TokenBody('Body_verify_verify_auth_verify_post'),
-        response: { 200: ctx.schemas.UserRead, ...errorResponses(400, 422) },
+        response: { 200: ctx.schemas.UserRead, ...errorResponses(400, 422), ...verify.responses },
       },
+      onRequest: verify.onRequest,
       handler: async (request, reply) => {
         const { token } = request.body as { token: string }
         return reply.send(await manager.verify(token, hookContext(request, reply)))

@@ -1,0 +1,56 @@
+import type { FastifyInstance } from 'fastify'
+import { AuthRateLimiter } from 'fastify-users'
+import { Redis } from 'ioredis'
+import type { Config } from './config'
+
+/**
+ * The reference service's rate limits (RATE_LIMIT, on by default): counters in this process's
+ * memory, or in Redis when REDIS_URL is set so that every instance shares them. While that Redis
+ * is unreachable, login answers 503 (fail closed); the other limited routes count in memory.
+ */
+export function createRateLimiter(config: Config, app: FastifyInstance): AuthRateLimiter | undefined {
+  const limits = config.rateLimit
+  if (!limits) return undefined
+  const window = { points: limits.ipRequests, durationSeconds: limits.ipWindowSeconds }
+  const options = {
+    limits: {
+      perIp: {
+        login: window,
+        refresh: window,
+        register: window,
+        forgotPassword: window,
+        requestVerifyToken: window,
+        resetPassword: window,
+        verify: window,
+      },
+      perAccount: { points: limits.accountRequests, durationSeconds: limits.accountWindowSeconds },
+      loginFailuresPerIp: { points: limits.loginIpFailures, durationSeconds: limits.loginFailureWindowSeconds },
+      lockout: {
+        freeAttempts: limits.loginFreeAttempts,
+        maxDelaySeconds: limits.loginLockoutMaxSeconds,
+        baseDelaySeconds: Math.min(1, limits.loginLockoutMaxSeconds),
+        windowSeconds: limits.loginFailureWindowSeconds,
+      },
+    },
+  }
+  if (!config.redisUrl) return new AuthRateLimiter(options)
+  // Its own connection, failing fast while Redis is down (as the Redis backend's does).
+  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 2000 })
+  redis.on('error', (err) => app.log.warn({ err: err.message }, 'rate limit redis connection'))
+  // Login answers 503 until the connection is ready: wait for it at start (not forever: Redis may be down).
+  app.addHook('onReady', async () => {
+    if (redis.status === 'ready') return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2000)
+      redis.once('ready', () => resolve(clearTimeout(timer)))
+    })
+  })
+  app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())))
+  return new AuthRateLimiter({ ...options, store: { redis, keyPrefix: 'fastify-users:rate-limit' } })
+}
+
+/** TRUST_PROXY as Fastify takes it (its types have no hop count: a count is a function of the hop). */
+export function trustProxyOption(config: Config): boolean | string[] | ((address: string, hop: number) => boolean) {
+  const trust = config.trustProxy
+  return typeof trust === 'number' ? (_address, hop) => hop < trust : trust
+}
