@@ -368,7 +368,9 @@ export function renderMarkdown(report: BenchReport): string {
     [
       `- The reference service runs as ${s.server}, in its own process, in production mode (\`NODE_ENV=production\`, ` +
         `a random 43-character \`SECRET\`), on a fresh database, log level \`${s.logLevel}\` (no request log lines); ` +
-        'Better Auth runs in a process of its own the same way. Each server is pinned with `taskset` when it exists.',
+        'Better Auth runs in a process of its own the same way. Each server is pinned with `taskset` when it exists. ' +
+        'Both rate limiters are off (`RATE_LIMIT=false`; Better Auth `rateLimit.enabled: false`): the load comes from ' +
+        'one address, which they would refuse.',
       '- The ceiling is `GET /bench/ceiling`, a bare JSON route in the same Fastify process, through the same hooks ' +
         '(`BENCH_CEILING_ROUTE=true`, off by default); Better Auth gets the same route in its own process.',
       '- `GET /users/me` uses a JWT bearer token and loads the user from the database on every request; register ' +
