@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
 import SQLite from 'better-sqlite3'
@@ -171,11 +172,27 @@ export async function pingDatabase(database: Database): Promise<void> {
  * so it goes back to the pool as broken and is closed, never handed to the next request.
  */
 function discardingTimedOut(pool: pg.Pool): PostgresPool {
+  // Statements are named (prepared once per connection, then only bound and executed): the
+  // server parses and plans the handful of distinct queries the stores send once, not per
+  // request. Bounded: past NAMED distinct texts, new ones run unnamed, as before.
+  const NAMED = 200
+  const names = new Map<string, string>()
+  const nameOf = (text: string): string | undefined => {
+    let name = names.get(text)
+    if (name === undefined && names.size < NAMED) {
+      name = `fastify_users_${createHash('sha256').update(text).digest('hex').slice(0, 24)}`
+      names.set(text, name)
+    }
+    return name
+  }
   return {
     async connect() {
       const client = await pool.connect()
       let broken: Error | undefined
       const query = (...args: unknown[]) => {
+        const [text, values] = args
+        const name = typeof text === 'string' && Array.isArray(values) ? nameOf(text) : undefined
+        if (name) args = [{ name, text, values }]
         const result = (client.query as (...a: unknown[]) => unknown)(...args)
         if (!(result instanceof Promise)) return result // a cursor
         return result.catch((error: Error) => {
