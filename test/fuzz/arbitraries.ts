@@ -248,13 +248,6 @@ function spell(id: fc.Arbitrary<string>): fc.Arbitrary<string> {
     .map(([value, how]) => `${value}${how === 'plain' ? '' : `:${how}`}`)
 }
 
-/** Ids: the known users' (spelled several ways), random UUIDs, garbage. */
-export const userId: fc.Arbitrary<string> = fc.oneof(
-  spell(fc.constantFrom(REF.victimId, REF.adminId, REF.fuzzerId)),
-  uuid,
-  weirdString,
-)
-
 const subject = fc.oneof(
   { weight: 3, arbitrary: fc.constant(REF.fuzzerId) },
   { weight: 2, arbitrary: uuid },
