@@ -1,7 +1,7 @@
 import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
-import type { FastifyInstance, RouteOptions } from 'fastify'
-import { fastapiErrorHandler } from './errors'
+import type { FastifyError, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
+import { fastapiErrorHandler, HttpError } from './errors'
 import { validatorCompiler } from './validation'
 
 export interface RouterOptions {
@@ -13,9 +13,9 @@ export interface RouterOptions {
  * What every router's encapsulated scope shares: pydantic-like validation, FastAPI-shaped
  * errors, FastAPI's operationIds, no implicit HEAD routes.
  */
-function baseScope(instance: FastifyInstance, tags: string[]) {
+function baseScope(instance: FastifyInstance, tags: string[], errorHandler = fastapiErrorHandler) {
   instance.setValidatorCompiler(validatorCompiler)
-  instance.setErrorHandler(fastapiErrorHandler)
+  instance.setErrorHandler(errorHandler)
   instance.addHook('onRoute', (route: RouteOptions) => {
     const name = (route.config as { fastapiName?: string } | undefined)?.fastapiName
     if (!name) return
@@ -30,7 +30,13 @@ function baseScope(instance: FastifyInstance, tags: string[]) {
  */
 export function jsonScope(instance: FastifyInstance, options: RouterOptions, defaultTags: string[]) {
   baseScope(instance, options.tags ?? defaultTags)
-  const json = instance.getDefaultJsonParser('error', 'error')
+  const defaultJson = instance.getDefaultJsonParser('error', 'error')
+  const json: typeof defaultJson = (request, body, done) => {
+    if (nestedDeeperThan(body as string, MAX_JSON_DEPTH)) return done(unparsableBody(), undefined)
+    return defaultJson(request, body, done)
+  }
+  instance.removeContentTypeParser('application/json')
+  instance.addContentTypeParser('application/json', { parseAs: 'string' }, json)
   instance.addContentTypeParser('*', { parseAs: 'string' }, (request, body, done) => {
     if (request.headers['content-type'] === undefined) return json(request, body as string, done)
     done(null, body)
@@ -38,11 +44,42 @@ export function jsonScope(instance: FastifyInstance, options: RouterOptions, def
 }
 
 /**
+ * Python's recursion limit: FastAPI cannot parse a deeper body and answers 400. We could, but
+ * the 422 that echoes it back could not be serialised.
+ */
+const MAX_JSON_DEPTH = 1000
+
+const unparsableBody = () => new HttpError(400, 'There was an error parsing the body') as unknown as FastifyError
+
+/** Whether arrays and objects nest deeper than `limit` (brackets inside strings not counted). */
+function nestedDeeperThan(text: string, limit: number): boolean {
+  let depth = 0
+  let inString = false
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if (inString) {
+      if (c === 0x5c)
+        i++ // backslash: skip the escaped character
+      else if (c === 0x22) inString = false
+    } else if (c === 0x22) inString = true
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > limit) return true
+    } else if (c === 0x5d || c === 0x7d) depth--
+  }
+  return false
+}
+
+/**
  * A scope whose routes take forms (urlencoded or multipart), like OAuth2PasswordRequestForm:
  * JSON and other bodies read as an empty form, and empty fields count as missing.
  */
 export async function formScope(instance: FastifyInstance, options: RouterOptions, defaultTags: string[]) {
-  baseScope(instance, options.tags ?? defaultTags)
+  // Busboy's errors (no boundary, a body that does not match it) carry no status: FastAPI's 400 for an unparsable body.
+  const parsed = new WeakSet<FastifyRequest>()
+  baseScope(instance, options.tags ?? defaultTags, (error: FastifyError, request, reply) => {
+    const unparsable = request.isMultipart() && !parsed.has(request) && error.statusCode === undefined
+    return fastapiErrorHandler(unparsable ? unparsableBody() : error, request, reply)
+  })
   instance.removeContentTypeParser(['application/json', 'text/plain'])
   await instance.register(formbody)
   await instance.register(multipart, {
@@ -51,6 +88,7 @@ export async function formScope(instance: FastifyInstance, options: RouterOption
   })
   instance.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, {}))
   instance.addHook('preValidation', async (request) => {
+    parsed.add(request)
     const body = request.body
     if (!body || typeof body !== 'object') return
     for (const [key, value] of Object.entries(body)) {
