@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { MAX_PASSWORD_LENGTH } from 'fastify-users'
 
 /**
  * The reference service's configuration: parsed and checked once, at start, into a typed
@@ -32,6 +33,12 @@ export interface Config {
   publicUrl: string
   firstSuperuser: { email: string; password: string } | undefined
   logLevel: string
+  /** Largest request body in bytes; a larger one is refused with 413. */
+  bodyLimit: number
+  /** Longest password accepted, in code points (bounds the hashing work of a request). */
+  maxPasswordLength: number
+  /** Strict-Transport-Security max-age in seconds; 0 sends no HSTS header. */
+  hstsMaxAge: number
   /** Benchmark only: serves a bare JSON route at GET /bench/ceiling (the bench's ceiling). */
   benchCeilingRoute: boolean
   /** Social login providers, from OAUTH_<NAME>_CLIENT_ID / _CLIENT_SECRET / _ISSUER (see oauthProviders). */
@@ -273,6 +280,9 @@ export function loadConfig(env: Env): Config {
     publicUrl: (publicUrl ?? '').replace(/\/+$/, ''),
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,
+    bodyLimit: int('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
+    maxPasswordLength: int('MAX_PASSWORD_LENGTH', MAX_PASSWORD_LENGTH, 8, 65_536),
+    hstsMaxAge: int('HSTS_MAX_AGE', production ? 31_536_000 : 0, 0, 63_072_000),
     benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
     oauthProviders: oauthProviders(env, read, problems),
     oauthAssociateByEmail: bool('OAUTH_ASSOCIATE_BY_EMAIL', false),

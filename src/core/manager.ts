@@ -35,6 +35,12 @@ export interface UserManagerOptions<U extends BaseUser> {
   validatePassword?: PasswordValidator<U>
   logger?: ManagerLogger
   clock?: Clock
+  /**
+   * Longest password accepted, in code points (default MAX_PASSWORD_LENGTH): it bounds the hashing
+   * work one request can cause. Longer new passwords are refused with `…_INVALID_PASSWORD`; a
+   * longer login password fails like a wrong one, after a dummy verification.
+   */
+  maxPasswordLength?: number
 }
 
 export interface Credentials {
@@ -67,6 +73,7 @@ export class UserManager<U extends BaseUser> {
   private readonly verification: Required<TokenSettings>
   private readonly validator: PasswordValidator<U> | undefined
   private readonly logger: ManagerLogger | undefined
+  private readonly maxPasswordLength: number
   readonly clock: Clock
   private readonly revokers: ((user: U) => Promise<void>)[] = []
 
@@ -79,6 +86,9 @@ export class UserManager<U extends BaseUser> {
     this.validator = options.validatePassword
     this.logger = options.logger
     this.clock = options.clock ?? (() => new Date())
+    this.maxPasswordLength = options.maxPasswordLength ?? MAX_PASSWORD_LENGTH
+    if (!Number.isInteger(this.maxPasswordLength) || this.maxPasswordLength < 1)
+      throw new TypeError('UserManager: `maxPasswordLength` must be a positive whole number')
     this.reset = tokenSettings(options.secret, options.resetPasswordToken)
     this.verification = tokenSettings(options.secret, options.verificationToken)
   }
@@ -113,8 +123,8 @@ export class UserManager<U extends BaseUser> {
     context: PasswordContext,
   ): Promise<void> {
     try {
-      if (passwordLength(password) > MAX_PASSWORD_LENGTH) {
-        throw new InvalidPasswordError(`Password should be at most ${MAX_PASSWORD_LENGTH} characters`)
+      if (passwordLength(password) > this.maxPasswordLength) {
+        throw new InvalidPasswordError(`Password should be at most ${this.maxPasswordLength} characters`)
       }
       await this.validator?.(password, user)
     } catch (error) {
@@ -202,7 +212,7 @@ export class UserManager<U extends BaseUser> {
    */
   async authenticate(credentials: Credentials): Promise<U | null> {
     const { username, password } = credentials
-    if (passwordLength(password) > MAX_PASSWORD_LENGTH) {
+    if (passwordLength(password) > this.maxPasswordLength) {
       await this.passwords.verifyDummy('')
       return null
     }
