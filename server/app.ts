@@ -105,7 +105,7 @@ export async function buildApp(
         mailer.enqueue({ to: user.email, ...welcomeMail(user, config.publicUrl) })
       },
       onAfterLogin: (user, ctx) => {
-        const { first_name, role } = ctx.token ? decodeJwt(ctx.token) : {}
+        const { first_name, role } = jwtClaims(ctx.token)
         logOf(ctx).info({ userId: user.id, claims: { first_name, role } }, 'user logged in')
       },
       onAfterForgotPassword: (user, token, ctx) => {
@@ -183,6 +183,15 @@ async function ensureSuperuser(
     { safe: false },
   )
   app.log.info({ email: admin.email }, 'first superuser created')
+}
+
+/** The claims of an access token; nothing for an opaque one (a database or Redis session id). */
+function jwtClaims(token: string | undefined): Record<string, unknown> {
+  try {
+    return token ? decodeJwt(token) : {}
+  } catch {
+    return {}
+  }
 }
 
 declare module 'fastify' {

@@ -154,7 +154,7 @@ export class UserManager<U extends BaseUser> {
       if (error instanceof DuplicateEmail) throw new UserAlreadyExists()
       throw error
     }
-    await this.after('onAfterRegister', () => this.hooks.onAfterRegister?.(user, options.ctx ?? {}))
+    await this.after('onAfterRegister', () => this.hooks.onAfterRegister?.(user, options.ctx ?? {}), options.ctx)
     return user
   }
 
@@ -196,14 +196,18 @@ export class UserManager<U extends BaseUser> {
     const result = updated ?? user
     if (revokes) await this.revokeSessions(result) // and any session opened meanwhile
     const reported = reportedChanges(input, options.safe !== false)
-    await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}))
+    await this.after(
+      'onAfterUpdate',
+      () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}),
+      options.ctx,
+    )
     return result
   }
 
   async delete(user: U, ctx: HookContext = {}): Promise<void> {
     await this.hooks.onBeforeDelete?.(user, ctx)
     await this.store.delete(user)
-    await this.after('onAfterDelete', () => this.hooks.onAfterDelete?.(user, ctx))
+    await this.after('onAfterDelete', () => this.hooks.onAfterDelete?.(user, ctx), ctx)
   }
 
   /**
@@ -232,7 +236,7 @@ export class UserManager<U extends BaseUser> {
   }
 
   async onAfterLogin(user: U, ctx: LoginContext): Promise<void> {
-    await this.after('onAfterLogin', () => this.hooks.onAfterLogin?.(user, ctx))
+    await this.after('onAfterLogin', () => this.hooks.onAfterLogin?.(user, ctx), ctx)
   }
 
   /** Issues a reset token through `onAfterForgotPassword`; inactive users get nothing. */
@@ -248,7 +252,7 @@ export class UserManager<U extends BaseUser> {
       this.reset.lifetimeSeconds,
       this.clock,
     )
-    await this.after('onAfterForgotPassword', () => this.hooks.onAfterForgotPassword?.(user, token, ctx))
+    await this.after('onAfterForgotPassword', () => this.hooks.onAfterForgotPassword?.(user, token, ctx), ctx)
   }
 
   async resetPassword(token: string, password: string, ctx: HookContext = {}): Promise<U> {
@@ -268,7 +272,7 @@ export class UserManager<U extends BaseUser> {
     })
     if (!updated) throw new InvalidResetPasswordToken()
     await this.revokeSessions(updated) // and any session opened meanwhile
-    await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx))
+    await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx), ctx)
     return updated
   }
 
@@ -281,7 +285,7 @@ export class UserManager<U extends BaseUser> {
       this.verification.lifetimeSeconds,
       this.clock,
     )
-    await this.after('onAfterRequestVerify', () => this.hooks.onAfterRequestVerify?.(user, token, ctx))
+    await this.after('onAfterRequestVerify', () => this.hooks.onAfterRequestVerify?.(user, token, ctx), ctx)
   }
 
   /** fastapi-users' order: token, e-mail still the user's, id matches, not yet verified. */
@@ -292,7 +296,7 @@ export class UserManager<U extends BaseUser> {
     if (!user || parseUuid(claims.sub) !== user.id) throw new InvalidVerifyToken()
     if (user.is_verified) throw new UserAlreadyVerified()
     const verified = (await this.store.update(user, { is_verified: true } as UserChanges<U>)) ?? user
-    await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx))
+    await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx), ctx)
     return verified
   }
 
@@ -303,11 +307,11 @@ export class UserManager<U extends BaseUser> {
     return this.passwords.matches(hashedPassword, fingerprint)
   }
 
-  private async after(hook: string, run: () => unknown): Promise<void> {
+  private async after(hook: string, run: () => unknown, ctx?: HookContext): Promise<void> {
     try {
       await run()
     } catch (err) {
-      this.logger?.error({ err, hook }, 'user manager hook failed; the change it follows is kept')
+      ;(ctx?.logger ?? this.logger)?.error({ err, hook }, 'user manager hook failed; the change it follows is kept')
     }
   }
 }
