@@ -6,6 +6,7 @@ import {
   createPasswordHasher,
   FastifyUsers,
   fastapiCompat,
+  type HookContext,
   healthRoutes,
   hostedPages,
   logDelivery,
@@ -26,6 +27,7 @@ import { createBackends, openRedis } from './backends'
 import type { Config } from './config'
 import { oauthAccountStore, registerOAuthRouters } from './oauth'
 import { createRateLimiter, trustProxyOption } from './rate-limit'
+import { frameworkErrors, securityHeaders } from './security-headers'
 import { type User, userFields, validatePassword } from './user'
 
 /** Never in a log line: credentials, tokens, hashes. */
@@ -55,16 +57,29 @@ function requestLogFields(request: FastifyRequest) {
  * `first_name`, one JWT backend at /auth/jwt whose tokens carry custom claims, the five
  * routers, mail hooks, Swagger UI at /docs. Listening is main.ts's job.
  */
-export async function buildApp(config: Config, options: { logger?: boolean } = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  config: Config,
+  options: {
+    logger?: boolean /** Where log lines go instead of stdout (tests). */
+    logStream?: { write(line: string): void }
+  } = {},
+): Promise<FastifyInstance> {
   const app = Fastify({
     logger:
       options.logger === false
         ? false
-        : { level: config.logLevel, redact: LOG_REDACT, serializers: { req: requestLogFields } },
-    bodyLimit: 1024 * 1024,
+        : {
+            level: config.logLevel,
+            redact: LOG_REDACT,
+            serializers: { req: requestLogFields },
+            ...(options.logStream && { stream: options.logStream }),
+          },
+    bodyLimit: config.bodyLimit,
     return503OnClosing: true,
     trustProxy: trustProxyOption(config),
+    frameworkErrors: frameworkErrors(config),
   })
+  await securityHeaders(app, config)
 
   const database = openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
@@ -81,6 +96,8 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
   app.addHook('onClose', () => mailer.close())
   app.decorate('mailer', mailer)
 
+  // A hook's log line carries its request's id (reqId) when a request caused it.
+  const logOf = (ctx: HookContext) => ctx.request?.log ?? app.log
   const manager = new UserManager<User>({
     store: createKyselyUserStore<User>(database, userFields),
     secret: config.secret,
@@ -92,22 +109,23 @@ export async function buildApp(config: Config, options: { logger?: boolean } = {
       concurrency:
         config.passwordHashConcurrency ?? Math.max(1, Math.floor(availableParallelism() / config.webConcurrency)),
     }),
+    maxPasswordLength: config.maxPasswordLength,
     logger: app.log,
     hooks: {
-      onAfterRegister: (user) => {
-        app.log.info({ userId: user.id }, 'user has registered')
+      onAfterRegister: (user, ctx) => {
+        logOf(ctx).info({ userId: user.id }, 'user has registered')
         mailer.enqueue({ to: user.email, ...welcomeMail(user, config.publicUrl) })
       },
       onAfterLogin: (user, ctx) => {
-        const { first_name, role } = ctx.token ? decodeJwt(ctx.token) : {}
-        app.log.info({ userId: user.id, claims: { first_name, role } }, 'user logged in')
+        const { first_name, role } = jwtClaims(ctx.token)
+        logOf(ctx).info({ userId: user.id, claims: { first_name, role } }, 'user logged in')
       },
-      onAfterForgotPassword: (user, token) => {
-        app.log.info({ userId: user.id }, 'user has forgot their password')
+      onAfterForgotPassword: (user, token, ctx) => {
+        logOf(ctx).info({ userId: user.id }, 'user has forgot their password')
         mailer.enqueue({ to: user.email, ...resetPasswordMail(user, token, config.publicUrl) })
       },
-      onAfterRequestVerify: (user, token) => {
-        app.log.info({ userId: user.id }, 'verification requested')
+      onAfterRequestVerify: (user, token, ctx) => {
+        logOf(ctx).info({ userId: user.id }, 'verification requested')
         mailer.enqueue({ to: user.email, ...verifyMail(user, token, config.publicUrl) })
       },
     },
@@ -184,6 +202,15 @@ async function ensureSuperuser(
     { safe: false },
   )
   app.log.info({ email: admin.email }, 'first superuser created')
+}
+
+/** The claims of an access token; nothing for an opaque one (a database or Redis session id). */
+function jwtClaims(token: string | undefined): Record<string, unknown> {
+  try {
+    return token ? decodeJwt(token) : {}
+  } catch {
+    return {}
+  }
 }
 
 declare module 'fastify' {

@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
+import { MAX_PASSWORD_LENGTH } from 'fastify-users'
 
 /**
  * The reference service's configuration: parsed and checked once, at start, into a typed
@@ -35,6 +36,12 @@ export interface Config {
   publicUrl: string
   firstSuperuser: { email: string; password: string } | undefined
   logLevel: string
+  /** Largest request body in bytes; a larger one is refused with 413. */
+  bodyLimit: number
+  /** Longest password accepted, in code points (bounds the hashing work of a request). */
+  maxPasswordLength: number
+  /** Strict-Transport-Security max-age in seconds; 0 sends no HSTS header. */
+  hstsMaxAge: number
   /** Benchmark only: serves a bare JSON route at GET /bench/ceiling (the bench's ceiling). */
   benchCeilingRoute: boolean
   /** Worker processes (node:cluster) sharing the port; 1 serves from this process. */
@@ -327,6 +334,9 @@ export function loadConfig(env: Env): Config {
     publicUrl: (publicUrl ?? '').replace(/\/+$/, ''),
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,
+    bodyLimit: int('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
+    maxPasswordLength: int('MAX_PASSWORD_LENGTH', MAX_PASSWORD_LENGTH, 8, 65_536),
+    hstsMaxAge: int('HSTS_MAX_AGE', production ? 31_536_000 : 0, 0, 63_072_000),
     benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
     webConcurrency: int('WEB_CONCURRENCY', 1, 1, 256),
     passwordHashConcurrency:

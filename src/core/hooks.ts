@@ -7,6 +7,8 @@ import type { BaseUser } from './user'
 export interface HookContext {
   ip?: string
   userAgent?: string
+  /** Where a failing after-hook is reported (the request's logger, with its id); default the manager's. */
+  logger?: { error(obj: object, msg?: string): void }
 }
 
 export interface LoginContext extends HookContext {

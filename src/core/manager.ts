@@ -36,6 +36,12 @@ export interface UserManagerOptions<U extends BaseUser> {
   validatePassword?: PasswordValidator<U>
   logger?: ManagerLogger
   clock?: Clock
+  /**
+   * Longest password accepted, in code points (default MAX_PASSWORD_LENGTH): it bounds the hashing
+   * work one request can cause. Longer new passwords are refused with `…_INVALID_PASSWORD`; a
+   * longer login password fails like a wrong one, after a dummy verification.
+   */
+  maxPasswordLength?: number
 }
 
 export interface Credentials {
@@ -70,6 +76,7 @@ export class UserManager<U extends BaseUser> {
   private readonly verification: Required<TokenSettings>
   private readonly validator: PasswordValidator<U> | undefined
   private readonly logger: ManagerLogger | undefined
+  private readonly maxPasswordLength: number
   readonly clock: Clock
   private readonly revokers: ((user: U) => Promise<void>)[] = []
 
@@ -82,6 +89,9 @@ export class UserManager<U extends BaseUser> {
     this.validator = options.validatePassword
     this.logger = options.logger
     this.clock = options.clock ?? (() => new Date())
+    this.maxPasswordLength = options.maxPasswordLength ?? MAX_PASSWORD_LENGTH
+    if (!Number.isInteger(this.maxPasswordLength) || this.maxPasswordLength < 1)
+      throw new TypeError('UserManager: `maxPasswordLength` must be a positive whole number')
     this.reset = tokenSettings(options.secret, options.resetPasswordToken)
     this.verification = tokenSettings(options.secret, options.verificationToken)
   }
@@ -116,8 +126,8 @@ export class UserManager<U extends BaseUser> {
     context: PasswordContext,
   ): Promise<void> {
     try {
-      if (passwordLength(password) > MAX_PASSWORD_LENGTH) {
-        throw new InvalidPasswordError(`Password should be at most ${MAX_PASSWORD_LENGTH} characters`)
+      if (passwordLength(password) > this.maxPasswordLength) {
+        throw new InvalidPasswordError(`Password should be at most ${this.maxPasswordLength} characters`)
       }
       await this.validator?.(password, user)
     } catch (error) {
@@ -147,7 +157,7 @@ export class UserManager<U extends BaseUser> {
       if (error instanceof DuplicateEmail) throw new UserAlreadyExists()
       throw error
     }
-    await this.after('onAfterRegister', () => this.hooks.onAfterRegister?.(user, options.ctx ?? {}))
+    await this.after('onAfterRegister', () => this.hooks.onAfterRegister?.(user, options.ctx ?? {}), options.ctx)
     return user
   }
 
@@ -175,7 +185,11 @@ export class UserManager<U extends BaseUser> {
     const result = updated ?? user
     if (revokes) await this.revokeSessions(result) // and any session opened meanwhile
     const reported = reportedChanges(input, options.safe !== false)
-    await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}))
+    await this.after(
+      'onAfterUpdate',
+      () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}),
+      options.ctx,
+    )
     return result
   }
 
@@ -216,7 +230,7 @@ export class UserManager<U extends BaseUser> {
   async delete(user: U, ctx: HookContext = {}): Promise<void> {
     await this.hooks.onBeforeDelete?.(user, ctx)
     await this.store.delete(user)
-    await this.after('onAfterDelete', () => this.hooks.onAfterDelete?.(user, ctx))
+    await this.after('onAfterDelete', () => this.hooks.onAfterDelete?.(user, ctx), ctx)
   }
 
   /**
@@ -225,7 +239,7 @@ export class UserManager<U extends BaseUser> {
    */
   async authenticate(credentials: Credentials): Promise<U | null> {
     const { username, password } = credentials
-    if (passwordLength(password) > MAX_PASSWORD_LENGTH) {
+    if (passwordLength(password) > this.maxPasswordLength) {
       await this.passwords.verifyDummy('')
       return null
     }
@@ -245,7 +259,7 @@ export class UserManager<U extends BaseUser> {
   }
 
   async onAfterLogin(user: U, ctx: LoginContext): Promise<void> {
-    await this.after('onAfterLogin', () => this.hooks.onAfterLogin?.(user, ctx))
+    await this.after('onAfterLogin', () => this.hooks.onAfterLogin?.(user, ctx), ctx)
   }
 
   /** Issues a reset token through `onAfterForgotPassword`; inactive users get nothing. */
@@ -261,7 +275,7 @@ export class UserManager<U extends BaseUser> {
       this.reset.lifetimeSeconds,
       this.clock,
     )
-    await this.after('onAfterForgotPassword', () => this.hooks.onAfterForgotPassword?.(user, token, ctx))
+    await this.after('onAfterForgotPassword', () => this.hooks.onAfterForgotPassword?.(user, token, ctx), ctx)
   }
 
   async resetPassword(token: string, password: string, ctx: HookContext = {}): Promise<U> {
@@ -281,7 +295,7 @@ export class UserManager<U extends BaseUser> {
     })
     if (!updated) throw new InvalidResetPasswordToken()
     await this.revokeSessions(updated) // and any session opened meanwhile
-    await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx))
+    await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx), ctx)
     return updated
   }
 
@@ -294,7 +308,7 @@ export class UserManager<U extends BaseUser> {
       this.verification.lifetimeSeconds,
       this.clock,
     )
-    await this.after('onAfterRequestVerify', () => this.hooks.onAfterRequestVerify?.(user, token, ctx))
+    await this.after('onAfterRequestVerify', () => this.hooks.onAfterRequestVerify?.(user, token, ctx), ctx)
   }
 
   /** fastapi-users' order: token, e-mail still the user's, id matches, not yet verified. */
@@ -311,7 +325,7 @@ export class UserManager<U extends BaseUser> {
         ifStill: { email: user.email, is_verified: false } as UserChanges<U>,
       })
       if (!verified) continue
-      await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx))
+      await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx), ctx)
       return verified
     }
     throw new ServiceUnavailable('the user kept changing during the verification')
@@ -324,11 +338,11 @@ export class UserManager<U extends BaseUser> {
     return this.passwords.matches(hashedPassword, fingerprint)
   }
 
-  private async after(hook: string, run: () => unknown): Promise<void> {
+  private async after(hook: string, run: () => unknown, ctx?: HookContext): Promise<void> {
     try {
       await run()
     } catch (err) {
-      this.logger?.error({ err, hook }, 'user manager hook failed; the change it follows is kept')
+      ;(ctx?.logger ?? this.logger)?.error({ err, hook }, 'user manager hook failed; the change it follows is kept')
     }
   }
 }

@@ -13,6 +13,25 @@ export interface OpenApiOptions {
 }
 
 /**
+ * Swagger UI's Content-Security-Policy: its own scripts and styles (no inline script), the
+ * document fetched from this origin, never framed. It replaces any stricter app-wide policy
+ * (the API's `default-src 'none'`) on the /docs routes only.
+ */
+export const DOCS_CSP = [
+  "default-src 'self'",
+  "base-uri 'none'",
+  "connect-src 'self'",
+  "font-src 'self' data:",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+  "img-src 'self' data:",
+  "object-src 'none'",
+  "script-src 'self'",
+  "script-src-attr 'none'",
+  "style-src 'self' 'unsafe-inline'",
+].join('; ')
+
+/**
  * OpenAPI 3.1 at `/openapi.json` and Swagger UI at `/docs`, with FastAPI's component names
  * (UserRead, ErrorModel, HTTPValidationError…) so generated clients keep their type names.
  * Register it before the routes.
@@ -33,7 +52,7 @@ export async function registerOpenApi(app: FastifyInstance, options: OpenApiOpti
         ? liftTitledSchemas(document.openapiObject as Json)
         : document.swaggerObject) as never,
   })
-  await app.register(swaggerUi, { routePrefix: options.docsPath ?? '/docs' })
+  await app.register(swaggerUi, { routePrefix: options.docsPath ?? '/docs', staticCSP: DOCS_CSP })
   app.get('/openapi.json', { schema: { hide: true }, exposeHeadRoute: false }, async () => app.swagger())
 }
 

@@ -82,9 +82,17 @@ export async function formScope(instance: FastifyInstance, options: RouterOption
   })
   instance.removeContentTypeParser(['application/json', 'text/plain'])
   await instance.register(formbody)
+  const bodyLimit = instance.initialConfig.bodyLimit ?? 1024 * 1024
   await instance.register(multipart, {
     attachFieldsToBody: 'keyValues',
-    limits: { fields: 20, fieldSize: 64 * 1024, files: 0, parts: 20 },
+    limits: { fields: 20, fieldSize: bodyLimit, files: 0, parts: 20 },
+  })
+  // @fastify/multipart reads the raw stream itself, outside Fastify's bodyLimit: a declared length
+  // over the limit is a 413 as for any other body (a chunked one is bounded by the part limits).
+  instance.addHook('preParsing', async (request, _reply, payload) => {
+    const multipartBody = request.headers['content-type']?.toLowerCase().startsWith('multipart/')
+    if (multipartBody && Number(request.headers['content-length']) > bodyLimit) throw bodyTooLarge()
+    return payload
   })
   instance.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, _body, done) => done(null, {}))
   instance.addHook('preValidation', async (request) => {
@@ -95,6 +103,10 @@ export async function formScope(instance: FastifyInstance, options: RouterOption
       if (value === '') delete (body as Record<string, unknown>)[key]
     }
   })
+}
+
+function bodyTooLarge(): Error {
+  return Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
 }
 
 /** FastAPI's generate_unique_id: route name + path, non-word characters as `_`, then `_` + method. */

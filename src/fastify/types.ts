@@ -30,5 +30,5 @@ declare module '../core/hooks' {
 }
 
 export function hookContext(request: FastifyRequest, reply?: FastifyReply) {
-  return { ip: request.ip, userAgent: request.headers['user-agent'], request, reply }
+  return { ip: request.ip, userAgent: request.headers['user-agent'], logger: request.log, request, reply }
 }

@@ -75,8 +75,10 @@ export function backgroundMailer(
         logger.warn({ to, subject }, 'mailer closed, mail dropped')
         return
       }
-      // Deferred so that even a synchronous delivery never runs on the request path.
-      const job: Promise<void> = Promise.resolve()
+      // Deferred to the event loop's next turn, after the response has been written: a microtask
+      // would run the delivery's synchronous work (building the message, opening the connection)
+      // before the answer leaves, and that time shows only for users who exist.
+      const job: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
         .then(() => delivery.send(message))
         // only metadata: the body carries the verification/reset token
         .catch((err: unknown) => logger.error({ to, subject, err: errorMessage(err) }, 'mail delivery failed'))
