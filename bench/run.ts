@@ -14,6 +14,7 @@
  *              when other work took over half a core during it)
  *            --tsx (run server/main.ts through tsx instead of the esbuild bundle)
  *            --render FILE (no run: rewrite BENCHMARKS.md, or --markdown FILE, from a results JSON)
+ *            --node-options "FLAGS" (extra node flags for our server, e.g. --max-semi-space-size=8)
  *            --profile (servers write V8 CPU profiles to bench/results/profiles/, for node --cpu-prof's viewers)
  */
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -110,6 +111,7 @@ const { values: args } = parseArgs({
     loader: { type: 'string' },
     'wait-quiet': { type: 'string' },
     profile: { type: 'boolean', default: false },
+    'node-options': { type: 'string' },
     render: { type: 'string' },
     only: { type: 'string' },
     out: { type: 'string' },
@@ -134,6 +136,8 @@ const settings: Settings = {
   probeConnections: 4,
   probeRate: 100,
 }
+/** --node-options "…": extra node flags for our server (e.g. V8 heap sizing experiments). */
+const serverNodeOptions = (args['node-options'] ?? '').split(/\s+/).filter(Boolean)
 const only = args.only ? new Set(args.only.split(',')) : undefined
 const wanted = (id: string) => !only || only.has(id)
 const pin: Pinning = pinning()
@@ -624,7 +628,7 @@ async function main() {
       port: port++,
       cpus: pin.serverCpus,
       readyPath: '/bench/ceiling',
-      nodeOptions: profileOptions(name),
+      nodeOptions: [...serverNodeOptions, ...profileOptions(name)],
     })
   const ours = (base: string) => oursScenarios(base, settings)
 

@@ -106,13 +106,22 @@ describe('sign-in in a browser', { skip: skipWithoutChromium() }, () => {
   test('after signing in, `next` leads back to a page of this site and never elsewhere', async () => {
     const email = uniqueEmail('next')
     await register(email, 'structured-programming')
-    const { context, page } = await openPage(browser, service.baseUrl)
-    await page.goto('/sign-in?next=https://evil.example/steal')
-    await page.getByLabel('E-mail address').fill(email)
-    await page.getByLabel('Password', { exact: true }).fill('structured-programming')
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL(`${service.baseUrl}/account`)
-    await context.close()
+    // another site, written every way a browser resolves to it: all lead to the account page
+    for (const next of [
+      'https://evil.example/steal',
+      '//evil.example/steal',
+      '/\\evil.example/steal',
+      '\\\\evil.example/steal',
+      'javascript:alert(1)',
+    ]) {
+      const { context, page } = await openPage(browser, service.baseUrl)
+      await page.goto(`/sign-in?next=${encodeURIComponent(next)}`)
+      await page.getByLabel('E-mail address').fill(email)
+      await page.getByLabel('Password', { exact: true }).fill('structured-programming')
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      await page.waitForURL(`${service.baseUrl}/account`)
+      await context.close()
+    }
   })
 
   test('an unverified user, where verification is required, is told so and offered a new link', async () => {
