@@ -64,7 +64,8 @@ export async function buildExampleApp(databaseUrl: string, secret: string, event
     transport: new CookieTransport({ cookieMaxAge: 3600 }),
     strategy: new JWTStrategy<User>({ secret, lifetimeSeconds: 3600 }),
   })
-  const users = new FastifyUsers<User>({ manager, backends: [jwt, cookie], fields })
+  // rate limits and login lock-out (429 TOO_MANY_REQUESTS); { redis, keyPrefix } shares them between instances
+  const users = new FastifyUsers<User>({ manager, backends: [jwt, cookie], fields, rateLimit: { store: 'memory' } })
 
   // 5. The app: FastAPI-shaped errors, OpenAPI + Swagger UI, the routers.
   const app = Fastify()
