@@ -4,6 +4,7 @@ import {
   backgroundMailer,
   createKyselyUserStore,
   createPasswordHasher,
+  emailChangedMail,
   FastifyUsers,
   fastapiCompat,
   type HookContext,
@@ -13,6 +14,7 @@ import {
   migrateToLatest,
   OWASP_ARGON2ID,
   openDatabase,
+  passwordChangedMail,
   pingDatabase,
   redactTokenQuery,
   registerOpenApi,
@@ -123,6 +125,18 @@ export async function buildApp(
       onAfterForgotPassword: (user, token, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'user has forgot their password')
         mailer.enqueue({ to: user.email, ...resetPasswordMail(user, token, config.publicUrl) })
+      },
+      // The owner hears of a credential change: a new password, or the address moved (told at the old one).
+      onAfterUpdate: (user, changes, ctx) => {
+        if (changes.password) mailer.enqueue({ to: user.email, ...passwordChangedMail(user, config.publicUrl) })
+        if (ctx.previousEmail) {
+          logOf(ctx).info({ userId: user.id }, 'e-mail address changed: the old address is told')
+          mailer.enqueue({ to: ctx.previousEmail, ...emailChangedMail(user, user.email, config.publicUrl) })
+        }
+      },
+      onAfterResetPassword: (user, ctx) => {
+        logOf(ctx).info({ userId: user.id }, 'user has reset their password')
+        mailer.enqueue({ to: user.email, ...passwordChangedMail(user, config.publicUrl) })
       },
       onAfterRequestVerify: (user, token, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'verification requested')

@@ -2,7 +2,7 @@
 
 export { type EmailResult, normalizeEmail } from './core/email'
 export * from './core/errors'
-export type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './core/hooks'
+export type { HookContext, LoginContext, PasswordValidator, UpdateContext, UserManagerHooks } from './core/hooks'
 export { parseUuid } from './core/ids'
 export {
   type CreateInput,
@@ -61,7 +61,15 @@ export { EmailString, nullable, type UserSchemas, userSchemas } from './fastify/
 export type { Register, RegisteredUser } from './fastify/types'
 export { hookContext } from './fastify/types'
 export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery'
-export { type MailContent, type MailUser, resetPasswordMail, verifyMail, welcomeMail } from './mail/templates'
+export {
+  emailChangedMail,
+  type MailContent,
+  type MailUser,
+  passwordChangedMail,
+  resetPasswordMail,
+  verifyMail,
+  welcomeMail,
+} from './mail/templates'
 export {
   type AuthorizationRequest,
   type CallbackRequest,

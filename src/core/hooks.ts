@@ -16,6 +16,11 @@ export interface LoginContext extends HookContext {
   token?: string
 }
 
+/** onAfterUpdate's context: also the address the user had, when the update changed it (to tell the owner). */
+export interface UpdateContext extends HookContext {
+  previousEmail?: string
+}
+
 type MaybePromise<T> = T | Promise<T>
 
 /**
@@ -24,7 +29,7 @@ type MaybePromise<T> = T | Promise<T>
  */
 export interface UserManagerHooks<U extends BaseUser> {
   onAfterRegister?(user: U, ctx: HookContext): MaybePromise<void>
-  onAfterUpdate?(user: U, changes: Record<string, unknown>, ctx: HookContext): MaybePromise<void>
+  onAfterUpdate?(user: U, changes: Record<string, unknown>, ctx: UpdateContext): MaybePromise<void>
   onAfterLogin?(user: U, ctx: LoginContext): MaybePromise<void>
   onAfterRequestVerify?(user: U, token: string, ctx: HookContext): MaybePromise<void>
   onAfterVerify?(user: U, ctx: HookContext): MaybePromise<void>

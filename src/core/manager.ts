@@ -181,15 +181,13 @@ export class UserManager<U extends BaseUser> {
     const revokes = changes.hashed_password !== undefined || (user.is_active && changes.is_active === false)
     // Sessions are ended before the change is stored: if a session store is down (503), nothing changed.
     if (revokes) await this.revokeSessions(user)
-    const updated = await this.storeUpdate(user, input.email, changes)
+    const { updated, previousEmail } = await this.storeUpdate(user, input.email, changes)
     const result = updated ?? user
     if (revokes) await this.revokeSessions(result) // and any session opened meanwhile
     const reported = reportedChanges(input, options.safe !== false)
-    await this.after(
-      'onAfterUpdate',
-      () => this.hooks.onAfterUpdate?.(result, reported, options.ctx ?? {}),
-      options.ctx,
-    )
+    const changedEmail = input.email !== undefined && updated && previousEmail !== updated.email
+    const ctx = { ...options.ctx, ...(changedEmail ? { previousEmail } : {}) }
+    await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, ctx), options.ctx)
     return result
   }
 
@@ -199,7 +197,11 @@ export class UserManager<U extends BaseUser> {
    * moved meanwhile, the row is read again and judged again, so the outcome is that of some serial order.
    * Null when the user was deleted meanwhile.
    */
-  private async storeUpdate(user: U, newEmail: string | undefined, changes: Record<string, unknown>) {
+  private async storeUpdate(
+    user: U,
+    newEmail: string | undefined,
+    changes: Record<string, unknown>,
+  ): Promise<{ updated: U | null; previousEmail: string | undefined }> {
     let current: U | null = user
     for (let attempt = 0; current && attempt < MAX_ATTEMPTS; attempt++) {
       let emailChanges: Record<string, unknown> = {}
@@ -220,10 +222,11 @@ export class UserManager<U extends BaseUser> {
         if (error instanceof DuplicateEmail) throw new EmailAlreadyExists()
         throw error
       }
-      if (updated || newEmail === undefined) return updated
+      // the address the row had when the write went through
+      if (updated || newEmail === undefined) return { updated, previousEmail: current.email }
       current = await this.store.get(user.id)
     }
-    if (!current) return null
+    if (!current) return { updated: null, previousEmail: undefined }
     throw new ServiceUnavailable('the user kept changing during the update')
   }
 

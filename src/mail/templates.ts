@@ -31,6 +31,17 @@ export const strings = {
     body: 'We received a request to reset your password. Choose a new one by opening the link below.',
     action: 'Reset my password',
   },
+  passwordChanged: {
+    subject: 'Your password was changed',
+    body: 'The password of your account has just been changed, and every session signed in with the old one has been ended.',
+    action: 'Open the application',
+  },
+  emailChanged: {
+    subject: 'Your e-mail address was changed',
+    body: (newEmail: string) => `The e-mail address of your account has just been changed to ${newEmail}.`,
+    action: 'Open the application',
+  },
+  notYou: 'If you did not do this, reset your password at once, or contact us.',
 }
 
 export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
@@ -45,6 +56,17 @@ export function verifyMail(user: MailUser, token: string, publicUrl: string): Ma
 export function resetPasswordMail(user: MailUser, token: string, publicUrl: string): MailContent {
   const link = joinUrl(publicUrl, `/reset-password?token=${encodeURIComponent(token)}`)
   return build(user, strings.reset, link, [strings.expires, strings.ignore])
+}
+
+/** To the user, after a password change or reset. */
+export function passwordChangedMail(user: MailUser, publicUrl: string): MailContent {
+  return build(user, strings.passwordChanged, joinUrl(publicUrl, '/'), [strings.notYou])
+}
+
+/** To the address the user had, after an e-mail change: the owner hears of it even if the account was taken. */
+export function emailChangedMail(user: MailUser, newEmail: string, publicUrl: string): MailContent {
+  const words = { ...strings.emailChanged, body: strings.emailChanged.body(newEmail) }
+  return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
 }
 
 function build(

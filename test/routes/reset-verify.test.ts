@@ -461,6 +461,44 @@ for (const kind of databaseKinds()) {
         assert.match(mail.text, /Ada/)
       })
 
+      s.it('a password change and a reset each tell the owner; nothing is sent for other changes', async (api) => {
+        const user = await s.registered(newEmail('pwmail'), PASSWORD, 'Ann')
+        const changed = (m: ReceivedMail) => m.to.includes(user.email) && /password was changed/i.test(m.subject)
+
+        const token = await api.token(user.email, PASSWORD)
+        assert.equal((await api.patch('/users/me', { first_name: 'Anna' }, token)).statusCode, 200)
+        assert.equal((await api.patch('/users/me', { password: NEW_PASSWORD }, token)).statusCode, 200)
+        const first = await s.smtp.waitForMail(changed)
+        assert.match(first.text, /Hello Anna,/)
+        assert.match(first.text, /If you did not do this, reset your password at once/)
+        assert.doesNotMatch(first.text, new RegExp(NEW_PASSWORD))
+
+        const reset = await s.resetToken(user.email)
+        assert.deepEqual(reply(await resetPassword(api, reset, PASSWORD)), [200, null])
+        await s.smtp.waitForMail((m) => changed(m) && m !== first)
+        await s.drain()
+        assert.equal(s.smtp.messages.filter(changed).length, 2, 'one per password change, none for first_name')
+      })
+
+      s.it('an e-mail change tells the old address, which learns the new one', async (api) => {
+        const user = await s.registered(newEmail('oldaddr'), PASSWORD, 'Ann')
+        const moved = newEmail('newaddr')
+        const token = await api.token(user.email, PASSWORD)
+        assert.equal((await api.patch('/users/me', { email: moved }, token)).statusCode, 200)
+        const told = await s.smtp.waitForMail(
+          (m) => m.to.includes(user.email) && /address was changed/i.test(m.subject),
+        )
+        assert.deepEqual(told.to, [user.email])
+        assert.ok(told.text.includes(`changed to ${moved}.`), told.text)
+
+        // the same address again: nothing changed, nothing to tell
+        await s.drain()
+        const before = s.smtp.messages.length
+        assert.equal((await api.patch('/users/me', { email: moved }, token)).statusCode, 200)
+        await s.drain()
+        assert.equal(s.smtp.messages.length, before)
+      })
+
       s.it('user input placed in mail is escaped in the HTML part', async (api) => {
         const user = await s.registered(newEmail('xss'), PASSWORD, '<script>alert(1)</script>')
         const welcome = await s.smtp.waitForMail((m) => m.to.includes(user.email) && /welcome/i.test(m.subject))
