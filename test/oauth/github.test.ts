@@ -4,6 +4,8 @@
  * /user and /user/emails.
  */
 import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { sql } from 'kysely'
 import { openDatabase } from '../../src/stores/kysely/database'
@@ -130,6 +132,26 @@ for (const kind of databaseKinds()) {
       url.searchParams.set('state', new URL(other.callback).searchParams.get('state') ?? '')
       assert.deepEqual(await get(other.browser, url.toString()), [400, { detail: 'OAUTH_PROVIDER_ERROR' }])
       assert.deepEqual(github.refused.slice(refusedBefore), ['bad code_verifier'])
+    })
+
+    it('a redirect from the provider API is never followed (no request reaches an internal address)', async () => {
+      const internal: string[] = []
+      const inside = createServer((req, res) => {
+        internal.push(req.url ?? '')
+        res.end('{}')
+      })
+      await new Promise<void>((resolve) => inside.listen(0, '127.0.0.1', resolve))
+      try {
+        const octo = githubUser(true)
+        const { browser, callback } = await flow(octo.login)
+        github.redirectApiTo = `http://127.0.0.1:${(inside.address() as AddressInfo).port}/internal-admin`
+        const [status, body] = await get(browser, callback)
+        assert.deepEqual([status, body], [503, { detail: 'SERVICE_UNAVAILABLE' }])
+        assert.deepEqual(internal, [])
+      } finally {
+        github.redirectApiTo = undefined
+        await new Promise<void>((resolve) => inside.close(() => resolve()))
+      }
     })
 
     it('an unverified primary e-mail never links to an existing account', async () => {

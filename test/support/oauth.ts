@@ -147,6 +147,8 @@ export interface FakeGitHub {
   users: Map<string, { id: number; login: string; email: string | null; emails: unknown[] }>
   /** Code exchanges refused (wrong secret, redirect_uri or PKCE verifier). */
   refused: string[]
+  /** When set, the API (/user, /user/emails) answers 302 to this URL instead. */
+  redirectApiTo: string | undefined
   close(): Promise<void>
 }
 
@@ -207,12 +209,20 @@ export async function startFakeGitHub(client: { id: string; secret: string }): P
     const login = tokens.get((req.headers.authorization ?? '').replace(/^Bearer /, ''))
     const user = login === undefined ? undefined : users.get(login)
     if (!user) return send(401, { message: 'Bad credentials' })
+    if (fake.redirectApiTo) return send(302, {}, { location: fake.redirectApiTo })
     if (url.pathname === '/user') return send(200, { id: user.id, login: user.login, email: user.email })
     if (url.pathname === '/user/emails') return send(200, user.emails)
     return send(404, { message: 'Not Found' })
   })
   const url = await listen(server)
-  return { url, users, refused, close: () => new Promise<void>((resolve) => server.close(() => resolve())) }
+  const fake: FakeGitHub = {
+    url,
+    users,
+    refused,
+    redirectApiTo: undefined,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+  return fake
 }
 
 /** The reference service on loopback (a real port: the provider redirects the browser to it). */
