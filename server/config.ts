@@ -73,6 +73,8 @@ export interface RateLimitConfig {
   /** Failed logins per client address, any account, per failure window. */
   loginIpFailures: number
   loginFailureWindowSeconds: number
+  /** The prefix of the counters' keys in Redis (REDIS_URL): instances that share it share their counters. */
+  redisKeyPrefix: string
 }
 
 /** TRUST_PROXY: true/false, a number of proxy hops, or a comma-separated list of proxy addresses or CIDR ranges. */
@@ -351,6 +353,7 @@ export function loadConfig(env: Env): Config {
           loginLockoutMaxSeconds: int('LOGIN_LOCKOUT_MAX', 900, 1, 86_400),
           loginIpFailures: int('LOGIN_IP_FAILURES', 100, 1, 1_000_000),
           loginFailureWindowSeconds: int('LOGIN_FAILURE_WINDOW', 86_400, 1, 604_800),
+          redisKeyPrefix: read('RATE_LIMIT_REDIS_PREFIX') ?? 'fastify-users:rate-limit',
         }
       : undefined,
     trustProxy: trustProxy(read('TRUST_PROXY'), problems),

@@ -46,7 +46,7 @@ export function createRateLimiter(config: Config, app: FastifyInstance): AuthRat
     })
   })
   app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())))
-  return new AuthRateLimiter({ ...options, store: { redis, keyPrefix: 'fastify-users:rate-limit' } })
+  return new AuthRateLimiter({ ...options, store: { redis, keyPrefix: limits.redisKeyPrefix } })
 }
 
 /** TRUST_PROXY as Fastify takes it (its types have no hop count: a count is a function of the hop). */

@@ -59,20 +59,21 @@ async function serviceWithRedis(kind: DatabaseKind, redisUrl: string): Promise<S
     REDIS_URL: redisUrl,
     REDIS_TIMEOUT_MS: String(TIMEOUT_MS),
   })
-  const api = client(app)
-  const email = newEmail()
-  assert.equal((await api.register(email, PASSWORD)).statusCode, 201)
-  const login = await redisLogin(api, email)
-  assert.equal(login.statusCode, 200, login.body)
-  return {
-    api,
-    email,
-    redisToken: login.json().access_token,
-    jwt: await api.token(email, PASSWORD),
-    async close() {
-      await app.close()
-      await database.drop()
-    },
+  const close = async () => {
+    await app.close()
+    await database.drop()
+  }
+  try {
+    const api = client(app)
+    const email = newEmail()
+    const registered = await api.register(email, PASSWORD)
+    assert.equal(registered.statusCode, 201, registered.body)
+    const login = await redisLogin(api, email)
+    assert.equal(login.statusCode, 200, login.body)
+    return { api, email, redisToken: login.json().access_token, jwt: await api.token(email, PASSWORD), close }
+  } catch (error) {
+    await close() // its Redis clients would otherwise keep reconnecting, and the test process alive
+    throw error
   }
 }
 

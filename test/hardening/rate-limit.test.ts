@@ -6,7 +6,7 @@
  * proxy, path variants), counters shared through Redis, and login failing closed without it.
  */
 import assert from 'node:assert/strict'
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomUUID } from 'node:crypto'
 import { connect, createServer, type Socket } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
@@ -143,6 +143,7 @@ describe('the reference service turns the limits on by default', () => {
       loginLockoutMaxSeconds: 900,
       loginIpFailures: 100,
       loginFailureWindowSeconds: 86400,
+      redisKeyPrefix: 'fastify-users:rate-limit',
     })
     assert.equal(config.trustProxy, false)
     assert.equal(loadConfig({ RATE_LIMIT: 'false' }).rateLimit, undefined)
@@ -369,9 +370,11 @@ describe('sqlite: two instances share their counters through Redis', () => {
       skipReason = 'Redis is not reachable locally'
       return
     }
-    first = await startTestApp('sqlite', { ...env, REDIS_URL: redisUrl })
+    // two instances, one Redis, one key prefix (this test's own): they share their counters
+    const shared = { REDIS_URL: redisUrl, RATE_LIMIT_REDIS_PREFIX: `fastify-users-test:${randomUUID()}` }
+    first = await startTestApp('sqlite', { ...env, ...shared })
     if (!first) return
-    const config = { SECRET: TEST_SECRET, DATABASE_URL: first.database.url, LOG_LEVEL: 'silent', REDIS_URL: redisUrl }
+    const config = { SECRET: TEST_SECRET, DATABASE_URL: first.database.url, LOG_LEVEL: 'silent', ...shared }
     second = await buildApp(loadConfig({ ...config, ...env }), { logger: false })
   })
   after(async () => {

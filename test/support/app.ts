@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp } from '../../server/app'
 import { loadConfig } from '../../server/config'
@@ -23,6 +24,8 @@ export async function startTestApp(kind: DatabaseKind, env: Record<string, strin
     DATABASE_URL: database.url,
     LOG_LEVEL: 'silent',
     RATE_LIMIT: 'false',
+    // a test that turns the limiter on with REDIS_URL counts in keys of its own, never another test's or run's
+    RATE_LIMIT_REDIS_PREFIX: `fastify-users-test:${randomUUID()}`,
     ...env,
   })
   const app = await buildApp(config, { logger: false })

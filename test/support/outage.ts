@@ -1,4 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
@@ -31,7 +32,14 @@ export async function freePort(): Promise<number> {
 
 /** The reference service on that database (and Redis), as tests build it, with the given settings. */
 export async function startServiceOn(databaseUrl: string, env: Record<string, string> = {}): Promise<FastifyInstance> {
-  const config = loadConfig({ SECRET: TEST_SECRET, DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent', ...env })
+  const config = loadConfig({
+    SECRET: TEST_SECRET,
+    DATABASE_URL: databaseUrl,
+    LOG_LEVEL: 'silent',
+    // the limiter is on (the default) with REDIS_URL: counters in keys of this test's own
+    RATE_LIMIT_REDIS_PREFIX: `fastify-users-test:${randomUUID()}`,
+    ...env,
+  })
   const app = await buildApp(config, { logger: false })
   await app.ready()
   return app
