@@ -269,7 +269,9 @@ export function renderSummary(report: BenchReport): string {
   if (scaling) parts.push(`Worker processes: ${report.scaling?.scenario} (${report.scaling?.note})\n${scaling}`)
   parts.push(`Raw password hashing (same run, server's core)\n${hashingTable(report)}`)
   parts.push(`Targets\n${targetsTable(report)}`)
-  parts.push(`Not available yet\n${report.notAvailable.map((n) => `- ${n}`).join('\n')}`)
+  if (report.notAvailable.length) {
+    parts.push(`Not available yet\n${report.notAvailable.map((n) => `- ${n}`).join('\n')}`)
+  }
   return parts.join('\n\n')
 }
 
@@ -361,8 +363,10 @@ export function renderMarkdown(report: BenchReport): string {
   out.push(hashingTable(report))
   out.push('## Targets (from issue 5; reported, never asserted)')
   out.push(targetsTable(report))
-  out.push('## Not available yet')
-  out.push(report.notAvailable.map((n) => `- ${n}`).join('\n'))
+  if (report.notAvailable.length) {
+    out.push('## Not available yet')
+    out.push(report.notAvailable.map((n) => `- ${n}`).join('\n'))
+  }
   out.push('## How it is measured')
   out.push(
     [
