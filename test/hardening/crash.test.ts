@@ -7,26 +7,18 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { type TestContext, test } from 'node:test'
 import { openDatabase } from 'fastify-users'
 import { sql } from 'kysely'
 import { TEST_SECRET } from '../support/app'
 import { createTestDatabase, type DatabaseKind, databaseKinds } from '../support/databases'
+import { freePort } from '../support/ports'
 
 const WORKERS = 24
 const KILL_AFTER = 25 // 201s seen in the cycle before the kill
 const CYCLES = 2
 const ARGON2ID = /^\$argon2id\$v=19\$m=\d+,t=\d+,p=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 /** server/main.ts on `databaseUrl`, answering on `port` once it is ready. */
 async function startService(databaseUrl: string, port: number): Promise<ChildProcess> {

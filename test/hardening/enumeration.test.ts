@@ -10,12 +10,12 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
-import { createServer } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { smtpDelivery } from 'fastify-users'
 import { SMTPServer } from 'smtp-server'
 import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases'
+import { freePort } from '../support/ports'
 import { startSmtpServer } from '../support/smtp'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
@@ -146,14 +146,6 @@ async function startSmtpSinkProcess(): Promise<{ url: string; close(): Promise<v
       await once(child, 'exit')
     },
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /**

@@ -5,11 +5,11 @@
  */
 import assert from 'node:assert/strict'
 import { existsSync, mkdirSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core'
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/app'
+import { freePort } from '../support/ports'
 import { type ReceivedMail, startSmtpServer } from '../support/smtp'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
@@ -42,15 +42,6 @@ export interface PagesService {
   smtp: Awaited<ReturnType<typeof startSmtpServer>>
   test: TestApp
   close(): Promise<void>
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  assert.ok(address && typeof address === 'object')
-  await new Promise((resolve) => server.close(resolve))
-  return address.port
 }
 
 /** The reference service as `npm start` runs it, on SQLite, listening on 127.0.0.1 with its mails going to a local SMTP server. */

@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -11,6 +10,7 @@ import { hostedPages, pageStrings, redactTokenQuery } from '../../src/index'
 import { PAGES_CSP } from '../../src/pages'
 import { mergeStrings } from '../../src/pages/strings'
 import { startTestApp, type TestApp } from '../support/app'
+import { freePort } from '../support/ports'
 
 const PAGES = ['/sign-in', '/sign-up', '/forgot-password', '/reset-password', '/verify', '/account']
 
@@ -189,14 +189,6 @@ test('redactTokenQuery: mail-link tokens never reach a request log', () => {
   assert.equal(redactTokenQuery('/sign-in?notice=signed-out'), '/sign-in?notice=signed-out')
   assert.equal(redactTokenQuery('/token=abc'), '/token=abc')
 })
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
-}
 
 async function waitFor(url: string, child: ChildProcess): Promise<Response> {
   for (let i = 0; i < 150; i++) {

@@ -11,6 +11,10 @@ import Provider from 'oidc-provider'
 import { startTestApp, type TestApp } from './app'
 import type { DatabaseKind } from './databases'
 
+import { freePort } from './ports'
+
+export { freePort }
+
 export interface TestAccount {
   email?: string
   email_verified?: boolean
@@ -21,13 +25,6 @@ export const OIDC_CLIENT = { id: 'fastify-users-test', secret: 'oidc-client-secr
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  const url = await listen(server)
-  await new Promise((resolve) => server.close(resolve))
-  return Number(new URL(url).port)
 }
 
 export interface OidcProvider {

@@ -1,7 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
@@ -9,6 +8,10 @@ import { Redis } from 'ioredis'
 import { buildApp } from '../../server/app'
 import { loadConfig } from '../../server/config'
 import { TEST_SECRET } from './app'
+
+import { freePort } from './ports'
+
+export { freePort }
 
 /**
  * Helpers of the outage tests (test/faults): private PostgreSQL and Redis instances a test may
@@ -20,14 +23,6 @@ import { TEST_SECRET } from './app'
 function missing(what: string): null {
   if (process.env.CI === 'true') throw new Error(`${what} is required under CI=true but is not installed`)
   return null
-}
-
-export async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise((resolve) => server.close(resolve))
-  return port
 }
 
 /** The reference service on that database (and Redis), as tests build it, with the given settings. */
