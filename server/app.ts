@@ -152,7 +152,7 @@ export async function buildApp(
     backends,
     fields: userFields,
     oauthAccounts: oauthAccountStore(database),
-    rateLimit: createRateLimiter(config, app),
+    rateLimit: createRateLimiter(config, redis, app),
   })
   app.decorate('users', users)
 

@@ -1,14 +1,19 @@
 import type { FastifyInstance } from 'fastify'
 import { AuthRateLimiter } from 'fastify-users'
-import { Redis } from 'ioredis'
+import type { Redis } from 'ioredis'
 import type { Config } from './config'
 
 /**
  * The reference service's rate limits (RATE_LIMIT, on by default): counters in this process's
- * memory, or in Redis when REDIS_URL is set so that every instance shares them. While that Redis
- * is unreachable, login answers 503 (fail closed); the other limited routes count in memory.
+ * memory, or in Redis (the service's client, `openRedis`) when REDIS_URL is set so that every
+ * instance shares them. While that Redis is unreachable, login answers 503 (fail closed); the other
+ * limited routes count in memory.
  */
-export function createRateLimiter(config: Config, app: FastifyInstance): AuthRateLimiter | undefined {
+export function createRateLimiter(
+  config: Config,
+  redis: Redis | undefined,
+  app: FastifyInstance,
+): AuthRateLimiter | undefined {
   const limits = config.rateLimit
   if (!limits) return undefined
   const window = { points: limits.ipRequests, durationSeconds: limits.ipWindowSeconds }
@@ -33,19 +38,15 @@ export function createRateLimiter(config: Config, app: FastifyInstance): AuthRat
       },
     },
   }
-  if (!config.redisUrl) return new AuthRateLimiter(options)
-  // Its own connection, failing fast while Redis is down (as the Redis backend's does).
-  const redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 1, commandTimeout: 2000, connectTimeout: 2000 })
-  redis.on('error', (err) => app.log.warn({ err: err.message }, 'rate limit redis connection'))
+  if (!redis) return new AuthRateLimiter(options)
   // Login answers 503 until the connection is ready: wait for it at start (not forever: Redis may be down).
   app.addHook('onReady', async () => {
     if (redis.status === 'ready') return
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, 2000)
+      const timer = setTimeout(resolve, config.redisTimeoutMs)
       redis.once('ready', () => resolve(clearTimeout(timer)))
     })
   })
-  app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())))
   return new AuthRateLimiter({ ...options, store: { redis, keyPrefix: limits.redisKeyPrefix } })
 }
 

@@ -2,10 +2,10 @@ import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from 'no
 import type { JWTPayload } from 'jose'
 
 /**
- * Synchronous verification of HMAC-signed JWTs (HS256/384/512) with node:crypto: the hot path of
- * every authenticated request. jose's verification goes through WebCrypto, whose promise and
- * key-import machinery cost several times the HMAC itself (see BENCHMARKS.md); signing stays
- * with jose. The checks are jose's `jwtVerify`, kept to the letter: the algorithm is pinned
+ * HMAC-signed JWTs (HS256/384/512), signed and verified synchronously with node:crypto: the hot
+ * path of every authenticated request. jose goes through WebCrypto, whose promise and key-import
+ * machinery cost several times the HMAC itself (see BENCHMARKS.md), and whose hop to the thread
+ * pool made token-issuing routes measurably slower than the others (a timing oracle). The checks are jose's `jwtVerify`, kept to the letter: the algorithm is pinned
  * (the header's `alg` must equal it; `none` and every other value are refused), any `crit`
  * header is refused (we understand no extension), the signature is compared in constant time,
  * base64url and UTF-8 are decoded strictly, the payload must be a JSON object, `exp`, `nbf` and
@@ -17,6 +17,13 @@ export type HmacJwtAlgorithm = 'HS256' | 'HS384' | 'HS512'
 const DIGEST = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' } as const
 const BASE64URL = /^[A-Za-z0-9_-]*$/
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true })
+const base64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url')
+
+/** `{alg, typ: "JWT"}` over the payload as JSON: the bytes jose's SignJWT produces. */
+export function signHmacJwt(payload: object, secret: string, algorithm: HmacJwtAlgorithm = 'HS256'): string {
+  const input = `${base64url(JSON.stringify({ alg: algorithm, typ: 'JWT' }))}.${base64url(JSON.stringify(payload))}`
+  return `${input}.${createHmac(DIGEST[algorithm], secret).update(input).digest('base64url')}`
+}
 
 export class HmacJwtVerifier {
   private readonly key: KeyObject

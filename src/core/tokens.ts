@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { JWTPayload } from 'jose'
-import { HmacJwtVerifier } from './hmac-jwt'
+import { HmacJwtVerifier, signHmacJwt } from './hmac-jwt'
 
 /** One audience per purpose, so no token type can be replayed as another. */
 export const AUDIENCE = {
@@ -17,11 +17,7 @@ export interface JwtKey {
   algorithm?: 'HS256' | 'HS384' | 'HS512'
 }
 
-/**
- * Signs with node:crypto's HMAC, synchronously: WebCrypto (jose's SignJWT) would hop to the
- * thread pool and back, and on a loaded machine that hop alone makes a forgot-password for an
- * existing user measurably slower than for an unknown one. The bytes are what jose produces.
- */
+/** Signs synchronously (src/core/hmac-jwt.ts): a thread-pool hop would make token-issuing routes a timing oracle. */
 export async function signJwt(
   claims: Record<string, unknown>,
   key: JwtKey,
@@ -30,15 +26,8 @@ export async function signJwt(
 ): Promise<string> {
   const payload: Record<string, unknown> = { ...claims }
   if (lifetimeSeconds !== null) payload.exp = Math.floor(clock().getTime() / 1000) + lifetimeSeconds
-  const algorithm = key.algorithm ?? 'HS256'
-  const input = `${base64url(JSON.stringify({ alg: algorithm, typ: 'JWT' }))}.${base64url(JSON.stringify(payload))}`
-  const signature = createHmac(HMAC_HASH[algorithm], key.secret).update(input).digest('base64url')
-  return `${input}.${signature}`
+  return signHmacJwt(payload, key.secret, key.algorithm)
 }
-
-const HMAC_HASH = { HS256: 'sha256', HS384: 'sha384', HS512: 'sha512' } as const
-
-const base64url = (text: string) => Buffer.from(text, 'utf8').toString('base64url')
 
 /** The payload of a valid token for `audience`, or null for anything else (bad signature, expired, `nbf` ahead…). */
 export async function verifyJwt(

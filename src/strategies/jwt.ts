@@ -10,7 +10,7 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose'
-import { HmacJwtVerifier } from '../core/hmac-jwt'
+import { HmacJwtVerifier, signHmacJwt } from '../core/hmac-jwt'
 import type { UserManager } from '../core/manager'
 import { AUDIENCE, type Clock } from '../core/tokens'
 import type { BaseUser } from '../core/user'
@@ -64,7 +64,6 @@ interface LoadedKey {
 }
 
 const RESERVED = new Set(['sub', 'aud', 'exp', 'pfp'])
-const encoder = new TextEncoder()
 
 /**
  * Stateless access tokens: `{sub, aud: ["fastapi-users:auth"], exp}` plus custom claims.
@@ -114,12 +113,12 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
     const payload: JWTPayload = { sub: user.id, aud: this.audience, ...extra, ...bound }
     const lifetime = this.options.lifetimeSeconds
     if (lifetime !== null) payload.exp = Math.floor(this.now().getTime() / 1000) + lifetime
-    const jwt = new SignJWT(payload)
-    if (!this.keys)
-      return jwt.setProtectedHeader({ alg: this.algorithm, typ: 'JWT' }).sign(encoder.encode(this.options.secret))
+    if (!this.keys) return signHmacJwt(payload, this.options.secret, this.algorithm as HmacAlgorithm)
     const signer = (await this.keys).find((k) => k.privateKey)
     if (!signer?.privateKey) throw new Error('no signing key')
-    return jwt.setProtectedHeader({ alg: this.algorithm, typ: 'JWT', kid: signer.kid }).sign(signer.privateKey)
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg: this.algorithm, typ: 'JWT', kid: signer.kid })
+      .sign(signer.privateKey)
   }
 
   async destroyToken(): Promise<void> {

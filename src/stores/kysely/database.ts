@@ -98,21 +98,12 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       },
     )
     if (file === ':memory:') return database // a second connection would open another, empty database
-    let reader: SQLite.Database | undefined
-    const statements = new Map<string, SQLite.Statement>()
-    database.readNow = (sql, parameters) => {
-      reader ??= new SQLite(file, { readonly: true, fileMustExist: true, timeout: timeoutMs })
-      let statement = statements.get(sql)
-      if (!statement) {
-        if (statements.size >= 100) statements.clear()
-        statement = reader.prepare(sql)
-        statements.set(sql, statement)
-      }
-      return statement.all(parameters as unknown[]) as Record<string, unknown>[]
-    }
+    const reader = new SQLite(file, { readonly: true, fileMustExist: true, timeout: timeoutMs })
+    const prepareRead = preparedOnce(reader, 100)
+    database.readNow = (sql, parameters) => prepareRead(sql).all(parameters as unknown[]) as Record<string, unknown>[]
     const close = database.close
     database.close = async () => {
-      reader?.close()
+      reader.close()
       await close()
     }
     return database
@@ -261,18 +252,11 @@ function wrap(kind: Database['kind'], db: Kysely<unknown>, capabilities: Capabil
  * `iterate` (streaming), which gets a statement of its own.
  */
 function cachingStatements(sqlite: SQLite.Database): SqliteDatabase {
-  const MAX = 500
-  const cache = new Map<string, SQLite.Statement>()
+  const prepare = preparedOnce(sqlite, 500)
   return {
     close: () => sqlite.close(),
     prepare(sql: string) {
-      let statement = cache.get(sql)
-      if (!statement) {
-        if (cache.size >= MAX) cache.clear()
-        statement = sqlite.prepare(sql)
-        cache.set(sql, statement)
-      }
-      const cached = statement
+      const cached = prepare(sql)
       return {
         reader: cached.reader,
         all: (parameters: ReadonlyArray<unknown>) => cached.all(parameters),
@@ -280,5 +264,19 @@ function cachingStatements(sqlite: SQLite.Database): SqliteDatabase {
         iterate: (parameters: ReadonlyArray<unknown>) => sqlite.prepare(sql).iterate(parameters),
       }
     },
+  }
+}
+
+/** `db.prepare`, each distinct statement once (bounded: the cache is emptied when full). */
+function preparedOnce(db: SQLite.Database, max: number): (sql: string) => SQLite.Statement {
+  const cache = new Map<string, SQLite.Statement>()
+  return (sql) => {
+    let statement = cache.get(sql)
+    if (!statement) {
+      if (cache.size >= max) cache.clear()
+      statement = db.prepare(sql)
+      cache.set(sql, statement)
+    }
+    return statement
   }
 }
