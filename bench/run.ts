@@ -25,8 +25,8 @@ import { availableParallelism, cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
-import { buildBench } from './lib/build'
-import type { HashRateResult, HashRateSpec } from './lib/hashrate'
+import { buildBench } from './lib/build.js'
+import type { HashRateResult, HashRateSpec } from './lib/hashrate.js'
 import {
   machineBusySeconds,
   type Pinning,
@@ -35,12 +35,12 @@ import {
   ROOT,
   runJsonScript,
   ServerProcess,
-} from './lib/proc'
-import { summarizeProfile } from './lib/profile'
-import { renderMarkdown, renderSummary } from './lib/report'
-import { oursScenarios, peerScenarios, type ScenarioDef, type ScenarioId, type Settings } from './lib/scenarios'
-import { median, type Summary, summarize } from './lib/stats'
-import type { LoadResult, LoadSpec } from './lib/types'
+} from './lib/proc.js'
+import { summarizeProfile } from './lib/profile.js'
+import { renderMarkdown, renderSummary } from './lib/report.js'
+import { oursScenarios, peerScenarios, type ScenarioDef, type ScenarioId, type Settings } from './lib/scenarios.js'
+import { median, type Summary, summarize } from './lib/stats.js'
+import type { LoadResult, LoadSpec } from './lib/types.js'
 
 export interface ScenarioResult {
   id: ScenarioId

@@ -25,12 +25,12 @@ import {
   welcomeMail,
 } from 'fastify-users'
 import { decodeJwt } from 'jose'
-import { createBackends, openRedis } from './backends'
-import type { Config } from './config'
-import { oauthAccountStore, registerOAuthRouters } from './oauth'
-import { createRateLimiter, trustProxyOption } from './rate-limit'
-import { frameworkErrors, securityHeaders } from './security-headers'
-import { type User, userFields, validatePassword } from './user'
+import { createBackends, openRedis } from './backends.js'
+import type { Config } from './config.js'
+import { oauthAccountStore, registerOAuthRouters } from './oauth.js'
+import { createRateLimiter, trustProxyOption } from './rate-limit.js'
+import { frameworkErrors, securityHeaders } from './security-headers.js'
+import { type User, userFields, validatePassword } from './user.js'
 
 /** Never in a log line: credentials, tokens, hashes. */
 export const LOG_REDACT = [

@@ -13,8 +13,8 @@ import {
   RefreshTokens,
 } from 'fastify-users'
 import { Redis } from 'ioredis'
-import type { Config } from './config'
-import { accessTokenClaims, type User } from './user'
+import type { Config } from './config.js'
+import { accessTokenClaims, type User } from './user.js'
 
 /**
  * The reference service's backends, tried in this order:

@@ -8,9 +8,9 @@ import {
   openDatabaseReadOnly,
   UserManager,
 } from 'fastify-users'
-import { redactUrl } from '../src/stores/kysely/doctor'
-import { type Config, ConfigError, DEVELOPMENT_SECRET, loadConfig } from './config'
-import { type User, userFields, validatePassword } from './user'
+import { redactUrl } from '../src/stores/kysely/doctor.js'
+import { type Config, ConfigError, DEVELOPMENT_SECRET, loadConfig } from './config.js'
+import { type User, userFields, validatePassword } from './user.js'
 
 const USAGE = `usage: fastify-users <command> [options]
 

@@ -1,6 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
-import { buildApp } from './app'
-import { type Config, ConfigError, loadConfig } from './config'
+import { buildApp } from './app.js'
+import { type Config, ConfigError, loadConfig } from './config.js'
 
 function readConfig(): Config {
   try {

@@ -9,8 +9,8 @@ import {
   type OAuthClient,
   oidcClient,
 } from 'fastify-users'
-import type { Config, OAuthProviderConfig } from './config'
-import type { User } from './user'
+import type { Config, OAuthProviderConfig } from './config.js'
+import type { User } from './user.js'
 
 export function oauthAccountStore(database: Database): OAuthAccountStore {
   return createKyselyOAuthAccountStore(database)

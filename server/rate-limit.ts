@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { AuthRateLimiter } from 'fastify-users'
 import type { Redis } from 'ioredis'
-import type { Config } from './config'
+import type { Config } from './config.js'
 
 /**
  * The reference service's rate limits (RATE_LIMIT, on by default): counters in this process's

@@ -1,16 +1,16 @@
 /** fastify-users: the public API. Everything not exported here is internal. */
 
-export { type EmailResult, normalizeEmail } from './core/email'
-export * from './core/errors'
-export type { HookContext, LoginContext, PasswordValidator, UpdateContext, UserManagerHooks } from './core/hooks'
-export { parseUuid } from './core/ids'
+export { type EmailResult, normalizeEmail } from './core/email.js'
+export * from './core/errors.js'
+export type { HookContext, LoginContext, PasswordValidator, UpdateContext, UserManagerHooks } from './core/hooks.js'
+export { parseUuid } from './core/ids.js'
 export {
   type CreateInput,
   type Credentials,
   type UpdateInput,
   UserManager,
   type UserManagerOptions,
-} from './core/manager'
+} from './core/manager.js'
 export {
   associateOAuthAccount,
   type OAuthAccount,
@@ -19,25 +19,25 @@ export {
   type OAuthIdentity,
   type OAuthResolveOptions,
   resolveOAuthUser,
-} from './core/oauth'
+} from './core/oauth.js'
 export {
   type Argon2Params,
   createPasswordHasher,
   MAX_PASSWORD_LENGTH,
   OWASP_ARGON2ID,
   type PasswordHasher,
-} from './core/passwords'
-export { DuplicateEmail, type NewUser, type UpdateConditions, type UserChanges, type UserStore } from './core/store'
-export { AUDIENCE, type Clock, signJwt, verifyJwt } from './core/tokens'
-export type { BaseUser, ColumnType, FieldSpec, UserCreateOf, UserFields, UserOf, UserUpdateOf } from './core/user'
-export { defineUserFields, PROTECTED_FIELDS } from './core/user'
-export { type AuthenticationBackend, authenticationBackend } from './fastify/backend'
-export { fastapiCompat } from './fastify/compat'
-export type { CurrentUserOptions } from './fastify/current-user'
-export { fastapiErrorHandler, HttpError } from './fastify/errors'
-export { type HealthRoutesOptions, healthRoutes } from './fastify/health'
-export { type OpenApiOptions, registerOpenApi } from './fastify/openapi'
-export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin'
+} from './core/passwords.js'
+export { DuplicateEmail, type NewUser, type UpdateConditions, type UserChanges, type UserStore } from './core/store.js'
+export { AUDIENCE, type Clock, signJwt, verifyJwt } from './core/tokens.js'
+export type { BaseUser, ColumnType, FieldSpec, UserCreateOf, UserFields, UserOf, UserUpdateOf } from './core/user.js'
+export { defineUserFields, PROTECTED_FIELDS } from './core/user.js'
+export { type AuthenticationBackend, authenticationBackend } from './fastify/backend.js'
+export { fastapiCompat } from './fastify/compat.js'
+export type { CurrentUserOptions } from './fastify/current-user.js'
+export { fastapiErrorHandler, HttpError } from './fastify/errors.js'
+export { type HealthRoutesOptions, healthRoutes } from './fastify/health.js'
+export { type OpenApiOptions, registerOpenApi } from './fastify/openapi.js'
+export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin.js'
 export {
   type AccountAction,
   AuthRateLimiter,
@@ -51,16 +51,16 @@ export {
   type RateLimitStore,
   type RateLimits,
   type RateWindow,
-} from './fastify/rate-limit'
+} from './fastify/rate-limit.js'
 export {
   OAuth2AuthorizeResponse,
   type OAuthFlowOptions,
   type OAuthRouterOptions,
-} from './fastify/routers/oauth'
-export { EmailString, nullable, type UserSchemas, userSchemas } from './fastify/schemas'
-export type { Register, RegisteredUser } from './fastify/types'
-export { hookContext } from './fastify/types'
-export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery'
+} from './fastify/routers/oauth.js'
+export { EmailString, nullable, type UserSchemas, userSchemas } from './fastify/schemas.js'
+export type { Register, RegisteredUser } from './fastify/types.js'
+export { hookContext } from './fastify/types.js'
+export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery.js'
 export {
   emailChangedMail,
   type MailContent,
@@ -69,7 +69,7 @@ export {
   resetPasswordMail,
   verifyMail,
   welcomeMail,
-} from './mail/templates'
+} from './mail/templates.js'
 export {
   type AuthorizationRequest,
   type CallbackRequest,
@@ -80,7 +80,7 @@ export {
   type OAuthClient,
   type OidcClientOptions,
   oidcClient,
-} from './oauth/clients'
+} from './oauth/clients.js'
 export {
   checkFlow,
   memoryStateStore,
@@ -88,7 +88,7 @@ export {
   OAUTH_STATE_AUDIENCE,
   type OAuthStateStore,
   startFlow,
-} from './oauth/state'
+} from './oauth/state.js'
 export {
   type HostedPagesOptions,
   hostedPages,
@@ -99,19 +99,19 @@ export {
   type PasswordRule,
   pageStrings,
   redactTokenQuery,
-} from './pages'
+} from './pages/index.js'
 export {
   type AccessTokenRow,
   type AccessTokenStore,
   createKyselyAccessTokenStore,
-} from './stores/kysely/access-token-store'
+} from './stores/kysely/access-token-store.js'
 export {
   type Capabilities,
   type Database,
   type DatabaseOptions,
   openDatabase,
   pingDatabase,
-} from './stores/kysely/database'
+} from './stores/kysely/database.js'
 export {
   type DoctorReport,
   type Finding,
@@ -119,26 +119,26 @@ export {
   type InspectOptions,
   inspectDatabase,
   openDatabaseReadOnly,
-} from './stores/kysely/doctor'
-export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate'
-export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store'
+} from './stores/kysely/doctor.js'
+export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate.js'
+export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store.js'
 export {
   createKyselyRefreshTokenStore,
   type RefreshTokenRow,
   type RefreshTokenStore,
-} from './stores/kysely/refresh-token-store'
-export { createKyselyUserStore } from './stores/kysely/user-store'
-export { DatabaseStrategy, type DatabaseStrategyOptions } from './strategies/database'
+} from './stores/kysely/refresh-token-store.js'
+export { createKyselyUserStore } from './stores/kysely/user-store.js'
+export { DatabaseStrategy, type DatabaseStrategyOptions } from './strategies/database.js'
 export {
   type AsymmetricAlgorithm,
   type HmacAlgorithm,
   JWTStrategy,
   type JWTStrategyOptions,
   type SigningKey,
-} from './strategies/jwt'
-export { RedisStrategy, type RedisStrategyOptions } from './strategies/redis'
-export { RefreshTokens, type RefreshTokensOptions } from './strategies/refresh'
-export type { Session, Strategy } from './strategies/strategy'
-export { BearerTransport } from './transports/bearer'
-export { CookieTransport, type CookieTransportOptions } from './transports/cookie'
-export type { LoginExtras, Transport, TransportDocs } from './transports/transport'
+} from './strategies/jwt.js'
+export { RedisStrategy, type RedisStrategyOptions } from './strategies/redis.js'
+export { RefreshTokens, type RefreshTokensOptions } from './strategies/refresh.js'
+export type { Session, Strategy } from './strategies/strategy.js'
+export { BearerTransport } from './transports/bearer.js'
+export { CookieTransport, type CookieTransportOptions } from './transports/cookie.js'
+export type { LoginExtras, Transport, TransportDocs } from './transports/transport.js'

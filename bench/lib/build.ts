@@ -10,7 +10,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { build } from 'esbuild'
-import { ROOT } from './proc'
+import { ROOT } from './proc.js'
 
 /** Under node_modules (a tool cache: out of git and of the linters), where the externals resolve. */
 export const BUILD_DIR = join(ROOT, 'node_modules/.cache/fastify-users-bench')

@@ -12,8 +12,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
-import { commandCpuSeconds, cpuSecondsBetween, machineBusySeconds, processCpuSeconds } from './proc'
-import type { LoadResult, LoadSpec } from './types'
+import { commandCpuSeconds, cpuSecondsBetween, machineBusySeconds, processCpuSeconds } from './proc.js'
+import type { LoadResult, LoadSpec } from './types.js'
 
 type Measured = Omit<LoadResult, 'serverCpu' | 'loaderCpu' | 'databaseCpu' | 'otherCpu'>
 

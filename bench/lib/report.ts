@@ -1,5 +1,5 @@
 /** Turns a bench report into BENCHMARKS.md, the console summary, and the targets met or not. */
-import type { BenchReport, ScenarioResult, TargetResult } from '../run'
+import type { BenchReport, ScenarioResult, TargetResult } from '../run.js'
 
 const num = (n: number | undefined, digits = 0) =>
   n === undefined || !Number.isFinite(n)

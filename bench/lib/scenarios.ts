@@ -3,7 +3,7 @@
  * prepare them (a user, its token or session cookie). A scenario that the server cannot serve yet
  * (the sessions issue's database/Redis strategies, token refresh) is reported as not available.
  */
-import type { LoadSpec } from './types'
+import type { LoadSpec } from './types.js'
 
 export interface Settings {
   quick: boolean

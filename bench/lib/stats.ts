@@ -1,4 +1,4 @@
-import type { LoadResult } from './types'
+import type { LoadResult } from './types.js'
 
 export function median(values: number[]): number {
   const finite = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b)

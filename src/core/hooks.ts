@@ -1,4 +1,4 @@
-import type { BaseUser } from './user'
+import type { BaseUser } from './user.js'
 
 /**
  * What the hooks learn about the request that caused them. Framework-neutral here;

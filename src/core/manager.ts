@@ -1,4 +1,4 @@
-import { normalizeEmail } from './email'
+import { normalizeEmail } from './email.js'
 import {
   EmailAlreadyExists,
   InvalidPasswordError,
@@ -8,13 +8,13 @@ import {
   ServiceUnavailable,
   UserAlreadyExists,
   UserAlreadyVerified,
-} from './errors'
-import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './hooks'
-import { parseUuid } from './ids'
-import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords'
-import { DuplicateEmail, type UserChanges, type UserStore } from './store'
-import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens'
-import type { BaseUser } from './user'
+} from './errors.js'
+import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './hooks.js'
+import { parseUuid } from './ids.js'
+import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
+import { DuplicateEmail, type UserChanges, type UserStore } from './store.js'
+import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens.js'
+import type { BaseUser } from './user.js'
 
 export interface TokenSettings {
   secret: string

@@ -1,9 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { normalizeEmail } from './email'
-import { OAuthAccountAlreadyLinked, OAuthNotAvailableEmail, OAuthUserAlreadyExists, UserAlreadyExists } from './errors'
-import type { HookContext } from './hooks'
-import type { UserManager } from './manager'
-import type { BaseUser } from './user'
+import { normalizeEmail } from './email.js'
+import {
+  OAuthAccountAlreadyLinked,
+  OAuthNotAvailableEmail,
+  OAuthUserAlreadyExists,
+  UserAlreadyExists,
+} from './errors.js'
+import type { HookContext } from './hooks.js'
+import type { UserManager } from './manager.js'
+import type { BaseUser } from './user.js'
 
 /** A row of `oauth_account`: one provider account linked to one user. */
 export interface OAuthAccount {

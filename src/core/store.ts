@@ -1,4 +1,4 @@
-import type { BaseUser } from './user'
+import type { BaseUser } from './user.js'
 
 /** A user row about to be inserted: everything but the id, which the store may generate. */
 export type NewUser<U extends BaseUser> = Omit<U, 'id'> & { id?: string }

@@ -1,6 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto'
 import type { JWTPayload } from 'jose'
-import { HmacJwtVerifier, signHmacJwt } from './hmac-jwt'
+import { HmacJwtVerifier, signHmacJwt } from './hmac-jwt.js'
 
 /** One audience per purpose, so no token type can be replayed as another. */
 export const AUDIENCE = {

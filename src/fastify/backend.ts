@@ -1,7 +1,7 @@
-import type { BaseUser } from '../core/user'
-import type { RefreshTokens } from '../strategies/refresh'
-import type { Strategy } from '../strategies/strategy'
-import type { Transport } from '../transports/transport'
+import type { BaseUser } from '../core/user.js'
+import type { RefreshTokens } from '../strategies/refresh.js'
+import type { Strategy } from '../strategies/strategy.js'
+import type { Transport } from '../transports/transport.js'
 
 /** fastapi-users' AuthenticationBackend: a named pair of Transport and Strategy. */
 export interface AuthenticationBackend<U extends BaseUser> {

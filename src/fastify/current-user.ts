@@ -1,8 +1,8 @@
 import type { FastifyReply, FastifyRequest, preValidationAsyncHookHandler } from 'fastify'
-import type { UserManager } from '../core/manager'
-import type { BaseUser } from '../core/user'
-import type { AuthenticationBackend } from './backend'
-import { HttpError } from './errors'
+import type { UserManager } from '../core/manager.js'
+import type { BaseUser } from '../core/user.js'
+import type { AuthenticationBackend } from './backend.js'
+import { HttpError } from './errors.js'
 
 export interface CurrentUserOptions {
   /** Refuse inactive users (401). Default true. */

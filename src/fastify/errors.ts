@@ -1,6 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AuthError, InvalidPasswordError, ServiceUnavailable } from '../core/errors'
-import { toValidationDetails, type ValidationDetail } from './validation'
+import { AuthError, InvalidPasswordError, ServiceUnavailable } from '../core/errors.js'
+import { toValidationDetails, type ValidationDetail } from './validation.js'
 
 /**
  * The one place that knows how errors look on the wire: FastAPI's bodies,

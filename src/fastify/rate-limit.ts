@@ -3,10 +3,10 @@ import { isIPv4, isIPv6 } from 'node:net'
 import type { FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import type { Redis } from 'ioredis'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
-import { normalizeEmail } from '../core/email'
-import { ServiceUnavailable } from '../core/errors'
-import { HttpError } from './errors'
-import { errorResponses } from './schemas'
+import { normalizeEmail } from '../core/email.js'
+import { ServiceUnavailable } from '../core/errors.js'
+import { HttpError } from './errors.js'
+import { errorResponses } from './schemas.js'
 
 /** The routes that carry a limit; every auth backend's /login shares `login`. */
 export type RateLimitedAction =

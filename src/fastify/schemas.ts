@@ -1,5 +1,5 @@
 import { type TSchema, Type } from 'typebox'
-import type { UserFields } from '../core/user'
+import type { UserFields } from '../core/user.js'
 
 /** A string that must be a valid e-mail address; validation also normalises it (see validation.ts). */
 export const EmailString = () => Type.String({ format: 'email', 'x-email': true })

@@ -1,8 +1,8 @@
 import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
 import type { FastifyError, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
-import { fastapiErrorHandler, HttpError } from './errors'
-import { validatorCompiler } from './validation'
+import { fastapiErrorHandler, HttpError } from './errors.js'
+import { validatorCompiler } from './validation.js'
 
 export interface RouterOptions {
   /** OpenAPI tags of the router's operations. */

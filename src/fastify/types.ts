@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { BaseUser } from '../core/user'
+import type { BaseUser } from '../core/user.js'
 
 /**
  * The app's user type, declared once by the app:
@@ -21,7 +21,7 @@ declare module 'fastify' {
   }
 }
 
-declare module '../core/hooks' {
+declare module '../core/hooks.js' {
   interface HookContext {
     /** The Fastify request and reply behind the operation, when there is one. */
     request?: FastifyRequest

@@ -1,6 +1,6 @@
-import Ajv, { type ErrorObject } from 'ajv'
+import { Ajv, type ErrorObject } from 'ajv'
 import type { FastifySchemaCompiler } from 'fastify'
-import { normalizeEmail } from '../core/email'
+import { normalizeEmail } from '../core/email.js'
 
 /** One item of FastAPI's 422 body: `{"detail":[{type, loc, msg, input}]}`. */
 export interface ValidationDetail {

@@ -1,5 +1,5 @@
 import nodemailer from 'nodemailer'
-import type { MailContent } from './templates'
+import type { MailContent } from './templates.js'
 
 export interface MailMessage extends MailContent {
   to: string

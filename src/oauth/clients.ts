@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client'
-import { OAuthProviderError, ServiceUnavailable } from '../core/errors'
-import type { OAuthIdentity } from '../core/oauth'
+import { OAuthProviderError, ServiceUnavailable } from '../core/errors.js'
+import type { OAuthIdentity } from '../core/oauth.js'
 
 /** What the router asks the provider for; every value is the router's own, never the caller's. */
 export interface AuthorizationRequest {

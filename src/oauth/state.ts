@@ -1,6 +1,6 @@
 import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
-import { OAuthInvalidState } from '../core/errors'
-import { signJwt, verifyJwt } from '../core/tokens'
+import { OAuthInvalidState } from '../core/errors.js'
+import { signJwt, verifyJwt } from '../core/tokens.js'
 
 export const OAUTH_STATE_AUDIENCE = 'fastapi-users:oauth-state'
 /** fastapi-users ≥ 15.0.2's cookie: binds the state to the browser that started the flow. */

@@ -22,11 +22,11 @@ import {
   renderSignIn,
   renderSignUp,
   renderVerify,
-} from './render'
-import { mergeStrings, type PageStrings, type PageStringsOverride, pageStrings } from './strings'
+} from './render.js'
+import { mergeStrings, type PageStrings, type PageStringsOverride, pageStrings } from './strings.js'
 
-export type { PageField, PagePaths, PasswordRule } from './render'
-export { type PageStrings, type PageStringsOverride, pageStrings } from './strings'
+export type { PageField, PagePaths, PasswordRule } from './render.js'
+export { type PageStrings, type PageStringsOverride, pageStrings } from './strings.js'
 
 /** The JSON routes the pages call (the reference service's, by default). */
 export interface PagesApi {

@@ -4,8 +4,8 @@
  * same for everyone and carries no token.
  */
 
-import { escapeHtml } from '../mail/templates'
-import { format, type PageStrings } from './strings'
+import { escapeHtml } from '../mail/templates.js'
+import { format, type PageStrings } from './strings.js'
 
 export interface PageField {
   /** The user field's name, as the register route and /users/me know it (e.g. `first_name`). */

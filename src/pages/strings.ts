@@ -4,7 +4,7 @@
  * `{name}` placeholders are filled in by the pages; wording shared with the e-mails (the
  * actions a mail link leads to) is taken from the mail templates' strings, so the two never drift.
  */
-import { strings as mail } from '../mail/templates'
+import { strings as mail } from '../mail/templates.js'
 
 export const pageStrings = {
   lang: 'en',

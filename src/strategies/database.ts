@@ -1,8 +1,8 @@
-import type { UserManager } from '../core/manager'
-import type { BaseUser } from '../core/user'
-import type { AccessTokenStore } from '../stores/kysely/access-token-store'
-import { generateToken, sessionIdOf } from './session-id'
-import type { Session, Strategy } from './strategy'
+import type { UserManager } from '../core/manager.js'
+import type { BaseUser } from '../core/user.js'
+import type { AccessTokenStore } from '../stores/kysely/access-token-store.js'
+import { generateToken, sessionIdOf } from './session-id.js'
+import type { Session, Strategy } from './strategy.js'
 
 export interface DatabaseStrategyOptions {
   store: AccessTokenStore

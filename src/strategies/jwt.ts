@@ -10,11 +10,11 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose'
-import { HmacJwtVerifier, signHmacJwt } from '../core/hmac-jwt'
-import type { UserManager } from '../core/manager'
-import { AUDIENCE, type Clock } from '../core/tokens'
-import type { BaseUser } from '../core/user'
-import type { Strategy } from './strategy'
+import { HmacJwtVerifier, signHmacJwt } from '../core/hmac-jwt.js'
+import type { UserManager } from '../core/manager.js'
+import { AUDIENCE, type Clock } from '../core/tokens.js'
+import type { BaseUser } from '../core/user.js'
+import type { Strategy } from './strategy.js'
 
 export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512'
 export type AsymmetricAlgorithm = 'RS256' | 'ES256' | 'EdDSA'

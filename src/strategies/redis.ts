@@ -1,9 +1,9 @@
 import type { Redis } from 'ioredis'
-import { ServiceUnavailable } from '../core/errors'
-import type { UserManager } from '../core/manager'
-import type { BaseUser } from '../core/user'
-import { generateToken, sessionIdOf } from './session-id'
-import type { Session, Strategy } from './strategy'
+import { ServiceUnavailable } from '../core/errors.js'
+import type { UserManager } from '../core/manager.js'
+import type { BaseUser } from '../core/user.js'
+import { generateToken, sessionIdOf } from './session-id.js'
+import type { Session, Strategy } from './strategy.js'
 
 export interface RedisStrategyOptions {
   redis: Redis

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
-import type { UserManager } from '../core/manager'
-import type { BaseUser } from '../core/user'
-import type { RefreshTokenRow, RefreshTokenStore } from '../stores/kysely/refresh-token-store'
-import { generateToken } from './session-id'
+import type { UserManager } from '../core/manager.js'
+import type { BaseUser } from '../core/user.js'
+import type { RefreshTokenRow, RefreshTokenStore } from '../stores/kysely/refresh-token-store.js'
+import { generateToken } from './session-id.js'
 
 export interface RefreshTokensOptions {
   store: RefreshTokenStore

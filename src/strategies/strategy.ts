@@ -1,5 +1,5 @@
-import type { UserManager } from '../core/manager'
-import type { BaseUser } from '../core/user'
+import type { UserManager } from '../core/manager.js'
+import type { BaseUser } from '../core/user.js'
 
 /**
  * What a token *is* (a JWT, a database row, a Redis key). A strategy that cannot read a

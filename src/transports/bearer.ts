@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { BearerResponse, Null } from '../fastify/schemas'
-import type { LoginExtras, Transport } from './transport'
+import { BearerResponse, Null } from '../fastify/schemas.js'
+import type { LoginExtras, Transport } from './transport.js'
 
 /**
  * `Authorization: Bearer <token>`, read as FastAPI's OAuth2PasswordBearer does: the scheme is

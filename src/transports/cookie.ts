@@ -1,7 +1,7 @@
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Null } from '../fastify/schemas'
-import type { LoginExtras, Transport } from './transport'
+import { Null } from '../fastify/schemas.js'
+import type { LoginExtras, Transport } from './transport.js'
 
 export interface CookieTransportOptions {
   cookieName?: string

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { MAX_EMAIL_LENGTH, normalizeEmail } from '../../src/core/email'
+import { MAX_EMAIL_LENGTH, normalizeEmail } from '../../src/core/email.js'
 
 // Expected values are what pydantic's EmailStr (email_validator 2.1) returns for the same input.
 

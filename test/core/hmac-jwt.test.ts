@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto'
 import { describe, test } from 'node:test'
 import fc from 'fast-check'
 import { jwtVerify, SignJWT } from 'jose'
-import { HmacJwtVerifier } from '../../src/core/hmac-jwt'
+import { HmacJwtVerifier } from '../../src/core/hmac-jwt.js'
 
 const SECRET = 'test-secret-that-is-long-enough-0123456789'
 const AUD = 'fastapi-users:auth'

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { parseUuid } from '../../src/core/ids'
+import { parseUuid } from '../../src/core/ids.js'
 
 const ID = 'cfe4be8d-5d2a-4fe2-b057-f5ed69ebf9ca'
 

@@ -9,7 +9,7 @@ import {
   migrateToLatest,
   openDatabase,
   UserManager,
-} from '../../src/index'
+} from '../../src/index.js'
 
 type Call = [string, ...unknown[]]
 

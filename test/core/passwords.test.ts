@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
-import { bounded, createPasswordHasher, passwordLength } from '../../src/core/passwords'
+import { bounded, createPasswordHasher, passwordLength } from '../../src/core/passwords.js'
 
 // Hashes written by passlib's bcrypt (cost 12) for fastapi-users 12.1.2: shared/fixtures.
 const fixture = JSON.parse(

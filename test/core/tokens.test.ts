@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { UnsecuredJWT } from 'jose'
-import { AUDIENCE, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from '../../src/core/tokens'
+import { AUDIENCE, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from '../../src/core/tokens.js'
 
 const fixture = JSON.parse(
   readFileSync(new URL('../../../shared/fixtures/fastapi-users-12.1.2.json', import.meta.url), 'utf8'),

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
-import { client, json, type Response } from '../support/app'
-import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases'
-import { type PrivatePostgres, startPrivatePostgres, startServiceOn, timed, waitUntil } from '../support/outage'
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
+import { client, json, type Response } from '../support/app.js'
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
+import { type PrivatePostgres, startPrivatePostgres, startServiceOn, timed, waitUntil } from '../support/outage.js'
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 
 const TIMEOUT_MS = 1000
 /** The one timed assertion the issue asks for: without a timeout a request would hang unbounded. */

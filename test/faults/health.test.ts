@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import Fastify from 'fastify'
-import { healthRoutes } from '../../src/index'
-import { json, startTestApp, type TestApp } from '../support/app'
-import { databaseKinds } from '../support/databases'
-import { timed } from '../support/outage'
+import { healthRoutes } from '../../src/index.js'
+import { json, startTestApp, type TestApp } from '../support/app.js'
+import { databaseKinds } from '../support/databases.js'
+import { timed } from '../support/outage.js'
 
 for (const kind of databaseKinds()) {
   describe(`${kind}: the reference service's /health and /ready`, () => {

@@ -8,11 +8,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
-import { client, json, type Response } from '../support/app'
-import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases'
-import { type PrivateRedis, startPrivateRedis, startServiceOn, timed, waitUntil } from '../support/outage'
-import { testRedisUrl } from '../support/redis'
-import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy'
+import { client, json, type Response } from '../support/app.js'
+import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
+import { type PrivateRedis, startPrivateRedis, startServiceOn, timed, waitUntil } from '../support/outage.js'
+import { testRedisUrl } from '../support/redis.js'
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 
 const TIMEOUT_MS = 1000
 /** The one timed assertion the issue asks for: without a timeout a request would hang unbounded. */

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import fc from 'fast-check'
-import { client, startTestApp, type TestApp } from '../support/app'
+import { client, startTestApp, type TestApp } from '../support/app.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_601)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 30)

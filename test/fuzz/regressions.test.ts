@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
-import { client, json, startTestApp, type TestApp } from '../support/app'
-import { databaseKinds } from '../support/databases'
+import { client, json, startTestApp, type TestApp } from '../support/app.js'
+import { databaseKinds } from '../support/databases.js'
 
 const UNPARSABLE = [400, { detail: 'There was an error parsing the body' }]
 const USER = { email: 'regression@example.com', password: 'regression-password-123' }

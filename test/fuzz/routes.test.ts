@@ -13,12 +13,12 @@ import { createHash } from 'node:crypto'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import BetterSqlite3 from 'better-sqlite3'
 import fc from 'fast-check'
-import { sessionIdOf } from '../../src/strategies/session-id'
-import { client, startTestApp, TEST_SECRET, type TestApp } from '../support/app'
-import { type FakeGitHub, startFakeGitHub } from '../support/oauth'
-import { testRedisUrl } from '../support/redis'
-import { type FuzzRequest, type RouteSpec, requestTo } from './arbitraries'
-import { type Refs, toInject } from './send'
+import { sessionIdOf } from '../../src/strategies/session-id.js'
+import { client, startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
+import { type FakeGitHub, startFakeGitHub } from '../support/oauth.js'
+import { testRedisUrl } from '../support/redis.js'
+import { type FuzzRequest, type RouteSpec, requestTo } from './arbitraries.js'
+import { type Refs, toInject } from './send.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_601)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 40)

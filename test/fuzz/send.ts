@@ -5,7 +5,7 @@
  */
 import { createHmac } from 'node:crypto'
 import type { InjectOptions } from 'fastify'
-import type { Body, FuzzRequest, JwtSpec, Query, Value } from './arbitraries'
+import type { Body, FuzzRequest, JwtSpec, Query, Value } from './arbitraries.js'
 
 /** The run-time values behind the placeholders (`%%victim.id%%` → `victim.id`). */
 export type Refs = Record<string, string>

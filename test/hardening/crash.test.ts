@@ -10,9 +10,9 @@ import { once } from 'node:events'
 import { type TestContext, test } from 'node:test'
 import { openDatabase } from 'fastify-users'
 import { sql } from 'kysely'
-import { TEST_SECRET } from '../support/app'
-import { createTestDatabase, type DatabaseKind, databaseKinds } from '../support/databases'
-import { freePort } from '../support/ports'
+import { TEST_SECRET } from '../support/app.js'
+import { createTestDatabase, type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { freePort } from '../support/ports.js'
 
 const WORKERS = 24
 const KILL_AFTER = 25 // 201s seen in the cycle before the kill

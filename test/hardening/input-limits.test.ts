@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
-import { client, type Response, startTestApp, type TestApp } from '../support/app'
-import { type DatabaseKind, databaseKinds } from '../support/databases'
-import { startSmtpServer } from '../support/smtp'
+import { client, type Response, startTestApp, type TestApp } from '../support/app.js'
+import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { startSmtpServer } from '../support/smtp.js'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
 const PASSWORD = 'correct-horse-battery'

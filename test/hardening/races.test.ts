@@ -16,9 +16,9 @@ import {
   type UserStore,
 } from 'fastify-users'
 import { sql } from 'kysely'
-import { type User, userFields } from '../../server/user'
-import { startTestApp, TEST_SECRET, type TestApp } from '../support/app'
-import { type DatabaseKind, databaseKinds } from '../support/databases'
+import { type User, userFields } from '../../server/user.js'
+import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
+import { type DatabaseKind, databaseKinds } from '../support/databases.js'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
 const PASSWORD = 'correct-horse-battery'

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { decodeJwt } from 'jose'
-import { buildExampleApp } from '../../examples/library'
+import { buildExampleApp } from '../../examples/library.js'
 
 const SECRET = 'library-example-secret-0123456789abcdef'
 

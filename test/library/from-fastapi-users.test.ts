@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { decodeJwt } from 'jose'
-import { buildApp } from '../../examples/from-fastapi-users'
-import { client } from '../support/app'
-import { databaseKinds, type TestDatabase } from '../support/databases'
-import { createFastapiUsersDatabase, fixture, fixtureUser, refreshed } from '../support/fastapi-users'
+import { buildApp } from '../../examples/from-fastapi-users.js'
+import { client } from '../support/app.js'
+import { databaseKinds, type TestDatabase } from '../support/databases.js'
+import { createFastapiUsersDatabase, fixture, fixtureUser, refreshed } from '../support/fastapi-users.js'
 
 // The guide's port of the fastapi-users example app, started on the database that app wrote.
 for (const kind of databaseKinds()) {

@@ -11,7 +11,7 @@ import {
   openDatabase,
   ServiceUnavailable,
   UserManager,
-} from '../../src/index'
+} from '../../src/index.js'
 
 const SECRET = 'unavailable-test-secret-0123456789abcdef'
 

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { createServer } from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { backgroundMailer, type Logger, logDelivery, type MailMessage, smtpDelivery } from '../../src/mail/delivery'
-import { resetPasswordMail, verifyMail, welcomeMail } from '../../src/mail/templates'
-import { startSmtpServer } from '../support/smtp'
+import { backgroundMailer, type Logger, logDelivery, type MailMessage, smtpDelivery } from '../../src/mail/delivery.js'
+import { resetPasswordMail, verifyMail, welcomeMail } from '../../src/mail/templates.js'
+import { startSmtpServer } from '../support/smtp.js'
 
 type Entry = { level: 'info' | 'warn' | 'error'; obj: object; msg?: string }
 

@@ -1,7 +1,7 @@
 /** OAUTH_<NAME>_* in the reference service's configuration. */
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { type ConfigError, loadConfig } from '../../server/config'
+import { type ConfigError, loadConfig } from '../../server/config.js'
 
 const problems = (env: Record<string, string>) => {
   try {

@@ -8,10 +8,10 @@ import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { sql } from 'kysely'
-import { openDatabase } from '../../src/stores/kysely/database'
-import { client, type TestApp } from '../support/app'
-import { databaseKinds } from '../support/databases'
-import { Browser, type FakeGitHub, freePort, startFakeGitHub, startListeningApp } from '../support/oauth'
+import { openDatabase } from '../../src/stores/kysely/database.js'
+import { client, type TestApp } from '../support/app.js'
+import { databaseKinds } from '../support/databases.js'
+import { Browser, type FakeGitHub, freePort, startFakeGitHub, startListeningApp } from '../support/oauth.js'
 
 const GITHUB_CLIENT = { id: 'Iv1.test-client', secret: 'github-client-secret-0123456789' }
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }

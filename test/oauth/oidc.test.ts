@@ -6,9 +6,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { decodeJwt, SignJWT } from 'jose'
 import { sql } from 'kysely'
-import { openDatabase } from '../../src/stores/kysely/database'
-import { client, TEST_SECRET, type TestApp } from '../support/app'
-import { databaseKinds } from '../support/databases'
+import { openDatabase } from '../../src/stores/kysely/database.js'
+import { client, TEST_SECRET, type TestApp } from '../support/app.js'
+import { databaseKinds } from '../support/databases.js'
 import {
   Browser,
   freePort,
@@ -17,7 +17,7 @@ import {
   startListeningApp,
   startOidcProvider,
   type TestAccount,
-} from '../support/oauth'
+} from '../support/oauth.js'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
 const PASSWORD = 'correct-horse-battery'

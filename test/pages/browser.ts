@@ -8,9 +8,9 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
 import { type Browser, type BrowserContext, chromium, type Locator, type Page } from 'playwright-core'
-import { startTestApp, TEST_SECRET, type TestApp } from '../support/app'
-import { freePort } from '../support/ports'
-import { type ReceivedMail, startSmtpServer } from '../support/smtp'
+import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
+import { freePort } from '../support/ports.js'
+import { type ReceivedMail, startSmtpServer } from '../support/smtp.js'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const ARTIFACTS = join(import.meta.dirname, '..', '..', 'test-artifacts', 'pages')

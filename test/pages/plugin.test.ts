@@ -6,11 +6,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import Fastify from 'fastify'
-import { hostedPages, pageStrings, redactTokenQuery } from '../../src/index'
-import { PAGES_CSP } from '../../src/pages'
-import { mergeStrings } from '../../src/pages/strings'
-import { startTestApp, type TestApp } from '../support/app'
-import { freePort } from '../support/ports'
+import { hostedPages, pageStrings, redactTokenQuery } from '../../src/index.js'
+import { PAGES_CSP } from '../../src/pages/index.js'
+import { mergeStrings } from '../../src/pages/strings.js'
+import { startTestApp, type TestApp } from '../support/app.js'
+import { freePort } from '../support/ports.js'
 
 const PAGES = ['/sign-in', '/sign-up', '/forgot-password', '/reset-password', '/verify', '/account']
 

@@ -13,7 +13,7 @@ import {
   startPagesService,
   text,
   uniqueEmail,
-} from './browser'
+} from './browser.js'
 
 describe('forgot and reset password in a browser', { skip: skipWithoutChromium() }, () => {
   let service: PagesService

@@ -11,7 +11,7 @@ import {
   startPagesService,
   text,
   uniqueEmail,
-} from './browser'
+} from './browser.js'
 
 describe('sign-in in a browser', { skip: skipWithoutChromium() }, () => {
   let service: PagesService

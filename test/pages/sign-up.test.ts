@@ -13,7 +13,7 @@ import {
   startPagesService,
   text,
   uniqueEmail,
-} from './browser'
+} from './browser.js'
 
 describe('sign-up and e-mail verification in a browser', { skip: skipWithoutChromium() }, () => {
   let service: PagesService

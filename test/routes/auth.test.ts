@@ -5,8 +5,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, SignJWT } from 'jose'
-import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app'
-import { type DatabaseKind, databaseKinds } from '../support/databases'
+import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
+import { type DatabaseKind, databaseKinds } from '../support/databases.js'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -8,9 +8,9 @@ import assert from 'node:assert/strict'
 import { createServer, type Socket } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, SignJWT } from 'jose'
-import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app'
-import { type DatabaseKind, databaseKinds } from '../support/databases'
-import { type ReceivedMail, startSmtpServer } from '../support/smtp'
+import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
+import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { type ReceivedMail, startSmtpServer } from '../support/smtp.js'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

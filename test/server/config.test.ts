@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { ConfigError, DEVELOPMENT_SECRET, loadConfig } from '../../server/config'
+import { ConfigError, DEVELOPMENT_SECRET, loadConfig } from '../../server/config.js'
 
 test('defaults: SQLite under ./data, 127.0.0.1:8000, one-hour tokens, a development secret', () => {
   const config = loadConfig({})

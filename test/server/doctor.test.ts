@@ -6,11 +6,11 @@ import { dirname, join } from 'node:path'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { promisify } from 'node:util'
 import SQLite from 'better-sqlite3'
-import { buildApp } from '../../server/app'
-import { runCli } from '../../server/cli'
-import { loadConfig } from '../../server/config'
-import { userFields } from '../../server/user'
-import type { UserFields } from '../../src/core/user'
+import { buildApp } from '../../server/app.js'
+import { runCli } from '../../server/cli.js'
+import { loadConfig } from '../../server/config.js'
+import { userFields } from '../../server/user.js'
+import type { UserFields } from '../../src/core/user.js'
 import {
   type ColumnInfo,
   type DoctorReport,
@@ -20,9 +20,9 @@ import {
   inspectDatabase,
   openDatabaseReadOnly,
   redactUrl,
-} from '../../src/stores/kysely/doctor'
-import { client } from '../support/app'
-import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases'
+} from '../../src/stores/kysely/doctor.js'
+import { client } from '../support/app.js'
+import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
 import {
   createFastapiUsersDatabase,
   fixture,
@@ -32,7 +32,7 @@ import {
   snapshot,
   sqliteFile,
   table,
-} from '../support/fastapi-users'
+} from '../support/fastapi-users.js'
 
 const SECRET = fixture.secret
 const ALICE = fixtureUser('alice@example.com')

@@ -3,10 +3,10 @@ import { after, before, describe, type TestContext, test } from 'node:test'
 import { hash as bcryptHash } from '@node-rs/bcrypt'
 import type { FastifyInstance } from 'fastify'
 import { SignJWT } from 'jose'
-import { buildApp } from '../../server/app'
-import { loadConfig } from '../../server/config'
-import { client } from '../support/app'
-import { databaseKinds, type TestDatabase } from '../support/databases'
+import { buildApp } from '../../server/app.js'
+import { loadConfig } from '../../server/config.js'
+import { client } from '../support/app.js'
+import { databaseKinds, type TestDatabase } from '../support/databases.js'
 import {
   createFastapiUsersDatabase,
   fixture,
@@ -16,7 +16,7 @@ import {
   snapshot,
   table,
   fixtureUser as user,
-} from '../support/fastapi-users'
+} from '../support/fastapi-users.js'
 
 // A database written by the real fastapi-users 12.1.2 (../shared/fixtures): the file itself on SQLite, and on
 // PostgreSQL and MariaDB the table fastapi-users-db-sqlalchemy creates there, holding the same rows.

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
-import { freePort } from '../support/ports'
+import { freePort } from '../support/ports.js'
 
 async function waitFor(url: string, child: ChildProcess, tries = 100): Promise<Response> {
   for (let i = 0; i < tries; i++) {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
-import { buildApp } from '../../server/app'
-import { loadConfig } from '../../server/config'
+import { buildApp } from '../../server/app.js'
+import { loadConfig } from '../../server/config.js'
 
 describe('the OpenAPI document client generators depend on', () => {
   let app: FastifyInstance

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'
-import { databaseKinds } from '../support/databases'
+import { databaseKinds } from '../support/databases.js'
 import {
   ACCESS_COOKIE,
   assertMe,
@@ -21,7 +21,7 @@ import {
   service,
   sleep,
   withCookies,
-} from './helpers'
+} from './helpers.js'
 
 for (const kind of databaseKinds()) {
   describe(`${kind}: three backends with REDIS_URL`, () => {

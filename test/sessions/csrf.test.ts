@@ -7,9 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { ConfigError } from '../../server/config'
-import { client, startTestApp, type TestApp } from '../support/app'
-import { databaseKinds } from '../support/databases'
+import { ConfigError } from '../../server/config.js'
+import { client, startTestApp, type TestApp } from '../support/app.js'
+import { databaseKinds } from '../support/databases.js'
 import {
   ACCESS_COOKIE,
   type Api,
@@ -28,7 +28,7 @@ import {
   service,
   setCookie,
   withCookies,
-} from './helpers'
+} from './helpers.js'
 
 const TRUSTED_EXTRA = 'https://admin.example.org'
 

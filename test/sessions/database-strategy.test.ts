@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'
 import { sql } from 'kysely'
-import type { Database } from '../../src/index'
-import { databaseKinds } from '../support/databases'
+import type { Database } from '../../src/index.js'
+import { databaseKinds } from '../support/databases.js'
 import {
   ACCESS_COOKIE,
   adminToken,
@@ -28,7 +28,7 @@ import {
   sleep,
   UNAUTHORIZED,
   withCookies,
-} from './helpers'
+} from './helpers.js'
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict'
 import { after, before, type TestContext, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
-import { type Database, openDatabase } from '../../src/index'
-import { client, type Response, startTestApp, type TestApp } from '../support/app'
-import type { DatabaseKind } from '../support/databases'
-import { openRedis, testRedisUrl } from '../support/redis'
+import { type Database, openDatabase } from '../../src/index.js'
+import { client, type Response, startTestApp, type TestApp } from '../support/app.js'
+import type { DatabaseKind } from '../support/databases.js'
+import { openRedis, testRedisUrl } from '../support/redis.js'
 
 export const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
 export const SUPERUSER_ENV = { FIRST_SUPERUSER_EMAIL: ADMIN.email, FIRST_SUPERUSER_PASSWORD: ADMIN.password }

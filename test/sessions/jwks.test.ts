@@ -20,10 +20,10 @@ import {
   jwtVerify,
   SignJWT,
 } from 'jose'
-import { buildApp } from '../../server/app'
-import { loadConfig } from '../../server/config'
-import { client, TEST_SECRET } from '../support/app'
-import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases'
+import { buildApp } from '../../server/app.js'
+import { loadConfig } from '../../server/config.js'
+import { client, TEST_SECRET } from '../support/app.js'
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
 import {
   type Api,
   assertMe,
@@ -35,7 +35,7 @@ import {
   postLogin,
   registered,
   reply,
-} from './helpers'
+} from './helpers.js'
 
 type Alg = 'ES256' | 'RS256' | 'EdDSA'
 const AUDIENCE = 'fastapi-users:auth'

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'
-import { databaseKinds } from '../support/databases'
+import { databaseKinds } from '../support/databases.js'
 import {
   adminToken,
   assertMe,
@@ -22,7 +22,7 @@ import {
   service,
   sleep,
   UNAUTHORIZED,
-} from './helpers'
+} from './helpers.js'
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 

@@ -25,9 +25,9 @@ import {
   UserManager,
 } from 'fastify-users'
 import { decodeJwt } from 'jose'
-import { type User, userFields, validatePassword } from '../../server/user'
-import { client, TEST_SECRET } from '../support/app'
-import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases'
+import { type User, userFields, validatePassword } from '../../server/user.js'
+import { client, TEST_SECRET } from '../support/app.js'
+import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
 import {
   ACCESS_COOKIE,
   type Api,
@@ -50,7 +50,7 @@ import {
   sleep,
   UNAUTHORIZED,
   withCookies,
-} from './helpers'
+} from './helpers.js'
 
 const TOKEN_SHAPE = /^[A-Za-z0-9_-]{43}$/
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe } from 'node:test'
 import { hash as bcryptHash } from '@node-rs/bcrypt'
-import { databaseKinds } from '../support/databases'
-import { startSmtpServer } from '../support/smtp'
+import { databaseKinds } from '../support/databases.js'
+import { startSmtpServer } from '../support/smtp.js'
 import {
   ACCESS_COOKIE,
   type Api,
@@ -31,7 +31,7 @@ import {
   service,
   UNAUTHORIZED,
   withCookies,
-} from './helpers'
+} from './helpers.js'
 
 /** One login on each backend: a JWT with its refresh token, a database cookie, a Redis token. */
 async function loginEverywhere(api: Api, email: string, password = PASSWORD) {

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'
-import { databaseKinds } from '../support/databases'
+import { databaseKinds } from '../support/databases.js'
 import {
   ACCESS_COOKIE,
   type Api,
@@ -24,7 +24,7 @@ import {
   service,
   UNAUTHORIZED,
   withCookies,
-} from './helpers'
+} from './helpers.js'
 
 interface SessionRead {
   id: string

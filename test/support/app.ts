@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
-import { buildApp } from '../../server/app'
-import { loadConfig } from '../../server/config'
-import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases'
+import { buildApp } from '../../server/app.js'
+import { loadConfig } from '../../server/config.js'
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789'
 

@@ -3,7 +3,7 @@ import SQLite from 'better-sqlite3'
 import { decodeJwt, SignJWT } from 'jose'
 import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
-import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases'
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
 
 // A database written by the real fastapi-users 12.1.2, and what is inside it (../shared/fixtures/README.md).
 const FIXTURES = new URL('../../../shared/fixtures/', import.meta.url)

@@ -8,10 +8,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { parseSetCookie } from 'cookie'
 import Provider from 'oidc-provider'
-import { startTestApp, type TestApp } from './app'
-import type { DatabaseKind } from './databases'
+import { startTestApp, type TestApp } from './app.js'
+import type { DatabaseKind } from './databases.js'
 
-import { freePort } from './ports'
+import { freePort } from './ports.js'
 
 export { freePort }
 

@@ -5,11 +5,11 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
 import { Redis } from 'ioredis'
-import { buildApp } from '../../server/app'
-import { loadConfig } from '../../server/config'
-import { TEST_SECRET } from './app'
+import { buildApp } from '../../server/app.js'
+import { loadConfig } from '../../server/config.js'
+import { TEST_SECRET } from './app.js'
 
-import { freePort } from './ports'
+import { freePort } from './ports.js'
 
 export { freePort }
 

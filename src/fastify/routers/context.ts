@@ -1,11 +1,11 @@
 import type { preValidationAsyncHookHandler } from 'fastify'
-import type { UserManager } from '../../core/manager'
-import type { OAuthAccountStore } from '../../core/oauth'
-import type { BaseUser } from '../../core/user'
-import type { AuthenticationBackend } from '../backend'
-import type { CurrentUserOptions } from '../current-user'
-import type { AuthRateLimiter } from '../rate-limit'
-import type { UserSchemas } from '../schemas'
+import type { UserManager } from '../../core/manager.js'
+import type { OAuthAccountStore } from '../../core/oauth.js'
+import type { BaseUser } from '../../core/user.js'
+import type { AuthenticationBackend } from '../backend.js'
+import type { CurrentUserOptions } from '../current-user.js'
+import type { AuthRateLimiter } from '../rate-limit.js'
+import type { UserSchemas } from '../schemas.js'
 
 /** What the routers need from FastifyUsers. */
 export interface RouterContext<U extends BaseUser> {

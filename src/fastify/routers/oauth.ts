@@ -1,16 +1,21 @@
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import { BadCredentials, OAuthInvalidState, OAuthProviderError, UserNotVerified } from '../../core/errors'
-import { associateOAuthAccount, type OAuthAccountStore, type OAuthIdentity, resolveOAuthUser } from '../../core/oauth'
-import type { BaseUser } from '../../core/user'
-import type { OAuthClient } from '../../oauth/clients'
-import { checkFlow, memoryStateStore, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state'
-import type { AuthenticationBackend } from '../backend'
-import { errorResponses } from '../schemas'
-import { jsonScope, type RouterOptions } from '../scope'
-import { hookContext } from '../types'
-import type { RouterContext } from './context'
+import { BadCredentials, OAuthInvalidState, OAuthProviderError, UserNotVerified } from '../../core/errors.js'
+import {
+  associateOAuthAccount,
+  type OAuthAccountStore,
+  type OAuthIdentity,
+  resolveOAuthUser,
+} from '../../core/oauth.js'
+import type { BaseUser } from '../../core/user.js'
+import type { OAuthClient } from '../../oauth/clients.js'
+import { checkFlow, memoryStateStore, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state.js'
+import type { AuthenticationBackend } from '../backend.js'
+import { errorResponses } from '../schemas.js'
+import { jsonScope, type RouterOptions } from '../scope.js'
+import { hookContext } from '../types.js'
+import type { RouterContext } from './context.js'
 
 export interface OAuthFlowOptions extends RouterOptions {
   /** Signs the state (fastapi-users' `state_secret`). Required. */

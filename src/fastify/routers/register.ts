@@ -1,11 +1,11 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { CreateInput } from '../../core/manager'
-import type { BaseUser } from '../../core/user'
-import { rateLimited } from '../rate-limit'
-import { errorResponses } from '../schemas'
-import { jsonScope, type RouterOptions } from '../scope'
-import { hookContext } from '../types'
-import type { RouterContext } from './context'
+import type { CreateInput } from '../../core/manager.js'
+import type { BaseUser } from '../../core/user.js'
+import { rateLimited } from '../rate-limit.js'
+import { errorResponses } from '../schemas.js'
+import { jsonScope, type RouterOptions } from '../scope.js'
+import { hookContext } from '../types.js'
+import type { RouterContext } from './context.js'
 
 /** POST /register → 201 UserRead: fastapi-users' get_register_router (flags in the body are ignored). */
 export function registerRouter<U extends BaseUser>(

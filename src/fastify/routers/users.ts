@@ -1,12 +1,12 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import type { UpdateInput } from '../../core/manager'
-import type { BaseUser } from '../../core/user'
-import { notFound, unauthorized } from '../errors'
-import { errorResponses, Null } from '../schemas'
-import { jsonScope, type RouterOptions } from '../scope'
-import { hookContext } from '../types'
-import type { RouterContext } from './context'
+import type { UpdateInput } from '../../core/manager.js'
+import type { BaseUser } from '../../core/user.js'
+import { notFound, unauthorized } from '../errors.js'
+import { errorResponses, Null } from '../schemas.js'
+import { jsonScope, type RouterOptions } from '../scope.js'
+import { hookContext } from '../types.js'
+import type { RouterContext } from './context.js'
 
 export interface UsersRouterOptions extends RouterOptions {
   /** Only verified users may use these routes (403 otherwise). Default false. */

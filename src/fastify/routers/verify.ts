@@ -1,10 +1,10 @@
 import type { FastifyPluginAsync } from 'fastify'
-import type { BaseUser } from '../../core/user'
-import { rateLimited } from '../rate-limit'
-import { EmailBody, errorResponses, Null, TokenBody } from '../schemas'
-import { jsonScope, type RouterOptions } from '../scope'
-import { hookContext } from '../types'
-import type { RouterContext } from './context'
+import type { BaseUser } from '../../core/user.js'
+import { rateLimited } from '../rate-limit.js'
+import { EmailBody, errorResponses, Null, TokenBody } from '../schemas.js'
+import { jsonScope, type RouterOptions } from '../scope.js'
+import { hookContext } from '../types.js'
+import type { RouterContext } from './context.js'
 
 /**
  * POST /request-verify-token (202, whoever asks) and POST /verify (200 UserRead):

@@ -1,6 +1,6 @@
-import type { Database } from './database'
-import { unavailableOr } from './errors'
-import { decodeTimestamp, encodeTimestamp } from './timestamps'
+import type { Database } from './database.js'
+import { unavailableOr } from './errors.js'
+import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
 export interface AccessTokenRow {
   token: string

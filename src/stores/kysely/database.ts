@@ -16,7 +16,7 @@ import {
 } from 'kysely'
 import { createPool as createMysqlPool, type Pool as Mysql2Pool, type PoolConnection } from 'mysql2'
 import pg from 'pg'
-import { unavailableOr } from './errors'
+import { unavailableOr } from './errors.js'
 
 /**
  * What differs between databases, as capabilities rather than dialect checks

@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
 import SQLite from 'better-sqlite3'
 import { Kysely, type RawBuilder, SqliteDialect, sql } from 'kysely'
-import { OWASP_ARGON2ID } from '../../core/passwords'
-import type { FieldSpec, UserFields } from '../../core/user'
-import { type Database, type DatabaseOptions, openDatabase } from './database'
-import { builtInMigrations, columnTypeOf } from './migrate'
+import { OWASP_ARGON2ID } from '../../core/passwords.js'
+import type { FieldSpec, UserFields } from '../../core/user.js'
+import { type Database, type DatabaseOptions, openDatabase } from './database.js'
+import { builtInMigrations, columnTypeOf } from './migrate.js'
 
 /**
  * The doctor: looks at a database (typically one fastapi-users wrote) and says whether fastify-users can

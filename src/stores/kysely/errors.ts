@@ -1,5 +1,5 @@
-import { ServiceUnavailable } from '../../core/errors'
-import { UserGone } from '../../core/store'
+import { ServiceUnavailable } from '../../core/errors.js'
+import { UserGone } from '../../core/store.js'
 
 // Every foreign key points at the user table: its row was deleted meanwhile.
 const FOREIGN_KEY_VIOLATION = new Set([

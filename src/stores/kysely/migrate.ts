@@ -1,10 +1,10 @@
 import { type Migration, type MigrationResult, Migrator, sql } from 'kysely'
-import type { UserFields } from '../../core/user'
-import type { Database } from './database'
-import { userTable } from './migrations/0001-user'
-import { accessTokenTable } from './migrations/0002-accesstoken'
-import { refreshTokenTable } from './migrations/0003-refresh-token'
-import { oauthAccountTable } from './migrations/0004-oauth-account'
+import type { UserFields } from '../../core/user.js'
+import type { Database } from './database.js'
+import { userTable } from './migrations/0001-user.js'
+import { accessTokenTable } from './migrations/0002-accesstoken.js'
+import { refreshTokenTable } from './migrations/0003-refresh-token.js'
+import { oauthAccountTable } from './migrations/0004-oauth-account.js'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */

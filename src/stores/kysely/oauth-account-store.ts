@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { OAuthAccount, OAuthAccountData, OAuthAccountStore } from '../../core/oauth'
-import type { Database } from './database'
-import { unavailableOr } from './errors'
+import type { OAuthAccount, OAuthAccountData, OAuthAccountStore } from '../../core/oauth.js'
+import type { Database } from './database.js'
+import { unavailableOr } from './errors.js'
 
 const COLUMNS = [
   'id',

@@ -1,4 +1,4 @@
-import type { Capabilities } from './database'
+import type { Capabilities } from './database.js'
 
 /** A Date as the database stores it: a Date, or SQLAlchemy's UTC text on SQLite. */
 export function encodeTimestamp(capabilities: Capabilities, date: Date): Date | string {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto'
 import { sql } from 'kysely'
-import { DuplicateEmail, type NewUser, type UserChanges, type UserStore } from '../../core/store'
-import type { BaseUser, UserFields } from '../../core/user'
-import type { Database } from './database'
-import { isUniqueViolation, unavailableOr } from './errors'
+import { DuplicateEmail, type NewUser, type UserChanges, type UserStore } from '../../core/store.js'
+import type { BaseUser, UserFields } from '../../core/user.js'
+import type { Database } from './database.js'
+import { isUniqueViolation, unavailableOr } from './errors.js'
 
 const BASE_BOOLEANS = ['is_active', 'is_superuser', 'is_verified']
 
@@ -101,4 +101,4 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
   }
 }
 
-export type { Database } from './database'
+export type { Database } from './database.js'

@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely'
-import type { Capabilities } from '../database'
+import type { Capabilities } from '../database.js'
 
 /**
  * The DatabaseStrategy's table, as fastapi-users-db-sqlalchemy creates it (token VARCHAR(43)

@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely'
-import type { Capabilities } from '../database'
+import type { Capabilities } from '../database.js'
 
 /**
  * Refresh tokens (ours; fastapi-users has none). Only a SHA-256 of each token is stored.

@@ -1,5 +1,5 @@
 import { type Kysely, type Migration, sql } from 'kysely'
-import type { Capabilities } from '../database'
+import type { Capabilities } from '../database.js'
 
 /**
  * The `oauth_account` table exactly as fastapi-users-db-sqlalchemy creates it
