@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs'
 import { test } from 'node:test'
 import { bounded, createPasswordHasher, passwordLength } from '../../src/core/passwords.js'
 
-// Hashes written by passlib's bcrypt (cost 12) for fastapi-users 12.1.2: shared/fixtures.
+// Hashes written by passlib's bcrypt (cost 12) for fastapi-users 12.1.2: test/fixtures/fastapi-users.
 const fixture = JSON.parse(
-  readFileSync(new URL('../../../shared/fixtures/fastapi-users-12.1.2.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/fastapi-users/fastapi-users-12.1.2.json', import.meta.url), 'utf8'),
 )
 const LEGACY: Record<string, string> = {
   'alice@example.com': '$2b$12$4pbPmK0EPkVdTLjruQnRKeSElsW5DnahFsnsIEtDayBXLl2sEGSv6',

@@ -5,7 +5,7 @@ import { UnsecuredJWT } from 'jose'
 import { AUDIENCE, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from '../../src/core/tokens.js'
 
 const fixture = JSON.parse(
-  readFileSync(new URL('../../../shared/fixtures/fastapi-users-12.1.2.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/fastapi-users/fastapi-users-12.1.2.json', import.meta.url), 'utf8'),
 )
 const key = { secret: fixture.secret as string }
 // The fixture's tokens were issued with a one-hour lifetime; read them with the clock of that hour.

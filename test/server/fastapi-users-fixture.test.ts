@@ -18,7 +18,7 @@ import {
   fixtureUser as user,
 } from '../support/fastapi-users.js'
 
-// A database written by the real fastapi-users 12.1.2 (../shared/fixtures): the file itself on SQLite, and on
+// A database written by the real fastapi-users 12.1.2 (test/fixtures/fastapi-users): the file itself on SQLite, and on
 // PostgreSQL and MariaDB the table fastapi-users-db-sqlalchemy creates there, holding the same rows.
 
 const ACTIVE = ['alice@example.com', 'Bob.Mixed@Example.com', 'carol@example.com', 'admin@example.com']

@@ -5,8 +5,8 @@ import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
 
-// A database written by the real fastapi-users 12.1.2, and what is inside it (../shared/fixtures/README.md).
-const FIXTURES = new URL('../../../shared/fixtures/', import.meta.url)
+// A database written by the real fastapi-users 12.1.2, and what is inside it (test/fixtures/fastapi-users/README.md).
+const FIXTURES = new URL('../fixtures/fastapi-users/', import.meta.url)
 export const FIXTURE_SQLITE = new URL('fastapi-users-12.1.2.sqlite', FIXTURES)
 
 export interface FixtureUser {
