@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The package's command line: runs the TypeScript CLI through tsx.
+// The package's command line (src/cli): runs the TypeScript source through tsx.
 import { register } from 'tsx/esm/api'
 
 register()
-const { runCli } = await import('../server/cli.ts')
+const { runCli } = await import('../src/cli/index.ts')
 process.exitCode = await runCli(process.argv.slice(2), process.env)

@@ -120,6 +120,7 @@ export {
   inspectDatabase,
   openDatabaseReadOnly,
 } from './stores/kysely/doctor.js'
+export { DatabaseUnreachable } from './stores/kysely/errors.js'
 export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate.js'
 export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store.js'
 export {

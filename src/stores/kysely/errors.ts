@@ -49,3 +49,77 @@ export function unavailableOr(error: unknown): never {
   }
   throw error
 }
+
+// Why a connection could not be made, in words, by the driver's error code.
+const CONNECT_FAILURES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ETIMEDOUT: 'timed out',
+  ENOTFOUND: 'unknown host',
+  EAI_AGAIN: 'unknown host',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  PROTOCOL_CONNECTION_LOST: 'connection closed by the server',
+  ER_CON_COUNT_ERROR: 'too many connections',
+  '57P03': 'the server is starting up or shutting down',
+  EACCES: 'permission denied',
+  SQLITE_CANTOPEN: 'cannot open the file',
+}
+// The server answered but refused us: its own words say best why.
+const REFUSED = new Set([
+  '28P01',
+  '28000',
+  '3D000',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_BAD_DB_ERROR',
+])
+
+/**
+ * The database named by a URL cannot be used at all: down, out of reach, or refusing our
+ * credentials. Its message is one line naming where and why, for a person at a terminal.
+ */
+export class DatabaseUnreachable extends Error {
+  constructor(
+    readonly location: string,
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`cannot reach the database at ${location}: ${reason}`, options)
+  }
+
+  /** The connection failure somewhere in `error`'s causes, as a DatabaseUnreachable; undefined for any other error. */
+  static from(error: unknown, url: string): DatabaseUnreachable | undefined {
+    for (let e = error as ErrorLike | undefined, depth = 0; e && depth < 8; e = e.cause as ErrorLike, depth++) {
+      if (e instanceof DatabaseUnreachable) return e
+      const code = String(e.code ?? e.errors?.[0]?.code ?? '')
+      const message = String(e.message ?? '')
+      const reason =
+        CONNECT_FAILURES[code] ??
+        (REFUSED.has(code) ? message.split('\n')[0] : undefined) ??
+        (/timeout/i.test(message) && /connect/i.test(message) ? 'timed out' : undefined)
+      if (reason) return new DatabaseUnreachable(databaseLocation(url), reason, { cause: error })
+    }
+    return undefined
+  }
+}
+
+interface ErrorLike {
+  code?: unknown
+  message?: unknown
+  cause?: unknown
+  errors?: { code?: unknown }[]
+}
+
+/** `host:port` of a database URL (with the driver's default port), or the file of a SQLite one. */
+export function databaseLocation(url: string): string {
+  const scheme = url.slice(0, url.indexOf(':')).toLowerCase()
+  if (scheme === 'sqlite') return url.replace(/^sqlite:(\/\/)?/i, '')
+  try {
+    const { hostname, port } = new URL(url)
+    const defaultPort = scheme === 'mysql' || scheme === 'mariadb' ? '3306' : '5432'
+    return `${hostname || 'localhost'}:${port || defaultPort}`
+  } catch {
+    return scheme ? `${scheme}:…` : 'an unparsable URL'
+  }
+}

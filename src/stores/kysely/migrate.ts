@@ -25,7 +25,9 @@ export class MigrationFailed extends Error {
     readonly results: MigrationResult[],
     options: { cause: unknown },
   ) {
-    super(`migration failed: ${results.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'}`, options)
+    const failed = results.find((r) => r.status === 'Error')?.migrationName
+    // no migration failed: the migrator could not even read its own tables (a connection failure, say)
+    super(`migration failed: ${failed ?? String((options.cause as Error)?.message ?? options.cause)}`, options)
   }
 }
 
