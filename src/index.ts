@@ -1,5 +1,6 @@
 /** fastify-users: the public API. Everything not exported here is internal. */
 
+export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
 export { type EmailResult, normalizeEmail } from './core/email.js'
 export * from './core/errors.js'
 export type { HookContext, LoginContext, PasswordValidator, UpdateContext, UserManagerHooks } from './core/hooks.js'

@@ -239,3 +239,15 @@ export async function snapshot(database: TestDatabase): Promise<Snapshot> {
   }
   return { definition: created?.['Create Table'], indexes, rows, tables }
 }
+
+/** The names of a table's columns, in the order the database lists them. */
+export async function columnNames(database: TestDatabase, name = 'user'): Promise<string[]> {
+  const statement = {
+    sqlite: `SELECT name FROM pragma_table_info(?) ORDER BY cid`,
+    postgres: `SELECT column_name AS name FROM information_schema.columns
+               WHERE table_schema = 'public' AND table_name = ? ORDER BY ordinal_position`,
+    mariadb: `SELECT COLUMN_NAME AS name FROM information_schema.COLUMNS
+              WHERE TABLE_SCHEMA = database() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
+  }[database.kind]
+  return (await query(database, statement, [name])).map((c) => String(c.name))
+}
