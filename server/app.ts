@@ -26,7 +26,8 @@ import {
 } from 'fastify-users'
 import { decodeJwt } from 'jose'
 import { createBackends, openRedis } from './backends.js'
-import type { Config } from './config.js'
+import { type Config, DEVELOPMENT_SECRET } from './config.js'
+import { developmentLogStream } from './logging.js'
 import { oauthAccountStore, registerOAuthRouters } from './oauth.js'
 import { createRateLimiter, trustProxyOption } from './rate-limit.js'
 import { frameworkErrors, securityHeaders } from './security-headers.js'
@@ -66,6 +67,7 @@ export async function buildApp(
     logStream?: { write(line: string): void }
   } = {},
 ): Promise<FastifyInstance> {
+  const stream = options.logStream ?? (config.prettyLogs ? await developmentLogStream() : undefined)
   const app = Fastify({
     logger:
       options.logger === false
@@ -74,13 +76,18 @@ export async function buildApp(
             level: config.logLevel,
             redact: LOG_REDACT,
             serializers: { req: requestLogFields },
-            ...(options.logStream && { stream: options.logStream }),
+            ...(stream && { stream }),
           },
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,
     trustProxy: trustProxyOption(config),
     frameworkErrors: frameworkErrors(config),
   })
+  if (config.secret === DEVELOPMENT_SECRET) {
+    app.log.warn(
+      'SECRET is not set: tokens are signed with the public development default; set SECRET before anyone else can reach this service',
+    )
+  }
   await securityHeaders(app, config)
 
   const database = openDatabase(config.databaseUrl, {

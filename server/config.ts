@@ -36,6 +36,8 @@ export interface Config {
   publicUrl: string
   firstSuperuser: { email: string; password: string } | undefined
   logLevel: string
+  /** Readable logs (pino-pretty): development, on a terminal. JSON lines otherwise. */
+  prettyLogs: boolean
   /** Largest request body in bytes; a larger one is refused with 413. */
   bodyLimit: number
   /** Longest password accepted, in code points (bounds the hashing work of a request). */
@@ -234,8 +236,11 @@ function jwtKeys(
   }
 }
 
-/** Reads the environment; throws one ConfigError listing every bad variable. */
-export function loadConfig(env: Env): Config {
+/**
+ * Reads the environment; throws one ConfigError listing every bad variable. `terminal` says
+ * whether stdout is a terminal (main.ts knows): development logs are then readable.
+ */
+export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): Config {
   const problems: string[] = []
   const read = (name: string) => {
     const value = env[name]?.trim()
@@ -336,6 +341,7 @@ export function loadConfig(env: Env): Config {
     publicUrl: (publicUrl ?? '').replace(/\/+$/, ''),
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,
+    prettyLogs: !production && terminal.stdoutIsTTY === true,
     bodyLimit: int('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     maxPasswordLength: int('MAX_PASSWORD_LENGTH', MAX_PASSWORD_LENGTH, 8, 65_536),
     hstsMaxAge: int('HSTS_MAX_AGE', production ? 31_536_000 : 0, 0, 63_072_000),

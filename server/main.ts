@@ -1,10 +1,11 @@
 import cluster, { type Worker } from 'node:cluster'
+import { DatabaseUnreachable } from 'fastify-users'
 import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './config.js'
 
 function readConfig(): Config {
   try {
-    return loadConfig(process.env)
+    return loadConfig(process.env, { stdoutIsTTY: process.stdout.isTTY === true })
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(error.message)
@@ -63,6 +64,28 @@ async function primary(config: Config) {
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
+const LISTEN_FAILURES: Record<string, string> = {
+  EADDRINUSE: 'the port is in use',
+  EACCES: 'permission denied (a port below 1024 needs privileges)',
+  EADDRNOTAVAIL: 'no such address on this machine',
+}
+
+/** A start-up failure a person can act on, in one line: the database out of reach, the port taken. */
+function startFailure(error: unknown, config: Config): string | undefined {
+  const unreachable = DatabaseUnreachable.from(error, config.databaseUrl)
+  if (unreachable) return unreachable.message
+  const reason = LISTEN_FAILURES[String((error as { code?: unknown })?.code)]
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host
+  return reason && `cannot listen on ${host}:${config.port}: ${reason}`
+}
+
 const config = readConfig()
-if (config.webConcurrency > 1 && cluster.isPrimary) await primary(config)
-else await serve(config)
+try {
+  if (config.webConcurrency > 1 && cluster.isPrimary) await primary(config)
+  else await serve(config)
+} catch (error) {
+  const line = startFailure(error, config)
+  if (line === undefined) throw error
+  console.error(line)
+  process.exit(1)
+}

@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { after, before, test } from 'node:test'
 import { promisify } from 'node:util'
 import Database from 'better-sqlite3'
+import { freePort } from '../support/ports.js'
 
 const run = promisify(execFile)
 let dir: string
@@ -79,4 +80,30 @@ test('a bad configuration exits 2 with every problem listed', async () => {
       return true
     },
   )
+})
+
+test('an unreachable database: one line naming it and the cause, exit 1', async () => {
+  const port = await freePort()
+  await assert.rejects(
+    cli(['migrate'], { DATABASE_URL: `postgres://postgres@127.0.0.1:${port}/test` }),
+    (error: { code: number; stdout: string; stderr: string }) => {
+      assert.deepEqual(
+        [error.code, error.stdout, error.stderr],
+        [1, '', `cannot reach the database at 127.0.0.1:${port}: connection refused\n`],
+      )
+      return true
+    },
+  )
+})
+
+test('usage and unknown commands exit 2 before the configuration is read', async () => {
+  const { stdout } = await cli(['--help'], { NODE_ENV: 'production' })
+  assert.match(stdout, /^usage: fastify-users <command>/)
+  await assert.rejects(cli(['serve'], { NODE_ENV: 'production' }), (error: { code: number; stderr: string }) => {
+    assert.deepEqual(
+      [error.code, error.stderr],
+      [2, 'fastify-users: unknown command "serve"\nrun "fastify-users --help" for usage\n'],
+    )
+    return true
+  })
 })
