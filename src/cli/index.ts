@@ -201,7 +201,7 @@ async function doctor(url: string, config: CliConfig, env: Env, out: Pick<Consol
   }
   try {
     const report = await inspectDatabase(database, { fields: config.fields ?? {}, url })
-    if ((config.secret ?? env.SECRET) === undefined) {
+    if (!(config.secret ?? env.SECRET)) {
       report.findings.push({
         severity: 'warning',
         subject: 'SECRET',
