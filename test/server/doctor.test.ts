@@ -408,6 +408,7 @@ describe('doctor, the command', () => {
     const { code, output } = await doctor('postgres://app:s3cret@127.0.0.1:1/users', { DATABASE_TIMEOUT_MS: '500' })
     assert.equal(code, 1)
     assert.doesNotMatch(output, /s3cret/)
-    assert.match(output, /doctor: cannot inspect postgres:\/\/app:\*\*\*@127\.0\.0\.1:1\/users/)
+    // an unreachable database is one line naming its host and port, never its URL
+    assert.equal(output, 'cannot reach the database at 127.0.0.1:1: connection refused')
   })
 })
