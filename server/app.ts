@@ -27,7 +27,7 @@ import {
 import { decodeJwt } from 'jose'
 import { createBackends, openRedis } from './backends.js'
 import type { Config } from './config.js'
-import { oauthAccountStore, registerOAuthRouters } from './oauth.js'
+import { oauthAccountStore, oauthStateStore, registerOAuthRouters } from './oauth.js'
 import { createRateLimiter, trustProxyOption } from './rate-limit.js'
 import { frameworkErrors, securityHeaders } from './security-headers.js'
 import { type User, userFields, validatePassword } from './user.js'
@@ -152,6 +152,7 @@ export async function buildApp(
     backends,
     fields: userFields,
     oauthAccounts: oauthAccountStore(database),
+    oauthStates: oauthStateStore(database, redis),
     rateLimit: createRateLimiter(config, redis, app),
   })
   app.decorate('users', users)

@@ -79,6 +79,7 @@ export class UserManager<U extends BaseUser> {
   private readonly maxPasswordLength: number
   readonly clock: Clock
   private readonly revokers: ((user: U) => Promise<void>)[] = []
+  private readonly proofListeners: ((user: U) => Promise<void>)[] = []
 
   constructor(options: UserManagerOptions<U>) {
     if (!options.store) throw new TypeError('UserManager: `store` is required')
@@ -102,6 +103,19 @@ export class UserManager<U extends BaseUser> {
    */
   onRevokeSessions(revoke: (user: U) => Promise<void>): void {
     this.revokers.push(revoke)
+  }
+
+  /**
+   * Registers what runs when the owner of a not yet verified address proves it by mail: a
+   * verification, or a password reset (the reset link reached the mailbox). It runs before the
+   * after-hooks; a failure fails the request. The OAuth links use it (`dropUnvouchedLinks`).
+   */
+  onMailboxProven(listener: (user: U) => Promise<void>): void {
+    this.proofListeners.push(listener)
+  }
+
+  private async mailboxProven(user: U): Promise<void> {
+    for (const listener of this.proofListeners) await listener(user)
   }
 
   /** Ends every session and refresh token of the user ("log out everywhere"). */
@@ -297,6 +311,7 @@ export class UserManager<U extends BaseUser> {
       ifPasswordIs: user.hashed_password,
     })
     if (!updated) throw new InvalidResetPasswordToken()
+    if (!updated.is_verified) await this.mailboxProven(updated)
     await this.revokeSessions(updated) // and any session opened meanwhile
     await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx), ctx)
     return updated
@@ -328,6 +343,7 @@ export class UserManager<U extends BaseUser> {
         ifStill: { email: user.email, is_verified: false } as UserChanges<U>,
       })
       if (!verified) continue
+      await this.mailboxProven(verified)
       await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx), ctx)
       return verified
     }

@@ -5,6 +5,7 @@ import { userTable } from './migrations/0001-user.js'
 import { accessTokenTable } from './migrations/0002-accesstoken.js'
 import { refreshTokenTable } from './migrations/0003-refresh-token.js'
 import { oauthAccountTable } from './migrations/0004-oauth-account.js'
+import { oauthUniqueAndState } from './migrations/0006-oauth-unique-and-state.js'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -25,7 +26,9 @@ export class MigrationFailed extends Error {
     readonly results: MigrationResult[],
     options: { cause: unknown },
   ) {
-    super(`migration failed: ${results.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'}`, options)
+    const name = results.find((r) => r.status === 'Error')?.migrationName ?? 'unknown'
+    const reason = options.cause instanceof Error ? `: ${options.cause.message}` : ''
+    super(`migration failed: ${name}${reason}`, options)
   }
 }
 
@@ -36,6 +39,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0002-accesstoken': accessTokenTable(caps),
     '0003-refresh-token': refreshTokenTable(caps),
     '0004-oauth-account': oauthAccountTable(caps),
+    '0006-oauth-unique-and-state': oauthUniqueAndState(caps),
   }
 }
 
