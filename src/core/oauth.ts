@@ -146,8 +146,10 @@ export async function resolveOAuthUser<U extends BaseUser>(
       { safe: false, ctx: options.ctx },
     )
   } catch (error) {
-    if (error instanceof UserAlreadyExists) throw new OAuthUserAlreadyExists()
-    throw error
+    if (!(error instanceof UserAlreadyExists)) throw error
+    // A concurrent first sign-in with this provider account may have made the user: judged again, once.
+    if (attempt === 0) return resolveOAuthUser(manager, accounts, oauthName, identity, options, attempt + 1)
+    throw new OAuthUserAlreadyExists()
   }
   try {
     await accounts.add(user.id, data)

@@ -247,6 +247,30 @@ for (const kind of databaseKinds()) {
         }
       })
 
+      it('5 first sign-ins with one new provider account at once: one user, one link, every 200 for that user', async () => {
+        const s = service(strict as TestApp & { url: string })
+        const fresh = s.account('fresh')
+        const flows = await Promise.all(
+          Array.from({ length: 5 }, async () => {
+            const browser = new Browser()
+            return { browser, ...(await s.authorize(browser, fresh.sub)) }
+          }),
+        )
+        const results = await Promise.all(flows.map((f) => s.get(f.browser, f.callback)))
+        const ids = new Set<string>()
+        for (const [status, body] of results) {
+          if (status === 200) ids.add((await s.me((body as Login).access_token))[1].id)
+          else assert.deepEqual([status, body], [400, { detail: 'OAUTH_USER_ALREADY_EXISTS' }])
+        }
+        assert.equal(ids.size, 1, JSON.stringify(results))
+        const rows = await s.linksOf('test', fresh.sub)
+        assert.equal(rows.length, 1)
+        assert.equal(String(rows[0]?.user_id).toLowerCase(), [...ids][0])
+        const [status, login] = (await s.signIn(fresh.sub)) as [number, Login]
+        assert.equal(status, 200)
+        assert.equal((await s.me(login.access_token))[1].id, [...ids][0])
+      })
+
       it('the database refuses a second row for one provider account (the unique key)', async () => {
         const s = service(strict as TestApp & { url: string })
         const one = s.account('one')
