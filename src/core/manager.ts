@@ -306,12 +306,13 @@ export class UserManager<U extends BaseUser> {
     await this.validatePassword(password, user, 'RESET_PASSWORD')
     const hashed = await this.passwords.hash(password)
     await this.revokeSessions(user)
+    // Before the write: a failure here leaves the password as it was, never a proof without its effects.
+    if (!user.is_verified) await this.mailboxProven(user)
     // Compare-and-set on the old hash: of two resets racing with one token, only one wins.
     const updated = await this.store.update(user, { hashed_password: hashed } as UserChanges<U>, {
       ifPasswordIs: user.hashed_password,
     })
     if (!updated) throw new InvalidResetPasswordToken()
-    if (!updated.is_verified) await this.mailboxProven(updated)
     await this.revokeSessions(updated) // and any session opened meanwhile
     await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx), ctx)
     return updated
@@ -337,13 +338,14 @@ export class UserManager<U extends BaseUser> {
       const user = await this.store.getByEmail(claims.email)
       if (!user || parseUuid(claims.sub) !== user.id) throw new InvalidVerifyToken()
       if (user.is_verified) throw new UserAlreadyVerified()
+      // Before the write: a failure here leaves the user unverified, to verify again, never verified with the links kept.
+      await this.mailboxProven(user)
       // Compare-and-set on what was just checked: a verification that lost a race with another one or
       // with an e-mail change writes nothing and is judged again (already verified, or a dead token).
       const verified = await this.store.update(user, { is_verified: true } as UserChanges<U>, {
         ifStill: { email: user.email, is_verified: false } as UserChanges<U>,
       })
       if (!verified) continue
-      await this.mailboxProven(verified)
       await this.after('onAfterVerify', () => this.hooks.onAfterVerify?.(verified, ctx), ctx)
       return verified
     }
