@@ -6,7 +6,10 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
+import { Redis } from 'ioredis'
 import { sql } from 'kysely'
+import { ServiceUnavailable } from '../../src/core/errors.js'
+import { redisStateStore } from '../../src/oauth/redis-state-store.js'
 import { openDatabase } from '../../src/stores/kysely/database.js'
 import { migrateToLatest } from '../../src/stores/kysely/migrate.js'
 import { createKyselyOAuthStateStore } from '../../src/stores/kysely/oauth-state-store.js'
@@ -150,3 +153,17 @@ for (const kind of databaseKinds()) {
     })
   })
 }
+
+test('the Redis state store: an unreachable Redis is ServiceUnavailable (503), never a state accepted', async () => {
+  const redis = new Redis('redis://127.0.0.1:1', {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  redis.on('error', () => {})
+  try {
+    await assert.rejects(redisStateStore(redis).consume('jti', Math.floor(Date.now() / 1000) + 60), ServiceUnavailable)
+  } finally {
+    redis.disconnect()
+  }
+})
