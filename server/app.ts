@@ -28,7 +28,7 @@ import { decodeJwt } from 'jose'
 import { createBackends, openRedis } from './backends.js'
 import { type Config, DEVELOPMENT_SECRET } from './config.js'
 import { developmentLogStream } from './logging.js'
-import { oauthAccountStore, registerOAuthRouters } from './oauth.js'
+import { oauthAccountStore, oauthStateStore, registerOAuthRouters } from './oauth.js'
 import { createRateLimiter, trustProxyOption } from './rate-limit.js'
 import { frameworkErrors, securityHeaders } from './security-headers.js'
 import { type User, userFields, validatePassword } from './user.js'
@@ -159,6 +159,7 @@ export async function buildApp(
     backends,
     fields: userFields,
     oauthAccounts: oauthAccountStore(database),
+    oauthStates: oauthStateStore(database, redis),
     rateLimit: createRateLimiter(config, redis, app),
   })
   app.decorate('users', users)

@@ -60,6 +60,8 @@ export interface Config {
   oauthAssociateByEmail: boolean
   /** New users from a provider are verified when the provider says their e-mail is. */
   oauthIsVerifiedByDefault: boolean
+  /** Social login creates users for addresses the provider does not vouch for (OAUTH_ALLOW_UNVERIFIED_EMAIL). */
+  oauthAllowUnverifiedEmail: boolean
 }
 
 export interface RateLimitConfig {
@@ -366,6 +368,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     oauthProviders: oauthProviders(env, read, problems),
     oauthAssociateByEmail: bool('OAUTH_ASSOCIATE_BY_EMAIL', false),
     oauthIsVerifiedByDefault: bool('OAUTH_IS_VERIFIED_BY_DEFAULT', false),
+    oauthAllowUnverifiedEmail: bool('OAUTH_ALLOW_UNVERIFIED_EMAIL', false),
   }
   if (problems.length > 0) throw new ConfigError(problems)
   return config

@@ -2,18 +2,27 @@ import type { FastifyInstance } from 'fastify'
 import {
   type AuthenticationBackend,
   createKyselyOAuthAccountStore,
+  createKyselyOAuthStateStore,
   type Database,
   type FastifyUsers,
   githubClient,
   type OAuthAccountStore,
   type OAuthClient,
+  type OAuthStateStore,
   oidcClient,
+  redisStateStore,
 } from 'fastify-users'
+import type { Redis } from 'ioredis'
 import type { Config, OAuthProviderConfig } from './config.js'
 import type { User } from './user.js'
 
 export function oauthAccountStore(database: Database): OAuthAccountStore {
   return createKyselyOAuthAccountStore(database)
+}
+
+/** Consumed OAuth states, shared by every instance: in Redis when REDIS_URL is set, else in the database. */
+export function oauthStateStore(database: Database, redis: Redis | undefined): OAuthStateStore {
+  return redis ? redisStateStore(redis) : createKyselyOAuthStateStore(database)
 }
 
 export function oauthClient(provider: OAuthProviderConfig): OAuthClient {
@@ -53,6 +62,7 @@ export async function registerOAuthRouters(
         redirectUrl: `${config.publicUrl}${login}/callback`,
         associateByEmail: config.oauthAssociateByEmail,
         isVerifiedByDefault: config.oauthIsVerifiedByDefault,
+        allowUnverifiedEmail: config.oauthAllowUnverifiedEmail,
       }),
       { prefix: login },
     )

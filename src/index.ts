@@ -14,12 +14,15 @@ export {
 } from './core/manager.js'
 export {
   associateOAuthAccount,
+  dropUnvouchedLinks,
   type OAuthAccount,
   type OAuthAccountData,
+  OAuthAccountExists,
   type OAuthAccountStore,
   type OAuthIdentity,
   type OAuthResolveOptions,
   resolveOAuthUser,
+  vouchesForUser,
 } from './core/oauth.js'
 export {
   type Argon2Params,
@@ -82,6 +85,7 @@ export {
   type OidcClientOptions,
   oidcClient,
 } from './oauth/clients.js'
+export { type RedisStateStoreOptions, redisStateStore } from './oauth/redis-state-store.js'
 export {
   checkFlow,
   memoryStateStore,
@@ -124,6 +128,7 @@ export {
 export { DatabaseUnreachable } from './stores/kysely/errors.js'
 export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate.js'
 export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store.js'
+export { createKyselyOAuthStateStore, type KyselyStateStoreOptions } from './stores/kysely/oauth-state-store.js'
 export {
   createKyselyRefreshTokenStore,
   type RefreshTokenRow,

@@ -68,6 +68,12 @@ export class OAuthNotAvailableEmail extends AuthError {
 }
 
 /**
+ * The provider does not vouch for the address and no user may be created for it (the wire code
+ * is fastapi-users' OAUTH_NOT_AVAILABLE_EMAIL: no usable address).
+ */
+export class OAuthEmailNotVerified extends OAuthNotAvailableEmail {}
+
+/**
  * A local user has the provider's e-mail and may not be linked to it automatically
  * (associate-by-email off, or either side's address not verified): sign in and link explicitly.
  */

@@ -79,6 +79,7 @@ export class UserManager<U extends BaseUser> {
   private readonly maxPasswordLength: number
   readonly clock: Clock
   private readonly revokers: ((user: U) => Promise<void>)[] = []
+  private readonly proofListeners: ((user: U) => Promise<void>)[] = []
 
   constructor(options: UserManagerOptions<U>) {
     if (!options.store) throw new TypeError('UserManager: `store` is required')
@@ -102,6 +103,19 @@ export class UserManager<U extends BaseUser> {
    */
   onRevokeSessions(revoke: (user: U) => Promise<void>): void {
     this.revokers.push(revoke)
+  }
+
+  /**
+   * Registers what runs when the owner of a not yet verified address proves it by mail: a
+   * verification, or a password reset (the reset link reached the mailbox). It runs before the
+   * after-hooks; a failure fails the request. The OAuth links use it (`dropUnvouchedLinks`).
+   */
+  onMailboxProven(listener: (user: U) => Promise<void>): void {
+    this.proofListeners.push(listener)
+  }
+
+  private async mailboxProven(user: U): Promise<void> {
+    for (const listener of this.proofListeners) await listener(user)
   }
 
   /** Ends every session and refresh token of the user ("log out everywhere"). */
@@ -292,6 +306,8 @@ export class UserManager<U extends BaseUser> {
     await this.validatePassword(password, user, 'RESET_PASSWORD')
     const hashed = await this.passwords.hash(password)
     await this.revokeSessions(user)
+    // Before the write: a failure here leaves the password as it was, never a proof without its effects.
+    if (!user.is_verified) await this.mailboxProven(user)
     // Compare-and-set on the old hash: of two resets racing with one token, only one wins.
     const updated = await this.store.update(user, { hashed_password: hashed } as UserChanges<U>, {
       ifPasswordIs: user.hashed_password,
@@ -322,6 +338,8 @@ export class UserManager<U extends BaseUser> {
       const user = await this.store.getByEmail(claims.email)
       if (!user || parseUuid(claims.sub) !== user.id) throw new InvalidVerifyToken()
       if (user.is_verified) throw new UserAlreadyVerified()
+      // Before the write: a failure here leaves the user unverified, to verify again, never verified with the links kept.
+      await this.mailboxProven(user)
       // Compare-and-set on what was just checked: a verification that lost a race with another one or
       // with an e-mail change writes nothing and is judged again (already verified, or a dead token).
       const verified = await this.store.update(user, { is_verified: true } as UserChanges<U>, {

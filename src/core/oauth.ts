@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { normalizeEmail } from './email.js'
 import {
   OAuthAccountAlreadyLinked,
+  OAuthEmailNotVerified,
   OAuthNotAvailableEmail,
   OAuthUserAlreadyExists,
   UserAlreadyExists,
@@ -21,8 +22,16 @@ export interface OAuthAccount {
   /** The provider's stable subject (`sub`, GitHub's numeric id), never a username or e-mail. */
   account_id: string
   account_email: string
+  /**
+   * Whether the provider vouched for `account_email` (OIDC `email_verified`, GitHub's `verified`)
+   * when the link was made or last used. Links made before migration 0006 read false.
+   */
+  email_verified: boolean
   user_id: string
 }
+
+/** Thrown by `OAuthAccountStore.add` when the provider account is already linked (the unique key). */
+export class OAuthAccountExists extends Error {}
 
 export type OAuthAccountData = Omit<OAuthAccount, 'id' | 'user_id'>
 
@@ -30,8 +39,10 @@ export type OAuthAccountData = Omit<OAuthAccount, 'id' | 'user_id'>
 export interface OAuthAccountStore {
   find(oauthName: string, accountId: string): Promise<OAuthAccount | null>
   listForUser(userId: string): Promise<OAuthAccount[]>
+  /** Throws OAuthAccountExists when (oauth_name, account_id) is linked already, to anyone. */
   add(userId: string, data: OAuthAccountData): Promise<OAuthAccount>
   update(account: OAuthAccount, data: Partial<OAuthAccountData>): Promise<OAuthAccount>
+  remove(account: OAuthAccount): Promise<void>
 }
 
 /** What a provider told us about the account after a successful authorization-code exchange. */
@@ -54,6 +65,12 @@ export interface OAuthResolveOptions {
   associateByEmail?: boolean
   /** New users are verified when the provider asserts their e-mail is verified. Default false. */
   isVerifiedByDefault?: boolean
+  /**
+   * Create a user for an address the provider does not vouch for. Default false: such a sign-up
+   * is refused with OAUTH_NOT_AVAILABLE_EMAIL. When true the user is created unverified, and the
+   * link is removed when the address's owner proves it by mail (see `dropUnvouchedLinks`).
+   */
+  allowUnverifiedEmail?: boolean
   ctx?: HookContext
 }
 
@@ -73,14 +90,16 @@ function accountData(oauthName: string, identity: OAuthIdentity, email: string):
     refresh_token: identity.refreshToken,
     account_id: identity.accountId,
     account_email: email,
+    email_verified: identity.emailVerified,
   }
 }
 
 /**
- * fastapi-users' `oauth_callback`, with the linking rule tightened: an existing OAuth account
+ * fastapi-users' `oauth_callback`, with the linking rules tightened: an existing OAuth account
  * logs its user in (tokens updated); else a user with that e-mail is linked only when
  * associate-by-email is on and both addresses are verified (else OAUTH_USER_ALREADY_EXISTS);
- * else a user is created with a random password nobody knows.
+ * else a user is created with a random password nobody knows, only when the provider vouches
+ * for the address or `allowUnverifiedEmail` is on (else OAUTH_NOT_AVAILABLE_EMAIL).
  */
 export async function resolveOAuthUser<U extends BaseUser>(
   manager: UserManager<U>,
@@ -88,6 +107,7 @@ export async function resolveOAuthUser<U extends BaseUser>(
   oauthName: string,
   identity: OAuthIdentity,
   options: OAuthResolveOptions = {},
+  attempt = 0,
 ): Promise<U> {
   const email = oauthEmail(identity)
   const data = accountData(oauthName, identity, email)
@@ -103,10 +123,18 @@ export async function resolveOAuthUser<U extends BaseUser>(
   const local = await manager.getByEmail(email)
   if (local) {
     if (!options.associateByEmail || !identity.emailVerified || !local.is_verified) throw new OAuthUserAlreadyExists()
-    await accounts.add(local.id, data)
+    try {
+      await accounts.add(local.id, data)
+    } catch (error) {
+      // Linked meanwhile by a concurrent callback: to this very user, or to someone else.
+      if (!(error instanceof OAuthAccountExists)) throw error
+      const winner = await accounts.find(oauthName, identity.accountId)
+      if (winner?.user_id !== local.id) throw new OAuthAccountAlreadyLinked()
+    }
     return local
   }
 
+  if (!identity.emailVerified && !options.allowUnverifiedEmail) throw new OAuthEmailNotVerified()
   let user: U
   try {
     user = await manager.create(
@@ -118,16 +146,26 @@ export async function resolveOAuthUser<U extends BaseUser>(
       { safe: false, ctx: options.ctx },
     )
   } catch (error) {
-    if (error instanceof UserAlreadyExists) throw new OAuthUserAlreadyExists()
-    throw error
+    if (!(error instanceof UserAlreadyExists)) throw error
+    // A concurrent first sign-in with this provider account may have made the user: judged again, once.
+    if (attempt === 0) return resolveOAuthUser(manager, accounts, oauthName, identity, options, attempt + 1)
+    throw new OAuthUserAlreadyExists()
   }
-  await accounts.add(user.id, data)
+  try {
+    await accounts.add(user.id, data)
+  } catch (error) {
+    // A concurrent first sign-in with the same provider account won: this user goes, the winner's is used.
+    if (!(error instanceof OAuthAccountExists) || attempt > 0) throw error
+    await manager.delete(user, options.ctx)
+    return resolveOAuthUser(manager, accounts, oauthName, identity, options, attempt + 1)
+  }
   return user
 }
 
 /**
  * fastapi-users' `oauth_associate_callback`: links the provider account to the signed-in user;
- * refused when it is already linked to someone else. Tokens are updated when it is the user's own.
+ * refused when it is already linked to someone else (also when another user's association
+ * commits first: the unique key decides). Tokens are updated when it is the user's own.
  */
 export async function associateOAuthAccount<U extends BaseUser>(
   user: U,
@@ -137,10 +175,42 @@ export async function associateOAuthAccount<U extends BaseUser>(
 ): Promise<OAuthAccount> {
   const email = oauthEmail(identity)
   const data = accountData(oauthName, identity, email)
-  const existing = await accounts.find(oauthName, identity.accountId)
-  if (existing) {
+  const linkedTo = async (existing: OAuthAccount) => {
     if (existing.user_id !== user.id) throw new OAuthAccountAlreadyLinked()
     return accounts.update(existing, data)
   }
-  return accounts.add(user.id, data)
+  const existing = await accounts.find(oauthName, identity.accountId)
+  if (existing) return linkedTo(existing)
+  try {
+    return await accounts.add(user.id, data)
+  } catch (error) {
+    if (!(error instanceof OAuthAccountExists)) throw error
+    const winner = await accounts.find(oauthName, identity.accountId)
+    if (!winner) throw new OAuthAccountAlreadyLinked()
+    return linkedTo(winner)
+  }
+}
+
+/**
+ * Whether a link vouches for the user's own address: the provider vouched for its e-mail and
+ * that e-mail is the user's. Such a link could only have been made by the address's owner.
+ */
+export function vouchesForUser(account: OAuthAccount, user: Pick<BaseUser, 'email'>): boolean {
+  return account.email_verified && account.account_email.toLowerCase() === user.email.toLowerCase()
+}
+
+/**
+ * Called when the owner of a not yet verified address proves it by mail (verification, or a
+ * password reset): every link that does not vouch for that address (`vouchesForUser`) is
+ * removed, since whoever made the account before the proof may have made it. Returns how many.
+ * Pre-account hijacking (Sudhodanan and Paverd, USENIX Security 2022) ends here.
+ */
+export async function dropUnvouchedLinks(accounts: OAuthAccountStore, user: BaseUser): Promise<number> {
+  let removed = 0
+  for (const account of await accounts.listForUser(user.id)) {
+    if (vouchesForUser(account, user)) continue
+    await accounts.remove(account)
+    removed++
+  }
+  return removed
 }

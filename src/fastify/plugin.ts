@@ -1,9 +1,10 @@
 import type { FastifyPluginAsync, preValidationAsyncHookHandler } from 'fastify'
 import fp from 'fastify-plugin'
 import type { UserManager } from '../core/manager.js'
-import type { OAuthAccountStore } from '../core/oauth.js'
+import { dropUnvouchedLinks, type OAuthAccountStore } from '../core/oauth.js'
 import type { BaseUser, UserFields } from '../core/user.js'
 import type { OAuthClient } from '../oauth/clients.js'
+import type { OAuthStateStore } from '../oauth/state.js'
 import type { AuthenticationBackend } from './backend.js'
 import { type CurrentUserOptions, currentUserHook } from './current-user.js'
 import { AuthRateLimiter, type RateLimitOptions } from './rate-limit.js'
@@ -25,6 +26,12 @@ export interface FastifyUsersOptions<U extends BaseUser> {
   fields?: UserFields
   /** Where the OAuth routers keep linked provider accounts (e.g. createKyselyOAuthAccountStore). */
   oauthAccounts?: OAuthAccountStore
+  /**
+   * Where the OAuth routers record consumed states, shared by every instance of the service
+   * (redisStateStore, createKyselyOAuthStateStore). Required by the OAuth routers unless they get a
+   * `stateStore` of their own.
+   */
+  oauthStates?: OAuthStateStore
   /**
    * Rate limits and brute-force lock-out on login, refresh, register, forgot-password,
    * reset-password, request-verify-token and verify (see AuthRateLimiter). Off when absent.
@@ -60,6 +67,7 @@ export class FastifyUsers<U extends BaseUser> {
       currentUser: (o) => this.currentUser(o),
       security: [...new Set(this.backends.map((b) => b.transport.openapi.schemeName))].map((name) => ({ [name]: [] })),
       oauthAccounts: options.oauthAccounts,
+      oauthStates: options.oauthStates,
       rateLimits: this.rateLimits,
     }
     // A password change or reset, a deactivation, "log out everywhere": end every stored session.
@@ -73,6 +81,14 @@ export class FastifyUsers<U extends BaseUser> {
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
       if (failed) throw failed.reason
     })
+    // The owner of an address proves it by mail: links made by whoever created the account before go,
+    // and so does every session (one may have been opened through such a link).
+    const { oauthAccounts } = options
+    if (oauthAccounts) {
+      this.manager.onMailboxProven(async (user) => {
+        if ((await dropUnvouchedLinks(oauthAccounts, user)) > 0) await this.manager.revokeSessions(user)
+      })
+    }
   }
 
   /**

@@ -7,14 +7,16 @@ export const OAUTH_STATE_AUDIENCE = 'fastapi-users:oauth-state'
 export const OAUTH_CSRF_COOKIE = 'fastapiusersoauthcsrf'
 
 /**
- * Remembers the states already used, so each is accepted once. The default keeps them in
- * memory (one process); several instances behind a load balancer share one (e.g. Redis SET NX).
+ * Remembers the states already used, so each is accepted once by the whole service: every
+ * instance behind a load balancer must share it (redisStateStore: SET NX with a TTL;
+ * createKyselyOAuthStateStore: the oauth_state table). memoryStateStore is for one process only.
  */
 export interface OAuthStateStore {
   /** True the first time a state id is consumed before `expiresAt` (epoch seconds), false after. */
   consume(jti: string, expiresAt: number): Promise<boolean>
 }
 
+/** States consumed in this process's memory: right only when the service is one process (tests, a single instance). */
 export function memoryStateStore(): OAuthStateStore {
   const used = new Map<string, number>()
   let calls = 0

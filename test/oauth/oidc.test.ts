@@ -187,6 +187,7 @@ for (const kind of databaseKinds()) {
       assert.equal(rows[0]?.oauth_name, 'test')
       assert.equal(rows[0]?.account_id, alice.sub)
       assert.equal(rows[0]?.account_email, alice.email)
+      assert.equal(Number(rows[0]?.email_verified), 1, 'the provider vouched for the address')
       assert.ok(String(rows[0]?.access_token).length > 0)
       // The random password nobody knows does not log in with anything guessable.
       assert.equal((await api().login(alice.email, '')).statusCode, 422)
@@ -232,11 +233,11 @@ for (const kind of databaseKinds()) {
       assert.equal((await accountsOf(local.id)).length, 0)
     })
 
-    it('a new user with an unverified e-mail is created unverified', async () => {
+    it('an address the provider does not vouch for: no user is created (400 OAUTH_NOT_AVAILABLE_EMAIL)', async () => {
       const fay = account('fay', { email_verified: false })
-      const [status, body] = (await signIn(fay.sub)) as [number, { access_token: string }]
-      assert.equal(status, 200)
-      assert.equal((await me(body.access_token)).is_verified, false)
+      assert.deepEqual(await signIn(fay.sub), [400, { detail: 'OAUTH_NOT_AVAILABLE_EMAIL' }])
+      // Nothing was created: the address's owner registers it as usual.
+      assert.equal((await api().register(fay.email, PASSWORD)).statusCode, 201)
     })
 
     it('no e-mail from the provider: 400 OAUTH_NOT_AVAILABLE_EMAIL', async () => {

@@ -113,6 +113,8 @@ describe('sign-in in a browser', { skip: skipWithoutChromium() }, () => {
       '/\\evil.example/steal',
       '\\\\evil.example/steal',
       'javascript:alert(1)',
+      '/./\\evil.example/steal',
+      '/\t/evil.example/steal',
     ]) {
       const { context, page } = await openPage(browser, service.baseUrl)
       await page.goto(`/sign-in?next=${encodeURIComponent(next)}`)
@@ -122,6 +124,15 @@ describe('sign-in in a browser', { skip: skipWithoutChromium() }, () => {
       await page.waitForURL(`${service.baseUrl}/account`)
       await context.close()
     }
+    // dot segments resolve to a path starting with `//`: followed as a path of this site, never as a host
+    const { context, page } = await openPage(browser, service.baseUrl)
+    await page.goto(`/sign-in?next=${encodeURIComponent('/.//evil.example/steal')}`)
+    await page.getByLabel('E-mail address').fill(email)
+    await page.getByLabel('Password', { exact: true }).fill('structured-programming')
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL(`${service.baseUrl}//evil.example/steal`)
+    assert.equal(new URL(page.url()).origin, service.baseUrl)
+    await context.close()
   })
 
   test('an unverified user, where verification is required, is told so and offered a new link', async () => {

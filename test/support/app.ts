@@ -15,9 +15,16 @@ export interface TestApp {
 /**
  * The reference service on a fresh database of that kind; null where a local (non-CI) run has no such server.
  * Rate limits are off (RATE_LIMIT=false) unless `env` turns them on: suites log in many times from one address.
+ * With `options.database`, another instance of the service on that (already migrated) database.
  */
-export async function startTestApp(kind: DatabaseKind, env: Record<string, string> = {}): Promise<TestApp | null> {
-  const database = await createTestDatabase(kind)
+export async function startTestApp(
+  kind: DatabaseKind,
+  env: Record<string, string> = {},
+  options: { database?: TestDatabase } = {},
+): Promise<TestApp | null> {
+  // A second instance of the service (`options.database`) shares the first one's database and leaves it in place.
+  const shared = options.database
+  const database = shared ?? (await createTestDatabase(kind))
   if (!database) return null
   const config = loadConfig({
     SECRET: TEST_SECRET,
@@ -35,7 +42,7 @@ export async function startTestApp(kind: DatabaseKind, env: Record<string, strin
     database,
     async close() {
       await app.close()
-      await database.drop()
+      if (!shared) await database.drop()
     },
   }
 }

@@ -30,6 +30,8 @@ async function listen(server: Server): Promise<string> {
 export interface OidcProvider {
   issuer: string
   accounts: Map<string, TestAccount>
+  /** Requests to the token endpoint (code exchanges) so far. */
+  tokenRequests: number
   close(): Promise<void>
 }
 
@@ -64,12 +66,18 @@ export async function startOidcProvider(redirectUris: string[]): Promise<OidcPro
     },
   })
   provider.on('server_error', (_ctx, error) => console.error('oidc-provider server_error', error))
-  handler = provider.callback()
-  return {
+  const callback = provider.callback()
+  handler = (req, res) => {
+    if (req.url?.startsWith('/token')) oidc.tokenRequests++
+    callback(req, res)
+  }
+  const oidc: OidcProvider = {
     issuer,
     accounts,
+    tokenRequests: 0,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
+  return oidc
 }
 
 /** A browser: one cookie jar per origin (paths ignored), redirects followed by hand. */
@@ -233,4 +241,43 @@ export async function startListeningApp(
   if (!started) return null
   await started.app.listen({ port, host: '127.0.0.1' })
   return { ...started, url }
+}
+
+/**
+ * The OpenID flow driven like a browser against the service at `base` (its provider named `test`):
+ * provider accounts, /authorize through the provider's pages, the callback, whole sign-ins.
+ */
+export function oidcFlows(base: string, provider: OidcProvider) {
+  let counter = 0
+  const bearer = (token?: string): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {})
+  const flows = {
+    /** A provider account named `<tag>-<n>` (its subject), with these claims. */
+    account(tag: string, claims: TestAccount = {}) {
+      const sub = `${tag}-${++counter}-${randomBytes(3).toString('hex')}`
+      provider.accounts.set(sub, { email: `${sub}@example.com`, email_verified: true, ...claims })
+      return { sub, email: (claims.email ?? `${sub}@example.com`) as string }
+    },
+    /** /authorize, then the provider's login and consent: the callback URL the browser is sent to. */
+    async authorize(browser: Browser, login: string, options: { prefix?: string; token?: string } = {}) {
+      const prefix = options.prefix ?? '/auth/test'
+      const res = await browser.fetch(`${base}${prefix}/authorize`, { headers: bearer(options.token) })
+      if (res.status !== 200) throw new Error(`authorize answered ${res.status}: ${await res.text()}`)
+      const { authorization_url } = (await res.json()) as { authorization_url: string }
+      const callback = await browser.authorizeAt(authorization_url, login, `${base}${prefix}/callback`)
+      return { authorizationUrl: authorization_url, callback }
+    },
+    /** GET in that browser: [status, parsed JSON body or ''] */
+    async get(browser: Browser, url: string, token?: string): Promise<[number, unknown]> {
+      const res = await browser.fetch(url, { headers: bearer(token) })
+      const text = await res.text()
+      return [res.status, text === '' ? '' : JSON.parse(text)]
+    },
+    /** The whole sign-in flow in a fresh browser: [status, body]. */
+    async signIn(login: string): Promise<[number, unknown]> {
+      const browser = new Browser()
+      const { callback } = await flows.authorize(browser, login)
+      return flows.get(browser, callback)
+    },
+  }
+  return flows
 }

@@ -2,6 +2,7 @@ import type { preValidationAsyncHookHandler } from 'fastify'
 import type { UserManager } from '../../core/manager.js'
 import type { OAuthAccountStore } from '../../core/oauth.js'
 import type { BaseUser } from '../../core/user.js'
+import type { OAuthStateStore } from '../../oauth/state.js'
 import type { AuthenticationBackend } from '../backend.js'
 import type { CurrentUserOptions } from '../current-user.js'
 import type { AuthRateLimiter } from '../rate-limit.js'
@@ -17,6 +18,8 @@ export interface RouterContext<U extends BaseUser> {
   security: Record<string, string[]>[]
   /** Where the OAuth routers keep provider accounts. */
   oauthAccounts?: OAuthAccountStore
+  /** Where the OAuth routers record consumed states. */
+  oauthStates?: OAuthStateStore
   /** Rate limits and login lock-out, when enabled. */
   rateLimits?: AuthRateLimiter
 }

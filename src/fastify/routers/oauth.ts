@@ -10,7 +10,7 @@ import {
 } from '../../core/oauth.js'
 import type { BaseUser } from '../../core/user.js'
 import type { OAuthClient } from '../../oauth/clients.js'
-import { checkFlow, memoryStateStore, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state.js'
+import { checkFlow, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state.js'
 import type { AuthenticationBackend } from '../backend.js'
 import { errorResponses } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
@@ -29,7 +29,11 @@ export interface OAuthFlowOptions extends RouterOptions {
   redirectUrl?: string
   /** How long a started flow may take, in seconds. Default 600. */
   stateLifetimeSeconds?: number
-  /** Single use of each state; default: in memory (one process). */
+  /**
+   * Where consumed states are recorded, so each is used once by the whole service (every
+   * instance must share it: redisStateStore, createKyselyOAuthStateStore). Default: FastifyUsers'
+   * `oauthStates`; one of the two is required (memoryStateStore() only for a single process).
+   */
   stateStore?: OAuthStateStore
   /** The `Secure` attribute of the CSRF cookie. Default true. */
   csrfCookieSecure?: boolean
@@ -40,6 +44,11 @@ export interface OAuthFlowOptions extends RouterOptions {
 export interface OAuthRouterOptions extends OAuthFlowOptions {
   /** Link to an existing user with the same e-mail, only when both sides' addresses are verified. Default false. */
   associateByEmail?: boolean
+  /**
+   * Create a user for an address the provider does not vouch for (created unverified; its link is
+   * removed when the address's owner proves it by mail). Default false: OAUTH_NOT_AVAILABLE_EMAIL.
+   */
+  allowUnverifiedEmail?: boolean
   /** New users are verified when the provider asserts their e-mail is verified. Default false. */
   isVerifiedByDefault?: boolean
   /** The path the backend's refresh token is sent back to (cookie scope). Default /auth/<backend name>. */
@@ -67,10 +76,16 @@ export const OAuth2AuthorizeResponse = Type.Object(
 )
 
 /** The shared machinery of the OAuth and association routers: authorize and the callback's checks. */
-function flow(client: OAuthClient, options: OAuthFlowOptions, prefix: string) {
+function flow(client: OAuthClient, options: OAuthFlowOptions, prefix: string, shared?: OAuthStateStore) {
   if (!options.stateSecret) throw new TypeError('OAuth routers: `stateSecret` is required')
   const lifetime = options.stateLifetimeSeconds ?? 600
-  const store = options.stateStore ?? memoryStateStore()
+  const store = options.stateStore ?? shared
+  if (!store) {
+    throw new TypeError(
+      'OAuth routers need a state store shared by every instance: FastifyUsers `oauthStates` or the `stateStore` option ' +
+        '(redisStateStore, createKyselyOAuthStateStore; memoryStateStore() for a single process only)',
+    )
+  }
   const cookiePath = prefix || '/'
   const secure = options.csrfCookieSecure ?? true
   const cookie = (value: string, maxAge: number) =>
@@ -151,7 +166,7 @@ export function oauthRouter<U extends BaseUser>(
   const { transport, strategy, refresh } = backend
   return async (instance) => {
     jsonScope(instance, options, ['auth'])
-    const oauth = flow(client, options, instance.prefix)
+    const oauth = flow(client, options, instance.prefix, ctx.oauthStates)
 
     instance.get('/authorize', {
       exposeHeadRoute: false,
@@ -173,6 +188,7 @@ export function oauthRouter<U extends BaseUser>(
         const ctxHook = hookContext(request, reply)
         const user = await resolveOAuthUser(manager, accounts, client.name, identity, {
           associateByEmail: options.associateByEmail,
+          allowUnverifiedEmail: options.allowUnverifiedEmail,
           isVerifiedByDefault: options.isVerifiedByDefault,
           ctx: ctxHook,
         })
@@ -204,7 +220,7 @@ export function oauthAssociateRouter<U extends BaseUser>(
   const current = ctx.currentUser({ active: true, verified: options.requiresVerification ?? false })
   return async (instance) => {
     jsonScope(instance, options, ['auth'])
-    const oauth = flow(client, options, instance.prefix)
+    const oauth = flow(client, options, instance.prefix, ctx.oauthStates)
     const userOf = (request: FastifyRequest) => request.user as unknown as U
 
     instance.get('/authorize', {

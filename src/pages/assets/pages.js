@@ -80,16 +80,26 @@
   }
   const isExpired = (claims) => typeof claims.exp === 'number' && claims.exp * 1000 <= Date.now()
 
-  /** A same-origin path to go to after signing in, never another site. */
-  function safeNext(value) {
-    if (!value) return config.paths.account
+  /**
+   * Where to go after signing in: `value` resolved as a URL against this site's origin, followed
+   * only when it stays on that origin, and then as the absolute URL it resolved to (a path such
+   * as `/.//evil.example` resolves to the path `//evil.example`, which, assigned as it is, would
+   * be read as another host). Anything else: `fallback`. Pure (test/pages/next.test.ts runs it).
+   */
+  function safeNext(value, origin, fallback) {
+    if (typeof value !== 'string' || value === '' || value.length > 2048) return fallback
+    // No control characters, spaces or backslashes: browsers drop or rewrite them while resolving.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters is the point
+    if (/[\u0000-\u0020\u007f\\]/.test(value)) return fallback
+    let url
     try {
-      const url = new URL(value, location.origin)
-      if (url.origin !== location.origin) return config.paths.account
-      return url.pathname + url.search + url.hash
+      url = new URL(value, origin)
     } catch {
-      return config.paths.account
+      return fallback
     }
+    if (url.origin !== origin || url.username !== '' || url.password !== '') return fallback
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') return fallback
+    return url.href
   }
 
   // ---- our JSON routes ----
@@ -296,7 +306,7 @@
   const pages = {
     'sign-in'() {
       const form = $('[data-form="sign-in"]')
-      const next = safeNext(new URLSearchParams(location.search).get('next'))
+      const next = safeNext(new URLSearchParams(location.search).get('next'), location.origin, config.paths.account)
       onSubmit(form, async () => {
         const result = await call('POST', config.api.login, {
           form: { username: value(form, 'email').trim(), password: value(form, 'password') },

@@ -105,6 +105,8 @@ export interface DoctorReport {
   }
   /** Other tables of note: alembic_version; tables that look like a renamed user table. */
   otherTables: { alembic: boolean; lookalikes: string[] }
+  /** Provider accounts (oauth_name, account_id, compared byte for byte) linked by more than one oauth_account row. */
+  oauthDuplicates: number
   findings: Finding[]
   /** No blocker: `fastify-users migrate` and the service can start on this database as it is. */
   ready: boolean
@@ -220,6 +222,20 @@ export async function inspectDatabase(database: Database, options: InspectOption
   }
 
   if (users) findings.push(...userFindings(users, database))
+  const oauthDuplicates = tables.includes('oauth_account') ? await countOAuthDuplicates(database) : null
+  if (oauthDuplicates) {
+    findings.push({
+      severity: 'blocker',
+      subject: 'oauth_account',
+      message:
+        `${oauthDuplicates.groups} provider account(s) are linked by several rows (${oauthDuplicates.examples.join(', ')}` +
+        `${oauthDuplicates.groups > oauthDuplicates.examples.length ? ', …' : ''}): a sign-in with one of them opens ` +
+        'whichever user the database returns first, and migration 0006’s unique key on (oauth_name, account_id) ' +
+        'cannot be created. Keep one row each (the user who should own it) and delete the others; find them with: ' +
+        'SELECT oauth_name, account_id, user_id FROM oauth_account WHERE (oauth_name, account_id) IN (SELECT ' +
+        'oauth_name, account_id FROM oauth_account GROUP BY oauth_name, account_id HAVING count(*) > 1)',
+    })
+  }
 
   const wouldDo = plannedChanges(database, { exists, indexes, byName, fields, migrationTable, pending })
   if (!migrationTable) {
@@ -249,6 +265,7 @@ export async function inspectDatabase(database: Database, options: InspectOption
     users,
     migrations: { tableExists: migrationTable, applied, pending, unknown, wouldDo },
     otherTables: { alembic, lookalikes },
+    oauthDuplicates: oauthDuplicates?.groups ?? 0,
     findings,
     ready: !findings.some((f) => f.severity === 'blocker'),
   }
@@ -625,6 +642,24 @@ function userFindings(users: UserCounts, database: Database): Finding[] {
     })
   }
   return findings
+}
+
+/**
+ * Provider accounts linked by several oauth_account rows, compared byte for byte as migration 0006's
+ * unique key compares them (where string columns have a case-insensitive collation, in binary).
+ */
+async function countOAuthDuplicates(database: Database): Promise<{ groups: number; examples: string[] } | null> {
+  const accountId =
+    database.capabilities.caseInsensitiveUnique === 'collation' ? sql`cast(account_id as binary)` : sql`account_id`
+  const { rows } = await sql<{ oauth_name: string; account_id: unknown; n: unknown }>`
+    select oauth_name, ${accountId} as account_id, count(*) as n from oauth_account
+    group by oauth_name, ${accountId} having count(*) > 1 order by oauth_name, 2`.execute(database.db)
+  if (rows.length === 0) return null
+  const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('utf8') : String(value))
+  return {
+    groups: rows.length,
+    examples: rows.slice(0, 5).map((r) => `${r.oauth_name}/${text(r.account_id)}: ${Number(r.n)} rows`),
+  }
 }
 
 async function countNulls(database: Database, column: string): Promise<number> {

@@ -5,6 +5,7 @@ import { userTable } from './migrations/0001-user.js'
 import { accessTokenTable } from './migrations/0002-accesstoken.js'
 import { refreshTokenTable } from './migrations/0003-refresh-token.js'
 import { oauthAccountTable } from './migrations/0004-oauth-account.js'
+import { oauthUniqueAndState } from './migrations/0006-oauth-unique-and-state.js'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -26,8 +27,9 @@ export class MigrationFailed extends Error {
     options: { cause: unknown },
   ) {
     const failed = results.find((r) => r.status === 'Error')?.migrationName
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause)
     // no migration failed: the migrator could not even read its own tables (a connection failure, say)
-    super(`migration failed: ${failed ?? String((options.cause as Error)?.message ?? options.cause)}`, options)
+    super(`migration failed: ${failed ? `${failed}: ${reason}` : reason}`, options)
   }
 }
 
@@ -38,6 +40,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0002-accesstoken': accessTokenTable(caps),
     '0003-refresh-token': refreshTokenTable(caps),
     '0004-oauth-account': oauthAccountTable(caps),
+    '0006-oauth-unique-and-state': oauthUniqueAndState(caps),
   }
 }
 

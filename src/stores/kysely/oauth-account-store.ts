@@ -1,7 +1,12 @@
 import { randomUUID } from 'node:crypto'
-import type { OAuthAccount, OAuthAccountData, OAuthAccountStore } from '../../core/oauth.js'
+import {
+  type OAuthAccount,
+  type OAuthAccountData,
+  OAuthAccountExists,
+  type OAuthAccountStore,
+} from '../../core/oauth.js'
 import type { Database } from './database.js'
-import { unavailableOr } from './errors.js'
+import { isUniqueViolation, unavailableOr } from './errors.js'
 
 const COLUMNS = [
   'id',
@@ -11,6 +16,7 @@ const COLUMNS = [
   'refresh_token',
   'account_id',
   'account_email',
+  'email_verified',
   'user_id',
 ] as const
 
@@ -23,13 +29,17 @@ function toAccount(row: Record<string, unknown>): OAuthAccount {
     refresh_token: row.refresh_token === null || row.refresh_token === undefined ? null : String(row.refresh_token),
     account_id: String(row.account_id),
     account_email: String(row.account_email),
+    email_verified: Boolean(Number(row.email_verified)),
     user_id: String(row.user_id).toLowerCase(),
   }
 }
 
 /** OAuth accounts in fastapi-users' `oauth_account` table, through Kysely. */
 export function createKyselyOAuthAccountStore(database: Database): OAuthAccountStore {
-  const { db } = database
+  const { db, capabilities } = database
+  const bool = (value: boolean) => (capabilities.bindsBooleans ? value : value ? 1 : 0)
+  const values = (data: Partial<OAuthAccountData>) =>
+    data.email_verified === undefined ? data : { ...data, email_verified: bool(data.email_verified) }
   const byId = async (id: string): Promise<OAuthAccount> => {
     const row = await db.selectFrom('oauth_account').select(COLUMNS).where('id', '=', id).executeTakeFirst()
     if (!row) throw new Error('the OAuth account could not be read back')
@@ -61,16 +71,28 @@ export function createKyselyOAuthAccountStore(database: Database): OAuthAccountS
       const id = randomUUID()
       await db
         .insertInto('oauth_account')
-        .values({ ...data, id, user_id: userId })
+        .values({ ...values(data), id, user_id: userId })
         .execute()
-        .catch(unavailableOr)
+        .catch((error) => {
+          if (isUniqueViolation(error))
+            throw new OAuthAccountExists('the provider account is linked already', { cause: error })
+          return unavailableOr(error)
+        })
       return byId(id).catch(unavailableOr)
     },
     async update(account, data) {
       if (Object.keys(data).length > 0) {
-        await db.updateTable('oauth_account').set(data).where('id', '=', account.id).execute().catch(unavailableOr)
+        await db
+          .updateTable('oauth_account')
+          .set(values(data))
+          .where('id', '=', account.id)
+          .execute()
+          .catch(unavailableOr)
       }
       return byId(account.id).catch(unavailableOr)
+    },
+    async remove(account) {
+      await db.deleteFrom('oauth_account').where('id', '=', account.id).execute().catch(unavailableOr)
     },
   }
 }
