@@ -6,6 +6,7 @@ import { after, before, describe, type TestContext, test } from 'node:test'
 import { USAGE } from '../../src/cli/index.js'
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
 import { columnNames, query, table } from '../support/fastapi-users.js'
+import { ALL_MIGRATIONS_APPLIED } from '../support/migrations.js'
 import { freePort } from '../support/ports.js'
 import { REPOSITORY, runNode } from '../support/processes.js'
 
@@ -15,7 +16,7 @@ import { REPOSITORY, runNode } from '../support/processes.js'
 const BIN = join(REPOSITORY, 'bin/fastify-users.mjs')
 const FIXTURES = join(REPOSITORY, 'test/fixtures/cli')
 const BASE_COLUMNS = ['email', 'hashed_password', 'id', 'is_active', 'is_superuser', 'is_verified']
-const ALL_MIGRATIONS = 'migrations applied: 0001-user, 0002-accesstoken, 0003-refresh-token, 0004-oauth-account'
+const ALL_MIGRATIONS = ALL_MIGRATIONS_APPLIED
 const HINT = 'run "fastify-users --help" for usage'
 
 let project: string
