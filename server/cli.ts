@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util'
+import { UserManager } from 'fastify-users'
 import {
   createKyselyUserStore,
   formatDoctorReport,
@@ -6,8 +7,7 @@ import {
   migrateToLatest,
   openDatabase,
   openDatabaseReadOnly,
-  UserManager,
-} from 'fastify-users'
+} from 'fastify-users/kysely'
 import { redactUrl } from '../src/stores/kysely/doctor.js'
 import { type Config, ConfigError, DEVELOPMENT_SECRET, loadConfig } from './config.js'
 import { type User, userFields, validatePassword } from './user.js'

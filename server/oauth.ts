@@ -1,14 +1,7 @@
 import type { FastifyInstance } from 'fastify'
-import {
-  type AuthenticationBackend,
-  createKyselyOAuthAccountStore,
-  type Database,
-  type FastifyUsers,
-  githubClient,
-  type OAuthAccountStore,
-  type OAuthClient,
-  oidcClient,
-} from 'fastify-users'
+import type { AuthenticationBackend, FastifyUsers } from 'fastify-users'
+import { createKyselyOAuthAccountStore, type Database } from 'fastify-users/kysely'
+import { githubClient, type OAuthAccountStore, type OAuthClient, oidcClient } from 'fastify-users/oauth'
 import type { Config, OAuthProviderConfig } from './config.js'
 import type { User } from './user.js'
 
