@@ -5,18 +5,16 @@ import Fastify from 'fastify'
 import {
   authenticationBackend,
   BearerTransport,
-  createKyselyUserStore,
   defineUserFields,
   FastifyUsers,
   fastapiCompat,
   InvalidPasswordError,
   JWTStrategy,
-  migrateToLatest,
-  openDatabase,
   registerOpenApi,
   UserManager,
   type UserOf,
 } from 'fastify-users'
+import { createKyselyUserStore, migrateToLatest, openDatabase } from 'fastify-users/kysely'
 import { Type } from 'typebox'
 
 // app/db.py `class User(SQLAlchemyBaseUserTableUUID, Base): first_name = Column(Text, nullable=True)` and
@@ -93,7 +91,7 @@ export async function buildApp({ databaseUrl, secret, log = console.log }: Setti
 
   // @app.get("/authenticated-route") with `user: User = Depends(current_active_user)`.
   app.get('/authenticated-route', { preValidation: currentActiveUser }, async (request) => ({
-    message: `Hello ${request.user!.email}!`,
+    message: `Hello ${request.currentUser!.email}!`,
   }))
   return app
 }

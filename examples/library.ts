@@ -4,18 +4,16 @@ import {
   authenticationBackend,
   BearerTransport,
   CookieTransport,
-  createKyselyUserStore,
   defineUserFields,
   FastifyUsers,
   fastapiCompat,
   InvalidPasswordError,
   JWTStrategy,
-  migrateToLatest,
-  openDatabase,
   registerOpenApi,
   UserManager,
   type UserOf,
 } from 'fastify-users'
+import { createKyselyUserStore, migrateToLatest, openDatabase } from 'fastify-users/kysely'
 import { Type } from 'typebox'
 
 // 1. The user model: fastapi-users' base user plus your own fields.
@@ -24,7 +22,7 @@ const fields = defineUserFields({
 })
 type User = UserOf<typeof fields>
 
-// `request.user` is typed as User in every route.
+// `request.currentUser` is typed as User in every route.
 declare module 'fastify-users' {
   interface Register {
     user: User
@@ -82,11 +80,11 @@ export async function buildExampleApp(databaseUrl: string, secret: string, event
 
   // 6. Your own routes, protected like fastapi-users' current_user(...) dependencies.
   app.get('/protected', { preValidation: users.currentUser({ active: true }) }, async (request) => ({
-    message: `Hello ${request.user?.first_name ?? request.user?.email}`,
+    message: `Hello ${request.currentUser?.first_name ?? request.currentUser?.email}`,
   }))
   app.get('/admin', { preValidation: users.currentUser({ superuser: true }) }, async () => ({ ok: true }))
   app.get('/maybe', { preValidation: users.currentUser({ optional: true }) }, async (request) => ({
-    user: request.user?.email ?? null,
+    user: request.currentUser?.email ?? null,
   }))
   return app
 }

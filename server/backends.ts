@@ -4,14 +4,12 @@ import {
   authenticationBackend,
   BearerTransport,
   CookieTransport,
-  createKyselyAccessTokenStore,
-  createKyselyRefreshTokenStore,
-  type Database,
   DatabaseStrategy,
   JWTStrategy,
-  RedisStrategy,
   RefreshTokens,
 } from 'fastify-users'
+import { createKyselyAccessTokenStore, createKyselyRefreshTokenStore, type Database } from 'fastify-users/kysely'
+import { RedisStrategy } from 'fastify-users/redis'
 import { Redis } from 'ioredis'
 import type { Config } from './config.js'
 import { accessTokenClaims, type User } from './user.js'

@@ -1,5 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
-import { DatabaseUnreachable } from 'fastify-users'
+import { DatabaseUnreachable } from 'fastify-users/kysely'
 import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './config.js'
 

@@ -1,17 +1,14 @@
 import type { FastifyInstance } from 'fastify'
+import type { AuthenticationBackend, FastifyUsers } from 'fastify-users'
+import { createKyselyOAuthAccountStore, createKyselyOAuthStateStore, type Database } from 'fastify-users/kysely'
 import {
-  type AuthenticationBackend,
-  createKyselyOAuthAccountStore,
-  createKyselyOAuthStateStore,
-  type Database,
-  type FastifyUsers,
   githubClient,
   type OAuthAccountStore,
   type OAuthClient,
   type OAuthStateStore,
   oidcClient,
-  redisStateStore,
-} from 'fastify-users'
+} from 'fastify-users/oauth'
+import { redisStateStore } from 'fastify-users/redis'
 import type { Redis } from 'ioredis'
 import type { Config, OAuthProviderConfig } from './config.js'
 import type { User } from './user.js'

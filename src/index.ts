@@ -1,29 +1,14 @@
-/** fastify-users: the public API. Everything not exported here is internal. */
+/**
+ * `fastify-users`: the core (users, passwords, tokens, hooks) and the Fastify plugin (routers,
+ * `currentUser`, transports, strategies). Databases, Redis, OAuth, hosted pages and mail have
+ * entries of their own (`fastify-users/kysely`, `/redis`, `/oauth`, `/pages`, `/mail`), so an app
+ * loads and installs only what it uses. Everything not exported from an entry is internal.
+ */
 
 export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
-export { type EmailResult, normalizeEmail } from './core/email.js'
 export * from './core/errors.js'
 export type { HookContext, LoginContext, PasswordValidator, UpdateContext, UserManagerHooks } from './core/hooks.js'
-export { parseUuid } from './core/ids.js'
-export {
-  type CreateInput,
-  type Credentials,
-  type UpdateInput,
-  UserManager,
-  type UserManagerOptions,
-} from './core/manager.js'
-export {
-  associateOAuthAccount,
-  dropUnvouchedLinks,
-  type OAuthAccount,
-  type OAuthAccountData,
-  OAuthAccountExists,
-  type OAuthAccountStore,
-  type OAuthIdentity,
-  type OAuthResolveOptions,
-  resolveOAuthUser,
-  vouchesForUser,
-} from './core/oauth.js'
+export { type CreateInput, type UpdateInput, UserManager, type UserManagerOptions } from './core/manager.js'
 export {
   type Argon2Params,
   createPasswordHasher,
@@ -32,109 +17,29 @@ export {
   type PasswordHasher,
 } from './core/passwords.js'
 export { DuplicateEmail, type NewUser, type UpdateConditions, type UserChanges, type UserStore } from './core/store.js'
-export { AUDIENCE, type Clock, signJwt, verifyJwt } from './core/tokens.js'
 export type { BaseUser, ColumnType, FieldSpec, UserCreateOf, UserFields, UserOf, UserUpdateOf } from './core/user.js'
-export { defineUserFields, PROTECTED_FIELDS } from './core/user.js'
+export { defineUserFields } from './core/user.js'
 export { type AuthenticationBackend, authenticationBackend } from './fastify/backend.js'
 export { fastapiCompat } from './fastify/compat.js'
 export type { CurrentUserOptions } from './fastify/current-user.js'
-export { fastapiErrorHandler, HttpError } from './fastify/errors.js'
+export { HttpError } from './fastify/errors.js'
 export { type HealthRoutesOptions, healthRoutes } from './fastify/health.js'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi.js'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin.js'
 export {
-  type AccountAction,
   AuthRateLimiter,
   accountKey,
   clientKey,
   DEFAULT_RATE_LIMITS,
-  type LoginAttempt,
-  type LoginLockout,
-  type RateLimitedAction,
   type RateLimitOptions,
   type RateLimitStore,
   type RateLimits,
   type RateWindow,
 } from './fastify/rate-limit.js'
-export {
-  OAuth2AuthorizeResponse,
-  type OAuthFlowOptions,
-  type OAuthRouterOptions,
-} from './fastify/routers/oauth.js'
-export { EmailString, nullable, type UserSchemas, userSchemas } from './fastify/schemas.js'
+export { EmailString, nullable, type UserSchemas } from './fastify/schemas.js'
 export type { Register, RegisteredUser } from './fastify/types.js'
-export { hookContext } from './fastify/types.js'
-export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery.js'
-export {
-  emailChangedMail,
-  type MailContent,
-  type MailUser,
-  passwordChangedMail,
-  resetPasswordMail,
-  verifyMail,
-  welcomeMail,
-} from './mail/templates.js'
-export {
-  type AuthorizationRequest,
-  type CallbackRequest,
-  type GitHubClientOptions,
-  type GoogleClientOptions,
-  githubClient,
-  googleClient,
-  type OAuthClient,
-  type OidcClientOptions,
-  oidcClient,
-} from './oauth/clients.js'
-export { type RedisStateStoreOptions, redisStateStore } from './oauth/redis-state-store.js'
-export {
-  checkFlow,
-  memoryStateStore,
-  OAUTH_CSRF_COOKIE,
-  OAUTH_STATE_AUDIENCE,
-  type OAuthStateStore,
-  startFlow,
-} from './oauth/state.js'
-export {
-  type HostedPagesOptions,
-  hostedPages,
-  type PageField,
-  type PageStrings,
-  type PageStringsOverride,
-  type PagesApi,
-  type PasswordRule,
-  pageStrings,
-  redactTokenQuery,
-} from './pages/index.js'
-export {
-  type AccessTokenRow,
-  type AccessTokenStore,
-  createKyselyAccessTokenStore,
-} from './stores/kysely/access-token-store.js'
-export {
-  type Capabilities,
-  type Database,
-  type DatabaseOptions,
-  openDatabase,
-  pingDatabase,
-} from './stores/kysely/database.js'
-export {
-  type DoctorReport,
-  type Finding,
-  formatDoctorReport,
-  type InspectOptions,
-  inspectDatabase,
-  openDatabaseReadOnly,
-} from './stores/kysely/doctor.js'
-export { DatabaseUnreachable } from './stores/kysely/errors.js'
-export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate.js'
-export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store.js'
-export { createKyselyOAuthStateStore, type KyselyStateStoreOptions } from './stores/kysely/oauth-state-store.js'
-export {
-  createKyselyRefreshTokenStore,
-  type RefreshTokenRow,
-  type RefreshTokenStore,
-} from './stores/kysely/refresh-token-store.js'
-export { createKyselyUserStore } from './stores/kysely/user-store.js'
+export type { AccessTokenRow, AccessTokenStore } from './stores/kysely/access-token-store.js'
+export type { RefreshTokenRow, RefreshTokenStore } from './stores/kysely/refresh-token-store.js'
 export { DatabaseStrategy, type DatabaseStrategyOptions } from './strategies/database.js'
 export {
   type AsymmetricAlgorithm,
@@ -143,7 +48,6 @@ export {
   type JWTStrategyOptions,
   type SigningKey,
 } from './strategies/jwt.js'
-export { RedisStrategy, type RedisStrategyOptions } from './strategies/redis.js'
 export { RefreshTokens, type RefreshTokensOptions } from './strategies/refresh.js'
 export type { Session, Strategy } from './strategies/strategy.js'
 export { BearerTransport } from './transports/bearer.js'

@@ -15,7 +15,7 @@ export type ColumnType = 'text' | 'varchar(255)' | 'boolean' | 'integer' | 'doub
 
 /**
  * A custom user field (a `first_name`, say), declared once: it becomes a column, a property
- * of UserRead/UserCreate/UserUpdate, of `request.user`, of the hooks' users and of the OpenAPI docs.
+ * of UserRead/UserCreate/UserUpdate, of `request.currentUser`, of the hooks' users and of the OpenAPI docs.
  */
 export interface FieldSpec<S extends TSchema = TSchema> {
   schema: S

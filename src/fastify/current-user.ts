@@ -11,7 +11,7 @@ export interface CurrentUserOptions {
   verified?: boolean
   /** Refuse non-superusers (403). */
   superuser?: boolean
-  /** Never refuse: `request.user` is null instead. */
+  /** Never refuse: `request.currentUser` is null instead. */
   optional?: boolean
 }
 
@@ -56,7 +56,9 @@ export function currentUserHook<U extends BaseUser>(
     if (user && found && isUnsafe(request.method) && found.backend.transport.isCrossSite?.(request)) {
       throw csrfFailed()
     }
-    request.user = user as FastifyRequest['user']
+    request.currentUser = user as FastifyRequest['currentUser']
+    // also in `request.user`, unless another plugin (@fastify/jwt) decorated that name for its own use
+    if (!request.server.hasRequestDecorator('user')) (request as { user?: unknown }).user = user
     if (user && found) authentications.set(request, found as unknown as Authentication<BaseUser>)
   }
 }

@@ -92,18 +92,21 @@ export class FastifyUsers<U extends BaseUser> {
   }
 
   /**
-   * A preValidation hook that puts the authenticated user in `request.user`:
+   * A preValidation hook that puts the authenticated user in `request.currentUser` (and `request.user`):
    * `app.get('/private', { preValidation: users.currentUser({ verified: true }) }, …)`.
    */
   currentUser(options: CurrentUserOptions = {}): preValidationAsyncHookHandler {
     return currentUserHook(this.manager, this.backends, options)
   }
 
-  /** Decorates `request.user` once for the whole app (register it at the root). */
+  /**
+   * Decorates `request.currentUser` once for the whole app (register it at the root). `request.user`
+   * is left undecorated, free for @fastify/jwt whether it is registered before or after.
+   */
   get plugin(): FastifyPluginAsync {
     return fp(
       async (app) => {
-        if (!app.hasRequestDecorator('user')) app.decorateRequest('user', null)
+        if (!app.hasRequestDecorator('currentUser')) app.decorateRequest('currentUser', null)
       },
       { name: 'fastify-users', fastify: '5.x' },
     )

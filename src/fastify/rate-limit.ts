@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
 import { isIPv4, isIPv6 } from 'node:net'
 import type { FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
-import type { Redis } from 'ioredis'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import { normalizeEmail } from '../core/email.js'
 import { ServiceUnavailable } from '../core/errors.js'
@@ -48,6 +47,9 @@ export interface RateLimits {
   loginFailuresPerIp: RateWindow
   lockout: LoginLockout
 }
+
+/** An ioredis client, typed by what the limiter reads, so that apps without Redis need no ioredis types. */
+type Redis = { readonly status: string }
 
 export type RateLimitStore = 'memory' | { redis: Redis; keyPrefix?: string }
 

@@ -16,8 +16,12 @@ declare module 'fastify' {
     fastapiName?: string
   }
   interface FastifyRequest {
-    /** Set by `currentUser()`; null where authentication was optional and failed. */
-    user: RegisteredUser | null
+    /**
+     * Set by `currentUser()`; null where authentication was optional and failed. A name of its own,
+     * so that @fastify/jwt (which owns `request.user`) can share the app. Without such a plugin the
+     * user is in `request.user` too; `import 'fastify-users/request-user'` types it there.
+     */
+    currentUser: RegisteredUser | null
   }
 }
 

@@ -1,4 +1,5 @@
-import nodemailer from 'nodemailer'
+import type nodemailer from 'nodemailer'
+import { loadPeer } from '../core/peer.js'
 import type { MailContent } from './templates.js'
 
 export interface MailMessage extends MailContent {
@@ -25,7 +26,8 @@ export interface MailDelivery {
 export function smtpDelivery(opts: { url: string; from: string; timeoutMs?: number }): MailDelivery {
   const timeout = opts.timeoutMs ?? 10_000
   // nodemailer's own defaults (2 min to connect, 10 min idle) would keep a dead server's sends pending for ages.
-  const transport = nodemailer.createTransport({
+  const { createTransport } = loadPeer<typeof nodemailer>('nodemailer', 'SMTP mail')
+  const transport = createTransport({
     url: opts.url,
     connectionTimeout: timeout,
     greetingTimeout: timeout,

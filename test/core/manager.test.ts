@@ -1,15 +1,8 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { decodeJwt } from 'jose'
-import {
-  type BaseUser,
-  createKyselyUserStore,
-  type Database,
-  InvalidPasswordError,
-  migrateToLatest,
-  openDatabase,
-  UserManager,
-} from '../../src/index.js'
+import { type BaseUser, InvalidPasswordError, UserManager } from '../../src/index.js'
+import { createKyselyUserStore, type Database, migrateToLatest, openDatabase } from '../../src/kysely.js'
 
 type Call = [string, ...unknown[]]
 

@@ -6,15 +6,8 @@
 import assert from 'node:assert/strict'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
-import {
-  createKyselyUserStore,
-  type Database,
-  InvalidVerifyToken,
-  openDatabase,
-  type UserChanges,
-  UserManager,
-  type UserStore,
-} from 'fastify-users'
+import { InvalidVerifyToken, type UserChanges, UserManager, type UserStore } from 'fastify-users'
+import { createKyselyUserStore, type Database, openDatabase } from 'fastify-users/kysely'
 import { sql } from 'kysely'
 import { type User, userFields } from '../../server/user.js'
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'

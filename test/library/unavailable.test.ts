@@ -5,13 +5,12 @@ import {
   authenticationBackend,
   type BaseUser,
   BearerTransport,
-  createKyselyUserStore,
   FastifyUsers,
   JWTStrategy,
-  openDatabase,
   ServiceUnavailable,
   UserManager,
 } from '../../src/index.js'
+import { createKyselyUserStore, openDatabase } from '../../src/kysely.js'
 
 const SECRET = 'unavailable-test-secret-0123456789abcdef'
 

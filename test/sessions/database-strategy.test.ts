@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { describe } from 'node:test'
 import { sql } from 'kysely'
-import type { Database } from '../../src/index.js'
+import type { Database } from '../../src/kysely.js'
 import { databaseKinds } from '../support/databases.js'
 import {
   ACCESS_COOKIE,

@@ -11,19 +11,21 @@ import {
   authenticationBackend,
   BearerTransport,
   CookieTransport,
-  createKyselyAccessTokenStore,
-  createKyselyRefreshTokenStore,
-  createKyselyUserStore,
-  type Database,
   DatabaseStrategy,
   FastifyUsers,
   fastapiCompat,
   JWTStrategy,
-  migrateToLatest,
-  openDatabase,
   RefreshTokens,
   UserManager,
 } from 'fastify-users'
+import {
+  createKyselyAccessTokenStore,
+  createKyselyRefreshTokenStore,
+  createKyselyUserStore,
+  type Database,
+  migrateToLatest,
+  openDatabase,
+} from 'fastify-users/kysely'
 import { decodeJwt } from 'jose'
 import { type User, userFields, validatePassword } from '../../server/user.js'
 import { client, TEST_SECRET } from '../support/app.js'

@@ -221,7 +221,7 @@ export function oauthAssociateRouter<U extends BaseUser>(
   return async (instance) => {
     jsonScope(instance, options, ['auth'])
     const oauth = flow(client, options, instance.prefix, ctx.oauthStates)
-    const userOf = (request: FastifyRequest) => request.user as unknown as U
+    const userOf = (request: FastifyRequest) => request.currentUser as unknown as U
 
     instance.get('/authorize', {
       exposeHeadRoute: false,

@@ -39,8 +39,8 @@ export function usersRouter<U extends BaseUser>(
   const targets = new WeakMap<FastifyRequest, U>()
 
   const me = (request: FastifyRequest): U => {
-    if (!request.user) throw unauthorized()
-    return request.user as unknown as U
+    if (!request.currentUser) throw unauthorized()
+    return request.currentUser as unknown as U
   }
   const target = (request: FastifyRequest): U => {
     const user = targets.get(request)

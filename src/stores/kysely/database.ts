@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import SQLite from 'better-sqlite3'
+import type SQLite from 'better-sqlite3'
 import {
   Kysely,
   MysqlDialect,
@@ -14,9 +14,11 @@ import {
   SqliteDialect,
   sql,
 } from 'kysely'
-import { createPool as createMysqlPool, type Pool as Mysql2Pool, type PoolConnection } from 'mysql2'
-import pg from 'pg'
+import type { Pool as Mysql2Pool, PoolConnection } from 'mysql2'
+import type pg from 'pg'
+import { loadPeer } from '../../core/peer.js'
 import { unavailableOr } from './errors.js'
+import { sqliteDriver } from './sqlite-driver.js'
 
 /**
  * What differs between databases, as capabilities rather than dialect checks
@@ -78,6 +80,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
   if (scheme === 'sqlite') {
     const file = sqlitePath(url)
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
+    const SQLite = sqliteDriver()
     const sqlite = new SQLite(file, { timeout: timeoutMs })
     sqlite.pragma('journal_mode = WAL')
     // A commit returns once its WAL frames are written and fsynced: a 201 means the user is stored,
@@ -109,7 +112,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     return database
   }
   if (scheme === 'postgres' || scheme === 'postgresql') {
-    const pool = new pg.Pool({
+    const { Pool } = loadPeer<typeof pg>('pg', `${scheme}://`)
+    const pool = new Pool({
       connectionString: url,
       max: poolSize,
       connectionTimeoutMillis: timeoutMs, // connecting, and waiting for a free client
@@ -132,7 +136,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     })
   }
   if (scheme === 'mysql' || scheme === 'mariadb') {
-    const pool = createMysqlPool({
+    const { createPool } = loadPeer<typeof import('mysql2')>('mysql2', `${scheme}://`)
+    const pool = createPool({
       uri: url.replace(/^mariadb:/i, 'mysql:'),
       connectionLimit: poolSize,
       connectTimeout: timeoutMs,

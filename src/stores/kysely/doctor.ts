@@ -1,10 +1,10 @@
 import { existsSync } from 'node:fs'
-import SQLite from 'better-sqlite3'
 import { Kysely, type RawBuilder, SqliteDialect, sql } from 'kysely'
 import { OWASP_ARGON2ID } from '../../core/passwords.js'
 import type { FieldSpec, UserFields } from '../../core/user.js'
 import { type Database, type DatabaseOptions, openDatabase } from './database.js'
 import { builtInMigrations, columnTypeOf } from './migrate.js'
+import { sqliteDriver } from './sqlite-driver.js'
 
 /**
  * The doctor: looks at a database (typically one fastapi-users wrote) and says whether fastify-users can
@@ -141,6 +141,7 @@ export async function openDatabaseReadOnly(url: string, options: DatabaseOptions
   const memory = openDatabase('sqlite::memory:')
   const { capabilities } = memory
   await memory.close()
+  const SQLite = sqliteDriver()
   const sqlite = new SQLite(file, { readonly: true, fileMustExist: true, timeout: options.timeoutMs ?? 5000 })
   const db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) })
   return { db, kind: 'sqlite', capabilities, close: () => db.destroy() }

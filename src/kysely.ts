@@ -1,0 +1,28 @@
+/**
+ * `fastify-users/kysely`: the SQL stores, migrations and the doctor, on SQLite, PostgreSQL or
+ * MariaDB/MySQL through Kysely. The driver a URL asks for is loaded when it is opened: install
+ * `better-sqlite3`, `pg` or `mysql2` beside this package, whichever your database needs.
+ */
+
+export { createKyselyAccessTokenStore } from './stores/kysely/access-token-store.js'
+export {
+  type Capabilities,
+  type Database,
+  type DatabaseOptions,
+  openDatabase,
+  pingDatabase,
+} from './stores/kysely/database.js'
+export {
+  type DoctorReport,
+  type Finding,
+  formatDoctorReport,
+  type InspectOptions,
+  inspectDatabase,
+  openDatabaseReadOnly,
+} from './stores/kysely/doctor.js'
+export { DatabaseUnreachable } from './stores/kysely/errors.js'
+export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate.js'
+export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store.js'
+export { createKyselyOAuthStateStore, type KyselyStateStoreOptions } from './stores/kysely/oauth-state-store.js'
+export { createKyselyRefreshTokenStore } from './stores/kysely/refresh-token-store.js'
+export { createKyselyUserStore } from './stores/kysely/user-store.js'

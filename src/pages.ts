@@ -1,0 +1,13 @@
+/** `fastify-users/pages`: hosted HTML pages (sign in, register, reset, verify) over the JSON API. */
+
+export {
+  type HostedPagesOptions,
+  hostedPages,
+  type PageField,
+  type PageStrings,
+  type PageStringsOverride,
+  type PagesApi,
+  type PasswordRule,
+  pageStrings,
+  redactTokenQuery,
+} from './pages/index.js'
