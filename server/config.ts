@@ -36,6 +36,10 @@ export interface Config {
   publicUrl: string
   firstSuperuser: { email: string; password: string } | undefined
   logLevel: string
+  /** Longest a request may take to arrive, headers and body (ms): a slower one is answered 408 and closed. */
+  requestTimeoutMs: number
+  /** Longest the request line and headers may take to arrive (ms), at most requestTimeoutMs. */
+  headersTimeoutMs: number
   /** Largest request body in bytes; a larger one is refused with 413. */
   bodyLimit: number
   /** Longest password accepted, in code points (bounds the hashing work of a request). */
@@ -70,8 +74,10 @@ export interface RateLimitConfig {
   /** Failed logins per account answered at once, then 1 s, 2 s, 4 s… up to the cap between attempts. */
   loginFreeAttempts: number
   loginLockoutMaxSeconds: number
-  /** Failed logins per client address, any account, per failure window. */
+  /** Failed logins per client address, any account, per address window (short: it slows an address down). */
   loginIpFailures: number
+  loginIpFailureWindowSeconds: number
+  /** How long an account's failed logins are remembered (from the first). */
   loginFailureWindowSeconds: number
   /** The prefix of the counters' keys in Redis (REDIS_URL): instances that share it share their counters. */
   redisKeyPrefix: string
@@ -336,6 +342,8 @@ export function loadConfig(env: Env): Config {
     publicUrl: (publicUrl ?? '').replace(/\/+$/, ''),
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    headersTimeoutMs: int('HEADERS_TIMEOUT_MS', 10_000, 100, 3_600_000),
     bodyLimit: int('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     maxPasswordLength: int('MAX_PASSWORD_LENGTH', MAX_PASSWORD_LENGTH, 8, 65_536),
     hstsMaxAge: int('HSTS_MAX_AGE', production ? 31_536_000 : 0, 0, 63_072_000),
@@ -352,6 +360,7 @@ export function loadConfig(env: Env): Config {
           loginFreeAttempts: int('LOGIN_FREE_ATTEMPTS', 5, 1, 1000),
           loginLockoutMaxSeconds: int('LOGIN_LOCKOUT_MAX', 900, 1, 86_400),
           loginIpFailures: int('LOGIN_IP_FAILURES', 100, 1, 1_000_000),
+          loginIpFailureWindowSeconds: int('LOGIN_IP_FAILURE_WINDOW', 900, 1, 3600),
           loginFailureWindowSeconds: int('LOGIN_FAILURE_WINDOW', 86_400, 1, 604_800),
           redisKeyPrefix: read('RATE_LIMIT_REDIS_PREFIX') ?? 'fastify-users:rate-limit',
         }
@@ -361,6 +370,8 @@ export function loadConfig(env: Env): Config {
     oauthAssociateByEmail: bool('OAUTH_ASSOCIATE_BY_EMAIL', false),
     oauthIsVerifiedByDefault: bool('OAUTH_IS_VERIFIED_BY_DEFAULT', false),
   }
+  if (config.headersTimeoutMs > config.requestTimeoutMs)
+    problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

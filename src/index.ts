@@ -44,6 +44,7 @@ export {
   accountKey,
   clientKey,
   DEFAULT_RATE_LIMITS,
+  type DeviceCookieOptions,
   type LoginAttempt,
   type LoginLockout,
   type RateLimitedAction,
@@ -122,6 +123,7 @@ export {
 } from './stores/kysely/doctor.js'
 export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate.js'
 export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store.js'
+export { DatabaseRateLimiter, type DatabaseRateLimiterOptions } from './stores/kysely/rate-limit-store.js'
 export {
   createKyselyRefreshTokenStore,
   type RefreshTokenRow,
