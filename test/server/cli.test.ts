@@ -24,7 +24,7 @@ test('migrate creates the fastapi-users table with the custom column', async () 
   const { stdout } = await cli(['migrate'])
   assert.match(
     stdout,
-    /migrations applied: 0001-user, 0002-accesstoken, 0003-refresh-token, 0004-oauth-account; columns added: first_name/,
+    /migrations applied: 0001-user, 0002-accesstoken, 0003-refresh-token, 0004-oauth-account, 0007-rate-limit; columns added: first_name/,
   )
   const db = new Database(join(dir, 'cli.sqlite'), { readonly: true })
   const columns = (db.prepare('pragma table_info(user)').all() as { name: string }[]).map((c) => c.name)
