@@ -12,6 +12,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { UNTRUSTED_PROXY_WARNING } from '../../server/app.js'
 import { startTestApp, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { testRedisUrl } from '../support/redis.js'
 
 const PASSWORD = 'correct-horse-battery'
 const WRONG = 'wrong-horse-battery'
@@ -71,8 +72,9 @@ async function trickle(port: number, head: string, everyMs: number, maxMs: numbe
   return { answer, elapsed }
 }
 
-function suite(kind: DatabaseKind) {
-  describe(`${kind}: limits, lock-out, tokens and timeouts`, () => {
+/** One database, and with `redis` the Redis backend and limiter store too (skipped where Redis is missing). */
+function suite(kind: DatabaseKind, redis = false) {
+  describe(`${kind}${redis ? ' + redis' : ''}: limits, lock-out, tokens and timeouts`, () => {
     const logs: Record<string, unknown>[] = []
     const env = {
       RATE_LIMIT: 'true',
@@ -85,14 +87,29 @@ function suite(kind: DatabaseKind) {
       HEADERS_TIMEOUT_MS: '1000',
       LOG_LEVEL: 'warn',
     }
-    const verifying = { REQUIRE_VERIFICATION: 'true', TRUST_PROXY: 'true', LOG_LEVEL: 'warn' }
+    // REQUIRE_VERIFICATION, TRUST_PROXY on, and 3 requests a minute per address to each limited route
+    const verifying = {
+      REQUIRE_VERIFICATION: 'true',
+      TRUST_PROXY: 'true',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT: 'true',
+      RATE_LIMIT_IP_REQUESTS: '3',
+      RATE_LIMIT_ACCOUNT_REQUESTS: '1000',
+    }
     const verifyingLogs: Record<string, unknown>[] = []
     let main: TestApp | null = null
     let strict: TestApp | null = null
     let port = 0
+    let skipReason = `${kind} is not reachable locally`
     before(async () => {
-      main = await startTestApp(kind, env, { logs })
-      strict = await startTestApp(kind, verifying, { logs: verifyingLogs })
+      const redisUrl = redis ? await testRedisUrl() : null
+      if (redis && !redisUrl) {
+        skipReason = 'Redis is not reachable locally'
+        return
+      }
+      const withRedis: Record<string, string> = redisUrl ? { REDIS_URL: redisUrl } : {}
+      main = await startTestApp(kind, { ...env, ...withRedis }, { logs })
+      strict = await startTestApp(kind, { ...verifying, ...withRedis }, { logs: verifyingLogs })
       if (!main) return
       await main.app.listen({ port: 0, host: '127.0.0.1' })
       port = (main.app.server.address() as { port: number }).port
@@ -103,7 +120,7 @@ function suite(kind: DatabaseKind) {
     })
     const it = (name: string, body: (app: FastifyInstance, strictApp: FastifyInstance) => Promise<void>) =>
       test(name, async (t: TestContext) => {
-        if (!main || !strict) return t.skip(`${kind} is not reachable locally`)
+        if (!main || !strict) return t.skip(skipReason)
         await body(main.app, strict.app)
       })
 
@@ -171,6 +188,26 @@ function suite(kind: DatabaseKind) {
       refused(await patch({ email: ` ${target}` }, await tokenOf()), '3600')
     })
 
+    it('e-mail and password changes per client address: the 4th a minute from one address is a 429', async (_app, app) => {
+      const ip = newIp()
+      const manager = app.users.manager
+      const change = async (body: object) => {
+        const email = newEmail()
+        await manager.create({ email, password: PASSWORD, first_name: null, is_verified: true }, { safe: false })
+        const token = (await login(app, email, PASSWORD)).json().access_token
+        const headers = { authorization: `Bearer ${token}` }
+        return app.inject({ method: 'PATCH', url: '/users/me', headers, payload: body, remoteAddress: ip })
+      }
+      assert.equal((await change({ first_name: 'A' })).statusCode, 200) // not counted
+      assert.equal((await change({ email: newEmail() })).statusCode, 200)
+      assert.equal((await change({ password: 'another-horse-battery' })).statusCode, 200)
+      assert.equal((await change({ email: newEmail(), password: 'third-horse-battery' })).statusCode, 200)
+      const res = await change({ password: 'fourth-horse-battery' })
+      assert.deepEqual([res.statusCode, res.json()], [429, TOO_MANY])
+      const retryAfter = Number(res.headers['retry-after'])
+      assert.ok(retryAfter > 30 && retryAfter <= 60, `Retry-After ${retryAfter}`)
+    })
+
     it('REQUIRE_VERIFICATION: refresh is refused to a user no longer verified, as login is', async (_app, app) => {
       const manager = app.users.manager
       const email = newEmail()
@@ -191,7 +228,10 @@ function suite(kind: DatabaseKind) {
     it('Cache-Control: no-store on every answer that carries a token, on every backend', async (app) => {
       const email = await newUser(app)
       const backends = app.users.backends
-      assert.ok(backends.length >= 2)
+      assert.deepEqual(
+        backends.map((b) => b.name),
+        redis ? ['jwt', 'cookie', 'redis'] : ['jwt', 'cookie'],
+      )
       for (const backend of backends) {
         const res = await login(app, email, PASSWORD, undefined, `/auth/${backend.name}/login`)
         assert.ok(loggedIn(res), `${backend.name}: ${res.statusCode} ${res.body}`)
@@ -255,3 +295,4 @@ function suite(kind: DatabaseKind) {
 }
 
 for (const kind of databaseKinds()) suite(kind)
+suite('sqlite', true)
