@@ -8,7 +8,7 @@ import type { Config } from './config.js'
  * service's client, `openRedis`) when REDIS_URL is set, otherwise in the database's `rate_limit`
  * table: never one process's memory, so every worker (WEB_CONCURRENCY) and instance counts
  * together. While that Redis is unreachable, login answers 503 (fail closed); the other limited
- * routes count in memory meanwhile. Device cookies (signed with SECRET) give clients that have
+ * routes count in the database meanwhile. Device cookies (signed with SECRET) give clients that have
  * signed in before their own allowance of failed logins.
  */
 export function createRateLimiter(
@@ -52,7 +52,7 @@ export function createRateLimiter(
       redis.once('ready', () => resolve(clearTimeout(timer)))
     })
   })
-  return new AuthRateLimiter({ ...options, store: { redis, keyPrefix: limits.redisKeyPrefix } })
+  return new AuthRateLimiter({ ...options, store: { redis, keyPrefix: limits.redisKeyPrefix, fallback: database } })
 }
 
 /** TRUST_PROXY as Fastify takes it (its types have no hop count: a count is a function of the hop). */

@@ -60,7 +60,8 @@ export interface RateLimits {
  */
 export type RateLimitStore =
   | 'memory'
-  | { redis: Redis; keyPrefix?: string }
+  /** `fallback`: where the routes other than login count while Redis is unreachable (default: this process's memory). */
+  | { redis: Redis; keyPrefix?: string; fallback?: Database }
   | { database: Database; keyPrefix?: string }
 
 /**
@@ -130,7 +131,34 @@ export interface LoginAttempt {
   abandoned(): Promise<void>
 }
 
-type Limiter = RateLimiterMemory | RateLimiterRedis | DatabaseRateLimiter
+type Limiter = RateLimiterMemory | RateLimiterRedis | DatabaseRateLimiter | FallbackLimiter
+
+/** Redis first; whenever it fails (not a refusal), the database's shared counters instead. */
+class FallbackLimiter {
+  constructor(
+    private readonly primary: RateLimiterRedis,
+    private readonly secondary: DatabaseRateLimiter,
+  ) {}
+
+  consume(key: string, points?: number, options?: { customDuration: number }): Promise<RateLimiterRes> {
+    return this.primary.consume(key, points, options).catch((error: unknown) => {
+      if (error instanceof RateLimiterRes) throw error
+      return this.secondary.consume(key, points, options)
+    })
+  }
+
+  penalty(key: string, points?: number): Promise<RateLimiterRes> {
+    return this.primary.penalty(key, points).catch(() => this.secondary.penalty(key, points))
+  }
+
+  reward(key: string, points?: number): Promise<RateLimiterRes> {
+    return this.primary.reward(key, points).catch(() => this.secondary.reward(key, points))
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.primary.delete(key).catch(() => this.secondary.delete(key))
+  }
+}
 
 /**
  * Rate limits and brute-force lock-out for the routes of FastifyUsers. Routers attach
@@ -173,6 +201,16 @@ export class AuthRateLimiter {
       if ('database' in store) {
         const keyPrefix = `${store.keyPrefix ?? 'fastify-users'}:${name}`
         return new DatabaseRateLimiter(store.database, { keyPrefix, ...window })
+      }
+      if (fallback && store.fallback) {
+        const keyPrefix = `${store.keyPrefix ?? 'fastify-users:rate-limit'}:${name}`
+        const redis = new RateLimiterRedis({
+          ...base,
+          storeClient: store.redis,
+          keyPrefix,
+          rejectIfRedisNotReady: true,
+        })
+        return new FallbackLimiter(redis, new DatabaseRateLimiter(store.fallback, { keyPrefix, ...window }))
       }
       return new RateLimiterRedis({
         ...base,

@@ -467,7 +467,7 @@ describe('sqlite: the limiter’s Redis is unreachable', () => {
     }
   })
 
-  test('the other limited routes count in this process instead, and still limit', async (t) => {
+  test('the other limited routes count in the database instead, and still limit', async (t) => {
     if (!started) return t.skip('sqlite is not reachable locally')
     const { app } = started
     const ip = newIp()
