@@ -79,7 +79,7 @@ export interface RateLimitConfig {
   loginIpFailureWindowSeconds: number
   /** How long an account's failed logins are remembered (from the first). */
   loginFailureWindowSeconds: number
-  /** The prefix of the counters' keys in Redis (REDIS_URL): instances that share it share their counters. */
+  /** The prefix of the counters' keys, in Redis (REDIS_URL) or the rate_limit table: instances that share it share their counters. */
   redisKeyPrefix: string
 }
 
