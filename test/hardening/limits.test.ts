@@ -12,6 +12,14 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { UNTRUSTED_PROXY_WARNING } from '../../server/app.js'
 import { startTestApp, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import {
+  Browser,
+  freePort,
+  OIDC_CLIENT,
+  type OidcProvider,
+  startListeningApp,
+  startOidcProvider,
+} from '../support/oauth.js'
 import { testRedisUrl } from '../support/redis.js'
 
 const PASSWORD = 'correct-horse-battery'
@@ -296,3 +304,41 @@ function suite(kind: DatabaseKind, redis = false) {
 
 for (const kind of databaseKinds()) suite(kind)
 suite('sqlite', true)
+
+for (const kind of databaseKinds()) {
+  describe(`${kind}: the social-login callback`, () => {
+    let provider: OidcProvider | null = null
+    let started: (TestApp & { url: string }) | null = null
+    before(async () => {
+      const port = await freePort()
+      provider = await startOidcProvider([`http://127.0.0.1:${port}/auth/test/callback`])
+      started = await startListeningApp(kind, port, {
+        OAUTH_TEST_CLIENT_ID: OIDC_CLIENT.id,
+        OAUTH_TEST_CLIENT_SECRET: OIDC_CLIENT.secret,
+        OAUTH_TEST_ISSUER: provider.issuer,
+        RATE_LIMIT: 'true',
+      })
+    })
+    after(async () => {
+      await started?.close()
+      await provider?.close()
+    })
+
+    test('its answer carries a token and says Cache-Control: no-store', async (t: TestContext) => {
+      if (!started || !provider) return t.skip(`${kind} is not reachable locally`)
+      const sub = `social-${randomBytes(4).toString('hex')}`
+      provider.accounts.set(sub, { email: `${sub}@example.com`, email_verified: true })
+      const browser = new Browser()
+      const authorize = await browser.fetch(`${started.url}/auth/test/authorize`)
+      assert.equal(authorize.status, 200)
+      assert.equal(authorize.headers.get('cache-control'), 'no-store')
+      const { authorization_url } = (await authorize.json()) as { authorization_url: string }
+      const callback = await browser.authorizeAt(authorization_url, sub, `${started.url}/auth/test/callback`)
+      const res = await browser.fetch(callback)
+      const body = (await res.json()) as { access_token?: string }
+      assert.equal(res.status, 200)
+      assert.ok(body.access_token)
+      assert.equal(res.headers.get('cache-control'), 'no-store')
+    })
+  })
+}
