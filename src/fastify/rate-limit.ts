@@ -85,9 +85,10 @@ export interface DeviceCookieOptions {
 
 export interface RateLimitOptions {
   /**
-   * Where counters live: this process's memory, or Redis so that several instances share them.
-   * Whenever the Redis client is not connected (also before its first connection is ready), login
-   * fails closed (503) and the other routes fall back to per-process counters.
+   * Where counters live (default this process's memory): Redis, or the database's `rate_limit`
+   * table, so that every process and instance shares them. Whenever the Redis client is not
+   * connected (also before its first connection is ready), login fails closed (503) and the other
+   * routes fall back to the `fallback` database, or to per-process counters without one.
    */
   store?: RateLimitStore
   /** Trusted devices keep their own allowance of failed logins; without this option every client is untrusted. */
