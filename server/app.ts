@@ -77,6 +77,14 @@ export async function buildApp(
             ...(stream && { stream }),
           },
     bodyLimit: config.bodyLimit,
+    // A request trickled in (a byte every few seconds) is answered 408 and closed, never held open:
+    // the whole request within REQUEST_TIMEOUT_MS, its headers within HEADERS_TIMEOUT_MS. Node checks
+    // its connections' clocks every connectionsCheckingInterval (30 s by default: too coarse here).
+    requestTimeout: config.requestTimeoutMs,
+    http: {
+      headersTimeout: config.headersTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+    },
     return503OnClosing: true,
     trustProxy: trustProxyOption(config),
     frameworkErrors: frameworkErrors(config),
@@ -87,6 +95,7 @@ export async function buildApp(
     )
   }
   await securityHeaders(app, config)
+  if (config.trustProxy === false) warnOfUntrustedProxy(app)
 
   const database = openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
@@ -158,7 +167,7 @@ export async function buildApp(
     fields: userFields,
     oauthAccounts: oauthAccountStore(database),
     oauthStates: oauthStateStore(database, redis),
-    rateLimit: createRateLimiter(config, redis, app),
+    rateLimit: createRateLimiter(config, { redis, database }, app),
   })
   app.decorate('users', users)
 
@@ -209,6 +218,21 @@ export async function buildApp(
 
   if (config.firstSuperuser) await ensureSuperuser(manager, config.firstSuperuser, app)
   return app
+}
+
+/** Logged once per app (process) when TRUST_PROXY is off and a request says it came through a proxy. */
+export const UNTRUSTED_PROXY_WARNING =
+  'requests carry X-Forwarded-For or Forwarded but TRUST_PROXY is off: every client behind that proxy shares its address, and so its rate limits; set TRUST_PROXY to the proxy (README, "Proxies")'
+
+function warnOfUntrustedProxy(app: FastifyInstance) {
+  let warned = false
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!warned && (request.headers['x-forwarded-for'] !== undefined || request.headers.forwarded !== undefined)) {
+      warned = true
+      app.log.warn({ remoteAddress: request.ip }, UNTRUSTED_PROXY_WARNING)
+    }
+    done()
+  })
 }
 
 async function ensureSuperuser(

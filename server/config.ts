@@ -38,6 +38,10 @@ export interface Config {
   logLevel: string
   /** Readable logs (pino-pretty): development, on a terminal. JSON lines otherwise. */
   prettyLogs: boolean
+  /** Longest a request may take to arrive, headers and body (ms): a slower one is answered 408 and closed. */
+  requestTimeoutMs: number
+  /** Longest the request line and headers may take to arrive (ms), at most requestTimeoutMs. */
+  headersTimeoutMs: number
   /** Largest request body in bytes; a larger one is refused with 413. */
   bodyLimit: number
   /** Longest password accepted, in code points (bounds the hashing work of a request). */
@@ -74,10 +78,12 @@ export interface RateLimitConfig {
   /** Failed logins per account answered at once, then 1 s, 2 s, 4 s… up to the cap between attempts. */
   loginFreeAttempts: number
   loginLockoutMaxSeconds: number
-  /** Failed logins per client address, any account, per failure window. */
+  /** Failed logins per client address, any account, per address window (short: it slows an address down). */
   loginIpFailures: number
+  loginIpFailureWindowSeconds: number
+  /** How long an account's failed logins are remembered (from the first). */
   loginFailureWindowSeconds: number
-  /** The prefix of the counters' keys in Redis (REDIS_URL): instances that share it share their counters. */
+  /** The prefix of the counters' keys, in Redis (REDIS_URL) or the rate_limit table: instances that share it share their counters. */
   redisKeyPrefix: string
 }
 
@@ -344,6 +350,8 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,
     prettyLogs: !production && terminal.stdoutIsTTY === true,
+    requestTimeoutMs: int('REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+    headersTimeoutMs: int('HEADERS_TIMEOUT_MS', 10_000, 100, 3_600_000),
     bodyLimit: int('BODY_LIMIT', 1024 * 1024, 1024, 100 * 1024 * 1024),
     maxPasswordLength: int('MAX_PASSWORD_LENGTH', MAX_PASSWORD_LENGTH, 8, 65_536),
     hstsMaxAge: int('HSTS_MAX_AGE', production ? 31_536_000 : 0, 0, 63_072_000),
@@ -360,6 +368,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
           loginFreeAttempts: int('LOGIN_FREE_ATTEMPTS', 5, 1, 1000),
           loginLockoutMaxSeconds: int('LOGIN_LOCKOUT_MAX', 900, 1, 86_400),
           loginIpFailures: int('LOGIN_IP_FAILURES', 100, 1, 1_000_000),
+          loginIpFailureWindowSeconds: int('LOGIN_IP_FAILURE_WINDOW', 900, 1, 3600),
           loginFailureWindowSeconds: int('LOGIN_FAILURE_WINDOW', 86_400, 1, 604_800),
           redisKeyPrefix: read('RATE_LIMIT_REDIS_PREFIX') ?? 'fastify-users:rate-limit',
         }
@@ -370,6 +379,8 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     oauthIsVerifiedByDefault: bool('OAUTH_IS_VERIFIED_BY_DEFAULT', false),
     oauthAllowUnverifiedEmail: bool('OAUTH_ALLOW_UNVERIFIED_EMAIL', false),
   }
+  if (config.headersTimeoutMs > config.requestTimeoutMs)
+    problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
 }

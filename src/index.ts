@@ -31,6 +31,7 @@ export {
   accountKey,
   clientKey,
   DEFAULT_RATE_LIMITS,
+  type DeviceCookieOptions,
   type RateLimitOptions,
   type RateLimitStore,
   type RateLimits,

@@ -1,9 +1,12 @@
-import { createHash } from 'node:crypto'
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
 import { isIPv4, isIPv6 } from 'node:net'
+import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
 import type { FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
 import { normalizeEmail } from '../core/email.js'
 import { ServiceUnavailable } from '../core/errors.js'
+import type { Database } from '../stores/kysely/database.js'
+import { DatabaseRateLimiter } from '../stores/kysely/rate-limit-store.js'
 import { HttpError } from './errors.js'
 import { errorResponses } from './schemas.js'
 
@@ -16,6 +19,7 @@ export type RateLimitedAction =
   | 'requestVerifyToken'
   | 'resetPassword'
   | 'verify'
+  | 'changeCredentials'
 
 /** The actions that name an account in their body (`email`), counted per account too. */
 export type AccountAction = 'register' | 'forgotPassword' | 'requestVerifyToken'
@@ -51,15 +55,46 @@ export interface RateLimits {
 /** An ioredis client, typed by what the limiter reads, so that apps without Redis need no ioredis types. */
 type Redis = { readonly status: string }
 
-export type RateLimitStore = 'memory' | { redis: Redis; keyPrefix?: string }
+/**
+ * Where counters live: this process's memory (one process only), Redis, or the `rate_limit` table
+ * of the service's database (migration 0007): with either of the last two, every process and
+ * instance counts together.
+ */
+export type RateLimitStore =
+  | 'memory'
+  /** `fallback`: where the routes other than login count while Redis is unreachable (default: this process's memory). */
+  | { redis: Redis; keyPrefix?: string; fallback?: Database }
+  | { database: Database; keyPrefix?: string }
+
+/**
+ * Device cookies (OWASP's "Slow Down Online Guessing Attacks with Device Cookies"): a client that
+ * has signed in to an account receives a signed cookie naming that account; with it, its failed
+ * logins count against its own allowance (the lock-out's policy, per device) instead of the
+ * account's, so an attacker who locks the account out does not lock its owner out.
+ */
+export interface DeviceCookieOptions {
+  /** Signs the cookies (HMAC-SHA256); the service's secret. */
+  secret: string
+  /** Default `fastapiusersdevice`. */
+  name?: string
+  /** Default 365 days. */
+  maxAgeSeconds?: number
+  /** Default true. */
+  secure?: boolean
+  /** Default `/`: sent to every backend's login. */
+  path?: string
+}
 
 export interface RateLimitOptions {
   /**
-   * Where counters live: this process's memory, or Redis so that several instances share them.
-   * Whenever the Redis client is not connected (also before its first connection is ready), login
-   * fails closed (503) and the other routes fall back to per-process counters.
+   * Where counters live (default this process's memory): Redis, or the database's `rate_limit`
+   * table, so that every process and instance shares them. Whenever the Redis client is not
+   * connected (also before its first connection is ready), login fails closed (503) and the other
+   * routes fall back to the `fallback` database, or to per-process counters without one.
    */
   store?: RateLimitStore
+  /** Trusted devices keep their own allowance of failed logins; without this option every client is untrusted. */
+  deviceCookies?: DeviceCookieOptions
   limits?: {
     perIp?: Partial<Record<RateLimitedAction, RateWindow>>
     perAccount?: RateWindow
@@ -80,21 +115,53 @@ export const DEFAULT_RATE_LIMITS: RateLimits = {
     requestVerifyToken: { points: 30, durationSeconds: MINUTE },
     resetPassword: { points: 30, durationSeconds: MINUTE },
     verify: { points: 30, durationSeconds: MINUTE },
+    changeCredentials: { points: 30, durationSeconds: MINUTE },
   },
   perAccount: { points: 5, durationSeconds: HOUR },
-  loginFailuresPerIp: { points: 100, durationSeconds: HOUR },
+  loginFailuresPerIp: { points: 100, durationSeconds: 15 * MINUTE },
   lockout: { freeAttempts: 5, baseDelaySeconds: 1, maxDelaySeconds: 15 * MINUTE, windowSeconds: 24 * HOUR },
 }
 
 /** One failed or successful password check, counted before the check so parallel attempts cannot race past. */
 export interface LoginAttempt {
-  /** The password was right: the account's failures are forgotten, the address keeps its own. */
-  succeeded(): Promise<void>
+  /**
+   * The password was right: the failures this attempt counted against (the account's, or a trusted
+   * device's own) are forgotten, the address keeps its own. Returns the Set-Cookie value of a fresh
+   * device cookie when device cookies are on.
+   */
+  succeeded(): Promise<string | undefined>
   /** The check could not run (a store outage): the attempt is not held against anyone. */
   abandoned(): Promise<void>
 }
 
-type Limiter = RateLimiterMemory | RateLimiterRedis
+type Limiter = RateLimiterMemory | RateLimiterRedis | DatabaseRateLimiter | FallbackLimiter
+
+/** Redis first; whenever it fails (not a refusal), the database's shared counters instead. */
+class FallbackLimiter {
+  constructor(
+    private readonly primary: RateLimiterRedis,
+    private readonly secondary: DatabaseRateLimiter,
+  ) {}
+
+  consume(key: string, points?: number, options?: { customDuration: number }): Promise<RateLimiterRes> {
+    return this.primary.consume(key, points, options).catch((error: unknown) => {
+      if (error instanceof RateLimiterRes) throw error
+      return this.secondary.consume(key, points, options)
+    })
+  }
+
+  penalty(key: string, points?: number): Promise<RateLimiterRes> {
+    return this.primary.penalty(key, points).catch(() => this.secondary.penalty(key, points))
+  }
+
+  reward(key: string, points?: number): Promise<RateLimiterRes> {
+    return this.primary.reward(key, points).catch(() => this.secondary.reward(key, points))
+  }
+
+  delete(key: string): Promise<boolean> {
+    return this.primary.delete(key).catch(() => this.secondary.delete(key))
+  }
+}
 
 /**
  * Rate limits and brute-force lock-out for the routes of FastifyUsers. Routers attach
@@ -109,6 +176,7 @@ export class AuthRateLimiter {
   private readonly ipFailures: Limiter
   private readonly accountFailures: Limiter
   private readonly accountGate: Limiter
+  private readonly devices: Required<DeviceCookieOptions> | undefined
 
   constructor(options: RateLimitOptions = {}) {
     const { limits = {} } = options
@@ -120,10 +188,33 @@ export class AuthRateLimiter {
     }
     checkLimits(this.limits)
     const store = options.store ?? 'memory'
+    const devices = options.deviceCookies
+    if (devices && !devices.secret) throw new TypeError('rate limits: deviceCookies.secret is required')
+    this.devices = devices && {
+      name: 'fastapiusersdevice',
+      maxAgeSeconds: 365 * 24 * HOUR,
+      secure: true,
+      path: '/',
+      ...devices,
+    }
     // Login's limiters have no fallback: without their counters, login is refused (fail closed).
     const make = (name: string, window: RateWindow, fallback: boolean): Limiter => {
       const base = { points: window.points, duration: window.durationSeconds }
       if (store === 'memory') return new RateLimiterMemory({ ...base, keyPrefix: name })
+      if ('database' in store) {
+        const keyPrefix = `${store.keyPrefix ?? 'fastify-users'}:${name}`
+        return new DatabaseRateLimiter(store.database, { keyPrefix, ...window })
+      }
+      if (fallback && store.fallback) {
+        const keyPrefix = `${store.keyPrefix ?? 'fastify-users:rate-limit'}:${name}`
+        const redis = new RateLimiterRedis({
+          ...base,
+          storeClient: store.redis,
+          keyPrefix,
+          rejectIfRedisNotReady: true,
+        })
+        return new FallbackLimiter(redis, new DatabaseRateLimiter(store.fallback, { keyPrefix, ...window }))
+      }
       return new RateLimiterRedis({
         ...base,
         storeClient: store.redis,
@@ -170,9 +261,12 @@ export class AuthRateLimiter {
   async beginLogin(request: FastifyRequest, username: string): Promise<LoginAttempt> {
     const ip = clientKey(request.ip)
     const account = accountKey(username)
+    // A trusted device (its cookie names this account) is its own lock-out key; any other client shares the account's.
+    const device = this.trustedDevice(request, account)
+    const key = device === undefined ? account : `device:${device}`
     await take(this.ipFailures, ip, true)
     try {
-      await this.admitAccount(account)
+      await this.admitAccount(key)
     } catch (error) {
       await this.ipFailures.reward(ip).catch(() => {})
       throw error
@@ -180,17 +274,66 @@ export class AuthRateLimiter {
     return {
       succeeded: async () => {
         await failClosed(() =>
-          Promise.all([
-            this.ipFailures.reward(ip),
-            this.accountFailures.delete(account),
-            this.accountGate.delete(account),
-          ]),
+          Promise.all([this.ipFailures.reward(ip), this.accountFailures.delete(key), this.accountGate.delete(key)]),
         )
+        return this.devices && this.deviceCookie(account)
       },
       abandoned: async () => {
-        await Promise.allSettled([this.ipFailures.reward(ip), this.accountFailures.reward(account)])
+        await Promise.allSettled([this.ipFailures.reward(ip), this.accountFailures.reward(key)])
       },
     }
+  }
+
+  /**
+   * A preHandler for PATCH /users/me (after authentication and validation): a change of e-mail
+   * address or password is counted per client address, per user, and per new address (each change
+   * of address mails a notice: no address receives more than the per-account limit of them).
+   */
+  credentialChange(userId: (request: FastifyRequest) => string | undefined): preHandlerAsyncHookHandler {
+    const perIp = this.perIpLimiters.changeCredentials
+    return async (request) => {
+      const body = request.body as { email?: unknown; password?: unknown } | undefined
+      const email = typeof body?.email === 'string' ? body.email : undefined
+      if (email === undefined && body?.password === undefined) return
+      await take(perIp, clientKey(request.ip), false)
+      const id = userId(request)
+      if (id !== undefined) await take(this.perAccountLimiter, `changeCredentials:${id}`, false)
+      if (email !== undefined) await take(this.perAccountLimiter, `newEmail:${accountKey(email)}`, false)
+    }
+  }
+
+  /** The nonce of the request's device cookie when it is valid, unexpired and names this account. */
+  private trustedDevice(request: FastifyRequest, account: string): string | undefined {
+    const devices = this.devices
+    const header = request.headers.cookie
+    if (!devices || !header) return undefined
+    const value = parseCookie(header)[devices.name]
+    const [nonce, issued, signature, extra] = value?.split('.') ?? []
+    if (!nonce || !issued || !signature || extra !== undefined || !/^\d{1,12}$/.test(issued)) return undefined
+    if (Number(issued) + devices.maxAgeSeconds <= Date.now() / 1000) return undefined
+    const expected = Buffer.from(this.signDevice(account, nonce, issued))
+    const given = Buffer.from(signature)
+    return given.length === expected.length && timingSafeEqual(given, expected) ? nonce : undefined
+  }
+
+  private signDevice(account: string, nonce: string, issued: string): string {
+    const secret = this.devices?.secret ?? ''
+    return createHmac('sha256', secret).update(`device-cookie:${account}:${nonce}:${issued}`).digest('base64url')
+  }
+
+  /** A fresh device cookie for the account (a new nonce: a new allowance of its own). */
+  private deviceCookie(account: string): string | undefined {
+    const devices = this.devices
+    if (!devices) return undefined
+    const nonce = randomBytes(16).toString('base64url')
+    const issued = String(Math.floor(Date.now() / 1000))
+    return serializeCookie(devices.name, `${nonce}.${issued}.${this.signDevice(account, nonce, issued)}`, {
+      path: devices.path,
+      secure: devices.secure,
+      httpOnly: true,
+      sameSite: 'strict',
+      maxAge: devices.maxAgeSeconds,
+    })
   }
 
   /** Counts a failure on the account; past the free attempts, only one attempt per delay gets through. */

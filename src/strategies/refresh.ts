@@ -41,11 +41,14 @@ export class RefreshTokens {
   /**
    * Spends `token` and returns its user and a fresh token of the same family, or null
    * (unknown, expired, another backend's, spent: the family is then revoked, user inactive).
+   * `admit` may refuse the user by throwing (an unverified user where verification is required):
+   * the token is then spent and no new one is issued.
    */
   async rotate<U extends BaseUser>(
     token: string | undefined,
     backend: string,
     manager: UserManager<U>,
+    admit?: (user: U) => void,
   ): Promise<{ user: U; refreshToken: string } | null> {
     if (!token || token.length > 64) return null
     const { store } = this.options
@@ -61,6 +64,7 @@ export class RefreshTokens {
     if (row.expires_at.getTime() <= now.getTime()) return null
     const user = await manager.get(row.user_id)
     if (!user?.is_active) return null
+    admit?.(user)
     return { user, refreshToken: await this.issue(user, backend, row.family_id) }
   }
 

@@ -31,7 +31,11 @@ export class BearerTransport implements Transport {
 
   sendLogin(reply: FastifyReply, token: string, extras: LoginExtras = {}): FastifyReply {
     const refresh = extras.refreshToken ? { refresh_token: extras.refreshToken } : {}
-    return reply.code(200).send({ access_token: token, token_type: 'bearer', ...refresh })
+    // A token in the body: no cache (shared or the browser's) may keep the answer.
+    return reply
+      .code(200)
+      .header('cache-control', 'no-store')
+      .send({ access_token: token, token_type: 'bearer', ...refresh })
   }
 
   /** `{"refresh_token": "…"}` in the JSON body of POST …/refresh (and …/logout). */

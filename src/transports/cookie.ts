@@ -73,7 +73,8 @@ export class CookieTransport implements Transport {
         this.serialize(this.settings.refreshCookieName, extras.refreshToken, path, extras.refreshLifetimeSeconds),
       )
     }
-    return reply.code(204).send()
+    // A token in Set-Cookie: no cache may keep the answer.
+    return reply.code(204).header('cache-control', 'no-store').send()
   }
 
   sendLogout(reply: FastifyReply, extras: LoginExtras = {}): FastifyReply {

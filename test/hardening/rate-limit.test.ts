@@ -142,6 +142,7 @@ describe('the reference service turns the limits on by default', () => {
       loginFreeAttempts: 5,
       loginLockoutMaxSeconds: 900,
       loginIpFailures: 100,
+      loginIpFailureWindowSeconds: 900,
       loginFailureWindowSeconds: 86400,
       redisKeyPrefix: 'fastify-users:rate-limit',
     })
@@ -292,7 +293,7 @@ describe('sqlite: per-account limits', () => {
 })
 
 describe('sqlite: failed logins per address', () => {
-  const { it } = service('sqlite', { ...ROOMY, LOGIN_IP_FAILURES: '3', LOGIN_FAILURE_WINDOW: '600' })
+  const { it } = service('sqlite', { ...ROOMY, LOGIN_IP_FAILURES: '3', LOGIN_IP_FAILURE_WINDOW: '600' })
 
   it('a successful login does not clear the address’s failures', async (app) => {
     const mine = await newUser(app)
@@ -359,61 +360,78 @@ function lockoutSuite(kind: DatabaseKind, redis: boolean) {
 for (const kind of databaseKinds()) lockoutSuite(kind, false)
 lockoutSuite('sqlite', true)
 
-describe('sqlite: two instances share their counters through Redis', () => {
-  const env = { ...ROOMY, RATE_LIMIT_IP_REQUESTS: '3', LOGIN_FREE_ATTEMPTS: '2', LOGIN_LOCKOUT_MAX: '60' }
-  let first: TestApp | null = null
-  let second: FastifyInstance | null = null
-  let skipReason = 'sqlite is not reachable locally'
-  before(async () => {
-    const redisUrl = await testRedisUrl()
-    if (!redisUrl) {
-      skipReason = 'Redis is not reachable locally'
-      return
-    }
-    // two instances, one Redis, one key prefix (this test's own): they share their counters
-    const shared = { REDIS_URL: redisUrl, RATE_LIMIT_REDIS_PREFIX: `fastify-users-test:${randomUUID()}` }
-    first = await startTestApp('sqlite', { ...env, ...shared })
-    if (!first) return
-    const config = { SECRET: TEST_SECRET, DATABASE_URL: first.database.url, LOG_LEVEL: 'silent', ...shared }
-    second = await buildApp(loadConfig({ ...config, ...env }), { logger: false })
-  })
-  after(async () => {
-    await second?.close()
-    await first?.close()
-  })
-  const it = (name: string, body: (a: FastifyInstance, b: FastifyInstance) => Promise<void>) =>
-    test(name, async (t) => {
-      if (!first || !second) return t.skip(skipReason)
-      await body(first.app, second)
+/**
+ * Two instances (two buildApps) on one database: with Redis they share its counters; without it
+ * (the default) they share the database's rate_limit table. Never one process's count alone.
+ */
+function twoInstances(kind: DatabaseKind, redis: boolean) {
+  describe(`${kind}: two instances share their counters through ${redis ? 'Redis' : 'the database'}`, () => {
+    const env = { ...ROOMY, RATE_LIMIT_IP_REQUESTS: '3', LOGIN_FREE_ATTEMPTS: '2', LOGIN_LOCKOUT_MAX: '60' }
+    let first: TestApp | null = null
+    let second: FastifyInstance | null = null
+    let skipReason = `${kind} is not reachable locally`
+    before(async () => {
+      const redisUrl = redis ? await testRedisUrl() : null
+      if (redis && !redisUrl) {
+        skipReason = 'Redis is not reachable locally'
+        return
+      }
+      // two instances, one store, one key prefix (this test's own): they share their counters
+      const shared = {
+        ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
+        RATE_LIMIT_REDIS_PREFIX: `fastify-users-test:${randomUUID()}`,
+      }
+      first = await startTestApp(kind, { ...env, ...shared })
+      if (!first) return
+      const config = { SECRET: TEST_SECRET, DATABASE_URL: first.database.url, LOG_LEVEL: 'silent', ...shared }
+      second = await buildApp(loadConfig({ ...config, ...env }), { logger: false })
+    })
+    after(async () => {
+      await second?.close()
+      await first?.close()
+    })
+    const it = (name: string, body: (a: FastifyInstance, b: FastifyInstance) => Promise<void>) =>
+      test(name, async (t) => {
+        if (!first || !second) return t.skip(skipReason)
+        await body(first.app, second)
+      })
+    const otherBackend = redis ? '/auth/redis/login' : '/auth/cookie/login'
+
+    it('per address: 2 requests on one instance and 1 on the other use up 3', async (a, b) => {
+      const ip = newIp()
+      assert.equal((await post(a, '/auth/forgot-password', { email: newEmail() }, ip)).statusCode, 202)
+      assert.equal((await post(b, '/auth/forgot-password', { email: newEmail() }, ip)).statusCode, 202)
+      assert.equal((await post(a, '/auth/forgot-password', { email: newEmail() }, ip)).statusCode, 202)
+      // the window started at the first request: under load, a few seconds may have passed since
+      const res = await post(b, '/auth/forgot-password', { email: newEmail() }, ip)
+      assert.deepEqual([res.statusCode, res.json()], [429, TOO_MANY])
+      const retryAfter = Number(res.headers['retry-after'])
+      assert.ok(retryAfter > 30 && retryAfter <= 60, `Retry-After ${retryAfter}`)
     })
 
-  it('per address: 2 requests on one instance and 1 on the other use up 3', async (a, b) => {
-    const ip = newIp()
-    assert.equal((await post(a, '/auth/forgot-password', { email: newEmail() }, ip)).statusCode, 202)
-    assert.equal((await post(b, '/auth/forgot-password', { email: newEmail() }, ip)).statusCode, 202)
-    assert.equal((await post(a, '/auth/forgot-password', { email: newEmail() }, ip)).statusCode, 202)
-    refused(await post(b, '/auth/forgot-password', { email: newEmail() }, ip), '60')
-  })
+    it('per account: failures on one instance lock the account on the other', async (a, b) => {
+      const email = await newUser(a)
+      assert.deepEqual(reply(await login(a, { username: email, password: WRONG, ip: newIp() })), BAD_CREDENTIALS)
+      assert.deepEqual(
+        reply(await login(b, { path: otherBackend, username: email, password: WRONG, ip: newIp() })),
+        BAD_CREDENTIALS,
+      )
+      refused(await login(b, { username: email, password: PASSWORD, ip: newIp() }), '1')
+      refused(await login(a, { path: '/auth/cookie/login', username: email, password: PASSWORD, ip: newIp() }), '1')
+    })
 
-  it('per account: failures on one instance lock the account on the other', async (a, b) => {
-    const email = await newUser(a)
-    assert.deepEqual(reply(await login(a, { username: email, password: WRONG, ip: newIp() })), BAD_CREDENTIALS)
-    assert.deepEqual(
-      reply(await login(b, { path: '/auth/redis/login', username: email, password: WRONG, ip: newIp() })),
-      BAD_CREDENTIALS,
-    )
-    refused(await login(b, { username: email, password: PASSWORD, ip: newIp() }), '1')
-    refused(await login(a, { path: '/auth/cookie/login', username: email, password: PASSWORD, ip: newIp() }), '1')
+    it('parallel wrong passwords on both instances: still exactly the 2 free attempts are checked', async (a, b) => {
+      const email = await newUser(a)
+      const all = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => login(i % 2 ? a : b, { username: email, password: WRONG, ip: newIp() })),
+      )
+      assert.deepEqual(all.map((r) => r.statusCode).sort(), [...Array(2).fill(400), ...Array(18).fill(429)])
+    })
   })
+}
 
-  it('parallel wrong passwords on both instances: still exactly the 2 free attempts are checked', async (a, b) => {
-    const email = await newUser(a)
-    const all = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => login(i % 2 ? a : b, { username: email, password: WRONG, ip: newIp() })),
-    )
-    assert.deepEqual(all.map((r) => r.statusCode).sort(), [...Array(2).fill(400), ...Array(18).fill(429)])
-  })
-})
+for (const kind of databaseKinds()) twoInstances(kind, false)
+twoInstances('sqlite', true)
 
 /** A TCP port with nothing listening on it. */
 async function closedPort(): Promise<number> {
@@ -449,7 +467,7 @@ describe('sqlite: the limiter’s Redis is unreachable', () => {
     }
   })
 
-  test('the other limited routes count in this process instead, and still limit', async (t) => {
+  test('the other limited routes count in the database instead, and still limit', async (t) => {
     if (!started) return t.skip('sqlite is not reachable locally')
     const { app } = started
     const ip = newIp()

@@ -20,9 +20,13 @@ export interface TestApp {
 export async function startTestApp(
   kind: DatabaseKind,
   env: Record<string, string> = {},
-  options: { database?: TestDatabase } = {},
+  options: {
+    /** Another instance of the service on that (already migrated) database, left in place at close. */
+    database?: TestDatabase
+    /** The service's log lines, parsed (LOG_LEVEL in `env` chooses which). */
+    logs?: object[]
+  } = {},
 ): Promise<TestApp | null> {
-  // A second instance of the service (`options.database`) shares the first one's database and leaves it in place.
   const shared = options.database
   const database = shared ?? (await createTestDatabase(kind))
   if (!database) return null
@@ -35,7 +39,11 @@ export async function startTestApp(
     RATE_LIMIT_REDIS_PREFIX: `fastify-users-test:${randomUUID()}`,
     ...env,
   })
-  const app = await buildApp(config, { logger: false })
+  const { logs } = options
+  const app = await buildApp(
+    config,
+    logs ? { logStream: { write: (line) => void logs.push(JSON.parse(line)) } } : { logger: false },
+  )
   await app.ready()
   return {
     app,

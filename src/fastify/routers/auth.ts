@@ -12,7 +12,7 @@ import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
 
 export interface AuthRouterOptions extends RouterOptions {
-  /** Refuse unverified users at login (LOGIN_USER_NOT_VERIFIED). Default false. */
+  /** Refuse unverified users at login and refresh (400 LOGIN_USER_NOT_VERIFIED). Default false. */
   requiresVerification?: boolean
 }
 
@@ -35,8 +35,16 @@ export function authRouter<U extends BaseUser>(
   const loginLimit = rateLimited(ctx.rateLimits, 'login')
   const refreshLimit = rateLimited(ctx.rateLimits, 'refresh')
 
+  // A trusted-device cookie, sent after the transport's own cookies (onSend): bearer clients with a cookie jar keep it too.
+  const deviceCookies = new WeakMap<FastifyReply, string>()
+  const sendDeviceCookie = async (_request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const cookie = deviceCookies.get(reply)
+    if (cookie && reply.statusCode < 300) reply.header('set-cookie', cookie) // signed in: tokens issued
+    return payload
+  }
+
   /** The active user these credentials belong to; counted against the lock-out when limits are on. */
-  const checkPassword = async (request: FastifyRequest, username: string, password: string) => {
+  const checkPassword = async (request: FastifyRequest, reply: FastifyReply, username: string, password: string) => {
     const attempt = await ctx.rateLimits?.beginLogin(request, username)
     let user: U | null
     try {
@@ -46,7 +54,8 @@ export function authRouter<U extends BaseUser>(
       throw error
     }
     if (!user?.is_active) throw new BadCredentials()
-    await attempt?.succeeded()
+    const deviceCookie = await attempt?.succeeded()
+    if (deviceCookie) deviceCookies.set(reply, deviceCookie)
     return user
   }
 
@@ -59,6 +68,8 @@ export function authRouter<U extends BaseUser>(
     })
     const sendTokens = async (reply: FastifyReply, user: U, refreshToken?: string) => {
       const token = await strategy.writeToken(user)
+      // no-store whatever the transport (a custom one too): the answer carries a token.
+      reply.header('cache-control', 'no-store')
       return { token, send: () => transport.sendLogin(reply, token, extras(refreshToken)) }
     }
 
@@ -84,9 +95,10 @@ export function authRouter<U extends BaseUser>(
           response: { ...docs.loginResponses, ...errorResponses(400, 422), ...loginLimit.responses },
         },
         onRequest: [refuseCrossSite, ...loginLimit.onRequest], // login CSRF, then the address's budget
+        onSend: sendDeviceCookie,
         handler: async (request, reply) => {
           const { username, password } = request.body as { username: string; password: string }
-          const user = await checkPassword(request, username, password)
+          const user = await checkPassword(request, reply, username, password)
           if (requiresVerification && !user.is_verified) throw new UserNotVerified()
           const { token, send } = await unlessGone(
             async () => {
@@ -126,7 +138,10 @@ export function authRouter<U extends BaseUser>(
         onRequest: [refuseCrossSite, ...refreshLimit.onRequest],
         handler: async (request, reply) => {
           const { send } = await unlessGone(async () => {
-            const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager)
+            // Verification holds on renewal as on login: checked before a new token is issued.
+            const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager, (user) => {
+              if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+            })
             if (!rotated) throw unauthorized()
             return sendTokens(reply, rotated.user, rotated.refreshToken)
           }, unauthorized)

@@ -77,9 +77,11 @@ export function usersRouter<U extends BaseUser>(
       schema: {
         security: ctx.security,
         body: schemas.UserUpdate,
-        response: { ...read, ...errorResponses(400, 401, 422) },
+        response: { ...read, ...errorResponses(400, 401, 422, ...(ctx.rateLimits ? [429] : [])) },
       },
       preValidation: activeUser,
+      // a new e-mail address or password: limited per address, per user and per new address
+      preHandler: ctx.rateLimits ? [ctx.rateLimits.credentialChange((request) => request.user?.id)] : [],
       handler: async (request, reply) =>
         manager.update(me(request), request.body as UpdateInput<U>, { safe: true, ctx: hookContext(request, reply) }),
     })

@@ -6,6 +6,7 @@ import { accessTokenTable } from './migrations/0002-accesstoken.js'
 import { refreshTokenTable } from './migrations/0003-refresh-token.js'
 import { oauthAccountTable } from './migrations/0004-oauth-account.js'
 import { oauthUniqueAndState } from './migrations/0006-oauth-unique-and-state.js'
+import { rateLimitTable } from './migrations/0007-rate-limit.js'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -41,6 +42,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0003-refresh-token': refreshTokenTable(caps),
     '0004-oauth-account': oauthAccountTable(caps),
     '0006-oauth-unique-and-state': oauthUniqueAndState(caps),
+    '0007-rate-limit': rateLimitTable(),
   }
 }
 
