@@ -3,7 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import type { FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import type { Redis } from 'ioredis'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
-import { normalizeEmail } from '../core/email.js'
+import { emailIdentityKey } from '../core/email.js'
 import { ServiceUnavailable } from '../core/errors.js'
 import { HttpError } from './errors.js'
 import { errorResponses } from './schemas.js'
@@ -263,9 +263,7 @@ function ipv4AsGroups(group: string): string[] {
  * matches addresses), hashed so no address is kept in the limiter's store.
  */
 export function accountKey(identifier: string): string {
-  const result = normalizeEmail(identifier)
-  const canonical = (result.ok ? result.email : identifier.trim()).toLowerCase()
-  return createHash('sha256').update(canonical).digest('base64url')
+  return createHash('sha256').update(emailIdentityKey(identifier)).digest('base64url')
 }
 
 function checkLimits(limits: RateLimits) {

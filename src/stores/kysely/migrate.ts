@@ -5,6 +5,7 @@ import { userTable } from './migrations/0001-user.js'
 import { accessTokenTable } from './migrations/0002-accesstoken.js'
 import { refreshTokenTable } from './migrations/0003-refresh-token.js'
 import { oauthAccountTable } from './migrations/0004-oauth-account.js'
+import { identityKeys } from './migrations/0005-identity.js'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -36,6 +37,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0002-accesstoken': accessTokenTable(caps),
     '0003-refresh-token': refreshTokenTable(caps),
     '0004-oauth-account': oauthAccountTable(caps),
+    '0005-identity': identityKeys(caps),
   }
 }
 
