@@ -995,7 +995,7 @@ function identityChanges(database: Database): string[] {
   const exact = database.capabilities.exactCollation
   if (exact !== null) {
     changes.push(
-      `change the collation of user.email, oauth_account.account_id, accesstoken.token, refresh_token.token_hash ` +
+      `change the collation of user.email, oauth_account.oauth_name and account_id, accesstoken.token, refresh_token.token_hash ` +
         `and refresh_token.family_id to ${exact} (types, nullability and indexes kept)`,
     )
   }

@@ -5,6 +5,7 @@ import { emailKeyDigest } from '../identity.js'
 /** The columns whose values are identities or secrets: compared byte for byte, never by a collation. */
 export const EXACT_COLUMNS = [
   ['user', 'email'],
+  ['oauth_account', 'oauth_name'],
   ['oauth_account', 'account_id'],
   ['accesstoken', 'token'],
   ['refresh_token', 'token_hash'],
