@@ -16,7 +16,13 @@ export interface TestApp {
  * The reference service on a fresh database of that kind; null where a local (non-CI) run has no such server.
  * Rate limits are off (RATE_LIMIT=false) unless `env` turns them on: suites log in many times from one address.
  */
-export async function startTestApp(kind: DatabaseKind, env: Record<string, string> = {}): Promise<TestApp | null> {
+export async function startTestApp(
+  kind: DatabaseKind,
+  env: Record<string, string> = {},
+  options: {
+    /** Log lines (JSON) go here, at LOG_LEVEL (env), instead of nowhere. */ logStream?: { write(line: string): void }
+  } = {},
+): Promise<TestApp | null> {
   const database = await createTestDatabase(kind)
   if (!database) return null
   const config = loadConfig({
@@ -28,7 +34,7 @@ export async function startTestApp(kind: DatabaseKind, env: Record<string, strin
     RATE_LIMIT_REDIS_PREFIX: `fastify-users-test:${randomUUID()}`,
     ...env,
   })
-  const app = await buildApp(config, { logger: false })
+  const app = await buildApp(config, options.logStream ? { logStream: options.logStream } : { logger: false })
   await app.ready()
   return {
     app,

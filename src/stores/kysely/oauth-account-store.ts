@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { OAuthAccount, OAuthAccountData, OAuthAccountStore } from '../../core/oauth.js'
+import { isStorableText } from '../../core/storable.js'
 import type { Database } from './database.js'
 import { unavailableOr } from './errors.js'
 
@@ -37,6 +38,7 @@ export function createKyselyOAuthAccountStore(database: Database): OAuthAccountS
   }
   return {
     async find(oauthName, accountId) {
+      if (!isStorableText(oauthName) || !isStorableText(accountId)) return null // no stored account has it
       const row = await db
         .selectFrom('oauth_account')
         .select(COLUMNS)
