@@ -8,6 +8,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import fc from 'fast-check'
+import { buildApp } from '../../server/app.js'
+import { loadConfig } from '../../server/config.js'
 import { emailIdentityKey, normalizeEmail } from '../../src/core/email.js'
 import { accountKey } from '../../src/fastify/rate-limit.js'
 import { createKyselyAccessTokenStore } from '../../src/stores/kysely/access-token-store.js'
@@ -15,7 +17,7 @@ import { type Database, openDatabase } from '../../src/stores/kysely/database.js
 import { migrateToLatest } from '../../src/stores/kysely/migrate.js'
 import { createKyselyOAuthAccountStore } from '../../src/stores/kysely/oauth-account-store.js'
 import { createKyselyUserStore } from '../../src/stores/kysely/user-store.js'
-import { client, json, startTestApp, type TestApp } from '../support/app.js'
+import { client, json, startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
 import { startSmtpServer } from '../support/smtp.js'
 
@@ -71,6 +73,13 @@ function lookalike(local: string): fc.Arbitrary<string> {
     fc.constant(`${local.replace('fi', '\ufb01')}@example.com`), // the ligature ﬁ
     fc.constant(`${local}@exämple.com`),
   )
+}
+
+/** A test that starts what it needs itself and skips where the database is not reachable locally. */
+function it2(kind: string, name: string, body: () => Promise<'ran' | 'skip'>) {
+  test(name, async (t: TestContext) => {
+    if ((await body()) === 'skip') t.skip(`${kind} is not reachable locally`)
+  })
 }
 
 describe('emailIdentityKey and the per-account rate-limit key', () => {
@@ -260,6 +269,80 @@ for (const kind of databaseKinds()) {
         },
       )
     })
+  })
+
+  describe(`the lock-out and the first superuser follow the identity (${kind})`, () => {
+    it2(kind, 'a locked account stays locked for its case variants; a look-alike never signs in as it', async () => {
+      const started = await startTestApp(kind, {
+        RATE_LIMIT: 'true',
+        RATE_LIMIT_IP_REQUESTS: '1000',
+        RATE_LIMIT_ACCOUNT_REQUESTS: '1000',
+        LOGIN_IP_FAILURES: '1000',
+        LOGIN_FREE_ATTEMPTS: '2',
+        LOGIN_LOCKOUT_MAX: '900',
+      })
+      if (!started) return 'skip'
+      try {
+        const api = client(started.app)
+        const rest = unique()
+        const victim = `üvictim${rest}@example.com`
+        assert.equal((await api.register(victim, PASSWORD)).statusCode, 201)
+        for (let i = 0; i < 2; i++) assert.equal((await api.login(victim, `${PASSWORD}-wrong`)).statusCode, 400)
+        for (const variant of [`ÜVICTIM${rest.toUpperCase()}@EXAMPLE.COM`, ` üvictim${rest}@Example.com `]) {
+          assert.equal((await api.login(variant, PASSWORD)).statusCode, 429, variant)
+        }
+        for (const lookalike of [
+          `uvictim${rest}@example.com`,
+          `üvìctim${rest}@example.com`,
+          `üvictim${rest}@exämple.com`,
+        ]) {
+          assert.deepEqual(
+            json(await api.login(lookalike, PASSWORD)),
+            [400, { detail: 'LOGIN_BAD_CREDENTIALS' }],
+            lookalike,
+          )
+        }
+      } finally {
+        await started.close()
+      }
+      return 'ran'
+    })
+
+    it2(
+      kind,
+      'FIRST_SUPERUSER_EMAIL in another letter case finds the superuser it created: no second one',
+      async () => {
+        const database = await createTestDatabase(kind)
+        if (!database) return 'skip'
+        try {
+          for (const email of ['Root.Ü@example.com', 'ROOT.Ü@EXAMPLE.COM', 'root.ü@example.com']) {
+            const config = loadConfig({
+              DATABASE_URL: database.url,
+              SECRET: TEST_SECRET,
+              LOG_LEVEL: 'silent',
+              RATE_LIMIT: 'false',
+              FIRST_SUPERUSER_EMAIL: email,
+              FIRST_SUPERUSER_PASSWORD: ADMIN.password,
+            })
+            const app = await buildApp(config, { logger: false })
+            await app.close()
+          }
+          const db = openDatabase(database.url)
+          try {
+            const rows = await db.db.selectFrom('user').select('email').execute()
+            assert.deepEqual(
+              rows.map((r) => r.email),
+              ['Root.Ü@example.com'],
+            )
+          } finally {
+            await db.close()
+          }
+        } finally {
+          await database.drop()
+        }
+        return 'ran'
+      },
+    )
   })
 
   describe(`provider subjects and tokens compare byte for byte (${kind})`, () => {
