@@ -983,8 +983,9 @@ function identityFindings(
       severity: 'warning',
       subject: 'users',
       message:
-        `${identity.unkeyed} user(s) have no row in email_identity (sharing an identity with another, or written by another ` +
-        'program since 0005-identity): they cannot sign in by e-mail until their address is set again through fastify-users.',
+        `${identity.unkeyed} user(s) have no row in email_identity (written by another program since ` +
+        '0005-identity, or sharing an identity with another user): they cannot sign in by e-mail. The next migrate ' +
+        '(every start) gives each its identity unless another user already has it; those are listed above.',
     })
   }
   return findings
