@@ -9,7 +9,8 @@ const BASE_BOOLEANS = ['is_active', 'is_superuser', 'is_verified']
 
 /**
  * Users in the `user` table, through Kysely: the same queries on SQLite, PostgreSQL and MariaDB.
- * E-mail identity is the `email_key` column (see identity.ts), written with every e-mail.
+ * Who an address belongs to is the table `email_identity` (see identity.ts), written with every e-mail
+ * in the same transaction.
  */
 export function createKyselyUserStore<U extends BaseUser>(database: Database, fields: UserFields = {}): UserStore<U> {
   const { db, capabilities } = database
@@ -102,19 +103,22 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
         query = value === null ? query.where(column, 'is', null) : query.where(column, '=', value)
       }
       const email = changes.email
+      const conditional = Object.keys(conditions).length > 0
+      if (email === undefined) {
+        const result = await write(() => query.executeTakeFirst())
+        // MariaDB counts matched rows here too (mysql2 sets CLIENT_FOUND_ROWS), not only changed ones.
+        return conditional && Number(result.numUpdatedRows) === 0 ? null : byId(user.id)
+      }
       const applied = await write(() =>
         db.transaction().execute(async (trx) => {
           const result = await trx.executeQuery(query.compile())
-          // MariaDB counts matched rows here too (mysql2 sets CLIENT_FOUND_ROWS), not only changed ones.
-          if (Object.keys(conditions).length > 0 && Number(result.numAffectedRows ?? 0) === 0) return false
-          if (email !== undefined) {
-            // The identity moves with the address; another user's identity refuses it (DuplicateEmail).
-            await trx.deleteFrom('email_identity').where('user_id', '=', user.id).execute()
-            await trx
-              .insertInto('email_identity')
-              .values({ email_key: emailKeyDigest(email), user_id: user.id })
-              .execute()
-          }
+          if (conditional && Number(result.numAffectedRows ?? 0) === 0) return false
+          // The identity moves with the address; another user's identity refuses it (DuplicateEmail).
+          await trx.deleteFrom('email_identity').where('user_id', '=', user.id).execute()
+          await trx
+            .insertInto('email_identity')
+            .values({ email_key: emailKeyDigest(email), user_id: user.id })
+            .execute()
           return true
         }),
       )
