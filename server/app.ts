@@ -103,7 +103,8 @@ export async function buildApp(
   })
   app.addHook('onClose', () => database.close())
   const report = await migrateToLatest(database, { fields: userFields })
-  if (report.applied.length || report.addedColumns.length) app.log.info(report, 'database migrated')
+  if (report.applied.length || report.addedColumns.length || report.identitiesAssigned)
+    app.log.info(report, 'database migrated')
 
   const delivery = config.smtpUrl
     ? smtpDelivery({ url: config.smtpUrl, from: config.mailFrom })

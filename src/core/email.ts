@@ -463,3 +463,16 @@ function isAscii(text: string): boolean {
 function codePointLength(text: string): number {
   return text.length - (text.match(/[\ud800-\udbff][\udc00-\udfff]/g)?.length ?? 0)
 }
+
+/**
+ * The identity of an e-mail address: two addresses name one account exactly when their keys are
+ * equal. The key is the address as `normalizeEmail` makes it (or, when it is no valid address, as
+ * given, trimmed) in full Unicode lower case (`toLowerCase`, locale-independent: Ü and ü, ẞ and ß
+ * are one; é and e, ｆ and f in the part before the @-sign, ß and ss stay apart). Decided here, the
+ * same on every database, never by a collation or a database's lower(): stores compare the key
+ * (or a digest of it) byte for byte.
+ */
+export function emailIdentityKey(email: string): string {
+  const result = normalizeEmail(email)
+  return (result.ok ? result.email : email.replace(PY_STRIP, '')).toLowerCase()
+}

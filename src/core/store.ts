@@ -6,8 +6,9 @@ export type NewUser<U extends BaseUser> = Omit<U, 'id'> & { id?: string }
 export type UserChanges<U extends BaseUser> = Partial<Omit<U, 'id'>>
 
 /**
- * Where users live. `getByEmail` is case-insensitive. `create` and `update` throw
- * `DuplicateEmail` when the unique e-mail index refuses the row.
+ * Where users live. `getByEmail` finds the user whose address has the argument's
+ * `emailIdentityKey` (core/email.ts), compared in code or byte for byte, never by a collation;
+ * `create` and `update` throw `DuplicateEmail` when another user already has that identity.
  */
 export interface UserStore<U extends BaseUser> {
   get(id: string): Promise<U | null>

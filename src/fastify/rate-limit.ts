@@ -3,7 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
 import type { FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
-import { normalizeEmail } from '../core/email.js'
+import { emailIdentityKey } from '../core/email.js'
 import { ServiceUnavailable } from '../core/errors.js'
 import type { Database } from '../stores/kysely/database.js'
 import { DatabaseRateLimiter } from '../stores/kysely/rate-limit-store.js'
@@ -408,9 +408,7 @@ function ipv4AsGroups(group: string): string[] {
  * matches addresses), hashed so no address is kept in the limiter's store.
  */
 export function accountKey(identifier: string): string {
-  const result = normalizeEmail(identifier)
-  const canonical = (result.ok ? result.email : identifier.trim()).toLowerCase()
-  return createHash('sha256').update(canonical).digest('base64url')
+  return createHash('sha256').update(emailIdentityKey(identifier)).digest('base64url')
 }
 
 function checkLimits(limits: RateLimits) {

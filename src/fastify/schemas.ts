@@ -1,5 +1,6 @@
 import { type TSchema, Type } from 'typebox'
-import type { UserFields } from '../core/user.js'
+import { storableLimitOf } from '../core/storable.js'
+import type { FieldSpec, UserFields } from '../core/user.js'
 
 /** A string that must be a valid e-mail address; validation also normalises it (see validation.ts). */
 export const EmailString = () => Type.String({ format: 'email', 'x-email': true })
@@ -17,15 +18,25 @@ export interface UserSchemas {
   UserUpdate: TSchema
 }
 
+/**
+ * A custom field's schema as clients write it: a string field also says (`x-storable`, checked by
+ * validation.ts) that it holds no NUL or unpaired surrogate and fits its column on every database.
+ */
+function storable(spec: FieldSpec): TSchema {
+  if ((spec.schema as { type?: unknown }).type !== 'string') return spec.schema
+  return { ...spec.schema, 'x-storable': storableLimitOf(spec.column ?? 'text') ?? {} } as TSchema
+}
+
 /** UserRead, UserCreate and UserUpdate: fastapi-users' base schemas plus the app's custom fields. */
 export function userSchemas(fields: UserFields = {}): UserSchemas {
   const read: Record<string, TSchema> = {}
   const create: Record<string, TSchema> = {}
   const update: Record<string, TSchema> = {}
   for (const [name, spec] of Object.entries(fields)) {
-    const value = spec.nullable ? nullable(spec.schema) : spec.schema
-    read[name] = value
-    create[name] = spec.onCreate === 'required' ? spec.schema : Type.Optional(value)
+    read[name] = spec.nullable ? nullable(spec.schema) : spec.schema
+    const stored = storable(spec)
+    const value = spec.nullable ? nullable(stored) : stored
+    create[name] = spec.onCreate === 'required' ? stored : Type.Optional(value)
     update[name] = Type.Optional(value)
   }
   return {

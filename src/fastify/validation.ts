@@ -1,6 +1,7 @@
 import { Ajv, type ErrorObject } from 'ajv'
 import type { FastifySchemaCompiler } from 'fastify'
 import { normalizeEmail } from '../core/email.js'
+import { codePoints, isStorableText, type StorableLimit } from '../core/storable.js'
 
 /** One item of FastAPI's 422 body: `{"detail":[{type, loc, msg, input}]}`. */
 export interface ValidationDetail {
@@ -51,7 +52,34 @@ function createAjv(): Ajv {
       return true
     },
   })
+  ajv.addKeyword({
+    keyword: 'x-storable',
+    type: 'string',
+    errors: true,
+    validate: function storableKeyword(limit: StorableLimit, data: string) {
+      const problem = storableProblem(limit, data)
+      if (problem) (storableKeyword as unknown as { errors: Partial<ErrorObject>[] }).errors = [problem]
+      return problem === undefined
+    },
+  })
   return ajv
+}
+
+/** Why a string cannot be stored as it is (`x-storable`), as the error pydantic would give. */
+function storableProblem(limit: StorableLimit, data: string): Partial<ErrorObject> | undefined {
+  if (!isStorableText(data)) {
+    const message = 'String should not contain NUL characters or unpaired surrogates'
+    return { keyword: 'x-storable', message, params: { type: 'string_unicode', message } }
+  }
+  if (limit.maxChars !== undefined && codePoints(data) > limit.maxChars) {
+    const message = `String should have at most ${limit.maxChars} characters`
+    return { keyword: 'x-storable', message, params: { type: 'string_too_long', message } }
+  }
+  if (limit.maxBytes !== undefined && Buffer.byteLength(data, 'utf8') > limit.maxBytes) {
+    const message = `String should have at most ${limit.maxBytes} bytes in UTF-8`
+    return { keyword: 'x-storable', message, params: { type: 'string_too_long', message } }
+  }
+  return undefined
 }
 
 const ajv = createAjv()
@@ -95,6 +123,8 @@ function describe(error: ErrorObject, part: RequestPart, root: unknown): Validat
         msg: `value is not a valid email address: ${params.reason}`,
         input,
       }
+    case 'x-storable':
+      return { type: String(params.type), loc, msg: String(params.message), input }
     case 'minLength':
       return { type: 'string_too_short', loc, msg: `String should have at least ${params.limit} characters`, input }
     case 'maxLength':

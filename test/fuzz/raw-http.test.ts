@@ -8,6 +8,7 @@ import { connect } from 'node:net'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import fc from 'fast-check'
 import { client, startTestApp, type TestApp } from '../support/app.js'
+import { databaseKinds } from '../support/databases.js'
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_601)
 const RUNS = Number(process.env.FUZZ_RUNS ?? 30)
@@ -124,84 +125,87 @@ const TOLERATED = new Set([
   'a valid request, then garbage',
 ])
 
-describe('malformed HTTP on a socket (SQLite)', () => {
-  let started: TestApp | null = null
-  let port = 0
+for (const kind of databaseKinds())
+  describe(`malformed HTTP on a socket (${kind})`, () => {
+    let started: TestApp | null = null
+    let port = 0
 
-  before(async () => {
-    started = await startTestApp('sqlite')
-    if (!started) throw new Error('SQLite is always available')
-    await started.app.listen({ port: 0, host: '127.0.0.1' })
-    port = (started.app.server.address() as { port: number }).port
-    const res = await client(started.app).register(USER.email, USER.password)
-    assert.equal(res.statusCode, 201, res.body)
-  })
-  after(async () => {
-    await started?.close()
-  })
-
-  /** A normal client over the same socket layer: log in, then read /users/me. */
-  async function stillServes() {
-    const base = `http://127.0.0.1:${port}`
-    const login = await fetch(`${base}/auth/jwt/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ username: USER.email, password: USER.password }),
+    before(async () => {
+      started = await startTestApp(kind)
+      if (!started) return
+      await started.app.listen({ port: 0, host: '127.0.0.1' })
+      port = (started.app.server.address() as { port: number }).port
+      const res = await client(started.app).register(USER.email, USER.password)
+      assert.equal(res.statusCode, 201, res.body)
     })
-    assert.equal(login.status, 200)
-    const { access_token } = (await login.json()) as { access_token: string }
-    const me = await fetch(`${base}/users/me`, { headers: { authorization: `Bearer ${access_token}` } })
-    assert.deepEqual([me.status, ((await me.json()) as { email: string }).email], [200, USER.email])
-  }
-
-  for (const [name, bytes] of MALFORMED) {
-    test(`${name}: 4xx or closed, then still serving`, async () => {
-      const answer = await exchange(port, bytes)
-      const statuses = statusesIn(answer)
-      assert.ok(
-        statuses.every((s) => s < 500),
-        `answered ${statuses.join(', ')}: ${answer.slice(0, 300)}`,
-      )
-      // A malformed request is refused: 4xx or a bare close. HTTP allows the tolerated ones.
-      if (!TOLERATED.has(name) && statuses.length > 0) assert.ok((statuses[0] as number) >= 400, answer.slice(0, 300))
-      await stillServes()
+    after(async () => {
+      await started?.close()
     })
-  }
 
-  test('random request heads and bodies: never 5xx, still serving', async (t: TestContext) => {
-    let sent = 0
-    const line = fc.oneof(
-      fc.string({ unit: 'binary-ascii', maxLength: 80 }),
-      fc.constantFrom(
-        'GET / HTTP/1.1',
-        'POST /auth/register HTTP/1.1',
-        'Host: x',
-        'Transfer-Encoding: chunked',
-        'Content-Length: 5',
-        'Content-Type: application/json',
-        '0',
-        '',
-      ),
-    )
-    const head = fc.record({
-      lines: fc.array(line, { maxLength: 8 }),
-      eol: fc.constantFrom('\r\n', '\n', '\r'),
-      body: fc.uint8Array({ maxLength: 64 }),
-    })
-    await fc.assert(
-      fc.asyncProperty(head, async ({ lines, eol, body }) => {
-        const bytes = Buffer.concat([Buffer.from(lines.join(eol) + eol + eol, 'latin1'), Buffer.from(body)])
+    /** A normal client over the same socket layer: log in, then read /users/me. */
+    async function stillServes() {
+      const base = `http://127.0.0.1:${port}`
+      const login = await fetch(`${base}/auth/jwt/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: USER.email, password: USER.password }),
+      })
+      assert.equal(login.status, 200)
+      const { access_token } = (await login.json()) as { access_token: string }
+      const me = await fetch(`${base}/users/me`, { headers: { authorization: `Bearer ${access_token}` } })
+      assert.deepEqual([me.status, ((await me.json()) as { email: string }).email], [200, USER.email])
+    }
+
+    for (const [name, bytes] of MALFORMED) {
+      test(`${name}: 4xx or closed, then still serving`, async (t: TestContext) => {
+        if (!started) return t.skip(`${kind} is not reachable locally`)
         const answer = await exchange(port, bytes)
-        sent++
         const statuses = statusesIn(answer)
         assert.ok(
           statuses.every((s) => s < 500),
           `answered ${statuses.join(', ')}: ${answer.slice(0, 300)}`,
         )
-      }),
-      { seed: SEED, numRuns: RUNS * 3, includeErrorInReport: true },
-    )
-    await stillServes()
-    t.diagnostic(`raw requests fuzzed: ${sent + MALFORMED.length} (seed ${SEED})`)
+        // A malformed request is refused: 4xx or a bare close. HTTP allows the tolerated ones.
+        if (!TOLERATED.has(name) && statuses.length > 0) assert.ok((statuses[0] as number) >= 400, answer.slice(0, 300))
+        await stillServes()
+      })
+    }
+
+    test('random request heads and bodies: never 5xx, still serving', async (t: TestContext) => {
+      if (!started) return t.skip(`${kind} is not reachable locally`)
+      let sent = 0
+      const line = fc.oneof(
+        fc.string({ unit: 'binary-ascii', maxLength: 80 }),
+        fc.constantFrom(
+          'GET / HTTP/1.1',
+          'POST /auth/register HTTP/1.1',
+          'Host: x',
+          'Transfer-Encoding: chunked',
+          'Content-Length: 5',
+          'Content-Type: application/json',
+          '0',
+          '',
+        ),
+      )
+      const head = fc.record({
+        lines: fc.array(line, { maxLength: 8 }),
+        eol: fc.constantFrom('\r\n', '\n', '\r'),
+        body: fc.uint8Array({ maxLength: 64 }),
+      })
+      await fc.assert(
+        fc.asyncProperty(head, async ({ lines, eol, body }) => {
+          const bytes = Buffer.concat([Buffer.from(lines.join(eol) + eol + eol, 'latin1'), Buffer.from(body)])
+          const answer = await exchange(port, bytes)
+          sent++
+          const statuses = statusesIn(answer)
+          assert.ok(
+            statuses.every((s) => s < 500),
+            `answered ${statuses.join(', ')}: ${answer.slice(0, 300)}`,
+          )
+        }),
+        { seed: SEED, numRuns: RUNS * 3, includeErrorInReport: true },
+      )
+      await stillServes()
+      t.diagnostic(`raw requests fuzzed: ${sent + MALFORMED.length} (seed ${SEED})`)
+    })
   })
-})

@@ -310,6 +310,77 @@ for (const kind of databaseKinds()) {
         assert.match(report.findings.find((f) => f.severity === 'blocker')?.message ?? '', /"users" has fastapi-users/)
       },
     )
+
+    withDatabase(
+      kind,
+      'issue #13: doctor explains 0005-identity and lists users sharing one e-mail identity; the migration keeps them',
+      createFastapiUsersDatabase,
+      async (database) => {
+        // Ü and ü: one identity, which SQLite's ASCII lower() and ix_user_email both missed. MariaDB's
+        // case-insensitive ix_user_email refuses the pair, so there the table holds no such rows.
+        const ids = ['0a000000-0000-4000-8000-000000000001', '0b000000-0000-4000-8000-000000000002']
+        if (kind !== 'mariadb') {
+          const insert = `INSERT INTO ${quoted(kind)} (email, hashed_password, is_active, is_superuser, is_verified, id) VALUES (?, ?, ?, ?, ?, ?)`
+          const flag = (v: boolean) => (kind === 'postgres' ? v : Number(v))
+          await runStatements(
+            database,
+            [insert, insert],
+            ids.map((id, i) => [
+              i === 0 ? 'Ünal@example.com' : 'ünal@example.com',
+              '$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0',
+              flag(true),
+              flag(false),
+              flag(false),
+              id,
+            ]),
+          )
+        }
+        const report = await inspect(database)
+        const wouldDo = report.migrations.wouldDo.join('\n')
+        assert.match(wouldDo, /create the table email_identity \(email_key varchar\(64\) primary key, user_id unique\)/)
+        assert.match(wouldDo, /the user table’s rows and columns stay as they are/)
+        if (kind === 'mariadb') assert.match(wouldDo, /change the collation of user\.email, .* to utf8mb4_nopad_bin/)
+        else assert.match(wouldDo, /drop the index ix_user_email_lower/)
+        assert.match(formatDoctorReport(report), /would create the table email_identity/)
+        if (kind === 'mariadb') return assert.deepEqual(report.identity, { collisions: [], unkeyed: null })
+
+        assert.deepEqual(report.identity, { collisions: [ids], unkeyed: null })
+        const shared = report.findings.find((f) => /e-mail identity is shared/.test(f.message))
+        assert.equal(shared?.severity, 'warning')
+        assert.match(shared?.message ?? '', new RegExp(`${ids[0]} = ${ids[1]}`))
+
+        // PostgreSQL's lower() folds Ü too: 0001's ix_user_email_lower cannot be created, the blocker it was.
+        if (kind === 'postgres') return assert.equal(report.users?.emailsDifferingInCase, 1)
+        // Migrated: the first by id keeps the identity, the other is reported as having none.
+        const app = await buildApp(loadConfig({ DATABASE_URL: database.url, SECRET, LOG_LEVEL: 'silent' }), {
+          logger: false,
+        })
+        await app.close()
+        const after = await inspect(database)
+        assert.deepEqual(after.identity, { collisions: [ids], unkeyed: 1 })
+        assert.ok(
+          after.findings.some(
+            (f) => f.severity === 'warning' && /1 user\(s\) have no row in email_identity/.test(f.message),
+          ),
+        )
+
+        // A user another program wrote since (fastapi-users after a rollback) gets its identity at the next start.
+        const late = '0c000000-0000-4000-8000-000000000003'
+        await runStatements(
+          database,
+          [
+            `INSERT INTO ${quoted(kind)} (email, hashed_password, is_active, is_superuser, is_verified, id) VALUES (?, ?, ?, ?, ?, ?)`,
+          ],
+          [['Late@example.com', '$2b$12$abcdefghijklmnopqrstuuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0', 1, 0, 0, late]],
+        )
+        assert.equal((await inspect(database)).identity.unkeyed, 2)
+        const again = await buildApp(loadConfig({ DATABASE_URL: database.url, SECRET, LOG_LEVEL: 'silent' }), {
+          logger: false,
+        })
+        await again.close()
+        assert.deepEqual((await inspect(database)).identity, { collisions: [ids], unkeyed: 1 })
+      },
+    )
   })
 }
 

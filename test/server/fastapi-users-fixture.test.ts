@@ -67,14 +67,25 @@ for (const kind of databaseKinds()) {
       const { beforeStart, afterStart } = snapshots()
       assert.equal(beforeStart.rows.length, fixture.users.length)
       assert.deepEqual(afterStart.rows, beforeStart.rows)
-      assert.deepEqual(afterStart.definition, beforeStart.definition)
+      // The one documented change of the table (0005-identity, on MariaDB only): e-mails compare byte for byte.
+      const exactEmail = (definition: unknown) =>
+        String(definition).replace(
+          '`email` varchar(320) NOT NULL',
+          '`email` varchar(320) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL',
+        )
+      assert.deepEqual(
+        afterStart.definition,
+        kind === 'mariadb' ? exactEmail(beforeStart.definition) : beforeStart.definition,
+      )
       assert.ok(beforeStart.indexes.ix_user_email, 'the fixture has ix_user_email')
       for (const [name, index] of Object.entries(beforeStart.indexes)) assert.deepEqual(afterStart.indexes[name], index)
       // What the migrations add beside it: their bookkeeping (and tables of their own), never in place of one.
       for (const name of beforeStart.tables) assert.ok(afterStart.tables.includes(name), name)
       assert.ok(afterStart.tables.includes('kysely_migration'))
+      // 0001 adds ix_user_email_lower where there is lower(), and 0005-identity drops it again: identity is
+      // the table email_identity's, decided in code.
       const added = Object.keys(afterStart.indexes).filter((name) => !(name in beforeStart.indexes))
-      assert.deepEqual(added, kind === 'mariadb' ? [] : ['ix_user_email_lower'])
+      assert.deepEqual(added, [])
     })
 
     it('every active user logs in (any letter case, the non-ASCII password too); bcrypt is then argon2id', async (database) => {

@@ -25,6 +25,8 @@ export async function startTestApp(
     database?: TestDatabase
     /** The service's log lines, parsed (LOG_LEVEL in `env` chooses which). */
     logs?: object[]
+    /** Log lines (JSON) go here, at LOG_LEVEL (env), instead of nowhere. */
+    logStream?: { write(line: string): void }
   } = {},
 ): Promise<TestApp | null> {
   const shared = options.database
@@ -40,10 +42,8 @@ export async function startTestApp(
     ...env,
   })
   const { logs } = options
-  const app = await buildApp(
-    config,
-    logs ? { logStream: { write: (line) => void logs.push(JSON.parse(line)) } } : { logger: false },
-  )
+  const logStream = options.logStream ?? (logs && { write: (line: string) => void logs.push(JSON.parse(line)) })
+  const app = await buildApp(config, logStream ? { logStream } : { logger: false })
   await app.ready()
   return {
     app,

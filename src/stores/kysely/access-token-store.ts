@@ -1,3 +1,4 @@
+import { isStorableText } from '../../core/storable.js'
 import type { Database } from './database.js'
 import { unavailableOr } from './errors.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
@@ -34,6 +35,7 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
         .catch(unavailableOr)
     },
     async get(token, maxAgeSeconds) {
+      if (!isTokenValue(token)) return null // a cookie or header no stored token can equal: no query
       let query = db.selectFrom('accesstoken').select(['token', 'user_id', 'created_at']).where('token', '=', token)
       if (maxAgeSeconds !== null) {
         const oldest = encodeTimestamp(capabilities, new Date(Date.now() - maxAgeSeconds * 1000))
@@ -43,6 +45,7 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
       return row ? toRow(row) : null
     },
     async delete(token) {
+      if (!isTokenValue(token)) return
       await db.deleteFrom('accesstoken').where('token', '=', token).execute().catch(unavailableOr)
     },
     async listForUser(userId) {
@@ -59,4 +62,9 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
       await db.deleteFrom('accesstoken').where('user_id', '=', userId).execute().catch(unavailableOr)
     },
   }
+}
+
+/** A value the token column (VARCHAR(43)) can hold: anything else is no stored token. */
+function isTokenValue(token: string): boolean {
+  return token.length <= 43 && isStorableText(token)
 }

@@ -34,6 +34,13 @@ export interface Capabilities {
    * or the column's case-insensitive collation already does it.
    */
   caseInsensitiveUnique: 'expression-index' | 'collation'
+  /**
+   * The collation that makes `=` compare text byte for byte (no case or accent folding, trailing
+   * spaces significant), where the database's default does not: MariaDB's `utf8mb4_general_ci`
+   * holds `User-X`, `user-x ` and `üser-x` equal. Null where text already compares exactly.
+   * Migration 0005 gives it to the columns that decide identity (e-mail, provider subject, tokens).
+   */
+  exactCollation: string | null
   /** Whether the driver binds JavaScript booleans (better-sqlite3 takes 0/1 only). */
   bindsBooleans: boolean
   /** The column type of timestamps (fastapi-users' TIMESTAMPAware). */
@@ -95,6 +102,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
         returning: true,
         uuidColumn: 'char(36)',
         caseInsensitiveUnique: 'expression-index',
+        exactCollation: null,
         bindsBooleans: false,
         timestampColumn: 'timestamp',
         timestampsAsText: true,
@@ -130,6 +138,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       returning: true,
       uuidColumn: 'uuid',
       caseInsensitiveUnique: 'expression-index',
+      exactCollation: null,
       bindsBooleans: true,
       timestampColumn: 'timestamptz',
       timestampsAsText: false,
@@ -150,6 +159,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       returning: false,
       uuidColumn: 'char(36)',
       caseInsensitiveUnique: 'collation',
+      exactCollation: 'utf8mb4_nopad_bin',
       bindsBooleans: true,
       timestampColumn: 'datetime(6)',
       timestampsAsText: false,

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs'
 import { Kysely, type RawBuilder, SqliteDialect, sql } from 'kysely'
+import { emailIdentityKey } from '../../core/email.js'
 import { OWASP_ARGON2ID } from '../../core/passwords.js'
 import type { FieldSpec, UserFields } from '../../core/user.js'
 import { type Database, type DatabaseOptions, openDatabase } from './database.js'
@@ -103,6 +104,11 @@ export interface DoctorReport {
     /** What running the migrations would change here, in order. */
     wouldDo: string[]
   }
+  /**
+   * E-mail identity (migration 0005): groups of user ids whose addresses are one identity
+   * (`emailIdentityKey`), and, once 0005 has run, how many rows have no `email_key`.
+   */
+  identity: { collisions: string[][]; unkeyed: number | null }
   /** Other tables of note: alembic_version; tables that look like a renamed user table. */
   otherTables: { alembic: boolean; lookalikes: string[] }
   /** Provider accounts (oauth_name, account_id, compared byte for byte) linked by more than one oauth_account row. */
@@ -167,6 +173,7 @@ export async function inspectDatabase(database: Database, options: InspectOption
   const pending = ours.filter((name) => !applied.includes(name))
   const unknown = applied.filter((name) => !ours.includes(name))
   const tableMigrationPending = pending.includes('0001-user')
+  const identityPending = pending.includes('0005-identity')
 
   // Columns: the base user, the declared fields, then whatever else the table has.
   const checks: ColumnCheck[] = []
@@ -185,7 +192,7 @@ export async function inspectDatabase(database: Database, options: InspectOption
   }
 
   const users = exists ? await countUsers(database, byName) : null
-  const indexChecks = exists ? checkIndexes(database, indexes, byName, tableMigrationPending) : []
+  const indexChecks = exists ? checkIndexes(database, indexes, byName, tableMigrationPending, identityPending) : []
   for (const check of indexChecks) {
     if (check.severity !== 'ok')
       findings.push({ severity: check.severity, subject: `index ${check.name}`, message: check.remark })
@@ -237,6 +244,10 @@ export async function inspectDatabase(database: Database, options: InspectOption
         'oauth_name, account_id FROM oauth_account GROUP BY oauth_name, account_id HAVING count(*) > 1)',
     })
   }
+  const identity = exists
+    ? await inspectIdentity(database, tables.includes('email_identity') && !identityPending)
+    : { collisions: [], unkeyed: null }
+  findings.push(...identityFindings(identity, identityPending, tables.includes('email_identity')))
 
   const wouldDo = plannedChanges(database, { exists, indexes, byName, fields, migrationTable, pending })
   if (!migrationTable) {
@@ -265,6 +276,7 @@ export async function inspectDatabase(database: Database, options: InspectOption
     indexes: indexChecks,
     users,
     migrations: { tableExists: migrationTable, applied, pending, unknown, wouldDo },
+    identity,
     otherTables: { alembic, lookalikes },
     oauthDuplicates: oauthDuplicates?.groups ?? 0,
     findings,
@@ -494,6 +506,7 @@ function checkIndexes(
   indexes: IndexInfo[],
   byName: Map<string, ColumnInfo>,
   tableMigrationPending: boolean,
+  identityPending: boolean,
 ): IndexCheck[] {
   const missing = (what: string): Pick<IndexCheck, 'severity' | 'remark'> =>
     tableMigrationPending
@@ -515,23 +528,30 @@ function checkIndexes(
       remark: `is ${email.unique ? 'unique' : 'not unique'} on (${email.columns.join(', ')}); fastapi-users makes it unique on email. Left as it is.`,
     })
   }
-  if (database.capabilities.caseInsensitiveUnique === 'expression-index') {
+  const exact = database.capabilities.exactCollation
+  if (exact !== null) {
+    const collation = byName.get('email')?.collation ?? null
+    const isExact = collation === exact
+    checks.push({
+      name: 'email collation',
+      found: null,
+      severity: isExact || identityPending ? 'ok' : 'warning',
+      remark: isExact
+        ? `byte for byte (${collation}); e-mail identity is decided by the table email_identity`
+        : identityPending
+          ? `${collation ?? 'none'}: folds case, accents and trailing spaces; 0005-identity changes it to ${exact}, ` +
+            'so that look-alike addresses are different accounts (identity is then decided by email_identity)'
+          : `${collation ?? 'none'}, not ${exact}: the database may hold look-alike addresses equal ` +
+            `(ALTER TABLE \`user\` MODIFY email … COLLATE ${exact})`,
+    })
+  }
+  if (!identityPending) {
+    // 0005-identity dropped ix_user_email_lower: lower() is not the identity.
+  } else if (database.capabilities.caseInsensitiveUnique === 'expression-index') {
     const lower = indexes.find((i) => i.name === 'ix_user_email_lower') ?? null
     if (lower)
       checks.push({ name: 'ix_user_email_lower', found: lower, severity: 'ok', remark: 'unique, on lower(email)' })
     else checks.push({ name: 'ix_user_email_lower', found: null, ...missing('unique, on lower(email)') })
-  } else {
-    const collation = byName.get('email')?.collation ?? null
-    const ci = collation !== null && /_ci$/.test(collation)
-    checks.push({
-      name: 'email collation',
-      found: null,
-      severity: ci ? 'ok' : 'warning',
-      remark: ci
-        ? `case-insensitive through the column's collation (${collation})`
-        : `the email column's collation (${collation ?? 'none'}) is case-sensitive: the database does not refuse ` +
-          'addresses that differ only in letter case (registration still checks)',
-    })
   }
   return checks
 }
@@ -687,6 +707,10 @@ function plannedChanges(
   const changes: string[] = []
   if (!state.migrationTable) changes.push('create the tables kysely_migration and kysely_migration_lock')
   for (const name of state.pending) {
+    if (name === '0005-identity') {
+      changes.push(...identityChanges(database))
+      continue
+    }
     if (name !== '0001-user') {
       changes.push(`run ${name}`)
       continue
@@ -942,4 +966,83 @@ export function formatDoctorReport(report: DoctorReport): string {
       : `Ready: no, ${count('blocker')} blocker(s) to fix first. Nothing above was changed.`,
   )
   return lines.join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+// E-mail identity (migration 0005)
+
+async function inspectIdentity(database: Database, keyed: boolean): Promise<DoctorReport['identity']> {
+  const rows = await database.db.selectFrom(TABLE).select(['id', 'email']).orderBy('id').execute()
+  const groups = new Map<string, string[]>()
+  for (const row of rows) {
+    const key = emailIdentityKey(String(row.email))
+    groups.set(key, [...(groups.get(key) ?? []), String(row.id)])
+  }
+  const collisions = [...groups.values()].filter((ids) => ids.length > 1)
+  if (!keyed) return { collisions, unkeyed: null }
+  const { rows: counts } = await sql<{ n: unknown }>`select count(*) as n from ${sql.table(TABLE)} u
+    where not exists (select 1 from email_identity i where i.user_id = u.id)`.execute(database.db)
+  return { collisions, unkeyed: Number(counts[0]?.n ?? 0) }
+}
+
+function identityFindings(
+  identity: DoctorReport['identity'],
+  identityPending: boolean,
+  tableExists: boolean,
+): Finding[] {
+  const findings: Finding[] = []
+  if (identityPending && tableExists) {
+    findings.push({
+      severity: 'blocker',
+      subject: 'table email_identity',
+      message: 'exists, but 0005-identity has not run: the migration would fail creating it. Rename or drop it.',
+    })
+  }
+  if (identity.collisions.length > 0) {
+    const shown = identity.collisions
+      .slice(0, 10)
+      .map((ids) => ids.join(' = '))
+      .join('; ')
+    findings.push({
+      severity: 'warning',
+      subject: 'users',
+      message:
+        `${identity.collisions.length} e-mail identit${identity.collisions.length === 1 ? 'y is' : 'ies are'} shared ` +
+        `by several users (their addresses are equal once normalised and lower-cased): ${shown}. ` +
+        `${identityPending ? '0005-identity will give the identity to the first by id' : 'Only the first by id has the identity'}; ` +
+        'the others cannot sign in, reset or verify by e-mail until an admin changes their address ' +
+        '(PATCH /users/{id}) or merges them.',
+    })
+  }
+  if (identity.unkeyed !== null && identity.unkeyed > 0) {
+    findings.push({
+      severity: 'warning',
+      subject: 'users',
+      message:
+        `${identity.unkeyed} user(s) have no row in email_identity (written by another program since ` +
+        '0005-identity, or sharing an identity with another user): they cannot sign in by e-mail. The next migrate ' +
+        '(every start) gives each its identity unless another user already has it; those are listed above.',
+    })
+  }
+  return findings
+}
+
+function identityChanges(database: Database): string[] {
+  const changes: string[] = []
+  const exact = database.capabilities.exactCollation
+  if (exact !== null) {
+    changes.push(
+      `change the collation of user.email, oauth_account.oauth_name and account_id, accesstoken.token, refresh_token.token_hash ` +
+        `and refresh_token.family_id to ${exact} (types, nullability and indexes kept)`,
+    )
+  }
+  changes.push(
+    'create the table email_identity (email_key varchar(64) primary key, user_id unique) with the digest of each ' +
+      'user’s e-mail identity (normalised, lower-cased): the user table’s rows and columns stay as they are',
+  )
+  if (database.capabilities.caseInsensitiveUnique === 'expression-index') {
+    changes.push('drop the index ix_user_email_lower (lower() is not the identity)')
+  }
+  changes.push('record 0005-identity in kysely_migration')
+  return changes
 }

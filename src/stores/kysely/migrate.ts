@@ -1,10 +1,12 @@
 import { type Migration, type MigrationResult, Migrator, sql } from 'kysely'
 import type { UserFields } from '../../core/user.js'
 import type { Database } from './database.js'
+import { assignMissingIdentities } from './identity.js'
 import { userTable } from './migrations/0001-user.js'
 import { accessTokenTable } from './migrations/0002-accesstoken.js'
 import { refreshTokenTable } from './migrations/0003-refresh-token.js'
 import { oauthAccountTable } from './migrations/0004-oauth-account.js'
+import { identityKeys } from './migrations/0005-identity.js'
 import { oauthUniqueAndState } from './migrations/0006-oauth-unique-and-state.js'
 import { rateLimitTable } from './migrations/0007-rate-limit.js'
 
@@ -20,6 +22,8 @@ export interface MigrationReport {
   applied: string[]
   /** Custom-field columns added now. */
   addedColumns: string[]
+  /** Users given their e-mail identity now (written by another program since 0005-identity). */
+  identitiesAssigned: number
 }
 
 export class MigrationFailed extends Error {
@@ -41,6 +45,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0002-accesstoken': accessTokenTable(caps),
     '0003-refresh-token': refreshTokenTable(caps),
     '0004-oauth-account': oauthAccountTable(caps),
+    '0005-identity': identityKeys(caps),
     '0006-oauth-unique-and-state': oauthUniqueAndState(caps),
     '0007-rate-limit': rateLimitTable(),
   }
@@ -55,7 +60,12 @@ export async function migrateToLatest(database: Database, options: MigrateOption
   const { error, results = [] } = await migrator.migrateToLatest()
   if (error) throw new MigrationFailed(results, { cause: error })
   const addedColumns = await addFieldColumns(database, options.fields ?? {})
-  return { applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName), addedColumns }
+  const identitiesAssigned = await assignMissingIdentities(database)
+  return {
+    applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName),
+    addedColumns,
+    identitiesAssigned,
+  }
 }
 
 /** Custom fields are the app's, not ours: their columns are added when missing, never altered. */

@@ -5,6 +5,7 @@ import {
   OAuthAccountExists,
   type OAuthAccountStore,
 } from '../../core/oauth.js'
+import { isStorableText } from '../../core/storable.js'
 import type { Database } from './database.js'
 import { isUniqueViolation, unavailableOr } from './errors.js'
 
@@ -47,6 +48,7 @@ export function createKyselyOAuthAccountStore(database: Database): OAuthAccountS
   }
   return {
     async find(oauthName, accountId) {
+      if (!isStorableText(oauthName) || !isStorableText(accountId)) return null // no stored account has it
       const row = await db
         .selectFrom('oauth_account')
         .select(COLUMNS)

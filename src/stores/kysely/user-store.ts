@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import { sql } from 'kysely'
 import { DuplicateEmail, type NewUser, type UserChanges, type UserStore } from '../../core/store.js'
 import type { BaseUser, UserFields } from '../../core/user.js'
 import type { Database } from './database.js'
-import { isUniqueViolation, unavailableOr } from './errors.js'
+import { isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
+import { emailKeyDigest } from './identity.js'
 
 const BASE_BOOLEANS = ['is_active', 'is_superuser', 'is_verified']
 
-/** Users in the `user` table, through Kysely: the same queries on SQLite, PostgreSQL and MariaDB. */
+/**
+ * Users in the `user` table, through Kysely: the same queries on SQLite, PostgreSQL and MariaDB.
+ * Who an address belongs to is the table `email_identity` (see identity.ts), written with every e-mail
+ * in the same transaction.
+ */
 export function createKyselyUserStore<U extends BaseUser>(database: Database, fields: UserFields = {}): UserStore<U> {
   const { db, capabilities } = database
   const booleans = [
@@ -54,7 +58,7 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     try {
       return await query()
     } catch (error) {
-      if (isUniqueViolation(error)) throw new DuplicateEmail({ cause: error })
+      if (isUniqueViolation(error)) throw new DuplicateEmail({ cause: scrubDatabaseError(error) })
       return unavailableOr(error)
     }
   }
@@ -63,8 +67,11 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     get: byId,
 
     async getByEmail(email) {
-      const row = await select()
-        .where(sql`lower(email)`, '=', email.toLowerCase())
+      const row = await db
+        .selectFrom('user')
+        .innerJoin('email_identity', 'email_identity.user_id', 'user.id')
+        .select(columns.map((c) => `user.${c}`))
+        .where('email_identity.email_key', '=', emailKeyDigest(email))
         .executeTakeFirst()
         .catch(unavailableOr)
       return toUser(row)
@@ -72,7 +79,13 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
 
     async create(data: NewUser<U>) {
       const row = toRow({ ...data, id: data.id ?? randomUUID() }) as { id: string }
-      await write(() => db.insertInto('user').values(row).execute())
+      const identity = { email_key: emailKeyDigest(data.email), user_id: row.id }
+      await write(() =>
+        db.transaction().execute(async (trx) => {
+          await trx.insertInto('user').values(row).execute()
+          await trx.insertInto('email_identity').values(identity).execute()
+        }),
+      )
       const created = await byId(row.id)
       if (!created) throw new Error('the created user could not be read back')
       return created
@@ -89,10 +102,27 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
       for (const [column, value] of Object.entries(conditions)) {
         query = value === null ? query.where(column, 'is', null) : query.where(column, '=', value)
       }
-      const result = await write(() => query.executeTakeFirst())
-      // MariaDB counts matched rows here too (mysql2 sets CLIENT_FOUND_ROWS), not only changed ones.
-      if (Object.keys(conditions).length > 0 && Number(result.numUpdatedRows) === 0) return null
-      return byId(user.id)
+      const email = changes.email
+      const conditional = Object.keys(conditions).length > 0
+      if (email === undefined) {
+        const result = await write(() => query.executeTakeFirst())
+        // MariaDB counts matched rows here too (mysql2 sets CLIENT_FOUND_ROWS), not only changed ones.
+        return conditional && Number(result.numUpdatedRows) === 0 ? null : byId(user.id)
+      }
+      const applied = await write(() =>
+        db.transaction().execute(async (trx) => {
+          const result = await trx.executeQuery(query.compile())
+          if (conditional && Number(result.numAffectedRows ?? 0) === 0) return false
+          // The identity moves with the address; another user's identity refuses it (DuplicateEmail).
+          await trx.deleteFrom('email_identity').where('user_id', '=', user.id).execute()
+          await trx
+            .insertInto('email_identity')
+            .values({ email_key: emailKeyDigest(email), user_id: user.id })
+            .execute()
+          return true
+        }),
+      )
+      return applied ? byId(user.id) : null
     },
 
     async delete(user) {

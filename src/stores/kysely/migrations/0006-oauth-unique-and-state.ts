@@ -10,8 +10,8 @@ export class DuplicateOAuthAccounts extends Error {}
  * - `oauth_account.email_verified`: whether the provider vouched for `account_email` when the link
  *   was made or last used. Rows written before this migration are false (nobody knows).
  * - the unique key `ux_oauth_account_oauth_name_account_id` on (oauth_name, account_id). Where string
- *   columns compare by a case-insensitive collation (MariaDB/MySQL), `account_id` is given the binary
- *   collation first: provider subjects are case-sensitive. Duplicates already there stop the migration
+ *   columns compare by a case-insensitive collation (MariaDB/MySQL), 0005 has already given `account_id`
+ *   the exact collation: provider subjects are case-sensitive. Duplicates already there stop the migration
  *   with a message naming them, before anything is changed (`fastify-users doctor` lists them too).
  * - the table `oauth_state` (jti primary key, expires_at in epoch seconds): the states already consumed.
  *
@@ -46,12 +46,7 @@ export function oauthUniqueAndState(capabilities: Capabilities): Migration {
         .alterTable('oauth_account')
         .addColumn('email_verified', 'boolean', (c) => c.notNull().defaultTo(bool))
         .execute()
-      if (capabilities.caseInsensitiveUnique === 'collation') {
-        await db.schema
-          .alterTable('oauth_account')
-          .modifyColumn('account_id', sql`varchar(320) character set utf8mb4 collate utf8mb4_bin`, (c) => c.notNull())
-          .execute()
-      }
+      // account_id already compares byte for byte everywhere (0005 gave it the exact collation on MariaDB)
       await db.schema
         .createIndex('ux_oauth_account_oauth_name_account_id')
         .unique()
