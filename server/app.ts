@@ -20,6 +20,7 @@ import {
   registerOpenApi,
   resetPasswordMail,
   smtpDelivery,
+  UserAlreadyExists,
   UserManager,
   verifyMail,
   welcomeMail,
@@ -205,16 +206,26 @@ export async function buildApp(
   return app
 }
 
+/**
+ * Creates FIRST_SUPERUSER_EMAIL unless it exists. Idempotent under races: of instances starting
+ * together, one creates the user and the others find it there (their insert loses to the unique
+ * index) and carry on.
+ */
 async function ensureSuperuser(
   manager: UserManager<User>,
   admin: { email: string; password: string },
   app: FastifyInstance,
 ) {
   if (await manager.getByEmail(admin.email)) return
-  await manager.create(
-    { email: admin.email, password: admin.password, is_superuser: true, is_verified: true, first_name: null },
-    { safe: false },
-  )
+  try {
+    await manager.create(
+      { email: admin.email, password: admin.password, is_superuser: true, is_verified: true, first_name: null },
+      { safe: false },
+    )
+  } catch (error) {
+    if (error instanceof UserAlreadyExists) return
+    throw error
+  }
   app.log.info({ email: admin.email }, 'first superuser created')
 }
 

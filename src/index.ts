@@ -121,6 +121,7 @@ export {
   openDatabaseReadOnly,
 } from './stores/kysely/doctor.js'
 export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate.js'
+export { MigrationLockTimeout, withMigrationLock } from './stores/kysely/migration-lock.js'
 export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store.js'
 export {
   createKyselyRefreshTokenStore,
