@@ -165,7 +165,16 @@ export async function buildApp(
   })
   await app.register(users.plugin)
   // /health (liveness) and /ready (the database and Redis answer), outside the OpenAPI document.
+  // From app.drain() (main.ts, on SIGTERM) or the start of app.close(), /ready answers 503.
+  let draining = false
+  app.decorate('drain', () => {
+    draining = true
+  })
+  app.addHook('preClose', async () => {
+    draining = true
+  })
   await app.register(healthRoutes, {
+    draining: () => draining,
     checks: { database: () => pingDatabase(database), ...(redis && { redis: () => redis.ping() }) },
     timeoutMs: Math.max(config.databaseTimeoutMs, config.redisTimeoutMs),
   })
@@ -241,6 +250,8 @@ function jwtClaims(token: string | undefined): Record<string, unknown> {
 declare module 'fastify' {
   interface FastifyInstance {
     mailer: ReturnType<typeof backgroundMailer>
+    /** Shutting down: /ready answers 503 from now on; every other route still serves. */
+    drain(): void
     users: FastifyUsers<User>
   }
 }

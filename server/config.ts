@@ -44,6 +44,12 @@ export interface Config {
   hstsMaxAge: number
   /** Benchmark only: serves a bare JSON route at GET /bench/ceiling (the bench's ceiling). */
   benchCeilingRoute: boolean
+  /**
+   * On SIGTERM, how long /ready answers 503 while the port still serves everything else, before
+   * the listener closes and requests in flight finish (SHUTDOWN_DELAY, seconds; 5 in production, else 0):
+   * time for a load balancer to see the 503 and stop sending requests here.
+   */
+  shutdownDelaySeconds: number
   /** Worker processes (node:cluster) sharing the port; 1 serves from this process. */
   webConcurrency: number
   /** Password hashes computed at once per process; undefined: the process's share of the cores. */
@@ -340,6 +346,7 @@ export function loadConfig(env: Env): Config {
     maxPasswordLength: int('MAX_PASSWORD_LENGTH', MAX_PASSWORD_LENGTH, 8, 65_536),
     hstsMaxAge: int('HSTS_MAX_AGE', production ? 31_536_000 : 0, 0, 63_072_000),
     benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
+    shutdownDelaySeconds: int('SHUTDOWN_DELAY', production ? 5 : 0, 0, 3600),
     webConcurrency: int('WEB_CONCURRENCY', 1, 1, 256),
     passwordHashConcurrency:
       read('PASSWORD_HASH_CONCURRENCY') === undefined ? undefined : int('PASSWORD_HASH_CONCURRENCY', 1, 1, 256),
