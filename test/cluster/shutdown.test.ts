@@ -96,14 +96,10 @@ test('a restarted instance resumes: JWT and refresh tokens, database and Redis s
       )[0],
       201,
     )
-    const [, jwt] = (await call(first, 'POST', '/auth/jwt/login', { form: credentials })) as [
-      number,
-      { access_token: string; refresh_token: string },
-    ]
-    const [, redis] = (await call(first, 'POST', '/auth/redis/login', { form: credentials })) as [
-      number,
-      { access_token: string },
-    ]
+    const [, jwt] = await call<{ access_token: string; refresh_token: string }>(first, 'POST', '/auth/jwt/login', {
+      form: credentials,
+    })
+    const [, redis] = await call<{ access_token: string }>(first, 'POST', '/auth/redis/login', { form: credentials })
     const cookieLogin = await fetch(`${first.url}/auth/cookie/login`, {
       method: 'POST',
       body: new URLSearchParams(credentials),

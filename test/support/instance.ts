@@ -5,6 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process'
 import { once } from 'node:events'
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http'
 import { TEST_SECRET } from './app.js'
 import { freePort } from './ports.js'
 
@@ -100,21 +101,39 @@ export async function stopInstances(instances: Instance[]): Promise<void> {
   if (bad >= 0) throw new Error(`instance ${bad} exited with ${codes[bad]}:\n${instances[bad]?.output()}`)
 }
 
-/** A JSON/form client of one instance: `[status, body]`. */
-export async function call(
+/**
+ * One request to an instance, on a connection of its own (no keep-alive: with WEB_CONCURRENCY the
+ * next request may reach another worker): `[status, body]`, the body parsed when it is JSON.
+ */
+export async function call<T = unknown>(
   instance: Instance,
   method: string,
   path: string,
   options: { json?: unknown; form?: Record<string, string>; token?: string; headers?: Record<string, string> } = {},
-): Promise<[number, unknown]> {
+): Promise<[number, T, IncomingHttpHeaders]> {
   const headers: Record<string, string> = { ...options.headers }
-  let body: string | URLSearchParams | undefined
+  let body: string | undefined
   if (options.json !== undefined) {
     headers['content-type'] = 'application/json'
     body = JSON.stringify(options.json)
-  } else if (options.form) body = new URLSearchParams(options.form)
+  } else if (options.form) {
+    headers['content-type'] = 'application/x-www-form-urlencoded'
+    body = new URLSearchParams(options.form).toString()
+  }
+  if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body))
   if (options.token) headers.authorization = `Bearer ${options.token}`
-  const response = await fetch(`${instance.url}${path}`, { method, headers, body })
-  const text = await response.text()
-  return [response.status, text === '' ? '' : JSON.parse(text)]
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(`${instance.url}${path}`, { method, headers, agent: false }, (res) => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (chunk) => (text += chunk))
+      res.on('end', () => {
+        const json = (res.headers['content-type'] ?? '').includes('json')
+        resolve([res.statusCode ?? 0, json && text !== '' ? JSON.parse(text) : text, res.headers])
+      })
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(body)
+  })
 }
