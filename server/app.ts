@@ -146,7 +146,7 @@ export async function buildApp(
     },
   })
 
-  const redis = config.redisUrl ? openRedis(config.redisUrl, config.redisTimeoutMs, app) : undefined
+  const redis = config.redis ? openRedis(config.redis, config.redisTimeoutMs, app) : undefined
   const backends = createBackends(config, database, redis)
   const users = new FastifyUsers<User>({
     manager,
