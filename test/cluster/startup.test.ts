@@ -47,3 +47,14 @@ test(`three instances started at once on a fresh PostgreSQL database all come up
 test(`three instances started at once on an older PostgreSQL schema (no first_name) all come up (${ROUNDS} rounds)`, async () => {
   await concurrentStarts('postgres', ROUNDS, olderSchema)
 })
+
+// SQLite's lock is its single writer (BEGIN IMMEDIATE): fewer rounds, the same race.
+const SQLITE_ROUNDS = Math.max(1, Math.ceil(ROUNDS / 4))
+
+test(`three instances started at once on a fresh SQLite file all come up (${SQLITE_ROUNDS} rounds)`, async () => {
+  await concurrentStarts('sqlite', SQLITE_ROUNDS)
+})
+
+test(`three instances started at once on an older SQLite schema (no first_name) all come up (${SQLITE_ROUNDS} rounds)`, async () => {
+  await concurrentStarts('sqlite', SQLITE_ROUNDS, olderSchema)
+})
