@@ -81,14 +81,29 @@ export async function waitReady(instance: Instance, timeoutMs = 120_000): Promis
   throw new Error(`instance on ${instance.port} not ready within ${timeoutMs} ms:\n${instance.output()}`)
 }
 
-/** `count` instances started at the same moment, each on its own port, all ready. */
+/**
+ * `count` instances started at the same moment, each on its own port, all ready. A port taken by
+ * another program between freePort and listen (EADDRINUSE: other suites run on this machine too)
+ * is no failure of the service: that instance starts again on another port.
+ */
 export async function startInstances(count: number, env: Record<string, string>): Promise<Instance[]> {
-  const ports = await Promise.all(Array.from({ length: count }, () => freePort()))
-  const instances = ports.map((port) => spawnInstance(env, port))
-  const outcomes = await Promise.allSettled(instances.map((instance) => waitReady(instance)))
+  const instances: Instance[] = []
+  const startOne = async (slot: number) => {
+    for (let attempt = 0; ; attempt++) {
+      const instance = spawnInstance(env, await freePort())
+      instances[slot] = instance
+      try {
+        await waitReady(instance)
+        return
+      } catch (error) {
+        if (attempt >= 3 || !instance.output().includes('EADDRINUSE')) throw error
+      }
+    }
+  }
+  const outcomes = await Promise.allSettled(Array.from({ length: count }, (_, slot) => startOne(slot)))
   const failed = outcomes.find((o) => o.status === 'rejected')
   if (failed) {
-    for (const instance of instances) instance.kill()
+    for (const instance of instances) instance?.kill()
     throw (failed as PromiseRejectedResult).reason
   }
   return instances
