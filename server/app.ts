@@ -8,6 +8,7 @@ import {
   healthRoutes,
   OWASP_ARGON2ID,
   registerOpenApi,
+  UserAlreadyExists,
   UserManager,
 } from 'fastify-users'
 import { createKyselyUserStore, migrateToLatest, openDatabase, pingDatabase } from 'fastify-users/kysely'
@@ -160,7 +161,7 @@ export async function buildApp(
     },
   })
 
-  const redis = config.redisUrl ? openRedis(config.redisUrl, config.redisTimeoutMs, app) : undefined
+  const redis = config.redis ? openRedis(config.redis, config.redisTimeoutMs, app) : undefined
   const backends = createBackends(config, database, redis)
   const users = new FastifyUsers<User>({
     manager,
@@ -180,7 +181,16 @@ export async function buildApp(
   })
   await app.register(users.plugin)
   // /health (liveness) and /ready (the database and Redis answer), outside the OpenAPI document.
+  // From app.drain() (main.ts, on SIGTERM) or the start of app.close(), /ready answers 503.
+  let draining = false
+  app.decorate('drain', () => {
+    draining = true
+  })
+  app.addHook('preClose', async () => {
+    draining = true
+  })
   await app.register(healthRoutes, {
+    draining: () => draining,
     checks: { database: () => pingDatabase(database), ...(redis && { redis: () => redis.ping() }) },
     timeoutMs: Math.max(config.databaseTimeoutMs, config.redisTimeoutMs),
   })
@@ -236,16 +246,26 @@ function warnOfUntrustedProxy(app: FastifyInstance) {
   })
 }
 
+/**
+ * Creates FIRST_SUPERUSER_EMAIL unless it exists. Idempotent under races: of instances starting
+ * together, one creates the user and the others find it there (their insert loses to the unique
+ * index) and carry on.
+ */
 async function ensureSuperuser(
   manager: UserManager<User>,
   admin: { email: string; password: string },
   app: FastifyInstance,
 ) {
   if (await manager.getByEmail(admin.email)) return
-  await manager.create(
-    { email: admin.email, password: admin.password, is_superuser: true, is_verified: true, first_name: null },
-    { safe: false },
-  )
+  try {
+    await manager.create(
+      { email: admin.email, password: admin.password, is_superuser: true, is_verified: true, first_name: null },
+      { safe: false },
+    )
+  } catch (error) {
+    if (error instanceof UserAlreadyExists) return
+    throw error
+  }
   app.log.info({ email: admin.email }, 'first superuser created')
 }
 
@@ -261,6 +281,8 @@ function jwtClaims(token: string | undefined): Record<string, unknown> {
 declare module 'fastify' {
   interface FastifyInstance {
     mailer: ReturnType<typeof backgroundMailer>
+    /** Shutting down: /ready answers 503 from now on; every other route still serves. */
+    drain(): void
     users: FastifyUsers<User>
   }
 }

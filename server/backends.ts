@@ -10,8 +10,8 @@ import {
 } from 'fastify-users'
 import { createKyselyAccessTokenStore, createKyselyRefreshTokenStore, type Database } from 'fastify-users/kysely'
 import { RedisStrategy } from 'fastify-users/redis'
-import { Redis } from 'ioredis'
-import type { Config } from './config.js'
+import { Redis, type RedisOptions } from 'ioredis'
+import type { Config, RedisConfig } from './config.js'
 import { accessTokenClaims, type User } from './user.js'
 
 /**
@@ -71,18 +71,31 @@ export function createBackends(
 }
 
 /**
- * The service's Redis client (REDIS_URL). While Redis is down or out of reach a command fails
- * within `timeoutMs` (a 503), queued or not; the client keeps reconnecting by itself, so the
- * service recovers when Redis is back, without a restart.
+ * The service's Redis client (REDIS_URL, or Sentinel: see RedisConfig). While Redis is down or out
+ * of reach a command fails within `timeoutMs` (a 503), queued or not; the client keeps reconnecting
+ * by itself, so the service recovers when Redis is back, without a restart. Through Sentinel it
+ * asks the sentinels for the current primary at each (re)connection, so it follows a failover.
  */
-export function openRedis(url: string, timeoutMs: number, app: FastifyInstance): Redis {
-  const redis = new Redis(url, {
+export function openRedis(redis: RedisConfig, timeoutMs: number, app: FastifyInstance): Redis {
+  const options: RedisOptions = {
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs, // also bounds a command waiting in the offline queue
     maxRetriesPerRequest: 0, // a queued command fails as soon as a reconnection attempt does
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never gives up
-  })
-  redis.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection'))
-  app.addHook('onClose', async () => void (await redis.quit().catch(() => redis.disconnect())))
-  return redis
+  }
+  const client =
+    redis.mode === 'standalone'
+      ? new Redis(redis.url, options)
+      : new Redis({
+          ...options,
+          sentinels: redis.sentinels,
+          name: redis.name,
+          password: redis.password,
+          sentinelPassword: redis.sentinelPassword,
+          db: redis.db,
+          sentinelRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+        })
+  client.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection'))
+  app.addHook('onClose', async () => void (await client.quit().catch(() => client.disconnect())))
+  return client
 }

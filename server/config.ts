@@ -20,8 +20,8 @@ export interface Config {
   verificationTokenLifetime: number
   requireVerification: boolean
   refreshTokenLifetime: number
-  /** Enables the Redis backend (/auth/redis) when set. */
-  redisUrl: string | undefined
+  /** Enables the Redis backend (/auth/redis) when set: one server (REDIS_URL) or through Sentinel. */
+  redis: RedisConfig | undefined
   /** Connect and command timeout of the Redis client (ms): Redis down answers 503 within it. */
   redisTimeoutMs: number
   cookieSecure: boolean
@@ -50,6 +50,12 @@ export interface Config {
   hstsMaxAge: number
   /** Benchmark only: serves a bare JSON route at GET /bench/ceiling (the bench's ceiling). */
   benchCeilingRoute: boolean
+  /**
+   * On SIGTERM, how long /ready answers 503 while the port still serves everything else, before
+   * the listener closes and requests in flight finish (SHUTDOWN_DELAY, seconds; 5 in production, else 0):
+   * time for a load balancer to see the 503 and stop sending requests here.
+   */
+  shutdownDelaySeconds: number
   /** Worker processes (node:cluster) sharing the port; 1 serves from this process. */
   webConcurrency: number
   /** Password hashes computed at once per process; undefined: the process's share of the cores. */
@@ -67,6 +73,23 @@ export interface Config {
   /** Social login creates users for addresses the provider does not vouch for (OAUTH_ALLOW_UNVERIFIED_EMAIL). */
   oauthAllowUnverifiedEmail: boolean
 }
+
+/**
+ * Where Redis is: one server (`REDIS_URL=redis://…` or `rediss://…`), or a primary that Sentinel
+ * names (`REDIS_URL=redis+sentinel://[:password@]host:26379,host2:26379/mymaster[/db]`, or
+ * REDIS_SENTINELS=host:26379,host2:26379 with REDIS_SENTINEL_NAME, REDIS_PASSWORD, REDIS_DB).
+ * REDIS_SENTINEL_PASSWORD, when the sentinels themselves require one.
+ */
+export type RedisConfig =
+  | { mode: 'standalone'; url: string }
+  | {
+      mode: 'sentinel'
+      sentinels: { host: string; port: number }[]
+      name: string
+      password: string | undefined
+      sentinelPassword: string | undefined
+      db: number
+    }
 
 export interface RateLimitConfig {
   /** Requests per client address (IPv6 by /64) to each limited route, per window. */
@@ -128,6 +151,72 @@ export interface OAuthProviderConfig {
   scopes?: string[]
   /** Plain http, allowed only for a provider on loopback (development, tests). */
   allowInsecureRequests: boolean
+}
+
+/** `host:port,host:port` (port default 26379, Sentinel's); bracketed IPv6 hosts allowed. */
+function sentinelAddresses(variable: string, raw: string, problems: string[]): { host: string; port: number }[] {
+  const addresses = raw
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(entry)
+      const port = Number(match?.[2] ?? 26379)
+      if (!match || port < 1 || port > 65535) return undefined
+      return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port }
+    })
+  if (addresses.length === 0 || addresses.some((a) => a === undefined)) {
+    problems.push(`${variable} must list sentinels as host:port,host:port (got "${raw}")`)
+    return []
+  }
+  return addresses as { host: string; port: number }[]
+}
+
+/** REDIS_URL (one server or redis+sentinel://), or REDIS_SENTINELS with REDIS_SENTINEL_NAME. */
+function redisConfig(read: (name: string) => string | undefined, problems: string[]): RedisConfig | undefined {
+  const url = read('REDIS_URL')
+  const sentinels = read('REDIS_SENTINELS')
+  const sentinelPassword = read('REDIS_SENTINEL_PASSWORD')
+  if (url !== undefined && sentinels !== undefined) {
+    problems.push('REDIS_URL and REDIS_SENTINELS exclude each other: name Redis once')
+    return undefined
+  }
+  if (sentinels !== undefined) {
+    const name = read('REDIS_SENTINEL_NAME')
+    if (name === undefined)
+      problems.push("REDIS_SENTINEL_NAME (the monitored primary's name) is required with REDIS_SENTINELS")
+    const db = Number(read('REDIS_DB') ?? 0)
+    if (!Number.isInteger(db) || db < 0 || db > 15) problems.push('REDIS_DB must be a whole number from 0 to 15')
+    return {
+      mode: 'sentinel',
+      sentinels: sentinelAddresses('REDIS_SENTINELS', sentinels, problems),
+      name: name ?? '',
+      password: read('REDIS_PASSWORD'),
+      sentinelPassword,
+      db,
+    }
+  }
+  if (url === undefined) return undefined
+  const scheme = url.slice(0, url.indexOf(':')).toLowerCase()
+  if (scheme === 'redis' || scheme === 'rediss') return { mode: 'standalone', url }
+  const sentinel = /^redis\+sentinel:\/\/(?:([^@/]*)@)?([^/]+)\/([^/]+)(?:\/(\d+))?\/?$/i.exec(url)
+  if (scheme !== 'redis+sentinel' || !sentinel) {
+    problems.push(
+      'REDIS_URL must be redis://host:port[/db], rediss://… or redis+sentinel://host:port,host:port/name[/db]',
+    )
+    return undefined
+  }
+  const [, auth, hosts = '', name = '', db = '0'] = sentinel
+  const password = auth === undefined ? undefined : decodeURIComponent(auth.slice(auth.indexOf(':') + 1))
+  if (Number(db) > 15) problems.push('REDIS_URL: the database number must be from 0 to 15')
+  return {
+    mode: 'sentinel',
+    sentinels: sentinelAddresses('REDIS_URL', hosts, problems),
+    name: decodeURIComponent(name),
+    password: password || undefined,
+    sentinelPassword,
+    db: Number(db),
+  }
 }
 
 const RESERVED_OAUTH_NAMES = new Set(['associate', 'jwt', 'cookie', 'redis', 'register', 'verify'])
@@ -338,7 +427,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     verificationTokenLifetime: int('VERIFICATION_TOKEN_LIFETIME', 3600, 1, 31_536_000),
     requireVerification: bool('REQUIRE_VERIFICATION', false),
     refreshTokenLifetime: int('REFRESH_TOKEN_LIFETIME', 30 * 24 * 3600, 60, 31_536_000),
-    redisUrl: url('REDIS_URL', undefined, ['redis', 'rediss']),
+    redis: redisConfig(read, problems),
     redisTimeoutMs: int('REDIS_TIMEOUT_MS', 2000, 100, 600_000),
     cookieSecure: bool('COOKIE_SECURE', true),
     csrfTrustedOrigins: origins('CSRF_TRUSTED_ORIGINS'),
@@ -356,6 +445,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     maxPasswordLength: int('MAX_PASSWORD_LENGTH', MAX_PASSWORD_LENGTH, 8, 65_536),
     hstsMaxAge: int('HSTS_MAX_AGE', production ? 31_536_000 : 0, 0, 63_072_000),
     benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
+    shutdownDelaySeconds: int('SHUTDOWN_DELAY', production ? 5 : 0, 0, 3600),
     webConcurrency: int('WEB_CONCURRENCY', 1, 1, 256),
     passwordHashConcurrency:
       read('PASSWORD_HASH_CONCURRENCY') === undefined ? undefined : int('PASSWORD_HASH_CONCURRENCY', 1, 1, 256),

@@ -25,7 +25,12 @@ async function serve(config: Config) {
   const shutdown = async (signal: string) => {
     if (closing) return
     closing = true
-    app.log.info({ signal }, 'shutting down: finishing requests in flight')
+    // /ready answers 503 now, so the load balancer stops sending requests here; the port serves
+    // on for SHUTDOWN_DELAY, then closes; requests in flight finish and queued mail is sent (onClose).
+    app.drain()
+    app.log.info({ signal, delaySeconds: config.shutdownDelaySeconds }, 'shutting down: /ready answers 503')
+    if (config.shutdownDelaySeconds > 0) await new Promise((r) => setTimeout(r, config.shutdownDelaySeconds * 1000))
+    app.log.info('shutting down: finishing requests in flight')
     await app.close()
     process.exit(0)
   }

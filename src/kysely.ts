@@ -22,6 +22,7 @@ export {
 } from './stores/kysely/doctor.js'
 export { DatabaseUnreachable } from './stores/kysely/errors.js'
 export { type MigrateOptions, MigrationFailed, type MigrationReport, migrateToLatest } from './stores/kysely/migrate.js'
+export { MigrationLockTimeout, withMigrationLock } from './stores/kysely/migration-lock.js'
 export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-store.js'
 export { createKyselyOAuthStateStore, type KyselyStateStoreOptions } from './stores/kysely/oauth-state-store.js'
 export { DatabaseRateLimiter, type DatabaseRateLimiterOptions } from './stores/kysely/rate-limit-store.js'

@@ -12,6 +12,11 @@ export interface HealthRoutesOptions {
   healthPath?: string
   /** Default `/ready`. */
   readyPath?: string
+  /**
+   * True once the process is shutting down (SIGTERM): `/ready` answers 503 at once, without
+   * running the checks, so that a load balancer stops sending requests while those in flight finish.
+   */
+  draining?: () => boolean
 }
 
 type Outcome = 'ok' | 'unavailable'
@@ -23,9 +28,10 @@ type Outcome = 'ok' | 'unavailable'
  * - `GET /ready`: every check at once, each bounded by `timeoutMs`: 200 `{"status":"ok","checks":{…}}`,
  *   or 503 `{"detail":"SERVICE_UNAVAILABLE","checks":{"database":"unavailable",…}}`. Only names and
  *   `ok` / `unavailable` are told; why a check failed goes to the log, never to the client.
+ *   While `draining()`: 503 `{"detail":"SERVICE_UNAVAILABLE","checks":{},"draining":true}`.
  */
 export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOptions): Promise<void> {
-  const { checks, timeoutMs = 5000, healthPath = '/health', readyPath = '/ready' } = options
+  const { checks, timeoutMs = 5000, healthPath = '/health', readyPath = '/ready', draining = () => false } = options
   const route = { schema: { hide: true } }
 
   app.get(healthPath, route, async (_request, reply) => {
@@ -34,6 +40,10 @@ export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOp
   })
 
   app.get(readyPath, route, async (request, reply) => {
+    if (draining()) {
+      reply.header('cache-control', 'no-store').header('retry-after', '5')
+      return reply.code(503).send({ detail: 'SERVICE_UNAVAILABLE', checks: {}, draining: true })
+    }
     const outcomes = await Promise.all(
       Object.entries(checks).map(async ([name, check]): Promise<[string, Outcome]> => {
         try {

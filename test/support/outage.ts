@@ -1,6 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { randomUUID } from 'node:crypto'
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { FastifyInstance } from 'fastify'
@@ -134,14 +134,15 @@ async function answersPing(url: string): Promise<boolean> {
 
 export interface PrivateRedis {
   url: string
+  port: number
   /** SIGKILL: a crash. Every write was already on disk (appendfsync always), so data survives. */
   kill(): Promise<void>
   start(): Promise<void>
   destroy(): Promise<void>
 }
 
-/** A redis-server of its own on another port, which a test may kill and start again. */
-export async function startPrivateRedis(): Promise<PrivateRedis | null> {
+/** A redis-server of its own on another port, which a test may kill and start again; `args` e.g. `--replicaof`. */
+export async function startPrivateRedis(args: string[] = []): Promise<PrivateRedis | null> {
   try {
     execFileSync('redis-server', ['--version'], { stdio: 'pipe' })
   } catch {
@@ -152,8 +153,10 @@ export async function startPrivateRedis(): Promise<PrivateRedis | null> {
   const url = `redis://127.0.0.1:${port}/0`
   let child: ChildProcess | undefined
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '']
-    child = spawn('redis-server', [...args, '--appendonly', 'yes', '--appendfsync', 'always'], { stdio: 'ignore' })
+    const common = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '']
+    child = spawn('redis-server', [...common, '--appendonly', 'yes', '--appendfsync', 'always', ...args], {
+      stdio: 'ignore',
+    })
     await waitUntil('private redis-server up', () => answersPing(url), 10_000)
   }
   const kill = async () => {
@@ -167,10 +170,57 @@ export async function startPrivateRedis(): Promise<PrivateRedis | null> {
   await start()
   return {
     url,
+    port,
     start,
     kill,
     async destroy() {
       await kill()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+export interface PrivateSentinel {
+  port: number
+  /** A client of this sentinel, for SENTINEL commands. */
+  client(): Redis
+  destroy(): Promise<void>
+}
+
+/** A Redis Sentinel of its own (`redis-server --sentinel`) monitoring `primaryPort` as `name` (quorum 1). */
+export async function startPrivateSentinel(primaryPort: number, name: string): Promise<PrivateSentinel | null> {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'pipe' })
+  } catch {
+    return missing('redis-server')
+  }
+  const dir = mkdtempSync('/tmp/fastify-users-sentinel-')
+  const port = await freePort()
+  const conf = join(dir, 'sentinel.conf') // Sentinel rewrites its own configuration file: it must be writable
+  writeFileSync(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      `sentinel monitor ${name} 127.0.0.1 ${primaryPort} 1`,
+      `sentinel down-after-milliseconds ${name} 1000`,
+      `sentinel failover-timeout ${name} 5000`,
+      '',
+    ].join('\n'),
+  )
+  const child = spawn('redis-server', [conf, '--sentinel'], { stdio: 'ignore' })
+  await waitUntil('private sentinel up', () => answersPing(`redis://127.0.0.1:${port}`), 10_000)
+  return {
+    port,
+    client: () => new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 }),
+    async destroy() {
+      if (child.exitCode === null && child.signalCode === null) {
+        await new Promise((resolve) => {
+          child.once('exit', resolve)
+          child.kill('SIGKILL')
+        })
+      }
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -47,6 +47,12 @@ export interface Capabilities {
   timestampColumn: 'timestamptz' | 'datetime(6)' | 'timestamp'
   /** SQLite has no date type: timestamps are text, in SQLAlchemy's `YYYY-MM-DD HH:MM:SS.ffffff` (UTC). */
   timestampsAsText: boolean
+  /**
+   * How schema changes are kept to one process at a time (see `withMigrationLock`): a session-level
+   * advisory lock (PostgreSQL), a named lock (MariaDB/MySQL GET_LOCK), or the database's single
+   * writer lock taken by `BEGIN IMMEDIATE` and held across the whole migration (SQLite).
+   */
+  migrationLock: 'advisory-lock' | 'named-lock' | 'immediate-transaction'
 }
 
 export interface Database {
@@ -106,6 +112,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
         bindsBooleans: false,
         timestampColumn: 'timestamp',
         timestampsAsText: true,
+        migrationLock: 'immediate-transaction',
       },
     )
     if (file === ':memory:') return database // a second connection would open another, empty database
@@ -142,6 +149,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       bindsBooleans: true,
       timestampColumn: 'timestamptz',
       timestampsAsText: false,
+      migrationLock: 'advisory-lock',
     })
   }
   if (scheme === 'mysql' || scheme === 'mariadb') {
@@ -163,6 +171,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       bindsBooleans: true,
       timestampColumn: 'datetime(6)',
       timestampsAsText: false,
+      migrationLock: 'named-lock',
     })
   }
   throw new TypeError(`unsupported DATABASE_URL scheme "${scheme}:" (use sqlite:, postgres:, mysql: or mariadb:)`)

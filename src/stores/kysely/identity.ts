@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto'
-import { sql } from 'kysely'
+import { type Kysely, sql } from 'kysely'
 import { emailIdentityKey } from '../../core/email.js'
-import type { Database } from './database.js'
 import { isUniqueViolation } from './errors.js'
 
 /**
@@ -18,8 +17,8 @@ export function emailKeyDigest(email: string): string {
  * (fastapi-users itself, after a rollback and a switch back). A user whose identity another user
  * already has keeps none (doctor lists them). Returns how many got one.
  */
-export async function assignMissingIdentities(database: Database): Promise<number> {
-  const { db } = database
+// biome-ignore lint/suspicious/noExplicitAny: the user table's columns depend on the app's custom fields
+export async function assignMissingIdentities(db: Kysely<any>): Promise<number> {
   const { rows } = await sql<{ id: unknown; email: unknown }>`select u.id, u.email from ${sql.table('user')} u
     where not exists (select 1 from email_identity i where i.user_id = u.id) order by u.id`.execute(db)
   let assigned = 0

@@ -1,7 +1,8 @@
-import { type Migration, type MigrationResult, Migrator, sql } from 'kysely'
+import { type Kysely, type Migration, type MigrationResult, Migrator, sql } from 'kysely'
 import type { UserFields } from '../../core/user.js'
 import type { Database } from './database.js'
 import { assignMissingIdentities } from './identity.js'
+import { withMigrationLock } from './migration-lock.js'
 import { userTable } from './migrations/0001-user.js'
 import { accessTokenTable } from './migrations/0002-accesstoken.js'
 import { refreshTokenTable } from './migrations/0003-refresh-token.js'
@@ -15,6 +16,8 @@ export interface MigrateOptions {
   fields?: UserFields
   /** The app's own migrations, run after ours, in name order. */
   migrations?: Record<string, Migration>
+  /** How long to wait for another process's migration to finish (ms; default 60 000). */
+  lockTimeoutMs?: number
 }
 
 export interface MigrationReport {
@@ -51,35 +54,60 @@ export function builtInMigrations(database: Database): Record<string, Migration>
   }
 }
 
-/** Brings the database to the latest schema; reports what it did and throws what failed. */
+/**
+ * Brings the database to the latest schema; reports what it did and throws what failed.
+ * Every schema change, custom-field columns included, happens under the migration lock
+ * (`withMigrationLock`): instances that start together on one database migrate one at a time,
+ * and the later ones find nothing left to do.
+ */
 export async function migrateToLatest(database: Database, options: MigrateOptions = {}): Promise<MigrationReport> {
-  const migrator = new Migrator({
-    db: database.db,
-    provider: { getMigrations: async () => ({ ...builtInMigrations(database), ...options.migrations }) },
-  })
-  const { error, results = [] } = await migrator.migrateToLatest()
-  if (error) throw new MigrationFailed(results, { cause: error })
-  const addedColumns = await addFieldColumns(database, options.fields ?? {})
-  const identitiesAssigned = await assignMissingIdentities(database)
-  return {
-    applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName),
-    addedColumns,
-    identitiesAssigned,
-  }
+  const migrations = { ...builtInMigrations(database), ...options.migrations }
+  return withMigrationLock(
+    database,
+    async (db) => {
+      const migrator = new Migrator({
+        db,
+        provider: { getMigrations: async () => migrations },
+        // SQLite: the lock is itself the transaction that holds every change
+        disableTransactions: database.capabilities.migrationLock === 'immediate-transaction',
+      })
+      const { error, results = [] } = await migrator.migrateToLatest()
+      if (error) throw new MigrationFailed(results, { cause: error })
+      const addedColumns = await addFieldColumns(db, options.fields ?? {})
+      const identitiesAssigned = await assignMissingIdentities(db)
+      return {
+        applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName),
+        addedColumns,
+        identitiesAssigned,
+      }
+    },
+    options.lockTimeoutMs,
+  )
 }
 
-/** Custom fields are the app's, not ours: their columns are added when missing, never altered. */
-async function addFieldColumns(database: Database, fields: UserFields): Promise<string[]> {
-  const tables = await database.db.introspection.getTables()
-  const existing = new Set(tables.find((t) => t.name === 'user')?.columns.map((c) => c.name))
+/**
+ * Custom fields are the app's, not ours: their columns are added when missing, never altered.
+ * A column that is there after all (added by a process that migrates without the lock, e.g. an
+ * older release) is not an error.
+ */
+// biome-ignore lint/suspicious/noExplicitAny: the user table's columns depend on the app's custom fields
+async function addFieldColumns(db: Kysely<any>, fields: UserFields): Promise<string[]> {
+  const columns = async () =>
+    new Set((await db.introspection.getTables()).find((t) => t.name === 'user')?.columns.map((c) => c.name))
+  const existing = await columns()
   const added: string[] = []
   for (const [name, spec] of Object.entries(fields)) {
     if (existing.has(name)) continue
     const type = spec.column ?? columnTypeOf(spec.schema)
-    await database.db.schema
-      .alterTable('user')
-      .addColumn(name, sql.raw(type), (c) => (spec.nullable ? c : c.notNull().defaultTo(defaultFor(type))))
-      .execute()
+    try {
+      await db.schema
+        .alterTable('user')
+        .addColumn(name, sql.raw(type), (c) => (spec.nullable ? c : c.notNull().defaultTo(defaultFor(type))))
+        .execute()
+    } catch (error) {
+      if ((await columns()).has(name)) continue
+      throw error
+    }
     added.push(name)
   }
   return added
