@@ -83,7 +83,9 @@ for (const kind of databaseKinds()) {
 
         await sql`delete from oauth_account where id = ${'00000000-0000-4000-8000-000000000002'}`.execute(db.db)
         const settled = await migrateToLatest(db)
-        assert.deepEqual(settled.applied, ['0006-oauth-unique-and-state'])
+        // 0005 too where the failed run was rolled back whole (transactional DDL); later ones in any case
+        assert.ok(settled.applied.includes('0006-oauth-unique-and-state'), settled.applied.join(', '))
+        assert.deepEqual((await migrateToLatest(db)).applied, [])
         const after = await inspect(database)
         assert.equal(after.oauthDuplicates, 0)
         assert.equal(
