@@ -4,11 +4,13 @@ import {
   OAuthAccountAlreadyLinked,
   OAuthEmailNotVerified,
   OAuthNotAvailableEmail,
+  OAuthProviderError,
   OAuthUserAlreadyExists,
   UserAlreadyExists,
 } from './errors.js'
 import type { HookContext } from './hooks.js'
 import type { UserManager } from './manager.js'
+import { codePoints, isStorableText } from './storable.js'
 import type { BaseUser } from './user.js'
 
 /** A row of `oauth_account`: one provider account linked to one user. */
@@ -82,8 +84,21 @@ export function oauthEmail(identity: OAuthIdentity): string {
   return result.email
 }
 
+/** The longest value each text column of `oauth_account` holds (fastapi-users' column sizes), in characters. */
+const OAUTH_ACCOUNT_LIMITS = {
+  oauth_name: 100,
+  access_token: 1024,
+  refresh_token: 1024,
+  account_id: 320,
+  account_email: 320,
+}
+
+/**
+ * What the provider answered, as the row it becomes; a value no database could store (NUL, an unpaired
+ * surrogate, longer than its column) is the provider's error, answered as such, never a 500.
+ */
 function accountData(oauthName: string, identity: OAuthIdentity, email: string): OAuthAccountData {
-  return {
+  const data = {
     oauth_name: oauthName,
     access_token: identity.accessToken,
     expires_at: identity.expiresAt,
@@ -92,6 +107,13 @@ function accountData(oauthName: string, identity: OAuthIdentity, email: string):
     account_email: email,
     email_verified: identity.emailVerified,
   }
+  for (const [column, limit] of Object.entries(OAUTH_ACCOUNT_LIMITS)) {
+    const value = data[column as keyof typeof OAUTH_ACCOUNT_LIMITS]
+    if (value !== null && (!isStorableText(value) || codePoints(value) > limit)) {
+      throw new OAuthProviderError(`the provider's ${column} cannot be stored`)
+    }
+  }
+  return data
 }
 
 /**

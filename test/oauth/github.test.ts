@@ -122,6 +122,32 @@ for (const kind of databaseKinds()) {
       assert.equal((await me(body2.access_token)).id, user.id)
     })
 
+    it('a provider value no database can store (NUL, an unpaired surrogate, over its column) is 400 OAUTH_PROVIDER_ERROR, never a 500', async () => {
+      for (const id of ['sub\u0000x', 'sub\ud800x', 's'.repeat(321)]) {
+        const octo = githubUser(true)
+        ;(github.users.get(octo.login) as { id: number | string }).id = id
+        const { browser, callback } = await flow(octo.login)
+        assert.deepEqual(await get(browser, callback), [400, { detail: 'OAUTH_PROVIDER_ERROR' }], JSON.stringify(id))
+      }
+      const octo = githubUser(true)
+      github.accessTokenLength = 1025
+      try {
+        const { browser, callback } = await flow(octo.login)
+        assert.deepEqual(await get(browser, callback), [400, { detail: 'OAUTH_PROVIDER_ERROR' }])
+      } finally {
+        github.accessTokenLength = 0
+      }
+      // at the column's size it is stored
+      const fits = githubUser(true)
+      github.accessTokenLength = 1024
+      try {
+        const { browser, callback } = await flow(fits.login)
+        assert.equal((await get(browser, callback))[0], 200)
+      } finally {
+        github.accessTokenLength = 0
+      }
+    })
+
     it('a code exchanged with the wrong PKCE verifier is refused by GitHub: 400, never a 500', async () => {
       const octo = githubUser(true)
       const { callback } = await flow(octo.login)

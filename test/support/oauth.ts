@@ -149,7 +149,9 @@ export class Browser {
 
 export interface FakeGitHub {
   url: string
-  users: Map<string, { id: number; login: string; email: string | null; emails: unknown[] }>
+  users: Map<string, { id: number | string; login: string; email: string | null; emails: unknown[] }>
+  /** Access tokens are padded to this many characters (GitHub's are 40; some providers' are kilobytes). */
+  accessTokenLength: number
   /** Code exchanges refused (wrong secret, redirect_uri or PKCE verifier). */
   refused: string[]
   /** When set, the API (/user, /user/emails) answers 302 to this URL instead. */
@@ -163,7 +165,7 @@ export interface FakeGitHub {
  * redirect_uri and the PKCE verifier, /user and /user/emails answer for the token.
  */
 export async function startFakeGitHub(client: { id: string; secret: string }): Promise<FakeGitHub> {
-  const users = new Map<string, { id: number; login: string; email: string | null; emails: unknown[] }>()
+  const users = new Map<string, { id: number | string; login: string; email: string | null; emails: unknown[] }>()
   const codes = new Map<string, { login: string; challenge: string; redirectUri: string }>()
   const tokens = new Map<string, string>()
   const refused: string[] = []
@@ -207,7 +209,7 @@ export async function startFakeGitHub(client: { id: string; secret: string }): P
         // GitHub answers 200 with an error body.
         return send(200, { error: 'bad_verification_code', error_description: problem })
       }
-      const token = `gho_${randomBytes(16).toString('hex')}`
+      const token = `gho_${randomBytes(16).toString('hex')}`.padEnd(fake.accessTokenLength, 'x')
       tokens.set(token, grant.login)
       return send(200, { access_token: token, token_type: 'bearer', scope: 'user:email' })
     }
@@ -225,6 +227,7 @@ export async function startFakeGitHub(client: { id: string; secret: string }): P
     users,
     refused,
     redirectApiTo: undefined,
+    accessTokenLength: 0,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   }
   return fake
