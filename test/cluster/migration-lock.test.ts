@@ -9,10 +9,10 @@ import { test } from 'node:test'
 import { type Database, migrateToLatest, openDatabase } from 'fastify-users/kysely'
 import { userFields } from '../../server/user.js'
 import { createTestDatabase, type DatabaseKind } from '../support/databases.js'
+import { BUILT_IN_MIGRATIONS } from '../support/migrations.js'
 
 const ROUNDS = 10
 const AT_ONCE = 4
-const MIGRATIONS = ['0001-user', '0002-accesstoken', '0003-refresh-token', '0004-oauth-account']
 
 async function raceOnce(kind: DatabaseKind, older: boolean) {
   const database = await createTestDatabase(kind)
@@ -28,7 +28,7 @@ async function raceOnce(kind: DatabaseKind, older: boolean) {
     const reports = await Promise.all(handles.map((db) => migrateToLatest(db, { fields: userFields })))
     assert.deepEqual(
       reports.flatMap((r) => r.applied),
-      older ? [] : MIGRATIONS,
+      older ? [] : BUILT_IN_MIGRATIONS,
       'each migration ran once',
     )
     assert.deepEqual(
