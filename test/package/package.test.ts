@@ -163,11 +163,16 @@ describe('the npm package', () => {
       'dist/src/kysely.js',
       'dist/src/kysely.d.ts',
       'dist/src/pages/assets/pages.css',
-      'dist/server/cli.js',
+      'dist/src/cli/index.js',
     ])
       assert.ok(files.includes(wanted), `${wanted} is in the tarball`)
     const unwanted = files.filter((f) => !/^(dist\/|bin\/|package\.json$|README\.md$|LICENSE)/.test(f))
     assert.deepEqual(unwanted, [])
+    // the reference service is the repository's, not the package's
+    assert.deepEqual(
+      files.filter((f) => f.startsWith('dist/server/')),
+      [],
+    )
     assert.deepEqual(
       files.filter(
         (f) => /(^|\/)(test|bench|fixtures|examples)\//.test(f) || (f.endsWith('.ts') && !f.endsWith('.d.ts')),
