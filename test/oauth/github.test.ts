@@ -180,6 +180,38 @@ for (const kind of databaseKinds()) {
       }
     })
 
+    it('association by e-mail follows the one identity: a look-alike of a verified address is another account, a case variant the same', async () => {
+      const victim = githubUser(true)
+      const api = client((started as TestApp).app)
+      const registered = await api.register(victim.email, 'correct-horse-battery')
+      assert.equal(registered.statusCode, 201)
+      const admin = await api.token(ADMIN.email, ADMIN.password)
+      await api.patch(`/users/${registered.json().id}`, { is_verified: true }, admin)
+      const [local, domain = ''] = victim.email.split('@')
+      const lookAlikes = [
+        `${local?.replace('o', 'ò')}@${domain}`, // an accent: utf8mb4_general_ci once matched it
+        `${local}@${domain.replace('example', 'exämple')}`, // an IDN domain anyone can register
+        `${local}@${domain.replace('example', 'xn--exmple-cua')}`, // the same, in punycode
+      ]
+      for (const address of lookAlikes) {
+        const attacker = githubUser(true)
+        const entry = github.users.get(attacker.login) as { emails: { email: string }[] }
+        ;(entry.emails[1] as { email: string }).email = address
+        const { browser, callback } = await flow(attacker.login)
+        const [status, body] = (await get(browser, callback)) as [number, { access_token: string }]
+        assert.equal(status, 200, `${address}: ${JSON.stringify(body)}`)
+        assert.notEqual((await me(body.access_token)).id, registered.json().id, address)
+      }
+      // The owner's own provider account, its address in other letter case: the same identity, linked.
+      const owner = githubUser(true)
+      const entry = github.users.get(owner.login) as { emails: { email: string }[] }
+      ;(entry.emails[1] as { email: string }).email = victim.email.toUpperCase()
+      const { browser, callback } = await flow(owner.login)
+      const [status, body] = (await get(browser, callback)) as [number, { access_token: string }]
+      assert.equal(status, 200, JSON.stringify(body))
+      assert.equal((await me(body.access_token)).id, registered.json().id)
+    })
+
     it('an unverified primary e-mail never links to an existing account', async () => {
       const octo = githubUser(false)
       const api = client((started as TestApp).app)
