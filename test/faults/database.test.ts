@@ -10,6 +10,7 @@ import { after, before, describe, type TestContext, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { client, json, type Response } from '../support/app.js'
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { type PrivatePostgres, startPrivatePostgres, startServiceOn, timed, waitUntil } from '../support/outage.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
 
@@ -23,9 +24,6 @@ const RECOVERY_DEADLINE_MS = 20_000
 const PASSWORD = 'outage-password-123'
 const UNAVAILABLE = [503, { detail: 'SERVICE_UNAVAILABLE' }]
 const figures: string[] = []
-
-let counter = 0
-const newEmail = (tag: string) => `${tag}-${++counter}@example.com`
 
 type Api = ReturnType<typeof client>
 

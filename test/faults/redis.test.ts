@@ -10,6 +10,7 @@ import { after, before, describe, type TestContext, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import { client, json, type Response } from '../support/app.js'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { type PrivateRedis, startPrivateRedis, startServiceOn, timed, waitUntil } from '../support/outage.js'
 import { testRedisUrl } from '../support/redis.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
@@ -21,9 +22,6 @@ const RECOVERY_DEADLINE_MS = 20_000
 const PASSWORD = 'outage-password-123'
 const UNAVAILABLE = [503, { detail: 'SERVICE_UNAVAILABLE' }]
 const figures: string[] = []
-
-let counter = 0
-const newEmail = () => `redis-outage-${++counter}@example.com`
 
 type Api = ReturnType<typeof client>
 
@@ -65,7 +63,7 @@ async function serviceWithRedis(kind: DatabaseKind, redisUrl: string): Promise<S
   }
   try {
     const api = client(app)
-    const email = newEmail()
+    const email = newEmail('redis-outage')
     const registered = await api.register(email, PASSWORD)
     assert.equal(registered.statusCode, 201, registered.body)
     const login = await redisLogin(api, email)

@@ -15,6 +15,7 @@ import { smtpDelivery } from 'fastify-users/mail'
 import { SMTPServer } from 'smtp-server'
 import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { freePort } from '../support/ports.js'
 import { startSmtpServer } from '../support/smtp.js'
 
@@ -43,8 +44,6 @@ const LOGIN_RELATIVE_BOUND = 1 / 3
 const SAMPLES = { mail: 100, login: 40 }
 const WARM_UP = 5
 
-let counter = 0
-const newEmail = (tag: string) => `${tag}-${++counter}@example.com`
 const reply = (res: Response) => [res.statusCode, res.body === '' ? '' : res.json()]
 /** The headers a client sees, without the ones that differ on every answer anyway. */
 const headersOf = (res: Response) => {

@@ -18,6 +18,7 @@ import { DOCS_CSP } from '../../src/fastify/openapi.js'
 import { PAGES_CSP } from '../../src/pages/index.js'
 import { client, type Response, TEST_SECRET } from '../support/app.js'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { startSmtpServer } from '../support/smtp.js'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
@@ -25,8 +26,6 @@ const PASSWORD = 'correct-horse-battery'
 const NEW_PASSWORD = 'another-horse-battery'
 const INTERNAL_ERROR = [500, { detail: 'Internal Server Error' }]
 
-let counter = 0
-const newEmail = (tag = 'user') => `${tag}-${++counter}@example.com`
 const reply = (res: Response) => [res.statusCode, res.body === '' ? '' : res.json()]
 
 /** A CSP as a set of directives, however the header spaces them. */

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { client, type Response, startTestApp, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { startSmtpServer } from '../support/smtp.js'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
@@ -16,8 +17,6 @@ const PASSWORD = 'correct-horse-battery'
 const BODY_LIMIT = 16 * 1024
 const MAX_PASSWORD = 4096
 
-let counter = 0
-const newEmail = (tag = 'user') => `${tag}-${++counter}@example.com`
 const reply = (res: Response) => [res.statusCode, res.body === '' ? '' : res.json()]
 const TOO_LARGE = [413, { detail: 'Request Entity Too Large' }]
 const BAD_CREDENTIALS = [400, { detail: 'LOGIN_BAD_CREDENTIALS' }]

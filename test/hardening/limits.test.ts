@@ -12,6 +12,7 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { UNTRUSTED_PROXY_WARNING } from '../../server/app.js'
 import { startTestApp, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import {
   Browser,
   freePort,
@@ -30,7 +31,6 @@ const BAD_CREDENTIALS = [400, { detail: 'LOGIN_BAD_CREDENTIALS' }]
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const random = () => randomBytes(4).readUInt32BE()
 const newIp = () => `10.${random() % 250}.${random() % 250}.${(random() % 250) + 1}`
-const newEmail = (tag = 'user') => `${tag}-${randomBytes(6).toString('hex')}@example.com`
 const reply = (res: LightMyRequestResponse) => [res.statusCode, res.body === '' ? '' : res.json()]
 const refused = (res: LightMyRequestResponse, retryAfter: string) =>
   assert.deepEqual([res.statusCode, res.json(), res.headers['retry-after']], [429, TOO_MANY, retryAfter], res.body)

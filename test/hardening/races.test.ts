@@ -12,13 +12,11 @@ import { sql } from 'kysely'
 import { type User, userFields } from '../../server/user.js'
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
 const PASSWORD = 'correct-horse-battery'
 const ROUNDS = 5
-
-let counter = 0
-const newEmail = (tag = 'user') => `${tag}-${++counter}-${process.pid}@example.com`
 
 interface Reply {
   status: number

@@ -15,6 +15,7 @@ import { buildApp } from '../../server/app.js'
 import { ConfigError, loadConfig } from '../../server/config.js'
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { testRedisUrl } from '../support/redis.js'
 
 const PASSWORD = 'correct-horse-battery'
@@ -34,7 +35,6 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const random = () => randomBytes(4).readUInt32BE()
 /** A fresh client address per test: counters in a shared Redis outlive a run. */
 const newIp = () => `10.${random() % 250}.${random() % 250}.${(random() % 250) + 1}`
-const newEmail = (tag = 'user') => `${tag}-${randomBytes(6).toString('hex')}@example.com`
 
 const reply = (res: LightMyRequestResponse) => [res.statusCode, res.body === '' ? '' : res.json()]
 const refused = (res: LightMyRequestResponse, retryAfter: string) =>

@@ -17,6 +17,7 @@ import { signJwt } from '../../src/core/tokens.js'
 import { startFlow } from '../../src/oauth/state.js'
 import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { startSmtpServer } from '../support/smtp.js'
 
 const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
@@ -29,8 +30,6 @@ const AUD = {
   state: 'fastapi-users:oauth-state',
 }
 
-let counter = 0
-const newEmail = (tag = 'user') => `${tag}-${++counter}@example.com`
 const reply = (res: Response) => [res.statusCode, res.body === '' ? '' : res.json()]
 const now = () => Math.floor(Date.now() / 1000)
 

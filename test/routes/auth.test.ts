@@ -7,6 +7,7 @@ import { after, before, describe, type TestContext, test } from 'node:test'
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, SignJWT } from 'jose'
 import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -18,7 +19,6 @@ const AUTH_AUDIENCE = 'fastapi-users:auth'
 
 let counter = 0
 /** A fresh address for each test: a suite shares its database. */
-const newEmail = (tag = 'user') => `${tag}-${++counter}@example.com`
 
 const now = () => Math.floor(Date.now() / 1000)
 

@@ -10,6 +10,7 @@ import { after, before, describe, type TestContext, test } from 'node:test'
 import { decodeJwt, decodeProtectedHeader, type JWTPayload, SignJWT } from 'jose'
 import { client, type Response, startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { type ReceivedMail, startSmtpServer } from '../support/smtp.js'
 
 // ---------------------------------------------------------------------------------------------
@@ -24,9 +25,7 @@ const OTHER_SECRET = 'another-secret-that-is-long-enough-9876543210'
 const RESET_AUDIENCE = 'fastapi-users:reset'
 const VERIFY_AUDIENCE = 'fastapi-users:verify'
 
-let counter = 0
 /** A fresh address for each test: a suite shares its database and its mailbox. */
-const newEmail = (tag = 'user') => `${tag}-${++counter}@example.com`
 
 const now = () => Math.floor(Date.now() / 1000)
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { client, type Response, startTestApp, type TestApp } from '../support/app.js'
 import { type DatabaseKind, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -19,7 +20,6 @@ const UNKNOWN_ID = '3fa85f64-5717-4562-b3fc-2c963f66afa6'
 
 let counter = 0
 /** A fresh address for each test: a suite shares its database. */
-const newEmail = (tag = 'user') => `${tag}-${++counter}@example.com`
 
 /** [status, parsed body]: '' for an empty body. */
 const reply = (res: Response) => [res.statusCode, res.body === '' ? '' : res.json()]

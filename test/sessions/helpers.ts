@@ -9,7 +9,10 @@ import type { Redis } from 'ioredis'
 import { type Database, openDatabase } from '../../src/kysely.js'
 import { client, type Response, startTestApp, type TestApp } from '../support/app.js'
 import type { DatabaseKind } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { openRedis, testRedisUrl } from '../support/redis.js'
+
+export { newEmail }
 
 export const ADMIN = { email: 'admin@example.com', password: 'admin-password-123' }
 export const SUPERUSER_ENV = { FIRST_SUPERUSER_EMAIL: ADMIN.email, FIRST_SUPERUSER_PASSWORD: ADMIN.password }
@@ -22,9 +25,7 @@ export const REDIS_PREFIX = 'fastapi_users_token:'
 export const ACCESS_COOKIE = 'fastapiusersauth'
 export const REFRESH_COOKIE = 'fastapiusersrefresh'
 
-let counter = 0
 /** A fresh address for each test: a suite shares its database. */
-export const newEmail = (tag = 'user') => `${tag}-${process.pid}-${++counter}@example.com`
 
 /** [status, parsed body]: '' for an empty body. */
 export const reply = (res: Response) => [res.statusCode, res.body === '' ? '' : res.json()]
