@@ -29,3 +29,15 @@ export function loadPeer<T>(packageName: string, what: string): T {
     throw error
   }
 }
+
+/**
+ * Checks, without loading it, that an optional peer dependency is installed: for an ES module
+ * (`openid-client`) that is imported later, when the feature is first used.
+ */
+export function requirePeer(packageName: string, what: string): void {
+  try {
+    require.resolve(packageName)
+  } catch (error) {
+    throw new MissingPackage(packageName, what, { cause: error })
+  }
+}

@@ -1,6 +1,7 @@
-import * as oidc from 'openid-client'
+import type * as Oidc from 'openid-client'
 import { OAuthProviderError, ServiceUnavailable } from '../core/errors.js'
 import type { OAuthIdentity } from '../core/oauth.js'
+import { requirePeer } from '../core/peer.js'
 
 /** What the router asks the provider for; every value is the router's own, never the caller's. */
 export interface AuthorizationRequest {
@@ -89,13 +90,24 @@ export function oidcClient(options: OidcClientOptions): OAuthClient {
   const name = checkName(options.name)
   const timeout = Math.ceil((options.timeoutMs ?? DEFAULT_TIMEOUT_MS) / 1000)
   const defaults = options.scopes ?? ['openid', 'email', 'profile']
-  let configuration: Promise<oidc.Configuration> | undefined
+  requirePeer('openid-client', 'oidcClient')
+  let oidc: typeof Oidc
+  let configuration: Promise<Oidc.Configuration> | undefined
 
   const configure = () => {
-    configuration ??= oidc
-      .discovery(new URL(options.issuer), options.clientId, options.clientSecret, oidc.ClientSecretPost(), {
-        execute: options.allowInsecureRequests ? [oidc.allowInsecureRequests] : [],
-        timeout,
+    configuration ??= openidClient()
+      .then((module) => {
+        oidc = module
+        return oidc.discovery(
+          new URL(options.issuer),
+          options.clientId,
+          options.clientSecret,
+          oidc.ClientSecretPost(),
+          {
+            execute: options.allowInsecureRequests ? [oidc.allowInsecureRequests] : [],
+            timeout,
+          },
+        )
       })
       .then((config) => {
         config.timeout = timeout
@@ -198,18 +210,28 @@ export function githubClient(options: GitHubClientOptions): OAuthClient {
   const apiUrl = (options.apiUrl ?? 'https://api.github.com').replace(/\/+$/, '')
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const defaults = options.scopes ?? ['user:email']
-  const config = new oidc.Configuration(
-    {
-      issuer: baseUrl,
-      authorization_endpoint: `${baseUrl}/login/oauth/authorize`,
-      token_endpoint: `${baseUrl}/login/oauth/access_token`,
-    },
-    options.clientId,
-    options.clientSecret,
-    oidc.ClientSecretPost(),
-  )
-  config.timeout = Math.ceil(timeoutMs / 1000)
-  if (options.allowInsecureRequests) oidc.allowInsecureRequests(config)
+  requirePeer('openid-client', 'githubClient')
+  let oidc: typeof Oidc
+  let configuration: Promise<Oidc.Configuration> | undefined
+  const configure = () => {
+    configuration ??= openidClient().then((module) => {
+      oidc = module
+      const config = new oidc.Configuration(
+        {
+          issuer: baseUrl,
+          authorization_endpoint: `${baseUrl}/login/oauth/authorize`,
+          token_endpoint: `${baseUrl}/login/oauth/access_token`,
+        },
+        options.clientId,
+        options.clientSecret,
+        oidc.ClientSecretPost(),
+      )
+      config.timeout = Math.ceil(timeoutMs / 1000)
+      if (options.allowInsecureRequests) oidc.allowInsecureRequests(config)
+      return config
+    })
+    return configuration
+  }
 
   const api = async (path: string, token: string): Promise<{ status: number; body: unknown }> => {
     let response: Response
@@ -233,6 +255,7 @@ export function githubClient(options: GitHubClientOptions): OAuthClient {
   return {
     name,
     async authorizationUrl(request) {
+      const config = await configure()
       return oidc
         .buildAuthorizationUrl(config, {
           response_type: 'code',
@@ -245,7 +268,8 @@ export function githubClient(options: GitHubClientOptions): OAuthClient {
         .toString()
     },
     async callback(request) {
-      let tokens: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>
+      const config = await configure()
+      let tokens: Awaited<ReturnType<typeof Oidc.authorizationCodeGrant>>
       try {
         tokens = await oidc.authorizationCodeGrant(
           config,
@@ -286,4 +310,9 @@ export function githubClient(options: GitHubClientOptions): OAuthClient {
       }
     },
   }
+}
+
+/** openid-client (an ES module, an optional peer dependency), imported when social login is first used. */
+function openidClient(): Promise<typeof Oidc> {
+  return import('openid-client')
 }

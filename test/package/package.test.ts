@@ -74,6 +74,12 @@ try {
 } catch (error) {
   results.push((error as Error).message)
 }
+const { githubClient } = await import('fastify-users/oauth')
+try {
+  githubClient({ clientId: 'id', clientSecret: 'secret' })
+} catch (error) {
+  results.push((error as Error).message)
+}
 console.log(JSON.stringify(results))
 `
 
@@ -220,6 +226,7 @@ describe('the npm package', () => {
     [401, { detail: 'Unauthorized' }],
     'mysql:// needs the `mysql2` package: npm install mysql2',
     'SMTP mail needs the `nodemailer` package: npm install nodemailer',
+    'githubClient needs the `openid-client` package: npm install openid-client',
   ]
 
   for (const kind of ['sqlite', 'postgres'] as const) {
