@@ -212,4 +212,21 @@ describe('on a private 3-master Redis Cluster', () => {
       await other.close()
     }
   })
+
+  // last: it stops the cluster
+  it('the cluster gone: a Redis session, a Redis login and /ready answer 503 within REDIS_TIMEOUT_MS, never 500', async (t) => {
+    if (skipped(t) || !cluster) return
+    const user = await registered(api)
+    const access = await token(api, user.email)
+    await cluster.kill()
+    const started = performance.now()
+    const unavailable = [503, { detail: 'SERVICE_UNAVAILABLE' }]
+    assert.deepEqual(json(await api.get('/users/me', access)), unavailable)
+    assert.deepEqual(json(await api.post('/auth/redis/logout', undefined, access)), unavailable)
+    assert.equal((await redisLogin(api, user.email)).statusCode, 503)
+    const ready = await api.get('/ready')
+    assert.deepEqual([ready.statusCode, ready.json().checks.redis], [503, 'unavailable'])
+    const elapsed = performance.now() - started
+    assert.ok(elapsed < 4 * 2000 + 1000, `${Math.round(elapsed)} ms`)
+  })
 })

@@ -232,6 +232,8 @@ export interface PrivateRedisCluster {
   /** `127.0.0.1:P1,127.0.0.1:P2,…`, as REDIS_CLUSTER_NODES takes them. */
   nodes: string
   ports: number[]
+  /** SIGKILL to every node: the whole cluster is gone. */
+  kill(): Promise<void>
   destroy(): Promise<void>
 }
 
@@ -250,7 +252,7 @@ export async function startPrivateRedisCluster(masters = 3): Promise<PrivateRedi
   const dir = mkdtempSync('/tmp/fastify-users-cluster-')
   const children: ChildProcess[] = []
   const ports: number[] = []
-  const destroy = async () => {
+  const kill = async () => {
     for (const child of children) {
       if (child.exitCode !== null || child.signalCode !== null) continue
       await new Promise((resolve) => {
@@ -258,6 +260,9 @@ export async function startPrivateRedisCluster(masters = 3): Promise<PrivateRedi
         child.kill('SIGKILL')
       })
     }
+  }
+  const destroy = async () => {
+    await kill()
     rmSync(dir, { recursive: true, force: true })
   }
   try {
@@ -297,7 +302,7 @@ export async function startPrivateRedisCluster(masters = 3): Promise<PrivateRedi
         30_000,
       )
     }
-    return { nodes: addresses.join(','), ports, destroy }
+    return { nodes: addresses.join(','), ports, kill, destroy }
   } catch (error) {
     await destroy()
     throw error
