@@ -10,9 +10,12 @@ import {
 } from 'fastify-users'
 import { createKyselyAccessTokenStore, createKyselyRefreshTokenStore, type Database } from 'fastify-users/kysely'
 import { RedisStrategy } from 'fastify-users/redis'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { Config, RedisConfig } from './config.js'
 import { accessTokenClaims, type User } from './user.js'
+
+/** The service's Redis client: one server (directly or through Sentinel) or a Cluster. */
+export type RedisClient = Redis | Cluster
 
 /**
  * The reference service's backends, tried in this order:
@@ -22,7 +25,7 @@ import { accessTokenClaims, type User } from './user.js'
 export function createBackends(
   config: Config,
   database: Database,
-  redis: Redis | undefined,
+  redis: RedisClient | undefined,
 ): AuthenticationBackend<User>[] {
   const lifetimeSeconds = config.accessTokenLifetime
   const jwtStrategy = config.jwtKeys
@@ -75,14 +78,18 @@ export function createBackends(
  * of reach a command fails within `timeoutMs` (a 503), queued or not; the client keeps reconnecting
  * by itself, so the service recovers when Redis is back, without a restart. Through Sentinel it
  * asks the sentinels for the current primary at each (re)connection, so it follows a failover.
+ * A Cluster client learns the slots from the nodes named and follows MOVED/ASK redirections; while
+ * the cluster is out of reach a command fails at once (no offline queue: a Cluster's would wait
+ * without a bound), and the service waits up to `timeoutMs` for it to be ready when it starts.
  */
-export function openRedis(redis: RedisConfig, timeoutMs: number, app: FastifyInstance): Redis {
+export function openRedis(redis: RedisConfig, timeoutMs: number, app: FastifyInstance): RedisClient {
   const options: RedisOptions = {
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs, // also bounds a command waiting in the offline queue
     maxRetriesPerRequest: 0, // a queued command fails as soon as a reconnection attempt does
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never gives up
   }
+  if (redis.mode === 'cluster') return watch(openCluster(redis, options, timeoutMs, app), app)
   const client =
     redis.mode === 'standalone'
       ? new Redis(redis.url, options)
@@ -95,7 +102,34 @@ export function openRedis(redis: RedisConfig, timeoutMs: number, app: FastifyIns
           db: redis.db,
           sentinelRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
         })
-  client.on('error', (err) => app.log.warn({ err: err.message }, 'redis connection'))
+  return watch(client, app)
+}
+
+function openCluster(
+  redis: Extract<RedisConfig, { mode: 'cluster' }>,
+  options: RedisOptions,
+  timeoutMs: number,
+  app: FastifyInstance,
+): Cluster {
+  const { retryStrategy, ...nodeOptions } = options
+  const cluster = new Cluster(redis.nodes, {
+    redisOptions: { ...nodeOptions, password: redis.password },
+    clusterRetryStrategy: retryStrategy,
+    enableOfflineQueue: false,
+    slotsRefreshTimeout: timeoutMs,
+  })
+  app.addHook('onReady', async () => {
+    if (cluster.status === 'ready') return
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs)
+      cluster.once('ready', () => resolve(clearTimeout(timer)))
+    })
+  })
+  return cluster
+}
+
+function watch<C extends RedisClient>(client: C, app: FastifyInstance): C {
+  client.on('error', (err: Error) => app.log.warn({ err: err.message }, 'redis connection'))
   app.addHook('onClose', async () => void (await client.quit().catch(() => client.disconnect())))
   return client
 }

@@ -20,7 +20,7 @@ export interface Config {
   verificationTokenLifetime: number
   requireVerification: boolean
   refreshTokenLifetime: number
-  /** Enables the Redis backend (/auth/redis) when set: one server (REDIS_URL) or through Sentinel. */
+  /** Enables the Redis backend (/auth/redis) when set: one server (REDIS_URL), through Sentinel, or a Cluster. */
   redis: RedisConfig | undefined
   /** Connect and command timeout of the Redis client (ms): Redis down answers 503 within it. */
   redisTimeoutMs: number
@@ -78,10 +78,14 @@ export interface Config {
  * Where Redis is: one server (`REDIS_URL=redis://…` or `rediss://…`), or a primary that Sentinel
  * names (`REDIS_URL=redis+sentinel://[:password@]host:26379,host2:26379/mymaster[/db]`, or
  * REDIS_SENTINELS=host:26379,host2:26379 with REDIS_SENTINEL_NAME, REDIS_PASSWORD, REDIS_DB).
- * REDIS_SENTINEL_PASSWORD, when the sentinels themselves require one.
+ * REDIS_SENTINEL_PASSWORD, when the sentinels themselves require one. Or a Redis Cluster
+ * (`REDIS_CLUSTER_NODES=host:6379,host2:6379` with REDIS_PASSWORD, or
+ * `REDIS_URL=redis+cluster://[:password@]host:6379,host2:6379`): some of its nodes, the client
+ * discovers the others.
  */
 export type RedisConfig =
   | { mode: 'standalone'; url: string }
+  | { mode: 'cluster'; nodes: { host: string; port: number }[]; password: string | undefined }
   | {
       mode: 'sentinel'
       sentinels: { host: string; port: number }[]
@@ -153,33 +157,51 @@ export interface OAuthProviderConfig {
   allowInsecureRequests: boolean
 }
 
-/** `host:port,host:port` (port default 26379, Sentinel's); bracketed IPv6 hosts allowed. */
-function sentinelAddresses(variable: string, raw: string, problems: string[]): { host: string; port: number }[] {
+/** `host:port,host:port` (port default 26379, Sentinel's, or 6379 for cluster nodes); bracketed IPv6 hosts allowed. */
+function sentinelAddresses(
+  variable: string,
+  raw: string,
+  problems: string[],
+  what: { noun: string; port: number } = { noun: 'sentinels', port: 26379 },
+): { host: string; port: number }[] {
   const addresses = raw
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean)
     .map((entry) => {
       const match = /^(\[[0-9a-fA-F:.]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(entry)
-      const port = Number(match?.[2] ?? 26379)
+      const port = Number(match?.[2] ?? what.port)
       if (!match || port < 1 || port > 65535) return undefined
       return { host: (match[1] as string).replace(/^\[|\]$/g, ''), port }
     })
   if (addresses.length === 0 || addresses.some((a) => a === undefined)) {
-    problems.push(`${variable} must list sentinels as host:port,host:port (got "${raw}")`)
+    problems.push(`${variable} must list ${what.noun} as host:port,host:port (got "${raw}")`)
     return []
   }
   return addresses as { host: string; port: number }[]
 }
 
-/** REDIS_URL (one server or redis+sentinel://), or REDIS_SENTINELS with REDIS_SENTINEL_NAME. */
+const CLUSTER_NODES = { noun: 'cluster nodes', port: 6379 }
+
+/**
+ * REDIS_URL (one server, redis+sentinel:// or redis+cluster://), REDIS_SENTINELS with
+ * REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES.
+ */
 function redisConfig(read: (name: string) => string | undefined, problems: string[]): RedisConfig | undefined {
   const url = read('REDIS_URL')
   const sentinels = read('REDIS_SENTINELS')
+  const clusterNodes = read('REDIS_CLUSTER_NODES')
   const sentinelPassword = read('REDIS_SENTINEL_PASSWORD')
-  if (url !== undefined && sentinels !== undefined) {
-    problems.push('REDIS_URL and REDIS_SENTINELS exclude each other: name Redis once')
+  if ([url, sentinels, clusterNodes].filter((v) => v !== undefined).length > 1) {
+    problems.push('REDIS_URL, REDIS_SENTINELS and REDIS_CLUSTER_NODES exclude each other: name Redis once')
     return undefined
+  }
+  if (clusterNodes !== undefined) {
+    return {
+      mode: 'cluster',
+      nodes: sentinelAddresses('REDIS_CLUSTER_NODES', clusterNodes, problems, CLUSTER_NODES),
+      password: read('REDIS_PASSWORD'),
+    }
   }
   if (sentinels !== undefined) {
     const name = read('REDIS_SENTINEL_NAME')
@@ -199,10 +221,24 @@ function redisConfig(read: (name: string) => string | undefined, problems: strin
   if (url === undefined) return undefined
   const scheme = url.slice(0, url.indexOf(':')).toLowerCase()
   if (scheme === 'redis' || scheme === 'rediss') return { mode: 'standalone', url }
+  if (scheme === 'redis+cluster') {
+    const cluster = /^redis\+cluster:\/\/(?:([^@/]*)@)?([^/]+)\/?$/i.exec(url)
+    if (!cluster) {
+      problems.push('REDIS_URL must be redis+cluster://[:password@]host:port,host:port (no database: Cluster has one)')
+      return undefined
+    }
+    const [, auth, hosts = ''] = cluster
+    const password = auth === undefined ? undefined : decodeURIComponent(auth.slice(auth.indexOf(':') + 1))
+    return {
+      mode: 'cluster',
+      nodes: sentinelAddresses('REDIS_URL', hosts, problems, CLUSTER_NODES),
+      password: password || read('REDIS_PASSWORD'),
+    }
+  }
   const sentinel = /^redis\+sentinel:\/\/(?:([^@/]*)@)?([^/]+)\/([^/]+)(?:\/(\d+))?\/?$/i.exec(url)
   if (scheme !== 'redis+sentinel' || !sentinel) {
     problems.push(
-      'REDIS_URL must be redis://host:port[/db], rediss://… or redis+sentinel://host:port,host:port/name[/db]',
+      'REDIS_URL must be redis://host:port[/db], rediss://…, redis+sentinel://host:port,host:port/name[/db] or redis+cluster://host:port,host:port',
     )
     return undefined
   }

@@ -9,7 +9,7 @@ import {
   oidcClient,
 } from 'fastify-users/oauth'
 import { redisStateStore } from 'fastify-users/redis'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './backends.js'
 import type { Config, OAuthProviderConfig } from './config.js'
 import type { User } from './user.js'
 
@@ -18,7 +18,7 @@ export function oauthAccountStore(database: Database): OAuthAccountStore {
 }
 
 /** Consumed OAuth states, shared by every instance: in Redis when REDIS_URL is set, else in the database. */
-export function oauthStateStore(database: Database, redis: Redis | undefined): OAuthStateStore {
+export function oauthStateStore(database: Database, redis: RedisClient | undefined): OAuthStateStore {
   return redis ? redisStateStore(redis) : createKyselyOAuthStateStore(database)
 }
 

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { AuthRateLimiter } from 'fastify-users'
 import type { Database } from 'fastify-users/kysely'
-import type { Redis } from 'ioredis'
+import type { RedisClient } from './backends.js'
 import type { Config } from './config.js'
 
 /**
@@ -14,7 +14,7 @@ import type { Config } from './config.js'
  */
 export function createRateLimiter(
   config: Config,
-  stores: { redis: Redis | undefined; database: Database },
+  stores: { redis: RedisClient | undefined; database: Database },
   app: FastifyInstance,
 ): AuthRateLimiter | undefined {
   const { redis, database } = stores

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis'
+import type { Cluster, Redis } from 'ioredis'
 import { ServiceUnavailable } from '../core/errors.js'
 import type { OAuthStateStore } from './state.js'
 
@@ -11,7 +11,7 @@ export interface RedisStateStoreOptions {
  * Consumed OAuth states in Redis: `SET <prefix><jti> 1 EX <seconds left> NX`, so a state is
  * accepted once by the whole service, whichever instance the callback reaches.
  */
-export function redisStateStore(redis: Redis, options: RedisStateStoreOptions = {}): OAuthStateStore {
+export function redisStateStore(redis: Redis | Cluster, options: RedisStateStoreOptions = {}): OAuthStateStore {
   const prefix = options.keyPrefix ?? 'fastify-users:oauth-state:'
   return {
     async consume(jti, expiresAt) {

@@ -225,3 +225,86 @@ export async function startPrivateSentinel(primaryPort: number, name: string): P
     },
   }
 }
+
+// --- a private Redis Cluster -----------------------------------------------------------------
+
+export interface PrivateRedisCluster {
+  /** `127.0.0.1:P1,127.0.0.1:P2,…`, as REDIS_CLUSTER_NODES takes them. */
+  nodes: string
+  ports: number[]
+  /** SIGKILL to every node: the whole cluster is gone. */
+  kill(): Promise<void>
+  destroy(): Promise<void>
+}
+
+/**
+ * A Redis Cluster of its own: `masters` redis-server processes (cluster-enabled, no replicas, bus
+ * ports chosen free too), joined by `redis-cli --cluster create`, ready when every node reports
+ * cluster_state:ok.
+ */
+export async function startPrivateRedisCluster(masters = 3): Promise<PrivateRedisCluster | null> {
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'pipe' })
+    execFileSync('redis-cli', ['--version'], { stdio: 'pipe' })
+  } catch {
+    return missing('redis-server and redis-cli')
+  }
+  const dir = mkdtempSync('/tmp/fastify-users-cluster-')
+  const children: ChildProcess[] = []
+  const ports: number[] = []
+  const kill = async () => {
+    for (const child of children) {
+      if (child.exitCode !== null || child.signalCode !== null) continue
+      await new Promise((resolve) => {
+        child.once('exit', resolve)
+        child.kill('SIGKILL')
+      })
+    }
+  }
+  const destroy = async () => {
+    await kill()
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    for (let i = 0; i < masters; i++) {
+      const port = await freePort()
+      const bus = await freePort() // not port + 10000, which may be past 65535
+      ports.push(port)
+      // biome-ignore format: one flag and its value a line
+      const args = [
+        '--port', String(port), '--bind', '127.0.0.1', '--dir', dir,
+        '--cluster-enabled', 'yes', '--cluster-port', String(bus),
+        '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+        '--save', '', '--appendonly', 'no', '--daemonize', 'no',
+      ]
+      children.push(spawn('redis-server', args, { stdio: 'ignore' }))
+    }
+    for (const port of ports) await waitUntil('cluster node up', () => answersPing(`redis://127.0.0.1:${port}`), 10_000)
+    const addresses = ports.map((port) => `127.0.0.1:${port}`)
+    execFileSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
+      stdio: 'pipe',
+      timeout: 30_000,
+    })
+    for (const port of ports) {
+      await waitUntil(
+        `cluster node ${port} reports cluster_state:ok`,
+        async () => {
+          const node = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 0, lazyConnect: true })
+          node.on('error', () => {})
+          try {
+            return String(await node.call('CLUSTER', 'INFO')).includes('cluster_state:ok')
+          } catch {
+            return false
+          } finally {
+            node.disconnect()
+          }
+        },
+        30_000,
+      )
+    }
+    return { nodes: addresses.join(','), ports, kill, destroy }
+  } catch (error) {
+    await destroy()
+    throw error
+  }
+}
