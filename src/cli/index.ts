@@ -139,10 +139,24 @@ function failure(error: unknown, url: string): string {
 }
 
 async function migrate(url: string, config: CliConfig, out: Pick<Console, 'log' | 'error'>): Promise<number> {
+  return onMigratedDatabase(url, config, out, async () => {})
+}
+
+/**
+ * Opens the database, brings it to the latest schema (printing what was done), runs `then` on it,
+ * and closes it; 0, or 1 with the failure in one line.
+ */
+async function onMigratedDatabase(
+  url: string,
+  config: CliConfig,
+  out: Pick<Console, 'log' | 'error'>,
+  then: (database: ReturnType<typeof openDatabase>) => Promise<void>,
+): Promise<number> {
   let database: ReturnType<typeof openDatabase> | undefined
   try {
     database = openDatabase(url, { poolSize: 1, timeoutMs: config.databaseTimeoutMs })
     out.log(await migrated(database, config))
+    await then(database)
     return 0
   } catch (error) {
     out.error(failure(error, url))
@@ -165,10 +179,7 @@ async function createSuperuser(
   input: { email: string; password: string } & Record<string, unknown>,
   out: Pick<Console, 'log' | 'error'>,
 ): Promise<number> {
-  let database: ReturnType<typeof openDatabase> | undefined
-  try {
-    database = openDatabase(url, { poolSize: 1, timeoutMs: config.databaseTimeoutMs })
-    out.log(await migrated(database, config))
+  return onMigratedDatabase(url, config, out, async (database) => {
     // creating a user signs nothing: without a secret, a throwaway one does
     const secret = config.secret ?? env.SECRET ?? randomBytes(32).toString('hex')
     const manager = new UserManager<BaseUser>({
@@ -178,13 +189,7 @@ async function createSuperuser(
     })
     const user = await manager.create({ ...input, is_superuser: true, is_verified: true }, { safe: false })
     out.log(`superuser created: ${user.email} (${user.id})`)
-    return 0
-  } catch (error) {
-    out.error(failure(error, url))
-    return 1
-  } finally {
-    await database?.close()
-  }
+  })
 }
 
 /** Inspects the database read-only and prints the report; 0 when fastify-users can adopt it as it is. */

@@ -92,6 +92,17 @@ for (const kind of databaseKinds()) {
       return res.json() as { id: string; email: string; is_verified: boolean }
     }
 
+    /** A password account with that address, verified by the superuser. */
+    async function verifiedLocalUser(email: string) {
+      const api = client((started as TestApp).app)
+      const registered = await api.register(email, 'correct-horse-battery')
+      assert.equal(registered.statusCode, 201)
+      const admin = await api.token(ADMIN.email, ADMIN.password)
+      const verified = await api.patch(`/users/${registered.json().id}`, { is_verified: true }, admin)
+      assert.equal(verified.statusCode, 200)
+      return registered
+    }
+
     it('a new user: keyed by the numeric id, primary e-mail, PKCE checked by GitHub', async () => {
       const octo = githubUser(true)
       const { browser, callback, authorizationUrl } = await flow(octo.login)
@@ -182,11 +193,7 @@ for (const kind of databaseKinds()) {
 
     it('association by e-mail follows the one identity: a look-alike of a verified address is another account, a case variant the same', async () => {
       const victim = githubUser(true)
-      const api = client((started as TestApp).app)
-      const registered = await api.register(victim.email, 'correct-horse-battery')
-      assert.equal(registered.statusCode, 201)
-      const admin = await api.token(ADMIN.email, ADMIN.password)
-      await api.patch(`/users/${registered.json().id}`, { is_verified: true }, admin)
+      const registered = await verifiedLocalUser(victim.email)
       const [local, domain = ''] = victim.email.split('@')
       const lookAlikes = [
         `${local?.replace('o', 'ò')}@${domain}`, // an accent: utf8mb4_general_ci once matched it
@@ -214,11 +221,7 @@ for (const kind of databaseKinds()) {
 
     it('an unverified primary e-mail never links to an existing account', async () => {
       const octo = githubUser(false)
-      const api = client((started as TestApp).app)
-      const registered = await api.register(octo.email, 'correct-horse-battery')
-      assert.equal(registered.statusCode, 201)
-      const admin = await api.token(ADMIN.email, ADMIN.password)
-      await api.patch(`/users/${registered.json().id}`, { is_verified: true }, admin)
+      await verifiedLocalUser(octo.email)
       const { browser, callback } = await flow(octo.login)
       assert.deepEqual(await get(browser, callback), [400, { detail: 'OAUTH_USER_ALREADY_EXISTS' }])
     })
