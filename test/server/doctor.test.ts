@@ -98,7 +98,7 @@ for (const kind of databaseKinds()) {
       const report = await inspect(database)
 
       assert.equal(report.ready, true)
-      assert.deepEqual(report.table, { name: 'user', exists: true, rows: 5 })
+      assert.deepEqual(report.table, { name: 'user', exists: true, rows: 5, idType: 'uuid' })
       assert.deepEqual(
         report.columns.map((c) => [c.name, c.role, c.severity]),
         [
@@ -210,7 +210,7 @@ for (const kind of databaseKinds()) {
       },
       async (database) => {
         const report = await inspect(database)
-        assert.deepEqual(report.table, { name: 'user', exists: false, rows: null })
+        assert.deepEqual(report.table, { name: 'user', exists: false, rows: null, idType: null })
         assert.deepEqual([report.columns, report.indexes, report.users], [[], [], null])
         assert.equal(report.migrations.pending[0], '0001-user')
         assert.equal(report.migrations.tableExists, false)
@@ -304,7 +304,7 @@ for (const kind of databaseKinds()) {
         const report = await inspect(database)
         assert.deepEqual(
           [report.table.exists, report.otherTables, report.ready],
-          [false, { alembic: true, lookalikes: ['users'] }, false],
+          [false, { alembic: true, lookalikes: ['users'], accessTokenLookalikes: [] }, false],
         )
         assert.ok(report.findings.some((f) => f.severity === 'note' && f.subject === 'alembic_version'))
         assert.match(report.findings.find((f) => f.severity === 'blocker')?.message ?? '', /"users" has fastapi-users/)
