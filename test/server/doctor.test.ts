@@ -17,6 +17,7 @@ import {
   declarationFor,
   familyOf,
   formatDoctorReport,
+  type InspectOptions,
   inspectDatabase,
   openDatabaseReadOnly,
   redactUrl,
@@ -24,10 +25,12 @@ import {
 import { client } from '../support/app.js'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
 import {
+  copyIntIdsFixture,
   createFastapiUsersDatabase,
   fixture,
   fixtureUser,
   listTables,
+  query,
   runStatements,
   snapshot,
   sqliteFile,
@@ -37,10 +40,14 @@ import {
 const SECRET = fixture.secret
 const ALICE = fixtureUser('alice@example.com')
 
-async function inspect(database: TestDatabase, fields: UserFields = userFields): Promise<DoctorReport> {
+async function inspect(
+  database: TestDatabase,
+  fields: UserFields = userFields,
+  model: Pick<InspectOptions, 'idType' | 'tables'> = {},
+): Promise<DoctorReport> {
   const db = await openDatabaseReadOnly(database.url)
   try {
-    return await inspectDatabase(db, { fields, url: database.url })
+    return await inspectDatabase(db, { fields, url: database.url, ...model })
   } finally {
     await db.close()
   }
@@ -159,6 +166,24 @@ for (const kind of databaseKinds()) {
       assert.equal(report.ready, true, 'an undeclared nullable column does not block')
     })
 
+    it('integer ids declared on its UUID ids: the id column is a blocker naming USER_ID_TYPE=uuid', async (database) => {
+      const report = await inspect(database, userFields, { idType: 'integer' })
+      assert.deepEqual([report.ready, report.idType, report.table.idType], [false, 'integer', 'uuid'])
+      const found = kind === 'postgres' ? 'uuid' : 'char\\(36\\)'
+      const blockers = report.findings.filter((f) => f.severity === 'blocker')
+      assert.deepEqual(
+        blockers.map((f) => f.subject),
+        ['column id'],
+      )
+      assert.match(
+        blockers[0]?.message ?? '',
+        new RegExp(
+          `^is ${found}, expected integer NOT NULL: UUID ids \\(fastapi-users’ default\\), while the app declares ` +
+            `integer ones\\. Set USER_ID_TYPE=uuid \\(idType: 'uuid'\\)$`,
+        ),
+      )
+    })
+
     it('the CLI prints the report and exits 0', async (database) => {
       const { code, output } = await doctor(database.url)
       assert.equal(code, 0, output)
@@ -196,6 +221,182 @@ for (const kind of databaseKinds()) {
         ['users'],
       )
       assert.match(formatDoctorReport(report), /running them would change nothing/)
+    })
+  })
+
+  describe(`doctor on the fastapi-users 12.1.2 database with integer ids and its own table names (${kind})`, () => {
+    let database: TestDatabase | null = null
+    before(async () => {
+      database = await copyIntIdsFixture(kind)
+    })
+    after(() => database?.drop())
+    const it = (name: string, body: (database: TestDatabase) => Promise<void>) =>
+      test(name, async (t: TestContext) => {
+        if (!database) return t.skip(`${kind} is not reachable locally`)
+        await body(database)
+      })
+    const INTEGER = kind === 'mariadb' ? 'int(11)' : 'integer'
+    const ITS_MODEL = { idType: 'integer', tables: { user: 'users', accessToken: 'access_tokens' } } as const
+    const contents = async (database: TestDatabase) => ({
+      tables: await listTables(database),
+      users: await query(database, 'SELECT * FROM users ORDER BY id'),
+      tokens: await query(database, 'SELECT * FROM access_tokens ORDER BY token'),
+    })
+
+    it('with its settings (integer ids, users, access_tokens): ready to adopt, what it found, and nothing changed', async (database) => {
+      const before = await contents(database)
+      const digest = kind === 'sqlite' ? fileDigest(database) : null
+      const report = await inspect(database, userFields, ITS_MODEL)
+
+      assert.equal(report.ready, true)
+      assert.equal(report.idType, 'integer')
+      assert.deepEqual(report.table, { name: 'users', exists: true, rows: 5, idType: 'integer' })
+      assert.deepEqual(
+        report.columns.map((c) => [c.name, c.role, c.severity, c.found?.type]),
+        [
+          ['email', 'base', 'ok', 'varchar(320)'],
+          ['hashed_password', 'base', 'ok', 'varchar(1024)'],
+          ['is_active', 'base', 'ok', kind === 'mariadb' ? 'tinyint(1)' : 'boolean'],
+          ['is_superuser', 'base', 'ok', kind === 'mariadb' ? 'tinyint(1)' : 'boolean'],
+          ['is_verified', 'base', 'ok', kind === 'mariadb' ? 'tinyint(1)' : 'boolean'],
+          ['id', 'base', 'ok', INTEGER],
+          ['first_name', 'field', 'ok', 'text'],
+        ],
+      )
+      assert.deepEqual(report.users, {
+        total: 5,
+        active: 4,
+        superusers: 1,
+        verified: 3,
+        hashes: { current: 0, bcrypt: 5, argon2Other: 0, unrecognised: 0 },
+        legacy: 5,
+        emailsDifferingInCase: 0,
+        nonCanonicalIds: 0,
+      })
+      assert.deepEqual(report.linkedTables, {
+        accessToken: { name: 'access_tokens', exists: true, rows: 4, userIdType: INTEGER },
+        oauthAccount: { name: 'oauth_account', exists: false, rows: null, userIdType: null },
+      })
+      assert.equal(report.indexes.find((i) => i.name === 'ix_users_email')?.severity, 'ok')
+      assert.deepEqual(report.otherTables, { alembic: false, lookalikes: [], accessTokenLookalikes: [] })
+
+      const { wouldDo } = report.migrations
+      for (const change of [
+        'record 0001-user in kysely_migration',
+        'keep the table "access_tokens" and its 4 row(s) as they are',
+        'create the table refresh_token (user_id integer)',
+        'create the table "oauth_account" (user_id integer)',
+        'create the table rate_limit',
+      ]) {
+        assert.ok(wouldDo.includes(change), change)
+      }
+      assert.ok(!wouldDo.some((change) => /create the table "users"|add the column/.test(change)))
+
+      assert.deepEqual(
+        report.findings.filter((f) => f.severity !== 'note'),
+        [],
+      )
+      const notes = report.findings.map((f) => [f.subject, f.message])
+      assert.ok(
+        notes.some(
+          ([subject, message]) =>
+            subject === 'users' &&
+            /^5 of 5 user\(s\) have legacy password hashes \(5 bcrypt, 0 argon2 with other parameters\): they log in with them as they are, and each is replaced by an argon2id hash at that user’s next successful login$/.test(
+              message ?? '',
+            ),
+        ),
+      )
+      assert.ok(
+        notes.some(
+          ([subject, message]) =>
+            subject === 'table access_tokens' &&
+            message ===
+              `4 token(s) fastapi-users’ database strategy wrote (user_id ${INTEGER}): the table is adopted as it ` +
+                'is, and they keep working on a database-strategy backend',
+        ),
+      )
+      const printed = formatDoctorReport(report)
+      assert.match(printed, /Table "users": 5 user\(s\), integer ids/)
+      assert.match(
+        printed,
+        new RegExp(`Table "access_tokens": 4 row\\(s\\), user_id ${INTEGER.replace(/[()]/g, '\\$&')}`),
+      )
+      assert.match(printed, /Ready: yes/)
+
+      assert.deepEqual(await contents(database), before)
+      if (digest) assert.equal(fileDigest(database), digest, 'the SQLite file is byte for byte the same')
+    })
+
+    it('with the default settings: not just "no user table", a blocker naming the settings that adopt it', async (database) => {
+      const report = await inspect(database)
+      assert.equal(report.ready, false)
+      assert.deepEqual(report.table, { name: 'user', exists: false, rows: null, idType: null })
+      assert.deepEqual(report.otherTables, {
+        alembic: false,
+        lookalikes: ['users'],
+        accessTokenLookalikes: ['access_tokens'],
+      })
+      const blockers = report.findings.filter((f) => f.severity === 'blocker')
+      assert.deepEqual(
+        blockers.map((f) => f.subject),
+        ['table user'],
+      )
+      assert.equal(
+        blockers[0]?.message,
+        'there is no table "user", but "users" has fastapi-users\' columns (its user table, with integer ids, as ' +
+          'IntegerIDMixin makes them), and "access_tokens" is shaped like its access-token table (database ' +
+          'strategy, integer user_id): fastify-users reads the table named "user" and would create a second, empty ' +
+          'one beside it. Adopt them as they are with USER_TABLE=users USER_ID_TYPE=integer ' +
+          "ACCESS_TOKEN_TABLE=access_tokens (in the library: tables: { user: 'users', accessToken: 'access_tokens' }, " +
+          "idType: 'integer'), or point DATABASE_URL at the right database.",
+      )
+
+      const { code, output } = await doctor(database.url)
+      assert.equal(code, 1)
+      assert.match(output, /BLOCKER\s+table user:\s+there is no table "user", but "users" has fastapi-users' columns/)
+      assert.match(output, /USER_TABLE=users USER_ID_TYPE=integer ACCESS_TOKEN_TABLE=access_tokens/)
+    })
+
+    it('its tables named but uuid ids declared: the id column and access_tokens.user_id name USER_ID_TYPE=integer', async (database) => {
+      const report = await inspect(database, userFields, { tables: ITS_MODEL.tables })
+      assert.deepEqual([report.ready, report.idType, report.table.idType], [false, 'uuid', 'integer'])
+      assert.equal(report.users?.nonCanonicalIds, 0, 'integers are not UUIDs to canonicalise')
+      const expected = kind === 'postgres' ? 'uuid' : 'char(36)'
+      assert.deepEqual(
+        report.findings.filter((f) => f.severity === 'blocker').map((f) => [f.subject, f.message]),
+        [
+          [
+            'column id',
+            `is ${INTEGER}, expected ${expected} NOT NULL: integer ids (fastapi-users’ IntegerIDMixin), while the app ` +
+              "declares uuid ones. Set USER_ID_TYPE=integer (idType: 'integer')",
+          ],
+          [
+            'table access_tokens',
+            `user_id is ${INTEGER}, while the app declares uuid ids: set USER_ID_TYPE=integer (idType: 'integer') ` +
+              'if the user table’s ids are integer too.',
+          ],
+        ],
+      )
+    })
+
+    it('the user table named but not the access-token table: a warning naming ACCESS_TOKEN_TABLE', async (database) => {
+      const report = await inspect(database, userFields, { idType: 'integer', tables: { user: 'users' } })
+      assert.equal(report.ready, true)
+      assert.deepEqual(report.otherTables.accessTokenLookalikes, ['access_tokens'])
+      const warnings = report.findings.filter((f) => f.severity === 'warning')
+      assert.deepEqual(
+        warnings.map((f) => [f.subject, f.message]),
+        [
+          [
+            'table accesstoken',
+            'there is no table "accesstoken", but "access_tokens" is shaped like fastapi-users’ access-token table (database ' +
+              "strategy, integer user_id): with ACCESS_TOKEN_TABLE=access_tokens (tables: { accessToken: 'access_tokens' }) " +
+              'its tokens keep working on a database-strategy backend; without it the migrations create an empty ' +
+              '"accesstoken" and those sessions end',
+          ],
+        ],
+      )
+      assert.ok(report.migrations.wouldDo.includes('create the table "accesstoken" (user_id integer)'))
     })
   })
 

@@ -251,3 +251,129 @@ export async function columnNames(database: TestDatabase, name = 'user'): Promis
   }[database.kind]
   return (await query(database, statement, [name])).map((c) => String(c.name))
 }
+
+// The second fixture: an app with IntegerIDMixin and its own table names (test/fixtures/fastapi-users/README.md).
+export const INT_IDS_FIXTURE_SQLITE = new URL('fastapi-users-12.1.2-int-ids.sqlite', FIXTURES)
+
+export interface IntIdsFixtureUser {
+  email_typed: string
+  email_stored: string
+  password: string
+  id: number
+  first_name: string | null
+  is_active: boolean
+  is_superuser: boolean
+  is_verified: boolean
+  hashed_password: string
+  /** Active users only: a row of access_tokens, an access JWT and a reset token fastapi-users issued. */
+  database_token?: string
+  jwt?: string
+  reset_token?: string
+}
+
+export const intIdsFixture: {
+  secret: string
+  users: IntIdsFixtureUser[]
+  tables: { user: string; access_token: string }
+  id_type: 'integer'
+  written_at: string
+} = JSON.parse(readFileSync(new URL('fastapi-users-12.1.2-int-ids.json', FIXTURES), 'utf8'))
+
+/**
+ * The int-ids app's tables as fastapi-users-db-sqlalchemy 4.0.5 (SQLAlchemy 1.4) creates them on each
+ * database: an Integer primary key is SERIAL on PostgreSQL and INTEGER AUTO_INCREMENT on MariaDB, the
+ * access token's TIMESTAMPAware(timezone=True) is TIMESTAMP WITH TIME ZONE and TIMESTAMP.
+ */
+const INT_IDS_DDL: Record<Exclude<DatabaseKind, 'sqlite'>, string[]> = {
+  postgres: [
+    `CREATE TABLE users (
+      email VARCHAR(320) NOT NULL,
+      hashed_password VARCHAR(1024) NOT NULL,
+      is_active BOOLEAN NOT NULL,
+      is_superuser BOOLEAN NOT NULL,
+      is_verified BOOLEAN NOT NULL,
+      id SERIAL NOT NULL,
+      first_name TEXT,
+      PRIMARY KEY (id)
+    )`,
+    'CREATE UNIQUE INDEX ix_users_email ON users (email)',
+    `CREATE TABLE access_tokens (
+      token VARCHAR(43) NOT NULL,
+      created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+      user_id INTEGER NOT NULL,
+      PRIMARY KEY (token),
+      FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE cascade
+    )`,
+    'CREATE INDEX ix_access_tokens_created_at ON access_tokens (created_at)',
+  ],
+  mariadb: [
+    `CREATE TABLE users (
+      email VARCHAR(320) NOT NULL,
+      hashed_password VARCHAR(1024) NOT NULL,
+      is_active BOOL NOT NULL,
+      is_superuser BOOL NOT NULL,
+      is_verified BOOL NOT NULL,
+      id INTEGER NOT NULL AUTO_INCREMENT,
+      first_name TEXT,
+      PRIMARY KEY (id)
+    )`,
+    'CREATE UNIQUE INDEX ix_users_email ON users (email)',
+    `CREATE TABLE access_tokens (
+      token VARCHAR(43) NOT NULL,
+      created_at TIMESTAMP NOT NULL,
+      user_id INTEGER NOT NULL,
+      PRIMARY KEY (token),
+      FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE cascade
+    )`,
+    'CREATE INDEX ix_access_tokens_created_at ON access_tokens (created_at)',
+  ],
+}
+
+/**
+ * The int-ids fixture's database on that kind: a copy of the file on SQLite; elsewhere its tables as
+ * fastapi-users would have created them there, with the fixture's rows (and PostgreSQL's id sequence moved
+ * past them). Null where a local run has no server.
+ */
+export async function copyIntIdsFixture(kind: DatabaseKind): Promise<TestDatabase | null> {
+  const database = await createTestDatabase(kind)
+  if (!database) return null
+  if (kind === 'sqlite') {
+    copyFileSync(INT_IDS_FIXTURE_SQLITE, sqliteFile(database.url))
+    return database
+  }
+  const inserts = ['users', 'access_tokens'].flatMap((name) => sqliteInserts(INT_IDS_FIXTURE_SQLITE, name, kind))
+  const sequence = "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
+  const statements = [
+    ...INT_IDS_DDL[kind],
+    ...inserts.map((i) => i.statement),
+    ...(kind === 'postgres' ? [sequence] : []),
+  ]
+  const params = [...INT_IDS_DDL[kind].map(() => []), ...inserts.map((i) => i.params)]
+  await runStatements(database, statements, params)
+  return database
+}
+
+/**
+ * One INSERT per row of a table of a SQLite fixture, its values as that database takes them: 0/1 flags
+ * (`is_…`) as booleans on PostgreSQL, SQLAlchemy's naive UTC timestamps (`created_at`) marked UTC there.
+ */
+function sqliteInserts(file: URL, name: string, kind: DatabaseKind): { statement: string; params: unknown[] }[] {
+  const db = new SQLite(file.pathname, { readonly: true, fileMustExist: true })
+  try {
+    const rows = db.prepare(`select * from ${name}`).all() as Record<string, unknown>[]
+    return rows.map((row) => {
+      const columns = Object.keys(row)
+      const value = (column: string) => {
+        if (kind !== 'postgres') return row[column]
+        if (column.startsWith('is_')) return row[column] === 1
+        return column === 'created_at' ? `${row[column]}+00` : row[column]
+      }
+      return {
+        statement: `INSERT INTO ${name} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+        params: columns.map(value),
+      }
+    })
+  } finally {
+    db.close()
+  }
+}

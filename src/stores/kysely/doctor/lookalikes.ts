@@ -69,7 +69,7 @@ export function lookalikeFindings(
   if (!exists.user && user) {
     const names = lookalikes.users.map((t) => `"${t.name}"`).join(', ')
     const idType = user.idType === 'integer' ? 'integer' : 'uuid'
-    const ids = user.idType === 'integer' ? 'integer ids (IntegerIDMixin)' : `${user.idType ?? 'no'} ids`
+    const ids = IDS[user.idType ?? 'none']
     return [
       {
         severity: 'blocker',
@@ -89,7 +89,7 @@ export function lookalikeFindings(
       severity: 'warning',
       subject: `table ${tables.accessToken}`,
       message:
-        `there is no table "${tables.accessToken}", but ${accessTokenShape(accessToken)}: with ` +
+        `there is no table "${tables.accessToken}", but ${accessTokenShape(accessToken, 'fastapi-users’')}: with ` +
         `${TABLE_SETTINGS.accessToken}=${accessToken.name} (tables: { accessToken: '${accessToken.name}' }) its ` +
         'tokens keep working on a database-strategy backend; without it the migrations create an empty ' +
         `"${tables.accessToken}" and those sessions end`,
@@ -97,8 +97,15 @@ export function lookalikeFindings(
   ]
 }
 
-const accessTokenShape = (table: Lookalike) =>
-  `"${table.name}" is shaped like its access-token table (database strategy, ${table.idType ?? 'no'} user_id)`
+const IDS: Record<UserIdType | 'other' | 'none', string> = {
+  integer: 'integer ids, as IntegerIDMixin makes them',
+  uuid: 'UUID ids',
+  other: 'ids neither UUIDs nor integers',
+  none: 'no id column',
+}
+
+const accessTokenShape = (table: Lookalike, whose = 'its') =>
+  `"${table.name}" is shaped like ${whose} access-token table (database strategy, ${table.idType ?? 'no'} user_id)`
 
 /** `USER_TABLE=users USER_ID_TYPE=integer ACCESS_TOKEN_TABLE=access_tokens (in the library: …)`. */
 function settings(user: string, idType: UserIdType, accessToken: string | undefined): string {
