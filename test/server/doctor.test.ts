@@ -278,7 +278,12 @@ for (const kind of databaseKinds()) {
         oauthAccount: { name: 'oauth_account', exists: false, rows: null, userIdType: null },
       })
       assert.equal(report.indexes.find((i) => i.name === 'ix_users_email')?.severity, 'ok')
-      assert.deepEqual(report.otherTables, { alembic: false, lookalikes: [], accessTokenLookalikes: [] })
+      assert.deepEqual(report.otherTables, {
+        alembic: false,
+        lookalikes: [],
+        accessTokenLookalikes: [],
+        oauthAccountLookalikes: [],
+      })
 
       const { wouldDo } = report.migrations
       for (const change of [
@@ -335,6 +340,7 @@ for (const kind of databaseKinds()) {
         alembic: false,
         lookalikes: ['users'],
         accessTokenLookalikes: ['access_tokens'],
+        oauthAccountLookalikes: [],
       })
       const blockers = report.findings.filter((f) => f.severity === 'blocker')
       assert.deepEqual(
@@ -401,6 +407,62 @@ for (const kind of databaseKinds()) {
   })
 
   describe(`doctor on other databases (${kind})`, () => {
+    withDatabase(
+      kind,
+      'an OAuth-account table of its own name (oauth_accounts): named in the blocker, a warning, then adopted',
+      copyIntIdsFixture,
+      async (database) => {
+        // SQLAlchemyBaseOAuthAccountTable[int], as SQLAlchemy creates it there.
+        const id = kind === 'postgres' ? 'SERIAL' : kind === 'mariadb' ? 'INTEGER NOT NULL AUTO_INCREMENT' : 'INTEGER'
+        await runStatements(database, [
+          `CREATE TABLE oauth_accounts (id ${id}, oauth_name VARCHAR(100) NOT NULL, access_token VARCHAR(1024) NOT NULL,
+            expires_at INTEGER, refresh_token VARCHAR(1024), account_id VARCHAR(320) NOT NULL,
+            account_email VARCHAR(320) NOT NULL, user_id INTEGER NOT NULL, PRIMARY KEY (id),
+            FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE cascade)`,
+        ])
+        const INTEGER = kind === 'mariadb' ? 'int(11)' : 'integer'
+        const defaults = await inspect(database)
+        assert.deepEqual(defaults.otherTables.oauthAccountLookalikes, ['oauth_accounts'])
+        assert.match(
+          defaults.findings.find((f) => f.severity === 'blocker')?.message ?? '',
+          /, and "oauth_accounts" is shaped like its OAuth-account table \(integer user_id\): .* with USER_TABLE=users USER_ID_TYPE=integer ACCESS_TOKEN_TABLE=access_tokens OAUTH_ACCOUNT_TABLE=oauth_accounts \(in the library: tables: \{ user: 'users', accessToken: 'access_tokens', oauthAccount: 'oauth_accounts' \}, idType: 'integer'\)/,
+        )
+
+        const tables = { user: 'users', accessToken: 'access_tokens' }
+        const unnamed = await inspect(database, userFields, { idType: 'integer', tables })
+        assert.equal(unnamed.ready, true)
+        assert.deepEqual(
+          unnamed.findings.filter((f) => f.severity === 'warning').map((f) => [f.subject, f.message]),
+          [
+            [
+              'table oauth_account',
+              'there is no table "oauth_account", but "oauth_accounts" is shaped like fastapi-users’ OAuth-account ' +
+                "table (integer user_id): with OAUTH_ACCOUNT_TABLE=oauth_accounts (tables: { oauthAccount: 'oauth_accounts' }) " +
+                'its users keep signing in with their providers; without it the migrations create an empty ' +
+                '"oauth_account" and those links are lost',
+            ],
+          ],
+        )
+
+        const named = await inspect(database, userFields, {
+          idType: 'integer',
+          tables: { ...tables, oauthAccount: 'oauth_accounts' },
+        })
+        assert.equal(named.ready, true)
+        assert.deepEqual(named.linkedTables.oauthAccount, {
+          name: 'oauth_accounts',
+          exists: true,
+          rows: 0,
+          userIdType: INTEGER,
+        })
+        assert.deepEqual(
+          named.findings.filter((f) => f.severity !== 'note'),
+          [],
+        )
+        assert.ok(named.migrations.wouldDo.includes('keep the table "oauth_accounts" and its 0 row(s) as they are'))
+      },
+    )
+
     withDatabase(
       kind,
       'an empty database: the table missing, 0001-user pending, ready (with a warning)',
@@ -505,7 +567,11 @@ for (const kind of databaseKinds()) {
         const report = await inspect(database)
         assert.deepEqual(
           [report.table.exists, report.otherTables, report.ready],
-          [false, { alembic: true, lookalikes: ['users'], accessTokenLookalikes: [] }, false],
+          [
+            false,
+            { alembic: true, lookalikes: ['users'], accessTokenLookalikes: [], oauthAccountLookalikes: [] },
+            false,
+          ],
         )
         assert.ok(report.findings.some((f) => f.severity === 'note' && f.subject === 'alembic_version'))
         assert.match(report.findings.find((f) => f.severity === 'blocker')?.message ?? '', /"users" has fastapi-users/)

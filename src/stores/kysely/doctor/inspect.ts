@@ -61,10 +61,12 @@ export async function inspectDatabase(database: Database, options: InspectOption
   // The tables referencing users, and those an app may have named otherwise.
   const accessToken = await inspectLinkedTable(inspection, 'accessToken', tables)
   const oauthAccount = await inspectLinkedTable(inspection, 'oauthAccount', tables)
-  const lookalikes =
-    exists && accessToken.table.exists ? { users: [], accessTokens: [] } : await findLookalikes(inspection, tables)
-  if (exists) lookalikes.users = []
-  findings.push(...lookalikeFindings(inspection, lookalikes, { user: exists, accessToken: accessToken.table.exists }))
+  const lookalikes = await findLookalikes(inspection, tables, {
+    user: !exists,
+    accessToken: !accessToken.table.exists,
+    oauthAccount: !oauthAccount.table.exists,
+  })
+  findings.push(...lookalikeFindings(inspection, lookalikes, exists))
   const alembic = tables.includes('alembic_version')
   if (alembic) findings.push(ALEMBIC)
 
@@ -96,8 +98,9 @@ export async function inspectDatabase(database: Database, options: InspectOption
     identity,
     otherTables: {
       alembic,
-      lookalikes: lookalikes.users.map((t) => t.name),
-      accessTokenLookalikes: lookalikes.accessTokens.map((t) => t.name),
+      lookalikes: lookalikes.user.map((t) => t.name),
+      accessTokenLookalikes: lookalikes.accessToken.map((t) => t.name),
+      oauthAccountLookalikes: lookalikes.oauthAccount.map((t) => t.name),
     },
     oauthDuplicates: duplicates?.groups ?? 0,
     findings,

@@ -1,7 +1,7 @@
 import { idTypeOf } from './column-info.js'
 import type { Inspection } from './inspection.js'
 import { LINKED_COLUMNS, TABLE_SETTINGS } from './linked-tables.js'
-import type { ColumnInfo, Finding, UserIdType } from './types.js'
+import type { Finding, TableNames, UserIdType } from './types.js'
 
 /** Tables fastify-users creates itself: never taken for an app's own. */
 const OURS = [
@@ -16,46 +16,68 @@ const OURS = [
 /** A table under another name that is shaped like one of fastapi-users' (an app's own `__tablename__`). */
 export interface Lookalike {
   name: string
-  /** What its id (user table) or user_id (access-token table) holds. */
+  /** What its id (user table) or user_id (the others) holds; null without such a column. */
   idType: UserIdType | 'other' | null
 }
 
-export interface Lookalikes {
-  /** Shaped like the user table: fastapi-users' email and hashed_password columns. */
-  users: Lookalike[]
-  /** Shaped like the access-token table: token, created_at, user_id. */
-  accessTokens: Lookalike[]
+/** For each of the app's tables that is missing, the tables under other names shaped like it. */
+export type Lookalikes = Record<keyof TableNames, Lookalike[]>
+
+interface Shape {
+  /** The columns that make a table look like this one. */
+  columns: string[]
+  /** The column that holds (or references) the user's id. */
+  id: string
+  /** What the consequence is when it is not named (a linked table only). */
+  without?: string
 }
 
-/** The tables, other than the configured ones and ours, that look like a user or an access-token table. */
-export async function findLookalikes(inspection: Inspection, tables: string[]): Promise<Lookalikes> {
+const SHAPES: Record<keyof TableNames, Shape> = {
+  user: { columns: ['email', 'hashed_password'], id: 'id' },
+  accessToken: {
+    columns: LINKED_COLUMNS.accessToken,
+    id: 'user_id',
+    without: 'its tokens keep working on a database-strategy backend; without it the migrations create an empty',
+  },
+  oauthAccount: {
+    columns: LINKED_COLUMNS.oauthAccount,
+    id: 'user_id',
+    without: 'its users keep signing in with their providers; without it the migrations create an empty',
+  },
+}
+
+const KEYS = Object.keys(SHAPES) as (keyof TableNames)[]
+
+/** The tables, other than the configured ones and ours, shaped like one of the app's tables that is missing. */
+export async function findLookalikes(
+  inspection: Inspection,
+  tables: string[],
+  missing: Record<keyof TableNames, boolean>,
+): Promise<Lookalikes> {
+  const found: Lookalikes = { user: [], accessToken: [], oauthAccount: [] }
+  if (!KEYS.some((key) => missing[key])) return found
   const configured = Object.values(inspection.tables)
-  const found: Lookalikes = { users: [], accessTokens: [] }
   for (const table of tables.filter((t) => !OURS.includes(t) && !configured.includes(t))) {
     const columns = await inspection.dialect.describeColumns(inspection.database.db, table)
-    const has = (name: string) => columns.some((c) => c.name === name)
-    const idOf = (name: string) => idType(columns.find((c) => c.name === name))
-    if (has('email') && has('hashed_password')) found.users.push({ name: table, idType: idOf('id') })
-    else if (LINKED_COLUMNS.accessToken.every(has)) found.accessTokens.push({ name: table, idType: idOf('user_id') })
+    const key = KEYS.find((k) => SHAPES[k].columns.every((name) => columns.some((c) => c.name === name)))
+    if (!key || !missing[key]) continue
+    const id = columns.find((c) => c.name === SHAPES[key].id)
+    found[key].push({ name: table, idType: id ? idTypeOf(id) : null })
   }
   return found
 }
 
-const idType = (column: ColumnInfo | undefined) => (column ? idTypeOf(column) : null)
-
 /**
- * What the doctor says when the configured user or access-token table is missing: the tables that look
- * like them, and the settings that adopt them as they are.
+ * What the doctor says when one of the app's tables is missing: the tables that look like it, and the
+ * settings that adopt them as they are.
  */
-export function lookalikeFindings(
-  inspection: Inspection,
-  lookalikes: Lookalikes,
-  exists: { user: boolean; accessToken: boolean },
-): Finding[] {
+export function lookalikeFindings(inspection: Inspection, lookalikes: Lookalikes, userExists: boolean): Finding[] {
   const { tables } = inspection
-  const [user] = lookalikes.users
-  const [accessToken] = exists.accessToken ? [] : lookalikes.accessTokens
-  if (!exists.user && !user) {
+  const [user] = lookalikes.user
+  const linked = (['accessToken', 'oauthAccount'] as const).flatMap((key) =>
+    lookalikes[key].slice(0, 1).map((table) => ({ key, table })),
+  )
+  if (!userExists && !user) {
     return [
       {
         severity: 'warning',
@@ -66,35 +88,32 @@ export function lookalikeFindings(
       },
     ]
   }
-  if (!exists.user && user) {
-    const names = lookalikes.users.map((t) => `"${t.name}"`).join(', ')
+  if (!userExists && user) {
+    const names = lookalikes.user.map((t) => `"${t.name}"`).join(', ')
+    const several = linked.length > 0
     const idType = user.idType === 'integer' ? 'integer' : 'uuid'
-    const ids = IDS[user.idType ?? 'none']
     return [
       {
         severity: 'blocker',
         subject: `table ${tables.user}`,
         message:
-          `there is no table "${tables.user}", but ${names} has fastapi-users' columns (its user table, with ${ids})` +
-          (accessToken ? `, and ${accessTokenShape(accessToken)}` : '') +
+          `there is no table "${tables.user}", but ${names} has fastapi-users' columns (its user table, with ` +
+          `${IDS[user.idType ?? 'none']})` +
+          linked.map(({ key, table }) => `, and ${shape(key, table, 'its')}`).join('') +
           `: fastify-users reads the table named "${tables.user}" and would create a second, empty one beside it. ` +
-          `Adopt ${accessToken ? 'them' : 'it'} as ${accessToken ? 'they are' : 'it is'} with ` +
-          `${settings(user.name, idType, accessToken?.name)}, or point DATABASE_URL at the right database.`,
+          `Adopt ${several ? 'them' : 'it'} as ${several ? 'they are' : 'it is'} with ` +
+          `${settings([{ key: 'user', table: user }, ...linked], idType)}, or point DATABASE_URL at the right database.`,
       },
     ]
   }
-  if (!accessToken) return []
-  return [
-    {
-      severity: 'warning',
-      subject: `table ${tables.accessToken}`,
-      message:
-        `there is no table "${tables.accessToken}", but ${accessTokenShape(accessToken, 'fastapi-users’')}: with ` +
-        `${TABLE_SETTINGS.accessToken}=${accessToken.name} (tables: { accessToken: '${accessToken.name}' }) its ` +
-        'tokens keep working on a database-strategy backend; without it the migrations create an empty ' +
-        `"${tables.accessToken}" and those sessions end`,
-    },
-  ]
+  return linked.map(({ key, table }) => ({
+    severity: 'warning',
+    subject: `table ${tables[key]}`,
+    message:
+      `there is no table "${tables[key]}", but ${shape(key, table, 'fastapi-users’')}: with ` +
+      `${TABLE_SETTINGS[key]}=${table.name} (tables: { ${key}: '${table.name}' }) ${SHAPES[key].without} ` +
+      `"${tables[key]}" and those ${key === 'accessToken' ? 'sessions end' : 'links are lost'}`,
+  }))
 }
 
 const IDS: Record<UserIdType | 'other' | 'none', string> = {
@@ -104,18 +123,19 @@ const IDS: Record<UserIdType | 'other' | 'none', string> = {
   none: 'no id column',
 }
 
-const accessTokenShape = (table: Lookalike, whose = 'its') =>
-  `"${table.name}" is shaped like ${whose} access-token table (database strategy, ${table.idType ?? 'no'} user_id)`
+const WHAT: Record<Exclude<keyof TableNames, 'user'>, string> = {
+  accessToken: 'access-token table (database strategy, ',
+  oauthAccount: 'OAuth-account table (',
+}
+
+function shape(key: Exclude<keyof TableNames, 'user'>, table: Lookalike, whose: string): string {
+  return `"${table.name}" is shaped like ${whose} ${WHAT[key]}${table.idType ?? 'no'} user_id)`
+}
 
 /** `USER_TABLE=users USER_ID_TYPE=integer ACCESS_TOKEN_TABLE=access_tokens (in the library: …)`. */
-function settings(user: string, idType: UserIdType, accessToken: string | undefined): string {
-  const env = [`${TABLE_SETTINGS.user}=${user}`]
-  const library = [`user: '${user}'`]
-  if (idType !== 'uuid') env.push(`USER_ID_TYPE=${idType}`)
-  if (accessToken) {
-    env.push(`${TABLE_SETTINGS.accessToken}=${accessToken}`)
-    library.push(`accessToken: '${accessToken}'`)
-  }
-  const options = [`tables: { ${library.join(', ')} }`, ...(idType !== 'uuid' ? [`idType: '${idType}'`] : [])]
-  return `${env.join(' ')} (in the library: ${options.join(', ')})`
+function settings(named: { key: keyof TableNames; table: Lookalike }[], idType: UserIdType): string {
+  const env = named.map(({ key, table }) => `${TABLE_SETTINGS[key]}=${table.name}`)
+  if (idType !== 'uuid') env.splice(1, 0, `USER_ID_TYPE=${idType}`)
+  const library = `tables: { ${named.map(({ key, table }) => `${key}: '${table.name}'`).join(', ')} }`
+  return `${env.join(' ')} (in the library: ${library}${idType !== 'uuid' ? `, idType: '${idType}'` : ''})`
 }

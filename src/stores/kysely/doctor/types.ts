@@ -130,10 +130,15 @@ export interface DoctorReport {
    */
   identity: { collisions: string[][]; unkeyed: number | null }
   /**
-   * Other tables of note: alembic_version; tables that look like a user table under another name
-   * (`lookalikes`) or like fastapi-users' access-token table under another name (`accessTokenLookalikes`).
+   * Other tables of note: alembic_version; where one of the app's tables is missing, tables under other names
+   * shaped like it: a user table (`lookalikes`), fastapi-users' access-token or OAuth-account table.
    */
-  otherTables: { alembic: boolean; lookalikes: string[]; accessTokenLookalikes: string[] }
+  otherTables: {
+    alembic: boolean
+    lookalikes: string[]
+    accessTokenLookalikes: string[]
+    oauthAccountLookalikes: string[]
+  }
   /** Provider accounts (oauth_name, account_id, compared byte for byte) linked by more than one oauth_account row. */
   oauthDuplicates: number
   findings: Finding[]
