@@ -80,9 +80,20 @@ function toResponse(error: FastifyError, request: FastifyRequest) {
   return { status, body: { detail: statusText(status) }, headers: none }
 }
 
-/** A `model_validator`'s ValueError as FastAPI answers it: the whole body is the input, the error an empty object. */
+const rawBodies = new WeakMap<FastifyRequest, unknown>()
+
+/**
+ * A preValidation hook for the routes whose body reaches `validateUser`: it keeps the body as the
+ * client sent it, since validation normalises it in place (addresses, defaults, unknown keys), and
+ * pydantic's 422 for a model validator echoes the body as sent.
+ */
+export async function keepRawBody(request: FastifyRequest): Promise<void> {
+  rawBodies.set(request, structuredClone(request.body))
+}
+
+/** A `model_validator`'s ValueError as FastAPI answers it: the body as sent is the input, the error an empty object. */
 function valueError(error: InvalidUserError, request: FastifyRequest): ValidationDetail {
-  const input = request.body ?? null
+  const input = (rawBodies.has(request) ? rawBodies.get(request) : request.body) ?? null
   return { type: 'value_error', loc: ['body'], msg: `Value error, ${error.message}`, input, ctx: { error: {} } }
 }
 

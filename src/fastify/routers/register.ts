@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { CreateInput } from '../../core/manager.js'
 import { type BaseUser, writableInput } from '../../core/user.js'
+import { keepRawBody } from '../errors.js'
 import { rateLimited } from '../rate-limit.js'
 import { errorResponses } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
@@ -26,6 +27,7 @@ export function registerRouter<U extends BaseUser>(
         response: { 201: ctx.schemas.UserRead, ...errorResponses(400, 422), ...limit.responses },
       },
       onRequest: limit.onRequest,
+      preValidation: keepRawBody,
       preHandler: limit.preHandler,
       handler: async (request, reply) => {
         const user = await ctx.manager.create(writableInput(request.body as CreateInput<U>, ctx.fields, 'register'), {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { UpdateInput } from '../../core/manager.js'
 import { type BaseUser, writableInput } from '../../core/user.js'
-import { notFound, unauthorized } from '../errors.js'
+import { keepRawBody, notFound, unauthorized } from '../errors.js'
 import { errorResponses, Null } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -79,7 +79,7 @@ export function usersRouter<U extends BaseUser>(
         body: schemas.UserUpdate,
         response: { ...read, ...errorResponses(400, 401, 422, ...(ctx.rateLimits ? [429] : [])) },
       },
-      preValidation: activeUser,
+      preValidation: [activeUser, keepRawBody],
       // a new e-mail address or password: limited per address, per user and per new address
       preHandler: ctx.rateLimits ? [ctx.rateLimits.credentialChange((request) => request.user?.id)] : [],
       handler: async (request, reply) =>
@@ -151,7 +151,7 @@ export function usersRouter<U extends BaseUser>(
         response: { ...read, ...errorResponses(400, 401, 403, 404, 422) },
       },
       onRequest: nonEmptyId,
-      preValidation: [superuser, loadTarget],
+      preValidation: [superuser, loadTarget, keepRawBody],
       handler: async (request, reply) =>
         manager.update(target(request), writableInput(request.body as UpdateInput<U>, fields, 'admin'), {
           safe: false,
