@@ -18,7 +18,9 @@ import {
   type UserReadOf,
   type UserUpdateAdminOf,
   type UserUpdateOf,
+  type UserValidator,
 } from '../../src/index.js'
+import { runCli } from '../../src/cli/index.js'
 import { createKyselyUserStore, migrateToLatest, openDatabase } from '../../src/kysely.js'
 import { client, json, startTestApp } from '../support/app.js'
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
@@ -86,10 +88,9 @@ async function startFieldApp(database: TestDatabase): Promise<FieldApp> {
     validatePassword: (password) => {
       if (password.length < 8) throw new InvalidPasswordError('Password should be at least 8 characters')
     },
-    validateUser: (candidate, { operation }) => {
-      validations.push(operation)
-      const { starts_on, ends_on } = candidate
-      if (starts_on && ends_on && ends_on <= starts_on) throw new InvalidUserError('ends_on must be after starts_on')
+    validateUser: (candidate, context) => {
+      validations.push(context.operation)
+      return datesInOrder(candidate, context)
     },
     hooks: { onAfterUpdate: (changed) => void updated.push(changed) },
   })
@@ -110,6 +111,11 @@ async function startFieldApp(database: TestDatabase): Promise<FieldApp> {
   }))
   await app.ready()
   return { app, manager, token: (u) => strategy.writeToken(u), updated, validations }
+}
+
+/** The cross-field rule of these tests. */
+const datesInOrder: UserValidator<User> = ({ starts_on, ends_on }) => {
+  if (starts_on && ends_on && ends_on <= starts_on) throw new InvalidUserError('ends_on must be after starts_on')
 }
 
 /** A user as every answer shows it: the public fields, never risk_score. */
@@ -296,6 +302,30 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(json(res), [200, shown({ ...erin, ...moved })])
       // the server's own writes are held to the rule too
       await assert.rejects(f.manager.update(erin, { ends_on: '2020-01-01' }, { safe: false }), InvalidUserError)
+    })
+
+    test('create-superuser applies the configuration’s validateUser and sets any field', async (t) => {
+      if (!database) return t.skip(`${kind} is not reachable`)
+      const lines: string[] = []
+      const out = { log: (line: string) => void lines.push(line), error: (line: string) => void lines.push(line) }
+      const config = { databaseUrl: database.url, fields, validateUser: datesInOrder }
+      const run = (email: string, ...more: string[]) =>
+        runCli(
+          ['create-superuser', '--email', email, '--password', 'long-enough-pw', '--tenant', 'hq', ...more],
+          {},
+          {
+            config,
+            out,
+          },
+        )
+      const refused = newEmail('cli-refused')
+      assert.equal(await run(refused, '--starts-on', '2026-05-01', '--ends-on', '2026-04-01'), 1)
+      assert.equal(lines.at(-1), 'failed: ends_on must be after starts_on')
+      assert.equal(await f.manager.getByEmail(refused), null)
+      const accepted = newEmail('cli-accepted')
+      assert.equal(await run(accepted, '--plan', 'pro', '--risk-score', '3'), 0)
+      const created = (await f.manager.getByEmail(accepted)) as User
+      assert.deepEqual([created.plan, created.risk_score, created.tenant, created.is_superuser], ['pro', 3, 'hq', true])
     })
   })
 }
