@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import { Type } from 'typebox'
+import { runCli } from '../../src/cli/index.js'
 import {
   authenticationBackend,
   BearerTransport,
@@ -20,7 +21,6 @@ import {
   type UserUpdateOf,
   type UserValidator,
 } from '../../src/index.js'
-import { runCli } from '../../src/cli/index.js'
 import { createKyselyUserStore, migrateToLatest, openDatabase } from '../../src/kysely.js'
 import { client, json, startTestApp } from '../support/app.js'
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
@@ -333,7 +333,6 @@ for (const kind of databaseKinds()) {
 describe('the OpenAPI document shows where each field is written and read', () => {
   let database: TestDatabase | null
   let f: FieldApp
-  // biome-ignore lint/suspicious/noExplicitAny: the document is JSON
   let doc: any
 
   before(async () => {
