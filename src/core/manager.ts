@@ -61,7 +61,10 @@ export type CreateInput<U extends BaseUser> = { email: string; password: string 
 export type UpdateInput<U extends BaseUser> = Partial<Omit<U, 'id' | 'hashed_password'>> & { password?: string | null }
 
 interface WriteOptions {
-  /** Safe writes ignore is_active, is_superuser and is_verified (the client's own routes). Default true. */
+  /**
+   * Safe writes ignore is_active, is_superuser and is_verified (the client's own routes). Default true.
+   * Custom fields are written as given: the routers pass only those the route may write (`writableInput`).
+   */
   safe?: boolean
   ctx?: HookContext
 }
