@@ -18,9 +18,14 @@ import { createKyselyUserStore, migrateToLatest, openDatabase } from 'fastify-us
 import { Type } from 'typebox'
 
 // app/db.py `class User(SQLAlchemyBaseUserTableUUID, Base): first_name = Column(Text, nullable=True)` and
-// app/schemas.py's UserRead/UserCreate/UserUpdate `first_name: Optional[str]`: one declaration.
+// app/schemas.py's UserRead/UserCreate/UserUpdate `first_name: Optional[str]`: one declaration, in all three.
 export const fields = defineUserFields({
-  first_name: { schema: Type.String(), nullable: true, onCreate: 'required', column: 'text' },
+  first_name: {
+    schema: Type.String(),
+    nullable: true,
+    write: { register: 'required', self: true, admin: true },
+    column: 'text',
+  },
 })
 export type User = UserOf<typeof fields>
 

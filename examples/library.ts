@@ -16,9 +16,15 @@ import {
 import { createKyselyUserStore, migrateToLatest, openDatabase } from 'fastify-users/kysely'
 import { Type } from 'typebox'
 
-// 1. The user model: fastapi-users' base user plus your own fields.
+// 1. The user model: fastapi-users' base user plus your own fields, each saying who may write and read it
+//    (README, "Custom fields: who writes and reads them"). Without `write`, only superusers may write a field.
 const fields = defineUserFields({
-  first_name: { schema: Type.String({ maxLength: 100 }), nullable: true, onCreate: 'required' },
+  // sent at registration, changed by the user (PATCH /users/me) and by superusers, in every answer
+  first_name: {
+    schema: Type.String({ maxLength: 100 }),
+    nullable: true,
+    write: { register: 'required', self: true, admin: true },
+  },
 })
 type User = UserOf<typeof fields>
 

@@ -1,9 +1,18 @@
 import { defineUserFields, InvalidPasswordError, type UserOf } from 'fastify-users'
 import { Type } from 'typebox'
 
-/** The reference app's user: fastapi-users' base user plus a nullable `first_name`, required at registration. */
+/**
+ * The reference app's user: fastapi-users' base user plus a nullable `first_name`, required at
+ * registration, changed by its user and by superusers, in every answer (the original app's UserCreate,
+ * UserUpdate and UserRead all have it).
+ */
 export const userFields = defineUserFields({
-  first_name: { schema: Type.String(), nullable: true, onCreate: 'required', column: 'text' },
+  first_name: {
+    schema: Type.String(),
+    nullable: true,
+    write: { register: 'required', self: true, admin: true },
+    column: 'text',
+  },
 })
 
 export type User = UserOf<typeof userFields>

@@ -7,7 +7,15 @@
 
 export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
 export * from './core/errors.js'
-export type { HookContext, LoginContext, PasswordValidator, UpdateContext, UserManagerHooks } from './core/hooks.js'
+export type {
+  HookContext,
+  LoginContext,
+  PasswordValidator,
+  UpdateContext,
+  UserManagerHooks,
+  UserValidationContext,
+  UserValidator,
+} from './core/hooks.js'
 export { type CreateInput, type UpdateInput, UserManager, type UserManagerOptions } from './core/manager.js'
 export {
   type Argon2Params,
@@ -17,7 +25,19 @@ export {
   type PasswordHasher,
 } from './core/passwords.js'
 export { DuplicateEmail, type NewUser, type UpdateConditions, type UserChanges, type UserStore } from './core/store.js'
-export type { BaseUser, ColumnType, FieldSpec, UserCreateOf, UserFields, UserOf, UserUpdateOf } from './core/user.js'
+export type {
+  BaseUser,
+  ColumnType,
+  FieldRead,
+  FieldSpec,
+  FieldWrite,
+  UserCreateOf,
+  UserFields,
+  UserOf,
+  UserReadOf,
+  UserUpdateAdminOf,
+  UserUpdateOf,
+} from './core/user.js'
 export { defineUserFields } from './core/user.js'
 export { type AuthenticationBackend, authenticationBackend } from './fastify/backend.js'
 export { fastapiCompat } from './fastify/compat.js'

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module'
 import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Migration } from 'kysely'
-import type { UserFields } from '../core/user.js'
+import type { UserValidator } from '../core/hooks.js'
+import type { BaseUser, UserFields } from '../core/user.js'
 
 /**
  * What the command line needs to know of an app: the file `--config` names (or
@@ -19,6 +20,9 @@ export interface CliConfig {
   migrations?: Record<string, Migration>
   /** The app's password rules, applied by create-superuser. */
   validatePassword?: (password: string, user: { email: string }) => void | Promise<void>
+  /** The app's cross-field rules (the manager's `validateUser`), applied by create-superuser. */
+  // a method, so that the app's validator, typed with its own user, fits
+  validateUser?(...args: Parameters<UserValidator<BaseUser>>): ReturnType<UserValidator<BaseUser>>
   /** The secret the app signs tokens with; default: the SECRET variable. doctor warns when there is none. */
   secret?: string
   /** Connect and statement timeout in ms (default 5000). */
@@ -43,7 +47,15 @@ export const DEFAULT_CONFIG_FILES = [
   'fastify-users.config.mts',
 ]
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts'])
-const KEYS = new Set(['databaseUrl', 'fields', 'migrations', 'validatePassword', 'secret', 'databaseTimeoutMs'])
+const KEYS = new Set([
+  'databaseUrl',
+  'fields',
+  'migrations',
+  'validatePassword',
+  'validateUser',
+  'secret',
+  'databaseTimeoutMs',
+])
 const SCHEMES = ['sqlite', 'postgres', 'postgresql', 'mysql', 'mariadb']
 
 /** The configuration file: the one named, else the first default name present in `cwd`, else none. */
@@ -82,7 +94,8 @@ export function checkCliConfig(value: unknown, source: string): CliConfig {
   if (!isObject(value)) throw new CliConfigError(`${source}: the configuration must be an object`)
   const problems: string[] = []
   for (const key of Object.keys(value)) if (!KEYS.has(key)) problems.push(`unknown setting "${key}"`)
-  const { databaseUrl, fields, migrations, validatePassword, secret, databaseTimeoutMs } = value as CliConfig
+  const { databaseUrl, fields, migrations, validatePassword, validateUser, secret, databaseTimeoutMs } =
+    value as CliConfig
   if (databaseUrl !== undefined && typeof databaseUrl !== 'string') problems.push('databaseUrl must be a string')
   if (fields !== undefined) {
     if (!isObject(fields)) problems.push('fields must be what defineUserFields returns')
@@ -94,6 +107,7 @@ export function checkCliConfig(value: unknown, source: string): CliConfig {
   if (migrations !== undefined && !isObject(migrations)) problems.push('migrations must be an object of migrations')
   if (validatePassword !== undefined && typeof validatePassword !== 'function')
     problems.push('validatePassword must be a function')
+  if (validateUser !== undefined && typeof validateUser !== 'function') problems.push('validateUser must be a function')
   if (secret !== undefined && typeof secret !== 'string') problems.push('secret must be a string')
   if (databaseTimeoutMs !== undefined && !(Number.isInteger(databaseTimeoutMs) && databaseTimeoutMs > 0))
     problems.push('databaseTimeoutMs must be a whole number of milliseconds')

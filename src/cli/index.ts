@@ -35,7 +35,7 @@ commands:
 options:
   --config <file>             the configuration: a .js, .mjs or .ts file exporting (default or "config")
                               { databaseUrl, fields: defineUserFields(…), migrations, validatePassword,
-                              secret }, or a function of the environment returning it. Default:
+                              validateUser, secret }, or a function of the environment returning it. Default:
                               fastify-users.config.{js,mjs,ts,mts} in this directory; without one,
                               DATABASE_URL and no custom fields
   -h, --help                  show this help
@@ -186,6 +186,7 @@ async function createSuperuser(
       store: createKyselyUserStore<BaseUser>(database, config.fields ?? {}),
       secret,
       ...(config.validatePassword && { validatePassword: config.validatePassword }),
+      ...(config.validateUser && { validateUser: config.validateUser }),
     })
     const user = await manager.create({ ...input, is_superuser: true, is_verified: true }, { safe: false })
     out.log(`superuser created: ${user.email} (${user.id})`)

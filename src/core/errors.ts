@@ -95,3 +95,13 @@ export class OAuthAccountAlreadyLinked extends AuthError {
 export class OAuthProviderError extends AuthError {
   readonly code = 'OAUTH_PROVIDER_ERROR'
 }
+
+/**
+ * Thrown by the manager's `validateUser` to refuse a user as a whole (pydantic's `model_validator`
+ * raising ValueError): the answer is FastAPI's 422, `"msg": "Value error, <message>"` at `["body"]`.
+ */
+export class InvalidUserError extends Error {
+  override get name(): string {
+    return 'InvalidUserError'
+  }
+}

@@ -23,6 +23,25 @@ export interface UpdateContext extends HookContext {
 
 type MaybePromise<T> = T | Promise<T>
 
+/** What `validateUser` is asked about: a new user, or an update of a stored one. */
+export interface UserValidationContext<U extends BaseUser> {
+  operation: 'create' | 'update'
+  /** The fields being written (on create, every field given; never the password). */
+  changes: Record<string, unknown>
+  /** The stored user, on update. */
+  current?: U
+}
+
+/**
+ * Cross-field rules over the whole user, run after each field's own validation (pydantic's
+ * `model_validator(mode="after")`): refuse by throwing `InvalidUserError(message)`. On update it sees
+ * the stored user with the changes applied, so a rule holds whatever is patched.
+ */
+export type UserValidator<U extends BaseUser> = (
+  user: Readonly<Pick<U, 'email'> & Partial<Omit<U, 'hashed_password'>>>,
+  context: UserValidationContext<U>,
+) => MaybePromise<void>
+
 /**
  * fastapi-users' `on_after_*` hooks. An after-hook that fails is logged and never undoes
  * the change it follows; `onBeforeDelete` may veto the deletion by throwing.

@@ -9,7 +9,7 @@ import {
   UserAlreadyExists,
   UserAlreadyVerified,
 } from './errors.js'
-import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './hooks.js'
+import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks, UserValidator } from './hooks.js'
 import { parseUuid } from './ids.js'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
 import { DuplicateEmail, type UserChanges, type UserStore } from './store.js'
@@ -34,6 +34,11 @@ export interface UserManagerOptions<U extends BaseUser> {
   passwords?: PasswordHasher
   hooks?: UserManagerHooks<U>
   validatePassword?: PasswordValidator<U>
+  /**
+   * Cross-field rules over the whole user (pydantic's `model_validator`), run on every create and
+   * update, a superuser's and the server's own included: they guard the data, not a route.
+   */
+  validateUser?: UserValidator<U>
   logger?: ManagerLogger
   clock?: Clock
   /**
@@ -56,7 +61,10 @@ export type CreateInput<U extends BaseUser> = { email: string; password: string 
 export type UpdateInput<U extends BaseUser> = Partial<Omit<U, 'id' | 'hashed_password'>> & { password?: string | null }
 
 interface WriteOptions {
-  /** Safe writes ignore is_active, is_superuser and is_verified (the client's own routes). Default true. */
+  /**
+   * Safe writes ignore is_active, is_superuser and is_verified (the client's own routes). Default true.
+   * Custom fields are written as given: the routers pass only those the route may write (`writableInput`).
+   */
   safe?: boolean
   ctx?: HookContext
 }
@@ -75,6 +83,7 @@ export class UserManager<U extends BaseUser> {
   private readonly reset: Required<TokenSettings>
   private readonly verification: Required<TokenSettings>
   private readonly validator: PasswordValidator<U> | undefined
+  private readonly userValidator: UserValidator<U> | undefined
   private readonly logger: ManagerLogger | undefined
   private readonly maxPasswordLength: number
   readonly clock: Clock
@@ -88,6 +97,7 @@ export class UserManager<U extends BaseUser> {
     this.passwords = options.passwords ?? createPasswordHasher()
     this.hooks = options.hooks ?? {}
     this.validator = options.validatePassword
+    this.userValidator = options.validateUser
     this.logger = options.logger
     this.clock = options.clock ?? (() => new Date())
     this.maxPasswordLength = options.maxPasswordLength ?? MAX_PASSWORD_LENGTH
@@ -151,18 +161,20 @@ export class UserManager<U extends BaseUser> {
   }
 
   async create(input: CreateInput<U>, options: WriteOptions = {}): Promise<U> {
-    const email = canonicalEmail(input.email)
-    const data = { ...input, email }
-    await this.validatePassword(input.password, data as unknown as Pick<U, 'email'> & Partial<U>, 'REGISTER')
-    if (await this.store.getByEmail(email)) throw new UserAlreadyExists()
-
-    const { password, ...fields } = data
-    const row: Record<string, unknown> = { is_active: true, is_superuser: false, is_verified: false }
+    const { password, ...fields } = { ...input, email: canonicalEmail(input.email) }
+    const given: Record<string, unknown> = {}
     for (const [key, value] of Object.entries(fields)) {
       if (key === 'id' || key === 'hashed_password') continue
       if (options.safe !== false && (FLAGS as readonly string[]).includes(key)) continue
-      row[key] = value
+      given[key] = value
     }
+    const row: Record<string, unknown> = { is_active: true, is_superuser: false, is_verified: false, ...given }
+    const draft = row as Pick<U, 'email'> & Partial<U>
+    // pydantic validates the body (422) before fastapi-users looks at the password or the address (400)
+    await this.userValidator?.(draft, { operation: 'create', changes: given })
+    await this.validatePassword(password, draft, 'REGISTER')
+    if (await this.store.getByEmail(draft.email)) throw new UserAlreadyExists()
+
     row.hashed_password = await this.passwords.hash(password)
     let user: U
     try {
@@ -181,15 +193,21 @@ export class UserManager<U extends BaseUser> {
    */
   async update(user: U, input: UpdateInput<U>, options: WriteOptions = {}): Promise<U> {
     const changes: Record<string, unknown> = {}
-    if (typeof input.password === 'string') {
-      await this.validatePassword(input.password, user, 'UPDATE_USER')
-      changes.hashed_password = await this.passwords.hash(input.password)
-    }
     for (const flag of FLAGS) {
       if (options.safe === false && input[flag] !== undefined) changes[flag] = input[flag]
     }
     for (const [key, value] of Object.entries(input)) {
       if (!NOT_WRITABLE.has(key) && value !== undefined) changes[key] = value
+    }
+    if (this.userValidator) {
+      const { hashed_password: _, ...current } = user
+      const email = input.email === undefined ? {} : { email: canonicalEmail(input.email) }
+      const merged = { ...current, ...changes, ...email } as Pick<U, 'email'> & Partial<U>
+      await this.userValidator(merged, { operation: 'update', changes: { ...changes, ...email }, current: user })
+    }
+    if (typeof input.password === 'string') {
+      await this.validatePassword(input.password, user, 'UPDATE_USER')
+      changes.hashed_password = await this.passwords.hash(input.password)
     }
 
     const revokes = changes.hashed_password !== undefined || (user.is_active && changes.is_active === false)

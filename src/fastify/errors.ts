@@ -1,5 +1,5 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
-import { AuthError, InvalidPasswordError, ServiceUnavailable } from '../core/errors.js'
+import { AuthError, InvalidPasswordError, InvalidUserError, ServiceUnavailable } from '../core/errors.js'
 import { toValidationDetails, type ValidationDetail } from './validation.js'
 
 /**
@@ -48,6 +48,8 @@ function toResponse(error: FastifyError, request: FastifyRequest) {
   }
   if (error instanceof AuthError) return { status: 400, body: { detail: error.code }, headers: none }
   if (error instanceof RequestValidationError) return { status: 422, body: { detail: error.details }, headers: none }
+  if (error instanceof InvalidUserError)
+    return { status: 422, body: { detail: [valueError(error, request)] }, headers: none }
   if (error instanceof ServiceUnavailable) {
     return { status: 503, body: { detail: 'SERVICE_UNAVAILABLE' }, headers: { 'retry-after': '5' } }
   }
@@ -76,6 +78,23 @@ function toResponse(error: FastifyError, request: FastifyRequest) {
   const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500
   if (status === 500) return { status, body: { detail: 'Internal Server Error' }, headers: none }
   return { status, body: { detail: statusText(status) }, headers: none }
+}
+
+const rawBodies = new WeakMap<FastifyRequest, unknown>()
+
+/**
+ * A preValidation hook for the routes whose body reaches `validateUser`: it keeps the body as the
+ * client sent it, since validation normalises it in place (addresses, defaults, unknown keys), and
+ * pydantic's 422 for a model validator echoes the body as sent.
+ */
+export async function keepRawBody(request: FastifyRequest): Promise<void> {
+  rawBodies.set(request, structuredClone(request.body))
+}
+
+/** A `model_validator`'s ValueError as FastAPI answers it: the body as sent is the input, the error an empty object. */
+function valueError(error: InvalidUserError, request: FastifyRequest): ValidationDetail {
+  const input = (rawBodies.has(request) ? rawBodies.get(request) : request.body) ?? null
+  return { type: 'value_error', loc: ['body'], msg: `Value error, ${error.message}`, input, ctx: { error: {} } }
 }
 
 const STATUS_TEXT: Record<number, string> = {

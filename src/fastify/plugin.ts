@@ -22,7 +22,7 @@ export interface FastifyUsersOptions<U extends BaseUser> {
   manager: UserManager<U>
   /** Tried in this order to authenticate a request. */
   backends: AuthenticationBackend<U>[]
-  /** The app's custom user fields, for the request/response schemas. */
+  /** The app's custom user fields: the request/response schemas and where clients may write each. */
   fields?: UserFields
   /** Where the OAuth routers keep linked provider accounts (e.g. createKyselyOAuthAccountStore). */
   oauthAccounts?: OAuthAccountStore
@@ -64,6 +64,7 @@ export class FastifyUsers<U extends BaseUser> {
       manager: this.manager,
       backends: this.backends,
       schemas: this.schemas,
+      fields: options.fields ?? {},
       currentUser: (o) => this.currentUser(o),
       security: [...new Set(this.backends.map((b) => b.transport.openapi.schemeName))].map((name) => ({ [name]: [] })),
       oauthAccounts: options.oauthAccounts,

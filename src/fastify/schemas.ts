@@ -1,6 +1,6 @@
 import { type TSchema, Type } from 'typebox'
 import { storableLimitOf } from '../core/storable.js'
-import type { FieldSpec, UserFields } from '../core/user.js'
+import { type FieldSpec, fieldAccess, type UserFields } from '../core/user.js'
 
 /** A string that must be a valid e-mail address; validation also normalises it (see validation.ts). */
 export const EmailString = () => Type.String({ format: 'email', 'x-email': true })
@@ -13,9 +13,14 @@ export function nullable(schema: TSchema): TSchema {
 }
 
 export interface UserSchemas {
+  /** Every answer that returns a user: the public fields. */
   UserRead: TSchema
+  /** The registration body: the fields writable at registration. */
   UserCreate: TSchema
+  /** `PATCH /users/me`: the fields the user may write. */
   UserUpdate: TSchema
+  /** `PATCH /users/{id}`: the fields a superuser may write; UserUpdate itself when they are the same. */
+  UserUpdateAdmin: TSchema
 }
 
 /**
@@ -27,18 +32,26 @@ function storable(spec: FieldSpec): TSchema {
   return { ...spec.schema, 'x-storable': storableLimitOf(spec.column ?? 'text') ?? {} } as TSchema
 }
 
-/** UserRead, UserCreate and UserUpdate: fastapi-users' base schemas plus the app's custom fields. */
+/**
+ * UserRead, UserCreate, UserUpdate and UserUpdateAdmin: fastapi-users' base schemas plus the app's
+ * custom fields, each where its `read` and `write` settings allow (core/user.ts, FieldSpec).
+ */
 export function userSchemas(fields: UserFields = {}): UserSchemas {
   const read: Record<string, TSchema> = {}
   const create: Record<string, TSchema> = {}
-  const update: Record<string, TSchema> = {}
+  const self: Record<string, TSchema> = {}
+  const admin: Record<string, TSchema> = {}
   for (const [name, spec] of Object.entries(fields)) {
-    read[name] = spec.nullable ? nullable(spec.schema) : spec.schema
+    const access = fieldAccess(name, spec)
+    if (access.read === 'public') read[name] = spec.nullable ? nullable(spec.schema) : spec.schema
     const stored = storable(spec)
     const value = spec.nullable ? nullable(stored) : stored
-    create[name] = spec.onCreate === 'required' ? stored : Type.Optional(value)
-    update[name] = Type.Optional(value)
+    if (access.register) create[name] = access.register === 'required' ? stored : Type.Optional(value)
+    if (access.self) self[name] = Type.Optional(value)
+    if (access.admin) admin[name] = Type.Optional(value)
   }
+  const UserUpdate = userUpdate('UserUpdate', self)
+  const sameFields = Object.keys(self).join() === Object.keys(admin).join()
   return {
     UserRead: Type.Object(
       {
@@ -62,18 +75,23 @@ export function userSchemas(fields: UserFields = {}): UserSchemas {
       },
       { title: 'UserCreate' },
     ),
-    UserUpdate: Type.Object(
-      {
-        password: Type.Optional(nullable(Type.String())),
-        email: Type.Optional(EmailString()),
-        is_active: Type.Optional(Type.Boolean()),
-        is_superuser: Type.Optional(Type.Boolean()),
-        is_verified: Type.Optional(Type.Boolean()),
-        ...update,
-      },
-      { title: 'UserUpdate' },
-    ),
+    UserUpdate,
+    UserUpdateAdmin: sameFields ? UserUpdate : userUpdate('UserUpdateAdmin', admin),
   }
+}
+
+function userUpdate(title: string, custom: Record<string, TSchema>): TSchema {
+  return Type.Object(
+    {
+      password: Type.Optional(nullable(Type.String())),
+      email: Type.Optional(EmailString()),
+      is_active: Type.Optional(Type.Boolean()),
+      is_superuser: Type.Optional(Type.Boolean()),
+      is_verified: Type.Optional(Type.Boolean()),
+      ...custom,
+    },
+    { title },
+  )
 }
 
 export const ErrorModel = Type.Object(

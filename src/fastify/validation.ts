@@ -9,6 +9,8 @@ export interface ValidationDetail {
   loc: (string | number)[]
   msg: string
   input: unknown
+  /** pydantic's error context: `{"error":{}}` for a ValueError raised by a validator. */
+  ctx?: Record<string, unknown>
 }
 
 export type RequestPart = 'body' | 'query' | 'path' | 'header'

@@ -1,7 +1,7 @@
 import type { preValidationAsyncHookHandler } from 'fastify'
 import type { UserManager } from '../../core/manager.js'
 import type { OAuthAccountStore } from '../../core/oauth.js'
-import type { BaseUser } from '../../core/user.js'
+import type { BaseUser, UserFields } from '../../core/user.js'
 import type { OAuthStateStore } from '../../oauth/state.js'
 import type { AuthenticationBackend } from '../backend.js'
 import type { CurrentUserOptions } from '../current-user.js'
@@ -13,6 +13,8 @@ export interface RouterContext<U extends BaseUser> {
   manager: UserManager<U>
   backends: AuthenticationBackend<U>[]
   schemas: UserSchemas
+  /** The app's custom fields: what each route lets clients write. */
+  fields: UserFields
   currentUser(options?: CurrentUserOptions): preValidationAsyncHookHandler
   /** OpenAPI security requirement listing every backend's scheme. */
   security: Record<string, string[]>[]

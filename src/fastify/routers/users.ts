@@ -1,8 +1,8 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { UpdateInput } from '../../core/manager.js'
-import type { BaseUser } from '../../core/user.js'
-import { notFound, unauthorized } from '../errors.js'
+import { type BaseUser, writableInput } from '../../core/user.js'
+import { keepRawBody, notFound, unauthorized } from '../errors.js'
 import { errorResponses, Null } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -32,7 +32,7 @@ export function usersRouter<U extends BaseUser>(
   ctx: RouterContext<U>,
   options: UsersRouterOptions = {},
 ): FastifyPluginAsync {
-  const { manager, schemas } = ctx
+  const { manager, schemas, fields } = ctx
   const verified = options.requiresVerification ?? false
   const activeUser = ctx.currentUser({ active: true, verified })
   const superuser = ctx.currentUser({ active: true, verified, superuser: true })
@@ -79,11 +79,14 @@ export function usersRouter<U extends BaseUser>(
         body: schemas.UserUpdate,
         response: { ...read, ...errorResponses(400, 401, 422, ...(ctx.rateLimits ? [429] : [])) },
       },
-      preValidation: activeUser,
+      preValidation: [activeUser, keepRawBody],
       // a new e-mail address or password: limited per address, per user and per new address
       preHandler: ctx.rateLimits ? [ctx.rateLimits.credentialChange((request) => request.user?.id)] : [],
       handler: async (request, reply) =>
-        manager.update(me(request), request.body as UpdateInput<U>, { safe: true, ctx: hookContext(request, reply) }),
+        manager.update(me(request), writableInput(request.body as UpdateInput<U>, fields, 'self'), {
+          safe: true,
+          ctx: hookContext(request, reply),
+        }),
     })
 
     // Past fastapi-users: the sessions of the stateful strategies (database, Redis).
@@ -144,13 +147,13 @@ export function usersRouter<U extends BaseUser>(
       schema: {
         security: ctx.security,
         params: IdParams,
-        body: schemas.UserUpdate,
+        body: schemas.UserUpdateAdmin,
         response: { ...read, ...errorResponses(400, 401, 403, 404, 422) },
       },
       onRequest: nonEmptyId,
-      preValidation: [superuser, loadTarget],
+      preValidation: [superuser, loadTarget, keepRawBody],
       handler: async (request, reply) =>
-        manager.update(target(request), request.body as UpdateInput<U>, {
+        manager.update(target(request), writableInput(request.body as UpdateInput<U>, fields, 'admin'), {
           safe: false,
           ctx: hookContext(request, reply),
         }),
