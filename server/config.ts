@@ -1,7 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { MAX_PASSWORD_LENGTH } from 'fastify-users'
+import { type Argon2Params, DEFAULT_BCRYPT_ROUNDS, MAX_PASSWORD_LENGTH, OWASP_ARGON2ID } from 'fastify-users'
 
 /**
  * The reference service's configuration: parsed and checked once, at start, into a typed
@@ -58,6 +58,8 @@ export interface Config {
   shutdownDelaySeconds: number
   /** Worker processes (node:cluster) sharing the port; 1 serves from this process. */
   webConcurrency: number
+  /** New password hashes (PASSWORD_HASH): argon2id, or bcrypt for an old Python service to read during a migration. */
+  passwordHash: PasswordHashConfig
   /** Password hashes computed at once per process; undefined: the process's share of the cores. */
   passwordHashConcurrency: number | undefined
   /** Rate limits and login lock-out (RATE_LIMIT, on by default); undefined when off. */
@@ -94,6 +96,47 @@ export type RedisConfig =
       sentinelPassword: string | undefined
       db: number
     }
+
+/** The scheme and parameters of new password hashes; others are re-hashed to them at the next login. */
+export interface PasswordHashConfig {
+  algorithm: 'argon2id' | 'bcrypt'
+  argon2: Argon2Params
+  bcryptRounds: number
+}
+
+/**
+ * OWASP's argon2id floors, allowed in production: at least 7 MiB, and memory × passes at least
+ * their lightest recommendation (7 MiB × 5 passes); bcrypt at least cost 10 (ASVS 2.4.4).
+ */
+const ARGON2_MIN_MEMORY = 7168
+const ARGON2_MIN_WORK = 7168 * 5
+const BCRYPT_MIN_ROUNDS_PRODUCTION = 10
+
+function passwordHash(
+  read: (name: string) => string | undefined,
+  int: (name: string, fallback: number, min: number, max: number) => number,
+  production: boolean,
+  problems: string[],
+): PasswordHashConfig {
+  const raw = read('PASSWORD_HASH')?.toLowerCase() ?? 'argon2id'
+  const algorithm = raw === 'argon2id' || raw === 'bcrypt' ? raw : 'argon2id'
+  if (algorithm !== raw) problems.push(`PASSWORD_HASH must be argon2id or bcrypt (got "${raw}")`)
+  const argon2 = {
+    memoryCost: int('ARGON2_MEMORY_COST', OWASP_ARGON2ID.memoryCost, 8, 4_194_304),
+    timeCost: int('ARGON2_TIME_COST', OWASP_ARGON2ID.timeCost, 1, 100),
+    parallelism: int('ARGON2_PARALLELISM', OWASP_ARGON2ID.parallelism, 1, 255),
+  }
+  const bcryptRounds = int('BCRYPT_ROUNDS', DEFAULT_BCRYPT_ROUNDS, 4, 31)
+  if (production && algorithm === 'argon2id') {
+    if (argon2.memoryCost < ARGON2_MIN_MEMORY || argon2.memoryCost * argon2.timeCost < ARGON2_MIN_WORK)
+      problems.push(
+        `ARGON2_MEMORY_COST / ARGON2_TIME_COST are below OWASP's floor in production (at least ${ARGON2_MIN_MEMORY} KiB, and memory × passes at least ${ARGON2_MIN_WORK})`,
+      )
+  }
+  if (production && algorithm === 'bcrypt' && bcryptRounds < BCRYPT_MIN_ROUNDS_PRODUCTION)
+    problems.push(`BCRYPT_ROUNDS must be at least ${BCRYPT_MIN_ROUNDS_PRODUCTION} in production`)
+  return { algorithm, argon2, bcryptRounds }
+}
 
 export interface RateLimitConfig {
   /** Requests per client address (IPv6 by /64) to each limited route, per window. */
@@ -483,6 +526,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
     shutdownDelaySeconds: int('SHUTDOWN_DELAY', production ? 5 : 0, 0, 3600),
     webConcurrency: int('WEB_CONCURRENCY', 1, 1, 256),
+    passwordHash: passwordHash(read, int, production, problems),
     passwordHashConcurrency:
       read('PASSWORD_HASH_CONCURRENCY') === undefined ? undefined : int('PASSWORD_HASH_CONCURRENCY', 1, 1, 256),
     rateLimit: bool('RATE_LIMIT', true)

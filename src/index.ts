@@ -12,8 +12,11 @@ export { type CreateInput, type UpdateInput, UserManager, type UserManagerOption
 export {
   type Argon2Params,
   createPasswordHasher,
+  DEFAULT_BCRYPT_ROUNDS,
+  type HasherOptions,
   MAX_PASSWORD_LENGTH,
   OWASP_ARGON2ID,
+  type PasswordAlgorithm,
   type PasswordHasher,
 } from './core/passwords.js'
 export { DuplicateEmail, type NewUser, type UpdateConditions, type UserChanges, type UserStore } from './core/store.js'
