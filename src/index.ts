@@ -7,7 +7,14 @@
 
 export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
 export * from './core/errors.js'
-export type { HookContext, LoginContext, PasswordValidator, UpdateContext, UserManagerHooks } from './core/hooks.js'
+export type {
+  BeforeLoginContext,
+  HookContext,
+  LoginContext,
+  PasswordValidator,
+  UpdateContext,
+  UserManagerHooks,
+} from './core/hooks.js'
 export { type CreateInput, type UpdateInput, UserManager, type UserManagerOptions } from './core/manager.js'
 export {
   type Argon2Params,
@@ -41,7 +48,7 @@ export {
   type RateWindow,
 } from './fastify/rate-limit.js'
 export { EmailString, nullable, type UserSchemas } from './fastify/schemas.js'
-export type { Register, RegisteredUser } from './fastify/types.js'
+export type { CurrentToken, Register, RegisteredUser } from './fastify/types.js'
 export type { AccessTokenRow, AccessTokenStore } from './stores/kysely/access-token-store.js'
 export type { RefreshTokenRow, RefreshTokenStore } from './stores/kysely/refresh-token-store.js'
 export { DatabaseStrategy, type DatabaseStrategyOptions } from './strategies/database.js'

@@ -9,7 +9,7 @@ import {
   UserAlreadyExists,
   UserAlreadyVerified,
 } from './errors.js'
-import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './hooks.js'
+import type { BeforeLoginContext, HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './hooks.js'
 import { parseUuid } from './ids.js'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
 import { DuplicateEmail, type UserChanges, type UserStore } from './store.js'
@@ -273,6 +273,11 @@ export class UserManager<U extends BaseUser> {
     })
     // Lost the race to a concurrent login's upgrade: the stored hash is that one's.
     return upgraded ?? (await this.store.get(user.id)) ?? user
+  }
+
+  /** Runs the `onBeforeLogin` veto: a `LoginRefused` it throws refuses the login before any token is written. */
+  async beforeLogin(user: U, ctx: BeforeLoginContext): Promise<void> {
+    await this.hooks.onBeforeLogin?.(user, ctx)
   }
 
   async onAfterLogin(user: U, ctx: LoginContext): Promise<void> {

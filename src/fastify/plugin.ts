@@ -95,8 +95,17 @@ export class FastifyUsers<U extends BaseUser> {
    * A preValidation hook that puts the authenticated user in `request.currentUser` (and `request.user`):
    * `app.get('/private', { preValidation: users.currentUser({ verified: true }) }, …)`.
    */
-  currentUser(options: CurrentUserOptions = {}): preValidationAsyncHookHandler {
+  currentUser(options: CurrentUserOptions<U> = {}): preValidationAsyncHookHandler {
     return currentUserHook(this.manager, this.backends, options)
+  }
+
+  /**
+   * fastapi-users' `current_user_token(...)`: `currentUser(options)` that also puts the token the request
+   * authenticated with, and its backend's name, in `request.currentToken`:
+   * `app.get('/whoami', { preValidation: users.currentUserToken() }, (request) => request.currentToken?.backend)`.
+   */
+  currentUserToken(options: Omit<CurrentUserOptions<U>, 'token'> = {}): preValidationAsyncHookHandler {
+    return currentUserHook(this.manager, this.backends, { ...options, token: true })
   }
 
   /**
@@ -107,6 +116,7 @@ export class FastifyUsers<U extends BaseUser> {
     return fp(
       async (app) => {
         if (!app.hasRequestDecorator('currentUser')) app.decorateRequest('currentUser', null)
+        if (!app.hasRequestDecorator('currentToken')) app.decorateRequest('currentToken', undefined)
       },
       { name: 'fastify-users', fastify: '5.x' },
     )

@@ -13,7 +13,7 @@ export interface RouterContext<U extends BaseUser> {
   manager: UserManager<U>
   backends: AuthenticationBackend<U>[]
   schemas: UserSchemas
-  currentUser(options?: CurrentUserOptions): preValidationAsyncHookHandler
+  currentUser(options?: CurrentUserOptions<U>): preValidationAsyncHookHandler
   /** OpenAPI security requirement listing every backend's scheme. */
   security: Record<string, string[]>[]
   /** Where the OAuth routers keep provider accounts. */

@@ -194,6 +194,7 @@ export function oauthRouter<U extends BaseUser>(
         })
         if (!user.is_active) throw new BadCredentials()
         if (options.requiresVerification && !user.is_verified) throw new UserNotVerified()
+        await manager.beforeLogin(user, { ...ctxHook, backend: backend.name, method: 'oauth', oauthName: client.name })
         const refreshToken = await refresh?.issue(user, backend.name)
         const token = await strategy.writeToken(user)
         await manager.onAfterLogin(user, { ...ctxHook, token })
