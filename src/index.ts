@@ -15,7 +15,13 @@ export type {
   UpdateContext,
   UserManagerHooks,
 } from './core/hooks.js'
-export { type CreateInput, type UpdateInput, UserManager, type UserManagerOptions } from './core/manager.js'
+export {
+  type CreateInput,
+  type TokenSettings,
+  type UpdateInput,
+  UserManager,
+  type UserManagerOptions,
+} from './core/manager.js'
 export {
   type Argon2Params,
   createPasswordHasher,
@@ -34,6 +40,7 @@ export { fastapiCompat } from './fastify/compat.js'
 export type { CurrentUserOptions } from './fastify/current-user.js'
 export { HttpError } from './fastify/errors.js'
 export { type HealthRoutesOptions, healthRoutes } from './fastify/health.js'
+export type { ReadOAuthAccountsOptions } from './fastify/oauth-accounts-read.js'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi.js'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin.js'
 export {

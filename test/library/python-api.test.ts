@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
+import { Type } from 'typebox'
 import {
   type AuthenticationBackend,
   authenticationBackend,
@@ -10,6 +11,7 @@ import {
   DatabaseStrategy,
   defineUserFields,
   FastifyUsers,
+  type FastifyUsersOptions,
   fastapiCompat,
   JWTStrategy,
   LoginRefused,
@@ -20,15 +22,19 @@ import {
 } from '../../src/index.js'
 import {
   createKyselyAccessTokenStore,
+  createKyselyOAuthAccountStore,
+  createKyselyOAuthStateStore,
   createKyselyRefreshTokenStore,
   createKyselyUserStore,
   type Database,
   migrateToLatest,
   openDatabase,
 } from '../../src/kysely.js'
+import { oidcClient } from '../../src/oauth.js'
 import { RedisStrategy } from '../../src/redis.js'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
+import { Browser, freePort, OIDC_CLIENT, type OidcProvider, oidcFlows, startOidcProvider } from '../support/oauth.js'
 import { openRedis, testRedisUrl } from '../support/redis.js'
 
 // fastapi-users' Python API pieces a library app uses: current_user_token, get_enabled_backends and the
@@ -37,11 +43,12 @@ import { openRedis, testRedisUrl } from '../support/redis.js'
 
 const SECRET = 'python-api-secret-0123456789abcdef-xyz'
 const PASSWORD = 'a-long-enough-password'
-const fields = defineUserFields({})
+const fields = defineUserFields({ first_name: { schema: Type.String({ maxLength: 100 }), nullable: true } })
 type User = UserOf<typeof fields>
 
 interface LibraryApp {
   app: FastifyInstance
+  manager: UserManager<User>
   database: Database
   redis: Redis
   redisPrefix: string
@@ -49,12 +56,16 @@ interface LibraryApp {
   close(): Promise<void>
 }
 
-/** A library app on `kind` with three backends and the routes under test; `manager` adds manager options. */
-async function buildApp(
-  kind: DatabaseKind,
-  redisUrl: string,
-  manager: Partial<UserManagerOptions<User>> = {},
-): Promise<LibraryApp | null> {
+interface BuildOptions {
+  manager?: Partial<UserManagerOptions<User>>
+  users?: Pick<FastifyUsersOptions<User>, 'readOAuthAccounts'>
+  /** Social login with the loopback OpenID provider at /auth/test and /auth/associate/test (the app listens on `port`). */
+  oauth?: { issuer: string; port: number }
+}
+
+/** A library app on `kind` with three backends and the routes under test. */
+async function buildApp(kind: DatabaseKind, redisUrl: string, options: BuildOptions = {}): Promise<LibraryApp | null> {
+  const manager = options.manager ?? {}
   const testDatabase: TestDatabase | null = await createTestDatabase(kind)
   if (!testDatabase) return null
   const database = openDatabase(testDatabase.url)
@@ -88,6 +99,9 @@ async function buildApp(
     manager: users,
     backends: [backends.jwt, backends.cookie, backends.redis],
     fields,
+    oauthAccounts: createKyselyOAuthAccountStore(database),
+    oauthStates: createKyselyOAuthStateStore(database),
+    ...options.users,
   })
   const app = Fastify()
   await app.register(fastapiCompat)
@@ -99,6 +113,26 @@ async function buildApp(
   await app.register(fastifyUsers.resetPasswordRouter(), { prefix: '/auth' })
   await app.register(fastifyUsers.verifyRouter(), { prefix: '/auth' })
   await app.register(fastifyUsers.usersRouter(), { prefix: '/users' })
+  const { oauth } = options
+  if (oauth) {
+    const base = `http://127.0.0.1:${oauth.port}`
+    const client = oidcClient({
+      name: 'test',
+      clientId: OIDC_CLIENT.id,
+      clientSecret: OIDC_CLIENT.secret,
+      issuer: oauth.issuer,
+      allowInsecureRequests: true,
+    })
+    const common = { stateSecret: SECRET, csrfCookieSecure: false }
+    await app.register(
+      fastifyUsers.oauthRouter(client, backends.jwt, { ...common, redirectUrl: `${base}/auth/test/callback` }),
+      { prefix: '/auth/test' },
+    )
+    await app.register(
+      fastifyUsers.oauthAssociateRouter(client, { ...common, redirectUrl: `${base}/auth/associate/test/callback` }),
+      { prefix: '/auth/associate/test' },
+    )
+  }
 
   app.get('/whoami', { preValidation: fastifyUsers.currentUserToken() }, async (request) => ({
     email: request.currentUser?.email,
@@ -131,8 +165,10 @@ async function buildApp(
     async (request) => ({ backend: request.currentToken?.backend }),
   )
   await app.ready()
+  if (oauth) await app.listen({ port: oauth.port, host: '127.0.0.1' })
   return {
     app,
+    manager: users,
     database,
     redis,
     redisPrefix,
@@ -180,13 +216,15 @@ for (const kind of databaseKinds()) {
       const redisUrl = await testRedisUrl()
       if (!redisUrl) return
       lib = await buildApp(kind, redisUrl, {
-        hooks: {
-          onBeforeLogin: (user, ctx) => {
-            if (!user.email.startsWith('suspended')) return
-            vetoed.push(`${ctx.method}:${ctx.backend}`)
-            throw new LoginRefused('LOGIN_ACCOUNT_SUSPENDED')
+        manager: {
+          hooks: {
+            onBeforeLogin: (user, ctx) => {
+              if (!user.email.startsWith('suspended')) return
+              vetoed.push(`${ctx.method}:${ctx.backend}`)
+              throw new LoginRefused('LOGIN_ACCOUNT_SUSPENDED')
+            },
+            onAfterLogin: (user) => void afterLogins.push(user.email),
           },
-          onAfterLogin: (user) => void afterLogins.push(user.email),
         },
       })
     })
@@ -296,6 +334,192 @@ for (const kind of databaseKinds()) {
       assert.throws(() => new LoginRefused('not a code'), TypeError)
       assert.equal(new LoginRefused().code, 'LOGIN_REFUSED')
       return Promise.resolve()
+    })
+  })
+}
+
+for (const kind of databaseKinds()) {
+  describe(`Python API: oauth_callback, oauth_associate_callback, oauth_accounts in UserRead (${kind})`, () => {
+    let provider: OidcProvider
+    let lib: LibraryApp | null = null
+    let exact: LibraryApp | null = null
+    let bases: [string, string] = ['', '']
+    const vetoed: string[] = []
+    before(async () => {
+      const redisUrl = await testRedisUrl()
+      if (!redisUrl) return
+      const ports = [await freePort(), await freePort()]
+      bases = ports.map((port) => `http://127.0.0.1:${port}`) as [string, string]
+      provider = await startOidcProvider(
+        bases.flatMap((base) => [`${base}/auth/test/callback`, `${base}/auth/associate/test/callback`]),
+      )
+      const manager: Partial<UserManagerOptions<User>> = {
+        hooks: {
+          onBeforeLogin: (user, ctx) => {
+            if (!user.email.startsWith('suspended')) return
+            vetoed.push(`${ctx.method}:${ctx.backend}:${ctx.oauthName}`)
+            throw new LoginRefused('LOGIN_ACCOUNT_SUSPENDED')
+          },
+        },
+        // refuse one domain; give new users a first name
+        oauthCallback: (input, next) => {
+          if (input.identity.accountEmail?.endsWith('@blocked.example')) throw new LoginRefused('OAUTH_DOMAIN_REFUSED')
+          return next({ ...input, options: { ...input.options, fields: { first_name: `via ${input.oauthName}` } } })
+        },
+        oauthAssociateCallback: (input, next) => {
+          if (input.identity.accountEmail?.endsWith('@elsewhere.example')) throw new LoginRefused('OAUTH_LINK_REFUSED')
+          return next(input)
+        },
+      }
+      lib = await buildApp(kind, redisUrl, {
+        manager,
+        users: { readOAuthAccounts: true },
+        oauth: { issuer: provider.issuer, port: ports[0] as number },
+      })
+      exact = await buildApp(kind, redisUrl, {
+        manager,
+        users: { readOAuthAccounts: { providerTokens: true } },
+        oauth: { issuer: provider.issuer, port: ports[1] as number },
+      })
+    })
+    after(async () => {
+      await lib?.close()
+      await exact?.close()
+      await provider?.close()
+    })
+    const it = (name: string, body: (lib: LibraryApp, exact: LibraryApp) => Promise<void>) =>
+      test(name, async (t: TestContext) => {
+        if (!lib || !exact) return t.skip(`${kind} or Redis is not reachable locally`)
+        await body(lib, exact)
+      })
+    const flows = (which: 0 | 1) => oidcFlows(bases[which], provider)
+    const countUsers = async (database: Database, email: string) =>
+      (await database.db.selectFrom('user').select('id').where('email', '=', email).execute()).length
+
+    it('oauth_callback wrapped: a refused domain is a 400 with the code, and no user is created', async ({
+      database,
+    }) => {
+      const { sub, email } = flows(0).account('blocked', { email: `${newEmail('b').split('@')[0]}@blocked.example` })
+      assert.deepEqual(await flows(0).signIn(sub), [400, { detail: 'OAUTH_DOMAIN_REFUSED' }])
+      assert.equal(await countUsers(database, email), 0)
+    })
+
+    it('oauth_callback wrapped: a new user gets the custom field the wrapper sets', async ({ app }) => {
+      const { sub, email } = flows(0).account('fields')
+      const [status, body] = (await flows(0).signIn(sub)) as [number, { access_token: string }]
+      assert.equal(status, 200)
+      const me = await app.inject({
+        method: 'GET',
+        url: '/users/me',
+        headers: { authorization: `Bearer ${body.access_token}` },
+      })
+      assert.equal(me.statusCode, 200)
+      assert.deepEqual([me.json().email, me.json().first_name], [email, 'via test'])
+    })
+
+    it('the login veto also refuses a social login, before any token is issued', async ({ database }) => {
+      const { sub, email } = flows(0).account('suspended', { email: `suspended-${newEmail('o')}` })
+      vetoed.length = 0
+      assert.deepEqual(await flows(0).signIn(sub), [400, { detail: 'LOGIN_ACCOUNT_SUSPENDED' }])
+      assert.deepEqual(vetoed, ['oauth:jwt:test'])
+      const [user] = await database.db.selectFrom('user').select('id').where('email', '=', email).execute()
+      const refreshTokens = await database.db
+        .selectFrom('refresh_token')
+        .selectAll()
+        .where('user_id', '=', user?.id)
+        .execute()
+      assert.deepEqual(refreshTokens, [])
+    })
+
+    /** A local user signed in with a password, and a browser for the association flow. */
+    async function signedIn(app: FastifyInstance) {
+      const email = newEmail('local')
+      await register(app, email)
+      const token = (await login(app, 'jwt', email)).json().access_token as string
+      return { email, token }
+    }
+
+    it('oauth_associate_callback wrapped: a refused link is a 400 with the code, and nothing is linked', async ({
+      app,
+    }) => {
+      const { token } = await signedIn(app)
+      const account = flows(0).account('elsewhere', { email: `${newEmail('e').split('@')[0]}@elsewhere.example` })
+      const browser = new Browser()
+      const { callback } = await flows(0).authorize(browser, account.sub, { prefix: '/auth/associate/test', token })
+      assert.deepEqual(await flows(0).get(browser, callback, token), [400, { detail: 'OAUTH_LINK_REFUSED' }])
+      const me = await app.inject({ method: 'GET', url: '/users/me', headers: { authorization: `Bearer ${token}` } })
+      assert.deepEqual(me.json().oauth_accounts, [])
+    })
+
+    it('oauth_accounts in UserRead, without the provider tokens: association, /users/me and /users/{id}', async ({
+      app,
+      manager,
+    }) => {
+      const { email, token } = await signedIn(app)
+      const account = flows(0).account('linked')
+      const browser = new Browser()
+      const { callback } = await flows(0).authorize(browser, account.sub, { prefix: '/auth/associate/test', token })
+      const [status, linked] = (await flows(0).get(browser, callback, token)) as [number, Record<string, unknown>]
+      assert.equal(status, 200)
+      const accounts = linked.oauth_accounts as Record<string, unknown>[]
+      assert.equal(accounts.length, 1)
+      assert.deepEqual(Object.keys(accounts[0] ?? {}), [
+        'id',
+        'oauth_name',
+        'expires_at',
+        'account_id',
+        'account_email',
+      ])
+      assert.deepEqual(
+        [accounts[0]?.oauth_name, accounts[0]?.account_id, accounts[0]?.account_email],
+        ['test', account.sub, account.email],
+      )
+      assert.equal(typeof accounts[0]?.expires_at, 'number')
+      const auth = { authorization: `Bearer ${token}` }
+      const me = await app.inject({ method: 'GET', url: '/users/me', headers: auth })
+      assert.deepEqual(me.json(), { ...linked, email })
+      const patched = await app.inject({
+        method: 'PATCH',
+        url: '/users/me',
+        headers: auth,
+        payload: { first_name: 'Ada' },
+      })
+      assert.deepEqual(patched.json().oauth_accounts, accounts)
+      const admin = newEmail('admin')
+      await manager.create({ email: admin, password: PASSWORD, is_superuser: true }, { safe: false })
+      const adminAuth = credential(await login(app, 'jwt', admin), 'jwt')
+      const byId = await app.inject({ method: 'GET', url: `/users/${linked.id}`, headers: adminAuth })
+      assert.deepEqual(byId.json().oauth_accounts, accounts)
+      // a user without links has an empty list, from registration on
+      const fresh = await app.inject({
+        method: 'POST',
+        url: '/auth/register',
+        payload: { email: newEmail('x'), password: PASSWORD },
+      })
+      assert.deepEqual([fresh.statusCode, fresh.json().oauth_accounts], [201, []])
+    })
+
+    it("oauth_accounts with providerTokens: fastapi-users' exact BaseOAuthAccount shape", async (_lib, { app }) => {
+      const { sub } = flows(1).account('exact')
+      const [status, body] = (await flows(1).signIn(sub)) as [number, { access_token: string }]
+      assert.equal(status, 200)
+      const me = await app.inject({
+        method: 'GET',
+        url: '/users/me',
+        headers: { authorization: `Bearer ${body.access_token}` },
+      })
+      const [account] = me.json().oauth_accounts as Record<string, unknown>[]
+      assert.deepEqual(Object.keys(account ?? {}), [
+        'id',
+        'oauth_name',
+        'access_token',
+        'expires_at',
+        'refresh_token',
+        'account_id',
+        'account_email',
+      ])
+      assert.equal(typeof account?.access_token, 'string')
+      assert.ok((account?.access_token as string).length > 0)
     })
   })
 }
