@@ -519,7 +519,7 @@ for (const kind of databaseKinds()) {
         'account_email',
       ])
       assert.equal(typeof account?.access_token, 'string')
-      assert.ok((account?.access_token as string).length > 0)
+      assert.ok(String(account?.access_token).length > 0)
     })
   })
 }
