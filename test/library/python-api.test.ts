@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import Fastify, { type FastifyInstance } from 'fastify'
 import type { Redis } from 'ioredis'
+import { decodeJwt, decodeProtectedHeader, SignJWT } from 'jose'
 import { Type } from 'typebox'
+import { passwordFingerprint } from '../../src/core/tokens.js'
 import {
   type AuthenticationBackend,
   authenticationBackend,
@@ -520,6 +522,109 @@ for (const kind of databaseKinds()) {
       ])
       assert.equal(typeof account?.access_token, 'string')
       assert.ok(String(account?.access_token).length > 0)
+    })
+  })
+}
+
+for (const kind of databaseKinds()) {
+  describe(`Python API: reset and verification tokens' audience and algorithm (${kind})`, () => {
+    let lib: LibraryApp | null = null
+    const mailed = new Map<string, string>()
+    before(async () => {
+      const redisUrl = await testRedisUrl()
+      if (!redisUrl) return
+      lib = await buildApp(kind, redisUrl, {
+        manager: {
+          resetPasswordToken: { audience: 'acme:reset', algorithm: 'HS512' },
+          verificationToken: { audience: 'acme:verify', algorithm: 'HS384' },
+          hooks: {
+            onAfterForgotPassword: (user, token) => void mailed.set(`reset:${user.email}`, token),
+            onAfterRequestVerify: (user, token) => void mailed.set(`verify:${user.email}`, token),
+          },
+        },
+      })
+    })
+    after(async () => lib?.close())
+    const it = (name: string, body: (lib: LibraryApp) => Promise<void>) =>
+      test(name, async (t: TestContext) => {
+        if (!lib) return t.skip(`${kind} or Redis is not reachable locally`)
+        await body(lib)
+      })
+    const secret = new TextEncoder().encode(SECRET)
+    const sign = (claims: Record<string, unknown>, alg: string) =>
+      new SignJWT(claims).setProtectedHeader({ alg, typ: 'JWT' }).setExpirationTime('1h').sign(secret)
+    const answer = async (app: FastifyInstance, url: string, payload: object) => {
+      const res = await app.inject({ method: 'POST', url, payload })
+      return [res.statusCode, res.json()]
+    }
+
+    it('reset tokens carry the configured audience and algorithm; the default audience no longer works', async ({
+      app,
+      database,
+    }) => {
+      const email = newEmail('reset')
+      await register(app, email)
+      assert.equal(
+        (await app.inject({ method: 'POST', url: '/auth/forgot-password', payload: { email } })).statusCode,
+        202,
+      )
+      const token = mailed.get(`reset:${email}`) as string
+      assert.deepEqual([decodeProtectedHeader(token).alg, decodeJwt(token).aud], ['HS512', 'acme:reset'])
+      const [row] = await database.db
+        .selectFrom('user')
+        .select(['id', 'hashed_password'])
+        .where('email', '=', email)
+        .execute()
+      const claims = { sub: row?.id, password_fgpt: passwordFingerprint(String(row?.hashed_password), SECRET) }
+      const BAD = [400, { detail: 'RESET_PASSWORD_BAD_TOKEN' }]
+      const reset = (t: string) => answer(app, '/auth/reset-password', { token: t, password: 'a-brand-new-password' })
+      assert.deepEqual(await reset(await sign({ ...claims, aud: 'fastapi-users:reset' }, 'HS512')), BAD)
+      assert.deepEqual(await reset(await sign({ ...claims, aud: 'acme:reset' }, 'HS256')), BAD)
+      assert.deepEqual(await reset(token), [200, null])
+    })
+
+    it('a token minted like PyJWT with the configured audience and algorithm is accepted', async ({
+      app,
+      database,
+    }) => {
+      const email = newEmail('minted')
+      await register(app, email)
+      const [row] = await database.db
+        .selectFrom('user')
+        .select(['id', 'hashed_password'])
+        .where('email', '=', email)
+        .execute()
+      const claims = { sub: row?.id, password_fgpt: passwordFingerprint(String(row?.hashed_password), SECRET) }
+      const token = await sign({ ...claims, aud: 'acme:reset' }, 'HS512')
+      assert.deepEqual(await answer(app, '/auth/reset-password', { token, password: 'a-brand-new-password' }), [
+        200,
+        null,
+      ])
+    })
+
+    it('verification tokens carry the configured audience and algorithm; the default audience no longer works', async ({
+      app,
+      database,
+    }) => {
+      const email = newEmail('verify')
+      await register(app, email)
+      await app.inject({ method: 'POST', url: '/auth/request-verify-token', payload: { email } })
+      const token = mailed.get(`verify:${email}`) as string
+      assert.deepEqual([decodeProtectedHeader(token).alg, decodeJwt(token).aud], ['HS384', 'acme:verify'])
+      const [row] = await database.db.selectFrom('user').select('id').where('email', '=', email).execute()
+      const BAD = [400, { detail: 'VERIFY_USER_BAD_TOKEN' }]
+      assert.deepEqual(
+        await answer(app, '/auth/verify', {
+          token: await sign({ sub: row?.id, email, aud: 'fastapi-users:verify' }, 'HS384'),
+        }),
+        BAD,
+      )
+      assert.deepEqual(
+        await answer(app, '/auth/verify', { token: await sign({ sub: row?.id, email, aud: 'acme:verify' }, 'HS256') }),
+        BAD,
+      )
+      const [status, user] = await answer(app, '/auth/verify', { token })
+      assert.deepEqual([status, (user as { is_verified: boolean }).is_verified], [200, true])
     })
   })
 }
