@@ -1,7 +1,15 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { type Argon2Params, DEFAULT_BCRYPT_ROUNDS, MAX_PASSWORD_LENGTH, OWASP_ARGON2ID } from 'fastify-users'
+import {
+  type Argon2Params,
+  ASYMMETRIC_ALGORITHMS,
+  type AsymmetricAlgorithm,
+  DEFAULT_BCRYPT_ROUNDS,
+  type HmacAlgorithm,
+  MAX_PASSWORD_LENGTH,
+  OWASP_ARGON2ID,
+} from 'fastify-users'
 
 /**
  * The reference service's configuration: parsed and checked once, at start, into a typed
@@ -28,7 +36,9 @@ export interface Config {
   /** Origins besides PUBLIC_URL's whose cookie-authenticated requests are not cross-site. */
   csrfTrustedOrigins: string[]
   /** Asymmetric access tokens: the signing key, then retired public keys still verified. */
-  jwtKeys: { algorithm: 'RS256' | 'ES256' | 'EdDSA'; privateKey: string; publicKeys: string[] } | undefined
+  jwtKeys: { algorithm: AsymmetricAlgorithm; privateKey: string; publicKeys: string[] } | undefined
+  /** The access tokens' HMAC algorithm when no key file is set (JWT_ALGORITHM: HS256, HS384 or HS512). */
+  jwtHmacAlgorithm: HmacAlgorithm
   /** Serve the hosted pages (/sign-in, /verify, /reset-password, …). */
   pages: boolean
   smtpUrl: string | undefined
@@ -365,16 +375,47 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>
 
-const ALGORITHMS: Record<string, 'RS256' | 'ES256' | 'EdDSA'> = { rsa: 'RS256', ec: 'ES256', ed25519: 'EdDSA' }
+const HMAC_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512']
+/** The curve each ECDSA algorithm signs on (node's names). */
+const EC_CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' }
+const MIN_RSA_BITS = 2048
 
 function curveOf(key: KeyObject): string | undefined {
   return key.asymmetricKeyDetails?.namedCurve
 }
 
-/** PEM files for asymmetric JWTs; the algorithm follows from the signing key's type. */
+/** The algorithm a key signs with when JWT_ALGORITHM does not say: RS256, ES256/384/512 by curve, EdDSA. */
+function defaultAlgorithm(key: KeyObject): AsymmetricAlgorithm | undefined {
+  const type = key.asymmetricKeyType
+  if (type === 'rsa' || type === 'rsa-pss') return type === 'rsa' ? 'RS256' : 'PS256'
+  if (type === 'ed25519') return 'EdDSA'
+  if (type === 'ec')
+    return Object.entries(EC_CURVES).find(([, curve]) => curve === curveOf(key))?.[0] as AsymmetricAlgorithm
+  return undefined
+}
+
+/** Why `key` cannot sign or verify `algorithm`, or undefined when it can. */
+function keyMismatch(key: KeyObject, algorithm: AsymmetricAlgorithm): string | undefined {
+  const type = key.asymmetricKeyType
+  if (/^(RS|PS)/.test(algorithm)) {
+    if (type !== 'rsa' && !(type === 'rsa-pss' && algorithm.startsWith('PS'))) return `${algorithm} needs an RSA key`
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS)
+      return `RSA keys must have at least ${MIN_RSA_BITS} bits`
+    return undefined
+  }
+  if (algorithm === 'EdDSA') return type === 'ed25519' ? undefined : 'EdDSA needs an Ed25519 key'
+  const curve = EC_CURVES[algorithm]
+  return type === 'ec' && curveOf(key) === curve ? undefined : `${algorithm} needs an EC key on ${curve}`
+}
+
+/**
+ * PEM files for asymmetric JWTs. The algorithm is JWT_ALGORITHM's (checked against the keys), or
+ * follows from the signing key's type: RSA → RS256, EC → ES256/384/512 by its curve, Ed25519 → EdDSA.
+ */
 function jwtKeys(
   privateFile: string | undefined,
   publicFiles: string | undefined,
+  requested: string | undefined,
   problems: string[],
 ): Config['jwtKeys'] {
   if (!privateFile) {
@@ -383,10 +424,23 @@ function jwtKeys(
   }
   try {
     const privateKey = readFileSync(privateFile, 'utf8')
-    const type = createPrivateKey(privateKey).asymmetricKeyType ?? ''
-    const algorithm = ALGORITHMS[type]
+    const signing = createPrivateKey(privateKey)
+    if (requested !== undefined && !(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(requested)) {
+      problems.push(
+        `JWT_ALGORITHM must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} with JWT_PRIVATE_KEY_FILE (got "${requested}")`,
+      )
+      return undefined
+    }
+    const algorithm = (requested as AsymmetricAlgorithm | undefined) ?? defaultAlgorithm(signing)
     if (!algorithm) {
-      problems.push(`JWT_PRIVATE_KEY_FILE must hold an RSA, EC P-256 or Ed25519 private key (got ${type || 'none'})`)
+      problems.push(
+        `JWT_PRIVATE_KEY_FILE must hold an RSA, EC (P-256, P-384, P-521) or Ed25519 private key (got ${signing.asymmetricKeyType || 'none'})`,
+      )
+      return undefined
+    }
+    const mismatch = keyMismatch(signing, algorithm)
+    if (mismatch) {
+      problems.push(`JWT_PRIVATE_KEY_FILE: ${mismatch}`)
       return undefined
     }
     const publicKeys = (publicFiles ?? '')
@@ -395,21 +449,28 @@ function jwtKeys(
       .filter(Boolean)
       .map((f) => readFileSync(f, 'utf8'))
     for (const pem of publicKeys) {
-      const key = createPublicKey(pem)
-      if (key.asymmetricKeyType !== type || curveOf(key) !== curveOf(createPrivateKey(privateKey))) {
+      if (keyMismatch(createPublicKey(pem), algorithm)) {
         problems.push(`JWT_PUBLIC_KEY_FILES: every key must be of the signing key's type (${algorithm})`)
         return undefined
       }
-    }
-    if (type === 'ec' && curveOf(createPrivateKey(privateKey)) !== 'prime256v1') {
-      problems.push('JWT_PRIVATE_KEY_FILE: EC keys must be on P-256 (ES256)')
-      return undefined
     }
     return { algorithm, privateKey, publicKeys }
   } catch (error) {
     problems.push(`JWT_PRIVATE_KEY_FILE / JWT_PUBLIC_KEY_FILES: ${(error as Error).message}`)
     return undefined
   }
+}
+
+/** JWT_ALGORITHM without a key file: the HMAC algorithm of SECRET-signed tokens (HS256 as fastapi-users). */
+function jwtHmacAlgorithm(requested: string | undefined, hasKeys: boolean, problems: string[]): HmacAlgorithm {
+  if (requested === undefined || hasKeys) return 'HS256'
+  if (HMAC_ALGORITHMS.includes(requested)) return requested as HmacAlgorithm
+  problems.push(
+    (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(requested)
+      ? `JWT_ALGORITHM=${requested} needs JWT_PRIVATE_KEY_FILE`
+      : `JWT_ALGORITHM must be one of ${[...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS].join(', ')} (got "${requested}")`,
+  )
+  return 'HS256'
 }
 
 /**
@@ -510,7 +571,8 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     redisTimeoutMs: int('REDIS_TIMEOUT_MS', 2000, 100, 600_000),
     cookieSecure: bool('COOKIE_SECURE', true),
     csrfTrustedOrigins: origins('CSRF_TRUSTED_ORIGINS'),
-    jwtKeys: jwtKeys(read('JWT_PRIVATE_KEY_FILE'), read('JWT_PUBLIC_KEY_FILES'), problems),
+    jwtKeys: jwtKeys(read('JWT_PRIVATE_KEY_FILE'), read('JWT_PUBLIC_KEY_FILES'), read('JWT_ALGORITHM'), problems),
+    jwtHmacAlgorithm: jwtHmacAlgorithm(read('JWT_ALGORITHM'), read('JWT_PRIVATE_KEY_FILE') !== undefined, problems),
     pages: bool('PAGES', true),
     smtpUrl: url('SMTP_URL', undefined, ['smtp', 'smtps']),
     mailFrom: read('MAIL_FROM') ?? 'fastify-users <no-reply@example.com>',

@@ -60,6 +60,7 @@ export type { AccessTokenRow, AccessTokenStore } from './stores/kysely/access-to
 export type { RefreshTokenRow, RefreshTokenStore } from './stores/kysely/refresh-token-store.js'
 export { DatabaseStrategy, type DatabaseStrategyOptions } from './strategies/database.js'
 export {
+  ASYMMETRIC_ALGORITHMS,
   type AsymmetricAlgorithm,
   type HmacAlgorithm,
   JWTStrategy,
