@@ -3,6 +3,7 @@ import { createRequire } from 'node:module'
 import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Migration } from 'kysely'
+import type { PasswordHasher } from '../core/passwords.js'
 import type { UserFields } from '../core/user.js'
 
 /**
@@ -19,6 +20,8 @@ export interface CliConfig {
   migrations?: Record<string, Migration>
   /** The app's password rules, applied by create-superuser. */
   validatePassword?: (password: string, user: { email: string }) => void | Promise<void>
+  /** How create-superuser hashes the password (the app's `createPasswordHasher(…)`); default argon2id, OWASP parameters. */
+  passwords?: PasswordHasher
   /** The secret the app signs tokens with; default: the SECRET variable. doctor warns when there is none. */
   secret?: string
   /** Connect and statement timeout in ms (default 5000). */
@@ -43,7 +46,15 @@ export const DEFAULT_CONFIG_FILES = [
   'fastify-users.config.mts',
 ]
 const TYPESCRIPT = new Set(['.ts', '.mts', '.cts'])
-const KEYS = new Set(['databaseUrl', 'fields', 'migrations', 'validatePassword', 'secret', 'databaseTimeoutMs'])
+const KEYS = new Set([
+  'databaseUrl',
+  'fields',
+  'migrations',
+  'validatePassword',
+  'passwords',
+  'secret',
+  'databaseTimeoutMs',
+])
 const SCHEMES = ['sqlite', 'postgres', 'postgresql', 'mysql', 'mariadb']
 
 /** The configuration file: the one named, else the first default name present in `cwd`, else none. */
@@ -82,7 +93,7 @@ export function checkCliConfig(value: unknown, source: string): CliConfig {
   if (!isObject(value)) throw new CliConfigError(`${source}: the configuration must be an object`)
   const problems: string[] = []
   for (const key of Object.keys(value)) if (!KEYS.has(key)) problems.push(`unknown setting "${key}"`)
-  const { databaseUrl, fields, migrations, validatePassword, secret, databaseTimeoutMs } = value as CliConfig
+  const { databaseUrl, fields, migrations, validatePassword, passwords, secret, databaseTimeoutMs } = value as CliConfig
   if (databaseUrl !== undefined && typeof databaseUrl !== 'string') problems.push('databaseUrl must be a string')
   if (fields !== undefined) {
     if (!isObject(fields)) problems.push('fields must be what defineUserFields returns')
@@ -94,6 +105,8 @@ export function checkCliConfig(value: unknown, source: string): CliConfig {
   if (migrations !== undefined && !isObject(migrations)) problems.push('migrations must be an object of migrations')
   if (validatePassword !== undefined && typeof validatePassword !== 'function')
     problems.push('validatePassword must be a function')
+  if (passwords !== undefined && (!isObject(passwords) || typeof passwords.hash !== 'function'))
+    problems.push('passwords must be what createPasswordHasher returns')
   if (secret !== undefined && typeof secret !== 'string') problems.push('secret must be a string')
   if (databaseTimeoutMs !== undefined && !(Number.isInteger(databaseTimeoutMs) && databaseTimeoutMs > 0))
     problems.push('databaseTimeoutMs must be a whole number of milliseconds')

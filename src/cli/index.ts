@@ -186,6 +186,7 @@ async function createSuperuser(
       store: createKyselyUserStore<BaseUser>(database, config.fields ?? {}),
       secret,
       ...(config.validatePassword && { validatePassword: config.validatePassword }),
+      ...(config.passwords && { passwords: config.passwords }),
     })
     const user = await manager.create({ ...input, is_superuser: true, is_verified: true }, { safe: false })
     out.log(`superuser created: ${user.email} (${user.id})`)
