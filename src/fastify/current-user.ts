@@ -53,7 +53,8 @@ export function currentUserHook<U extends BaseUser>(
 ): preValidationAsyncHookHandler {
   const { active = true, verified = false, superuser = false, optional = false, enabledBackends } = options
   return async function currentUser(request: FastifyRequest, _reply: FastifyReply) {
-    const found = await authenticate(request, manager, await enabled(request, backends, enabledBackends))
+    const tried = enabledBackends ? await enabled(request, backends, enabledBackends) : backends
+    const found = await authenticate(request, manager, tried)
     let user: U | null = found?.user ?? null
     let status = 401
     if (user) {
@@ -83,9 +84,8 @@ export function currentUserHook<U extends BaseUser>(
 async function enabled<U extends BaseUser>(
   request: FastifyRequest,
   backends: AuthenticationBackend<U>[],
-  choose: CurrentUserOptions<U>['enabledBackends'],
+  choose: NonNullable<CurrentUserOptions<U>['enabledBackends']>,
 ): Promise<AuthenticationBackend<U>[]> {
-  if (!choose) return backends
   const chosen = new Set<unknown>(await choose(request))
   return backends.filter((backend) => chosen.has(backend))
 }
