@@ -6,7 +6,6 @@ import {
   fastapiCompat,
   type HookContext,
   healthRoutes,
-  OWASP_ARGON2ID,
   registerOpenApi,
   UserAlreadyExists,
   UserManager,
@@ -123,7 +122,9 @@ export async function buildApp(
     verificationToken: { lifetimeSeconds: config.verificationTokenLifetime },
     validatePassword,
     // hashing is bounded so that a login flood cannot take every core from the event loops
-    passwords: createPasswordHasher(OWASP_ARGON2ID, {
+    passwords: createPasswordHasher(config.passwordHash.argon2, {
+      algorithm: config.passwordHash.algorithm,
+      bcryptRounds: config.passwordHash.bcryptRounds,
       concurrency:
         config.passwordHashConcurrency ?? Math.max(1, Math.floor(availableParallelism() / config.webConcurrency)),
     }),

@@ -39,7 +39,12 @@ export function createBackends(
         lifetimeSeconds,
         claims: accessTokenClaims,
       })
-    : new JWTStrategy<User>({ secret: config.secret, lifetimeSeconds, claims: accessTokenClaims })
+    : new JWTStrategy<User>({
+        secret: config.secret,
+        algorithm: config.jwtHmacAlgorithm,
+        lifetimeSeconds,
+        claims: accessTokenClaims,
+      })
 
   const backends = [
     authenticationBackend<User>({

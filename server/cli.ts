@@ -1,3 +1,4 @@
+import { createPasswordHasher } from 'fastify-users'
 import { type CliConfig, CliConfigError, runCli as runLibraryCli } from '../src/cli/index.js'
 import { ConfigError, DEVELOPMENT_SECRET, loadConfig } from './config.js'
 import { userFields, validatePassword } from './user.js'
@@ -15,6 +16,10 @@ export function serviceCliConfig(env: Record<string, string | undefined>): CliCo
       databaseTimeoutMs: config.databaseTimeoutMs,
       fields: userFields,
       validatePassword,
+      passwords: createPasswordHasher(config.passwordHash.argon2, {
+        algorithm: config.passwordHash.algorithm,
+        bcryptRounds: config.passwordHash.bcryptRounds,
+      }),
       // doctor warns when the service would sign with the development default
       secret: config.secret === DEVELOPMENT_SECRET ? undefined : config.secret,
     }

@@ -1,7 +1,15 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { isIP } from 'node:net'
-import { MAX_PASSWORD_LENGTH } from 'fastify-users'
+import {
+  type Argon2Params,
+  ASYMMETRIC_ALGORITHMS,
+  type AsymmetricAlgorithm,
+  DEFAULT_BCRYPT_ROUNDS,
+  type HmacAlgorithm,
+  MAX_PASSWORD_LENGTH,
+  OWASP_ARGON2ID,
+} from 'fastify-users'
 
 /**
  * The reference service's configuration: parsed and checked once, at start, into a typed
@@ -28,7 +36,9 @@ export interface Config {
   /** Origins besides PUBLIC_URL's whose cookie-authenticated requests are not cross-site. */
   csrfTrustedOrigins: string[]
   /** Asymmetric access tokens: the signing key, then retired public keys still verified. */
-  jwtKeys: { algorithm: 'RS256' | 'ES256' | 'EdDSA'; privateKey: string; publicKeys: string[] } | undefined
+  jwtKeys: { algorithm: AsymmetricAlgorithm; privateKey: string; publicKeys: string[] } | undefined
+  /** The access tokens' HMAC algorithm when no key file is set (JWT_ALGORITHM: HS256, HS384 or HS512). */
+  jwtHmacAlgorithm: HmacAlgorithm
   /** Serve the hosted pages (/sign-in, /verify, /reset-password, …). */
   pages: boolean
   smtpUrl: string | undefined
@@ -58,6 +68,8 @@ export interface Config {
   shutdownDelaySeconds: number
   /** Worker processes (node:cluster) sharing the port; 1 serves from this process. */
   webConcurrency: number
+  /** New password hashes (PASSWORD_HASH): argon2id, or bcrypt for an old Python service to read during a migration. */
+  passwordHash: PasswordHashConfig
   /** Password hashes computed at once per process; undefined: the process's share of the cores. */
   passwordHashConcurrency: number | undefined
   /** Rate limits and login lock-out (RATE_LIMIT, on by default); undefined when off. */
@@ -94,6 +106,47 @@ export type RedisConfig =
       sentinelPassword: string | undefined
       db: number
     }
+
+/** The scheme and parameters of new password hashes; others are re-hashed to them at the next login. */
+export interface PasswordHashConfig {
+  algorithm: 'argon2id' | 'bcrypt'
+  argon2: Argon2Params
+  bcryptRounds: number
+}
+
+/**
+ * OWASP's argon2id floors, allowed in production: at least 7 MiB, and memory × passes at least
+ * their lightest recommendation (7 MiB × 5 passes); bcrypt at least cost 10 (ASVS 2.4.4).
+ */
+const ARGON2_MIN_MEMORY = 7168
+const ARGON2_MIN_WORK = 7168 * 5
+const BCRYPT_MIN_ROUNDS_PRODUCTION = 10
+
+function passwordHash(
+  read: (name: string) => string | undefined,
+  int: (name: string, fallback: number, min: number, max: number) => number,
+  production: boolean,
+  problems: string[],
+): PasswordHashConfig {
+  const raw = read('PASSWORD_HASH')?.toLowerCase() ?? 'argon2id'
+  const algorithm = raw === 'argon2id' || raw === 'bcrypt' ? raw : 'argon2id'
+  if (algorithm !== raw) problems.push(`PASSWORD_HASH must be argon2id or bcrypt (got "${raw}")`)
+  const argon2 = {
+    memoryCost: int('ARGON2_MEMORY_COST', OWASP_ARGON2ID.memoryCost, 8, 4_194_304),
+    timeCost: int('ARGON2_TIME_COST', OWASP_ARGON2ID.timeCost, 1, 100),
+    parallelism: int('ARGON2_PARALLELISM', OWASP_ARGON2ID.parallelism, 1, 255),
+  }
+  const bcryptRounds = int('BCRYPT_ROUNDS', DEFAULT_BCRYPT_ROUNDS, 4, 31)
+  if (production && algorithm === 'argon2id') {
+    if (argon2.memoryCost < ARGON2_MIN_MEMORY || argon2.memoryCost * argon2.timeCost < ARGON2_MIN_WORK)
+      problems.push(
+        `ARGON2_MEMORY_COST / ARGON2_TIME_COST are below OWASP's floor in production (at least ${ARGON2_MIN_MEMORY} KiB, and memory × passes at least ${ARGON2_MIN_WORK})`,
+      )
+  }
+  if (production && algorithm === 'bcrypt' && bcryptRounds < BCRYPT_MIN_ROUNDS_PRODUCTION)
+    problems.push(`BCRYPT_ROUNDS must be at least ${BCRYPT_MIN_ROUNDS_PRODUCTION} in production`)
+  return { algorithm, argon2, bcryptRounds }
+}
 
 export interface RateLimitConfig {
   /** Requests per client address (IPv6 by /64) to each limited route, per window. */
@@ -322,16 +375,47 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>
 
-const ALGORITHMS: Record<string, 'RS256' | 'ES256' | 'EdDSA'> = { rsa: 'RS256', ec: 'ES256', ed25519: 'EdDSA' }
+const HMAC_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512']
+/** The curve each ECDSA algorithm signs on (node's names). */
+const EC_CURVES: Record<string, string> = { ES256: 'prime256v1', ES384: 'secp384r1', ES512: 'secp521r1' }
+const MIN_RSA_BITS = 2048
 
 function curveOf(key: KeyObject): string | undefined {
   return key.asymmetricKeyDetails?.namedCurve
 }
 
-/** PEM files for asymmetric JWTs; the algorithm follows from the signing key's type. */
+/** The algorithm a key signs with when JWT_ALGORITHM does not say: RS256, ES256/384/512 by curve, EdDSA. */
+function defaultAlgorithm(key: KeyObject): AsymmetricAlgorithm | undefined {
+  const type = key.asymmetricKeyType
+  if (type === 'rsa' || type === 'rsa-pss') return type === 'rsa' ? 'RS256' : 'PS256'
+  if (type === 'ed25519') return 'EdDSA'
+  if (type === 'ec')
+    return Object.entries(EC_CURVES).find(([, curve]) => curve === curveOf(key))?.[0] as AsymmetricAlgorithm
+  return undefined
+}
+
+/** Why `key` cannot sign or verify `algorithm`, or undefined when it can. */
+function keyMismatch(key: KeyObject, algorithm: AsymmetricAlgorithm): string | undefined {
+  const type = key.asymmetricKeyType
+  if (/^(RS|PS)/.test(algorithm)) {
+    if (type !== 'rsa' && !(type === 'rsa-pss' && algorithm.startsWith('PS'))) return `${algorithm} needs an RSA key`
+    if ((key.asymmetricKeyDetails?.modulusLength ?? 0) < MIN_RSA_BITS)
+      return `RSA keys must have at least ${MIN_RSA_BITS} bits`
+    return undefined
+  }
+  if (algorithm === 'EdDSA') return type === 'ed25519' ? undefined : 'EdDSA needs an Ed25519 key'
+  const curve = EC_CURVES[algorithm]
+  return type === 'ec' && curveOf(key) === curve ? undefined : `${algorithm} needs an EC key on ${curve}`
+}
+
+/**
+ * PEM files for asymmetric JWTs. The algorithm is JWT_ALGORITHM's (checked against the keys), or
+ * follows from the signing key's type: RSA → RS256, EC → ES256/384/512 by its curve, Ed25519 → EdDSA.
+ */
 function jwtKeys(
   privateFile: string | undefined,
   publicFiles: string | undefined,
+  requested: string | undefined,
   problems: string[],
 ): Config['jwtKeys'] {
   if (!privateFile) {
@@ -340,10 +424,23 @@ function jwtKeys(
   }
   try {
     const privateKey = readFileSync(privateFile, 'utf8')
-    const type = createPrivateKey(privateKey).asymmetricKeyType ?? ''
-    const algorithm = ALGORITHMS[type]
+    const signing = createPrivateKey(privateKey)
+    if (requested !== undefined && !(ASYMMETRIC_ALGORITHMS as readonly string[]).includes(requested)) {
+      problems.push(
+        `JWT_ALGORITHM must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} with JWT_PRIVATE_KEY_FILE (got "${requested}")`,
+      )
+      return undefined
+    }
+    const algorithm = (requested as AsymmetricAlgorithm | undefined) ?? defaultAlgorithm(signing)
     if (!algorithm) {
-      problems.push(`JWT_PRIVATE_KEY_FILE must hold an RSA, EC P-256 or Ed25519 private key (got ${type || 'none'})`)
+      problems.push(
+        `JWT_PRIVATE_KEY_FILE must hold an RSA, EC (P-256, P-384, P-521) or Ed25519 private key (got ${signing.asymmetricKeyType || 'none'})`,
+      )
+      return undefined
+    }
+    const mismatch = keyMismatch(signing, algorithm)
+    if (mismatch) {
+      problems.push(`JWT_PRIVATE_KEY_FILE: ${mismatch}`)
       return undefined
     }
     const publicKeys = (publicFiles ?? '')
@@ -352,21 +449,28 @@ function jwtKeys(
       .filter(Boolean)
       .map((f) => readFileSync(f, 'utf8'))
     for (const pem of publicKeys) {
-      const key = createPublicKey(pem)
-      if (key.asymmetricKeyType !== type || curveOf(key) !== curveOf(createPrivateKey(privateKey))) {
+      if (keyMismatch(createPublicKey(pem), algorithm)) {
         problems.push(`JWT_PUBLIC_KEY_FILES: every key must be of the signing key's type (${algorithm})`)
         return undefined
       }
-    }
-    if (type === 'ec' && curveOf(createPrivateKey(privateKey)) !== 'prime256v1') {
-      problems.push('JWT_PRIVATE_KEY_FILE: EC keys must be on P-256 (ES256)')
-      return undefined
     }
     return { algorithm, privateKey, publicKeys }
   } catch (error) {
     problems.push(`JWT_PRIVATE_KEY_FILE / JWT_PUBLIC_KEY_FILES: ${(error as Error).message}`)
     return undefined
   }
+}
+
+/** JWT_ALGORITHM without a key file: the HMAC algorithm of SECRET-signed tokens (HS256 as fastapi-users). */
+function jwtHmacAlgorithm(requested: string | undefined, hasKeys: boolean, problems: string[]): HmacAlgorithm {
+  if (requested === undefined || hasKeys) return 'HS256'
+  if (HMAC_ALGORITHMS.includes(requested)) return requested as HmacAlgorithm
+  problems.push(
+    (ASYMMETRIC_ALGORITHMS as readonly string[]).includes(requested)
+      ? `JWT_ALGORITHM=${requested} needs JWT_PRIVATE_KEY_FILE`
+      : `JWT_ALGORITHM must be one of ${[...HMAC_ALGORITHMS, ...ASYMMETRIC_ALGORITHMS].join(', ')} (got "${requested}")`,
+  )
+  return 'HS256'
 }
 
 /**
@@ -467,7 +571,8 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     redisTimeoutMs: int('REDIS_TIMEOUT_MS', 2000, 100, 600_000),
     cookieSecure: bool('COOKIE_SECURE', true),
     csrfTrustedOrigins: origins('CSRF_TRUSTED_ORIGINS'),
-    jwtKeys: jwtKeys(read('JWT_PRIVATE_KEY_FILE'), read('JWT_PUBLIC_KEY_FILES'), problems),
+    jwtKeys: jwtKeys(read('JWT_PRIVATE_KEY_FILE'), read('JWT_PUBLIC_KEY_FILES'), read('JWT_ALGORITHM'), problems),
+    jwtHmacAlgorithm: jwtHmacAlgorithm(read('JWT_ALGORITHM'), read('JWT_PRIVATE_KEY_FILE') !== undefined, problems),
     pages: bool('PAGES', true),
     smtpUrl: url('SMTP_URL', undefined, ['smtp', 'smtps']),
     mailFrom: read('MAIL_FROM') ?? 'fastify-users <no-reply@example.com>',
@@ -483,6 +588,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     benchCeilingRoute: bool('BENCH_CEILING_ROUTE', false),
     shutdownDelaySeconds: int('SHUTDOWN_DELAY', production ? 5 : 0, 0, 3600),
     webConcurrency: int('WEB_CONCURRENCY', 1, 1, 256),
+    passwordHash: passwordHash(read, int, production, problems),
     passwordHashConcurrency:
       read('PASSWORD_HASH_CONCURRENCY') === undefined ? undefined : int('PASSWORD_HASH_CONCURRENCY', 1, 1, 256),
     rateLimit: bool('RATE_LIMIT', true)

@@ -8,6 +8,7 @@
 export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
 export * from './core/errors.js'
 export type {
+  BeforeLoginContext,
   HookContext,
   LoginContext,
   PasswordValidator,
@@ -16,12 +17,21 @@ export type {
   UserValidationContext,
   UserValidator,
 } from './core/hooks.js'
-export { type CreateInput, type UpdateInput, UserManager, type UserManagerOptions } from './core/manager.js'
+export {
+  type CreateInput,
+  type TokenSettings,
+  type UpdateInput,
+  UserManager,
+  type UserManagerOptions,
+} from './core/manager.js'
 export {
   type Argon2Params,
   createPasswordHasher,
+  DEFAULT_BCRYPT_ROUNDS,
+  type HasherOptions,
   MAX_PASSWORD_LENGTH,
   OWASP_ARGON2ID,
+  type PasswordAlgorithm,
   type PasswordHasher,
 } from './core/passwords.js'
 export { DuplicateEmail, type NewUser, type UpdateConditions, type UserChanges, type UserStore } from './core/store.js'
@@ -44,6 +54,7 @@ export { fastapiCompat } from './fastify/compat.js'
 export type { CurrentUserOptions } from './fastify/current-user.js'
 export { HttpError } from './fastify/errors.js'
 export { type HealthRoutesOptions, healthRoutes } from './fastify/health.js'
+export type { ReadOAuthAccountsOptions } from './fastify/oauth-accounts-read.js'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi.js'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin.js'
 export {
@@ -58,11 +69,12 @@ export {
   type RateWindow,
 } from './fastify/rate-limit.js'
 export { EmailString, nullable, type UserSchemas } from './fastify/schemas.js'
-export type { Register, RegisteredUser } from './fastify/types.js'
+export type { CurrentToken, Register, RegisteredUser } from './fastify/types.js'
 export type { AccessTokenRow, AccessTokenStore } from './stores/kysely/access-token-store.js'
 export type { RefreshTokenRow, RefreshTokenStore } from './stores/kysely/refresh-token-store.js'
 export { DatabaseStrategy, type DatabaseStrategyOptions } from './strategies/database.js'
 export {
+  ASYMMETRIC_ALGORITHMS,
   type AsymmetricAlgorithm,
   type HmacAlgorithm,
   JWTStrategy,

@@ -4,6 +4,7 @@ import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Migration } from 'kysely'
 import type { UserValidator } from '../core/hooks.js'
+import type { PasswordHasher } from '../core/passwords.js'
 import type { BaseUser, UserFields } from '../core/user.js'
 
 /**
@@ -23,6 +24,8 @@ export interface CliConfig {
   /** The app's cross-field rules (the manager's `validateUser`), applied by create-superuser. */
   // a method, so that the app's validator, typed with its own user, fits
   validateUser?(...args: Parameters<UserValidator<BaseUser>>): ReturnType<UserValidator<BaseUser>>
+  /** How create-superuser hashes the password (the app's `createPasswordHasher(…)`); default argon2id, OWASP parameters. */
+  passwords?: PasswordHasher
   /** The secret the app signs tokens with; default: the SECRET variable. doctor warns when there is none. */
   secret?: string
   /** Connect and statement timeout in ms (default 5000). */
@@ -53,6 +56,7 @@ const KEYS = new Set([
   'migrations',
   'validatePassword',
   'validateUser',
+  'passwords',
   'secret',
   'databaseTimeoutMs',
 ])
@@ -94,7 +98,7 @@ export function checkCliConfig(value: unknown, source: string): CliConfig {
   if (!isObject(value)) throw new CliConfigError(`${source}: the configuration must be an object`)
   const problems: string[] = []
   for (const key of Object.keys(value)) if (!KEYS.has(key)) problems.push(`unknown setting "${key}"`)
-  const { databaseUrl, fields, migrations, validatePassword, validateUser, secret, databaseTimeoutMs } =
+  const { databaseUrl, fields, migrations, validatePassword, validateUser, passwords, secret, databaseTimeoutMs } =
     value as CliConfig
   if (databaseUrl !== undefined && typeof databaseUrl !== 'string') problems.push('databaseUrl must be a string')
   if (fields !== undefined) {
@@ -108,6 +112,8 @@ export function checkCliConfig(value: unknown, source: string): CliConfig {
   if (validatePassword !== undefined && typeof validatePassword !== 'function')
     problems.push('validatePassword must be a function')
   if (validateUser !== undefined && typeof validateUser !== 'function') problems.push('validateUser must be a function')
+  if (passwords !== undefined && (!isObject(passwords) || typeof passwords.hash !== 'function'))
+    problems.push('passwords must be what createPasswordHasher returns')
   if (secret !== undefined && typeof secret !== 'string') problems.push('secret must be a string')
   if (databaseTimeoutMs !== undefined && !(Number.isInteger(databaseTimeoutMs) && databaseTimeoutMs > 0))
     problems.push('databaseTimeoutMs must be a whole number of milliseconds')

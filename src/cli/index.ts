@@ -187,6 +187,7 @@ async function createSuperuser(
       secret,
       ...(config.validatePassword && { validatePassword: config.validatePassword }),
       ...(config.validateUser && { validateUser: config.validateUser }),
+      ...(config.passwords && { passwords: config.passwords }),
     })
     const user = await manager.create({ ...input, is_superuser: true, is_verified: true }, { safe: false })
     out.log(`superuser created: ${user.email} (${user.id})`)

@@ -21,6 +21,21 @@ export class UserNotVerified extends AuthError {
   readonly code = 'LOGIN_USER_NOT_VERIFIED'
 }
 
+/**
+ * Thrown by the `onBeforeLogin` hook to refuse a sign-in whose password (or provider) checked out:
+ * the login answers 400 `{"detail": code}` and no token, cookie or session is written.
+ * `new LoginRefused('LOGIN_ACCOUNT_SUSPENDED')`; the code is a word of capitals, digits and `_`.
+ */
+export class LoginRefused extends AuthError {
+  readonly code: string
+  constructor(code = 'LOGIN_REFUSED') {
+    if (!/^[A-Z][A-Z0-9_]{0,99}$/.test(code))
+      throw new TypeError(`LoginRefused: "${code}" is not a code like LOGIN_REFUSED`)
+    super(code)
+    this.code = code
+  }
+}
+
 export class InvalidResetPasswordToken extends AuthError {
   readonly code = 'RESET_PASSWORD_BAD_TOKEN'
 }

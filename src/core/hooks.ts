@@ -16,6 +16,15 @@ export interface LoginContext extends HookContext {
   token?: string
 }
 
+/** onBeforeLogin's context: how the user is signing in, before any token exists. */
+export interface BeforeLoginContext extends HookContext {
+  /** The backend that will issue the tokens. */
+  backend: string
+  /** A password login, a social login (with `oauthName`), or a refresh token's renewal. */
+  method: 'password' | 'oauth' | 'refresh'
+  oauthName?: string
+}
+
 /** onAfterUpdate's context: also the address the user had, when the update changed it (to tell the owner). */
 export interface UpdateContext extends HookContext {
   previousEmail?: string
@@ -44,11 +53,18 @@ export type UserValidator<U extends BaseUser> = (
 
 /**
  * fastapi-users' `on_after_*` hooks. An after-hook that fails is logged and never undoes
- * the change it follows; `onBeforeDelete` may veto the deletion by throwing.
+ * the change it follows; `onBeforeLogin` and `onBeforeDelete` may veto by throwing.
  */
 export interface UserManagerHooks<U extends BaseUser> {
   onAfterRegister?(user: U, ctx: HookContext): MaybePromise<void>
   onAfterUpdate?(user: U, changes: Record<string, unknown>, ctx: UpdateContext): MaybePromise<void>
+  /**
+   * A login veto (fastapi-users has only `on_after_login`, which cannot refuse): runs once the
+   * password (or the provider, or the refresh token) checked out and before any token is written;
+   * throw `LoginRefused(code)` to answer 400 `{"detail": code}` with nothing issued. Any other error
+   * fails the request. Also runs on refresh-token renewals, so a refused user cannot renew either.
+   */
+  onBeforeLogin?(user: U, ctx: BeforeLoginContext): MaybePromise<void>
   onAfterLogin?(user: U, ctx: LoginContext): MaybePromise<void>
   onAfterRequestVerify?(user: U, token: string, ctx: HookContext): MaybePromise<void>
   onAfterVerify?(user: U, ctx: HookContext): MaybePromise<void>

@@ -9,16 +9,42 @@ import {
   UserAlreadyExists,
   UserAlreadyVerified,
 } from './errors.js'
-import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks, UserValidator } from './hooks.js'
+import type { HmacJwtAlgorithm } from './hmac-jwt.js'
+import type {
+  BeforeLoginContext,
+  HookContext,
+  LoginContext,
+  PasswordValidator,
+  UserManagerHooks,
+  UserValidator,
+} from './hooks.js'
 import { parseUuid } from './ids.js'
+import {
+  associateOAuthAccount,
+  type OAuthAccount,
+  type OAuthAssociateCallback,
+  type OAuthAssociateInput,
+  type OAuthCallback,
+  type OAuthCallbackInput,
+  resolveOAuthUser,
+} from './oauth.js'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
 import { DuplicateEmail, type UserChanges, type UserStore } from './store.js'
 import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens.js'
 import type { BaseUser } from './user.js'
 
+/**
+ * A reset or verification token's settings: fastapi-users' `reset_password_token_secret`,
+ * `reset_password_token_lifetime_seconds` and `reset_password_token_audience` (and the
+ * `verification_token_*` ones), plus the HMAC algorithm PyJWT signs them with.
+ */
 export interface TokenSettings {
   secret: string
   lifetimeSeconds?: number
+  /** Default `fastapi-users:reset` / `fastapi-users:verify`: a token of one purpose never serves another. */
+  audience?: string
+  /** Default HS256, as fastapi-users. */
+  algorithm?: HmacJwtAlgorithm
 }
 
 export interface ManagerLogger {
@@ -47,6 +73,14 @@ export interface UserManagerOptions<U extends BaseUser> {
    * longer login password fails like a wrong one, after a dummy verification.
    */
   maxPasswordLength?: number
+  /**
+   * fastapi-users' `oauth_callback` (overridden there by subclassing the manager, as here too): wraps
+   * or replaces how a social login finds, links or creates its user, e.g. refusing some domains or
+   * setting custom fields on a new user. Default: `resolveOAuthUser`'s rules.
+   */
+  oauthCallback?: OAuthCallback<U>
+  /** fastapi-users' `oauth_associate_callback`: wraps or replaces how a signed-in user's link is made. */
+  oauthAssociateCallback?: OAuthAssociateCallback<U>
 }
 
 export interface Credentials {
@@ -89,6 +123,7 @@ export class UserManager<U extends BaseUser> {
   readonly clock: Clock
   private readonly revokers: ((user: U) => Promise<void>)[] = []
   private readonly proofListeners: ((user: U) => Promise<void>)[] = []
+  private readonly oauthCallbacks: Pick<UserManagerOptions<U>, 'oauthCallback' | 'oauthAssociateCallback'>
 
   constructor(options: UserManagerOptions<U>) {
     if (!options.store) throw new TypeError('UserManager: `store` is required')
@@ -103,8 +138,12 @@ export class UserManager<U extends BaseUser> {
     this.maxPasswordLength = options.maxPasswordLength ?? MAX_PASSWORD_LENGTH
     if (!Number.isInteger(this.maxPasswordLength) || this.maxPasswordLength < 1)
       throw new TypeError('UserManager: `maxPasswordLength` must be a positive whole number')
-    this.reset = tokenSettings(options.secret, options.resetPasswordToken)
-    this.verification = tokenSettings(options.secret, options.verificationToken)
+    this.reset = tokenSettings(options.secret, AUDIENCE.reset, options.resetPasswordToken)
+    this.verification = tokenSettings(options.secret, AUDIENCE.verify, options.verificationToken)
+    this.oauthCallbacks = {
+      oauthCallback: options.oauthCallback,
+      oauthAssociateCallback: options.oauthAssociateCallback,
+    }
   }
 
   /**
@@ -293,8 +332,33 @@ export class UserManager<U extends BaseUser> {
     return upgraded ?? (await this.store.get(user.id)) ?? user
   }
 
+  /** Runs the `onBeforeLogin` veto: a `LoginRefused` it throws refuses the login before any token is written. */
+  async beforeLogin(user: U, ctx: BeforeLoginContext): Promise<void> {
+    await this.hooks.onBeforeLogin?.(user, ctx)
+  }
+
   async onAfterLogin(user: U, ctx: LoginContext): Promise<void> {
     await this.after('onAfterLogin', () => this.hooks.onAfterLogin?.(user, ctx), ctx)
+  }
+
+  /**
+   * fastapi-users' `oauth_callback`: the user a social login signs in (found by its link, linked by
+   * e-mail, or created). Override it in a subclass, or wrap it with the `oauthCallback` option.
+   */
+  oauthCallback(input: OAuthCallbackInput): Promise<U> {
+    const run = (i: OAuthCallbackInput) => resolveOAuthUser(this, i.accounts, i.oauthName, i.identity, i.options)
+    const wrapper = this.oauthCallbacks.oauthCallback
+    return wrapper ? wrapper(input, run) : run(input)
+  }
+
+  /**
+   * fastapi-users' `oauth_associate_callback`: links a provider account to the signed-in user.
+   * Override it in a subclass, or wrap it with the `oauthAssociateCallback` option.
+   */
+  oauthAssociateCallback(input: OAuthAssociateInput<U>): Promise<OAuthAccount> {
+    const run = (i: OAuthAssociateInput<U>) => associateOAuthAccount(i.user, i.accounts, i.oauthName, i.identity)
+    const wrapper = this.oauthCallbacks.oauthAssociateCallback
+    return wrapper ? wrapper(input, run) : run(input)
   }
 
   /** Issues a reset token through `onAfterForgotPassword`; inactive users get nothing. */
@@ -304,9 +368,9 @@ export class UserManager<U extends BaseUser> {
       {
         sub: user.id,
         password_fgpt: passwordFingerprint(user.hashed_password, this.reset.secret),
-        aud: AUDIENCE.reset,
+        aud: this.reset.audience,
       },
-      { secret: this.reset.secret },
+      { secret: this.reset.secret, algorithm: this.reset.algorithm },
       this.reset.lifetimeSeconds,
       this.clock,
     )
@@ -314,7 +378,7 @@ export class UserManager<U extends BaseUser> {
   }
 
   async resetPassword(token: string, password: string, ctx: HookContext = {}): Promise<U> {
-    const claims = await verifyJwt(token, { secret: this.reset.secret }, AUDIENCE.reset, this.clock)
+    const claims = await verifyJwt(token, this.reset, this.reset.audience, this.clock)
     const fingerprint = claims?.password_fgpt
     const user = typeof fingerprint === 'string' ? await this.get(String(claims?.sub)) : null
     if (!user || typeof fingerprint !== 'string') throw new InvalidResetPasswordToken()
@@ -340,8 +404,8 @@ export class UserManager<U extends BaseUser> {
   async requestVerify(user: U, ctx: HookContext = {}): Promise<void> {
     if (!user.is_active || user.is_verified) return
     const token = await signJwt(
-      { sub: user.id, email: user.email, aud: AUDIENCE.verify },
-      { secret: this.verification.secret },
+      { sub: user.id, email: user.email, aud: this.verification.audience },
+      { secret: this.verification.secret, algorithm: this.verification.algorithm },
       this.verification.lifetimeSeconds,
       this.clock,
     )
@@ -350,7 +414,7 @@ export class UserManager<U extends BaseUser> {
 
   /** fastapi-users' order: token, e-mail still the user's, id matches, not yet verified. */
   async verify(token: string, ctx: HookContext = {}): Promise<U> {
-    const claims = await verifyJwt(token, { secret: this.verification.secret }, AUDIENCE.verify, this.clock)
+    const claims = await verifyJwt(token, this.verification, this.verification.audience, this.clock)
     if (!claims || typeof claims.email !== 'string' || claims.sub === undefined) throw new InvalidVerifyToken()
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const user = await this.store.getByEmail(claims.email)
@@ -386,8 +450,24 @@ export class UserManager<U extends BaseUser> {
   }
 }
 
-function tokenSettings(secret: string, settings: Partial<TokenSettings> = {}): Required<TokenSettings> {
-  return { secret: settings.secret ?? secret, lifetimeSeconds: settings.lifetimeSeconds ?? DEFAULT_LIFETIME }
+const HMAC_ALGORITHMS: readonly string[] = ['HS256', 'HS384', 'HS512']
+
+function tokenSettings(
+  secret: string,
+  audience: string,
+  settings: Partial<TokenSettings> = {},
+): Required<TokenSettings> {
+  const algorithm = settings.algorithm ?? 'HS256'
+  if (!HMAC_ALGORITHMS.includes(algorithm))
+    throw new TypeError(`UserManager: token algorithm must be one of ${HMAC_ALGORITHMS.join(', ')}`)
+  if (settings.audience !== undefined && (typeof settings.audience !== 'string' || settings.audience === ''))
+    throw new TypeError('UserManager: a token audience must be a non-empty string')
+  return {
+    secret: settings.secret ?? secret,
+    lifetimeSeconds: settings.lifetimeSeconds ?? DEFAULT_LIFETIME,
+    audience: settings.audience ?? audience,
+    algorithm,
+  }
 }
 
 function canonicalEmail(email: string): string {

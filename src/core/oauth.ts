@@ -73,8 +73,43 @@ export interface OAuthResolveOptions {
    * link is removed when the address's owner proves it by mail (see `dropUnvouchedLinks`).
    */
   allowUnverifiedEmail?: boolean
+  /** Custom fields of a user the callback creates (e.g. set by an `oauthCallback` wrapper); never flags, e-mail or password. */
+  fields?: Record<string, unknown>
   ctx?: HookContext
 }
+
+/** What `UserManager.oauthCallback` (fastapi-users' `oauth_callback`) is given. */
+export interface OAuthCallbackInput {
+  oauthName: string
+  identity: OAuthIdentity
+  accounts: OAuthAccountStore
+  options: OAuthResolveOptions
+}
+
+/**
+ * Wraps or replaces fastapi-users' `oauth_callback`: `next(input)` runs the default rules
+ * (`resolveOAuthUser`); call it with changed input (`options.fields` for a new user's custom fields),
+ * refuse by throwing an `AuthError` (answered 400 with its code), or return a user of your own finding.
+ */
+export type OAuthCallback<U extends BaseUser> = (
+  input: OAuthCallbackInput,
+  next: (input: OAuthCallbackInput) => Promise<U>,
+) => Promise<U>
+
+/** What `UserManager.oauthAssociateCallback` (fastapi-users' `oauth_associate_callback`) is given. */
+export interface OAuthAssociateInput<U extends BaseUser> {
+  user: U
+  oauthName: string
+  identity: OAuthIdentity
+  accounts: OAuthAccountStore
+  ctx?: HookContext
+}
+
+/** Wraps or replaces fastapi-users' `oauth_associate_callback`; `next(input)` links as `associateOAuthAccount`. */
+export type OAuthAssociateCallback<U extends BaseUser> = (
+  input: OAuthAssociateInput<U>,
+  next: (input: OAuthAssociateInput<U>) => Promise<OAuthAccount>,
+) => Promise<OAuthAccount>
 
 /** The provider's e-mail in our canonical form, or OAUTH_NOT_AVAILABLE_EMAIL. */
 export function oauthEmail(identity: OAuthIdentity): string {
@@ -161,6 +196,7 @@ export async function resolveOAuthUser<U extends BaseUser>(
   try {
     user = await manager.create(
       {
+        ...withoutReserved(options.fields),
         email,
         password: randomBytes(32).toString('base64url'),
         is_verified: Boolean(options.isVerifiedByDefault && identity.emailVerified),
@@ -182,6 +218,20 @@ export async function resolveOAuthUser<U extends BaseUser>(
     return resolveOAuthUser(manager, accounts, oauthName, identity, options, attempt + 1)
   }
   return user
+}
+
+const RESERVED_FIELDS = new Set([
+  'id',
+  'email',
+  'password',
+  'hashed_password',
+  'is_active',
+  'is_superuser',
+  'is_verified',
+])
+
+function withoutReserved(fields: Record<string, unknown> = {}): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(fields).filter(([name]) => !RESERVED_FIELDS.has(name)))
 }
 
 /**

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os'
 import { hash as argon2Hash, parseOptions as argon2Params, verify as argon2Verify } from '@node-rs/argon2'
-import { verify as bcryptVerify } from '@node-rs/bcrypt'
+import { hash as bcryptHash, parseOptions as bcryptParams, verify as bcryptVerify } from '@node-rs/bcrypt'
 
 /** argon2id parameters. The default is OWASP's first recommendation (19 MiB, 2 passes, 1 lane). */
 export interface Argon2Params {
@@ -31,6 +31,16 @@ export interface PasswordHasher {
 
 export interface HasherOptions {
   /**
+   * The scheme of new hashes (fastapi-users' `PasswordHelper`). `argon2id` (the default) with the
+   * parameters given; `bcrypt` writes `$2b$` hashes with `bcryptRounds`, as passlib does, so that an
+   * old Python service still reads them during a migration's overlap (bcrypt reads only a password's
+   * first 72 bytes). Hashes of the other scheme, or with other parameters, verify and are re-hashed
+   * to this one at the next successful login.
+   */
+  algorithm?: PasswordAlgorithm
+  /** bcrypt's cost (log2 rounds), 4 to 31. Default 12, passlib's. */
+  bcryptRounds?: number
+  /**
    * Hashes computed at once; the rest wait in line (FIFO). Default: the cores this process may
    * run on (os.availableParallelism(), which honours taskset/cgroup affinity). More than that
    * only makes every hash slower and takes the event loop's core away from other requests.
@@ -60,24 +70,51 @@ export function bounded(n: number): <T>(task: () => Promise<T>) => Promise<T> {
   }
 }
 
+export type PasswordAlgorithm = 'argon2id' | 'bcrypt'
+
+/** passlib's bcrypt cost, and fastapi-users'. */
+export const DEFAULT_BCRYPT_ROUNDS = 12
+
 const ARGON2ID = 2 // Algorithm.Argon2id (a const enum the isolated-module build cannot import)
 
 /**
- * argon2id for every new hash; argon2 (any variant) and bcrypt ($2a/$2b/$2y, as passlib
+ * fastapi-users' `PasswordHelper`: argon2id for every new hash by default (or bcrypt, see
+ * `HasherOptions.algorithm`); argon2 (any variant) and bcrypt ($2a/$2b/$2y, as passlib
  * wrote them for fastapi-users) are verified. The native work runs on libuv's thread pool,
  * never on the event loop.
  */
 export function createPasswordHasher(
   params: Argon2Params = OWASP_ARGON2ID,
-  { concurrency = availableParallelism() }: HasherOptions = {},
+  {
+    concurrency = availableParallelism(),
+    algorithm = 'argon2id',
+    bcryptRounds = DEFAULT_BCRYPT_ROUNDS,
+  }: HasherOptions = {},
 ): PasswordHasher {
+  if (algorithm !== 'argon2id' && algorithm !== 'bcrypt')
+    throw new TypeError(`createPasswordHasher: unknown algorithm "${String(algorithm)}"`)
+  if (!Number.isInteger(bcryptRounds) || bcryptRounds < 4 || bcryptRounds > 31)
+    throw new TypeError('createPasswordHasher: `bcryptRounds` must be a whole number from 4 to 31')
   const options = { ...params, algorithm: ARGON2ID }
   const limit = bounded(concurrency)
   let dummyHash: Promise<string> | undefined
 
-  const hash = (password: string) => limit(() => argon2Hash(password, options))
+  const hash = (password: string) =>
+    limit(() =>
+      algorithm === 'bcrypt'
+        ? bcryptHash(password, { cost: bcryptRounds, version: '2b' })
+        : argon2Hash(password, options),
+    )
 
   const isCurrent = (storedHash: string): boolean => {
+    if (algorithm === 'bcrypt') {
+      if (!storedHash.startsWith('$2b$')) return false
+      try {
+        return bcryptParams(storedHash).cost === bcryptRounds
+      } catch {
+        return false
+      }
+    }
     if (!storedHash.startsWith('$argon2id$')) return false
     const p = argon2Params(storedHash)
     return p.memoryCost === params.memoryCost && p.timeCost === params.timeCost && p.parallelism === params.parallelism

@@ -4,7 +4,20 @@ import type { BaseUser } from '../core/user.js'
 import type { AuthenticationBackend } from './backend.js'
 import { HttpError } from './errors.js'
 
-export interface CurrentUserOptions {
+export interface CurrentUserOptions<U extends BaseUser = BaseUser> {
+  /**
+   * fastapi-users' `get_enabled_backends`: the backends that may authenticate this route, chosen per
+   * request (e.g. only the cookie backend for the browser's routes). Tried in the app's order; a
+   * token of a backend left out authenticates nothing here (401). Default: every backend.
+   */
+  enabledBackends?: (
+    request: FastifyRequest,
+  ) => readonly AuthenticationBackend<U>[] | Promise<readonly AuthenticationBackend<U>[]>
+  /**
+   * fastapi-users' `current_user_token`: also put the token the request authenticated with, and its
+   * backend, in `request.currentToken` (null where authentication was optional and failed).
+   */
+  token?: boolean
   /** Refuse inactive users (401). Default true. */
   active?: boolean
   /** Refuse unverified users (403). */
@@ -36,11 +49,12 @@ export function authenticationOf<U extends BaseUser>(request: FastifyRequest): A
 export function currentUserHook<U extends BaseUser>(
   manager: UserManager<U>,
   backends: AuthenticationBackend<U>[],
-  options: CurrentUserOptions = {},
+  options: CurrentUserOptions<U> = {},
 ): preValidationAsyncHookHandler {
-  const { active = true, verified = false, superuser = false, optional = false } = options
+  const { active = true, verified = false, superuser = false, optional = false, enabledBackends } = options
   return async function currentUser(request: FastifyRequest, _reply: FastifyReply) {
-    const found = await authenticate(request, manager, backends)
+    const tried = enabledBackends ? await enabled(request, backends, enabledBackends) : backends
+    const found = await authenticate(request, manager, tried)
     let user: U | null = found?.user ?? null
     let status = 401
     if (user) {
@@ -60,7 +74,20 @@ export function currentUserHook<U extends BaseUser>(
     // also in `request.user`, unless another plugin (@fastify/jwt) decorated that name for its own use
     if (!request.server.hasRequestDecorator('user')) (request as { user?: unknown }).user = user
     if (user && found) authentications.set(request, found as unknown as Authentication<BaseUser>)
+    if (options.token) {
+      request.currentToken = user && found ? { token: found.token, backend: found.backend.name } : null
+    }
   }
+}
+
+/** The app's backends that `enabledBackends` keeps for this request, in the app's order. */
+async function enabled<U extends BaseUser>(
+  request: FastifyRequest,
+  backends: AuthenticationBackend<U>[],
+  choose: NonNullable<CurrentUserOptions<U>['enabledBackends']>,
+): Promise<AuthenticationBackend<U>[]> {
+  const chosen = new Set<unknown>(await choose(request))
+  return backends.filter((backend) => chosen.has(backend))
 }
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS'])

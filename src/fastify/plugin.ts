@@ -7,6 +7,7 @@ import type { OAuthClient } from '../oauth/clients.js'
 import type { OAuthStateStore } from '../oauth/state.js'
 import type { AuthenticationBackend } from './backend.js'
 import { type CurrentUserOptions, currentUserHook } from './current-user.js'
+import { type ReadOAuthAccountsOptions, readOAuthAccountsHook, withOAuthAccounts } from './oauth-accounts-read.js'
 import { AuthRateLimiter, type RateLimitOptions } from './rate-limit.js'
 import { type AuthRouterOptions, authRouter } from './routers/auth.js'
 import type { RouterContext } from './routers/context.js'
@@ -37,6 +38,13 @@ export interface FastifyUsersOptions<U extends BaseUser> {
    * reset-password, request-verify-token and verify (see AuthRateLimiter). Off when absent.
    */
   rateLimit?: RateLimitOptions | AuthRateLimiter
+  /**
+   * fastapi-users' `BaseOAuthAccountMixin`: UserRead also lists the user's linked provider accounts
+   * (`oauth_accounts`), wherever a route answers a user. Needs `oauthAccounts`, and `users.plugin`
+   * registered before the routers. `true` leaves the provider's tokens out; `{ providerTokens: true }`
+   * is fastapi-users' exact shape (see ReadOAuthAccountsOptions for the trade-off). Off by default.
+   */
+  readOAuthAccounts?: boolean | ReadOAuthAccountsOptions
 }
 
 /**
@@ -49,6 +57,7 @@ export class FastifyUsers<U extends BaseUser> {
   readonly schemas: UserSchemas
   readonly rateLimits: AuthRateLimiter | undefined
   private readonly context: RouterContext<U>
+  private readonly readOAuthAccounts: ReadOAuthAccountsOptions | undefined
 
   constructor(options: FastifyUsersOptions<U>) {
     if (!options.manager) throw new TypeError('FastifyUsers: `manager` is required')
@@ -57,7 +66,12 @@ export class FastifyUsers<U extends BaseUser> {
     if (new Set(names).size !== names.length) throw new TypeError('FastifyUsers: backend names must be unique')
     this.manager = options.manager
     this.backends = options.backends
-    this.schemas = userSchemas(options.fields)
+    const { readOAuthAccounts } = options
+    this.readOAuthAccounts = readOAuthAccounts === true ? {} : readOAuthAccounts || undefined
+    if (this.readOAuthAccounts && !options.oauthAccounts)
+      throw new TypeError('FastifyUsers: `readOAuthAccounts` needs `oauthAccounts`')
+    const schemas = userSchemas(options.fields)
+    this.schemas = this.readOAuthAccounts ? withOAuthAccounts(schemas, this.readOAuthAccounts) : schemas
     const { rateLimit } = options
     this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)
     this.context = {
@@ -96,18 +110,31 @@ export class FastifyUsers<U extends BaseUser> {
    * A preValidation hook that puts the authenticated user in `request.currentUser` (and `request.user`):
    * `app.get('/private', { preValidation: users.currentUser({ verified: true }) }, …)`.
    */
-  currentUser(options: CurrentUserOptions = {}): preValidationAsyncHookHandler {
+  currentUser(options: CurrentUserOptions<U> = {}): preValidationAsyncHookHandler {
     return currentUserHook(this.manager, this.backends, options)
   }
 
   /**
-   * Decorates `request.currentUser` once for the whole app (register it at the root). `request.user`
-   * is left undecorated, free for @fastify/jwt whether it is registered before or after.
+   * fastapi-users' `current_user_token(...)`: `currentUser(options)` that also puts the token the request
+   * authenticated with, and its backend's name, in `request.currentToken`:
+   * `app.get('/whoami', { preValidation: users.currentUserToken() }, (request) => request.currentToken?.backend)`.
+   */
+  currentUserToken(options: Omit<CurrentUserOptions<U>, 'token'> = {}): preValidationAsyncHookHandler {
+    return currentUserHook(this.manager, this.backends, { ...options, token: true })
+  }
+
+  /**
+   * Decorates `request.currentUser` once for the whole app (register it at the root, before the routers).
+   * `request.user` is left undecorated, free for @fastify/jwt whether it is registered before or after.
    */
   get plugin(): FastifyPluginAsync {
     return fp(
       async (app) => {
         if (!app.hasRequestDecorator('currentUser')) app.decorateRequest('currentUser', null)
+        if (!app.hasRequestDecorator('currentToken')) app.decorateRequest('currentToken', undefined)
+        const { readOAuthAccounts, context } = this
+        if (readOAuthAccounts && context.oauthAccounts)
+          app.addHook('onRoute', readOAuthAccountsHook(this.schemas, context.oauthAccounts, readOAuthAccounts))
       },
       { name: 'fastify-users', fastify: '5.x' },
     )

@@ -10,6 +10,12 @@ export interface Register {}
 
 export type RegisteredUser = Register extends { user: infer U } ? U : BaseUser
 
+/** The token a request authenticated with, and the name of its backend. */
+export interface CurrentToken {
+  token: string
+  backend: string
+}
+
 declare module 'fastify' {
   interface FastifyContextConfig {
     /** The FastAPI route name its operationId is made from (`users:current_user`). */
@@ -22,6 +28,12 @@ declare module 'fastify' {
      * user is in `request.user` too; `import 'fastify-users/request-user'` types it there.
      */
     currentUser: RegisteredUser | null
+    /**
+     * fastapi-users' `current_user_token`: the token the request authenticated with and the name of the
+     * backend that accepted it, set by `currentUserToken()` (or `currentUser({ token: true })`); null
+     * where authentication was optional and failed, undefined on routes that did not ask for it.
+     */
+    currentToken?: CurrentToken | null
   }
 }
 

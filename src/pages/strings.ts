@@ -114,6 +114,8 @@ export const pageStrings = {
   errors: {
     LOGIN_BAD_CREDENTIALS: 'The e-mail address or the password is not right. Check them and try again.',
     LOGIN_USER_NOT_VERIFIED: 'Please confirm your e-mail address first, with the link we sent you.',
+    /** A login the app refused (onBeforeLogin) with a code not worded here: add yours beside it. */
+    LOGIN_REFUSED: 'This account cannot sign in at the moment. Please contact us if you think this is a mistake.',
     REGISTER_USER_ALREADY_EXISTS:
       'An account with this e-mail address already exists. Sign in, or reset your password if you forgot it.',
     RESET_PASSWORD_BAD_TOKEN: 'This link is not valid or has already been used. Ask for a new one.',

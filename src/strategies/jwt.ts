@@ -2,6 +2,7 @@ import { createHmac, createPublicKey, timingSafeEqual } from 'node:crypto'
 import {
   type CryptoKey,
   calculateJwkThumbprint,
+  decodeProtectedHeader,
   exportJWK,
   importPKCS8,
   importSPKI,
@@ -17,7 +18,34 @@ import type { BaseUser } from '../core/user.js'
 import type { Strategy } from './strategy.js'
 
 export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512'
-export type AsymmetricAlgorithm = 'RS256' | 'ES256' | 'EdDSA'
+/**
+ * The asymmetric algorithms PyJWT offers that apps use: RSA PKCS#1 v1.5 (RS*), RSA-PSS (PS*), ECDSA on
+ * P-256, P-384 and P-521 (ES256, ES384, ES512), and Ed25519 (EdDSA).
+ */
+export type AsymmetricAlgorithm =
+  | 'RS256'
+  | 'RS384'
+  | 'RS512'
+  | 'PS256'
+  | 'PS384'
+  | 'PS512'
+  | 'ES256'
+  | 'ES384'
+  | 'ES512'
+  | 'EdDSA'
+
+export const ASYMMETRIC_ALGORITHMS: readonly AsymmetricAlgorithm[] = [
+  'RS256',
+  'RS384',
+  'RS512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'ES256',
+  'ES384',
+  'ES512',
+  'EdDSA',
+]
 
 /** One key of an asymmetric key set, in PEM. The first key with a private half signs; all verify. */
 export interface SigningKey {
@@ -67,7 +95,8 @@ const RESERVED = new Set(['sub', 'aud', 'exp', 'pfp'])
 
 /**
  * Stateless access tokens: `{sub, aud: ["fastapi-users:auth"], exp}` plus custom claims.
- * HS256 with a secret by default (as fastapi-users); RS256, ES256 or EdDSA with a key set whose
+ * HS256 with a secret by default (as fastapi-users' JWTStrategy); HS384/HS512, or an asymmetric
+ * algorithm (RS256/384/512, PS256/384/512, ES256/384/512, EdDSA) with a key set whose
  * public half is published as a JWKS. The algorithm is pinned: the token's header never chooses.
  */
 export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
@@ -137,17 +166,21 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
   private async verify(token: string): Promise<JWTPayload | null> {
     if (this.hmac) return this.hmac.verify(token, this.now().getTime())
     const options = { algorithms: [this.algorithm], audience: this.audience, currentDate: this.now() }
+    let kid: string | undefined
     try {
-      const keys = await (this.keys as Promise<LoadedKey[]>)
-      const resolve = (header: { kid?: string }) => {
-        const key = keys.find((k) => k.kid === header.kid)
-        if (!key) throw new Error('unknown kid')
-        return key.publicKey
-      }
-      return (await jwtVerify(token, resolve, options)).payload
+      kid = decodeProtectedHeader(token).kid
     } catch {
       return null
     }
+    // A token without `kid` (PyJWT writes none, so fastapi-users' tokens have none) is tried against each key.
+    const keys = await (this.keys as Promise<LoadedKey[]>)
+    const candidates = kid === undefined ? keys : keys.filter((k) => k.kid === kid)
+    for (const key of candidates) {
+      try {
+        return (await jwtVerify(token, key.publicKey, options)).payload
+      } catch {}
+    }
+    return null
   }
 
   /** password hash → its `pfp`: one HMAC per password, not per request (bounded; cleared when full). */

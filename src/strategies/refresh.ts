@@ -48,7 +48,7 @@ export class RefreshTokens {
     token: string | undefined,
     backend: string,
     manager: UserManager<U>,
-    admit?: (user: U) => void,
+    admit?: (user: U) => void | Promise<void>,
   ): Promise<{ user: U; refreshToken: string } | null> {
     if (!token || token.length > 64) return null
     const { store } = this.options
@@ -64,7 +64,7 @@ export class RefreshTokens {
     if (row.expires_at.getTime() <= now.getTime()) return null
     const user = await manager.get(row.user_id)
     if (!user?.is_active) return null
-    admit?.(user)
+    await admit?.(user)
     return { user, refreshToken: await this.issue(user, backend, row.family_id) }
   }
 

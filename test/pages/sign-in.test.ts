@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
+import { LoginRefused } from '../../src/index.js'
 import {
   launchBrowser,
   openPage,
@@ -56,6 +57,32 @@ describe('sign-in in a browser', { skip: skipWithoutChromium() }, () => {
     await page.waitForURL('**/account')
     assert.deepEqual(problems, [])
     await context.close()
+  })
+
+  test("the app's login veto (onBeforeLogin) is said in words, and nothing is signed in", async () => {
+    const email = uniqueEmail('suspended')
+    await register(email, 'goto-considered-harmful')
+    const { hooks } = service.test.app.users.manager
+    hooks.onBeforeLogin = (user) => {
+      if (user.email === email) throw new LoginRefused('LOGIN_ACCOUNT_SUSPENDED')
+    }
+    try {
+      const { context, page, problems } = await openPage(browser, service.baseUrl)
+      await page.goto('/sign-in')
+      await page.getByLabel('E-mail address').fill(email)
+      await page.getByLabel('Password', { exact: true }).fill('goto-considered-harmful')
+      await page.getByRole('button', { name: 'Sign in' }).click()
+      const alert = page.getByRole('alert')
+      await alert.filter({ hasText: 'This account cannot sign in at the moment.' }).waitFor()
+      assert.doesNotMatch(await text(alert), /LOGIN_ACCOUNT_SUSPENDED/)
+      assert.equal(new URL(page.url()).pathname, '/sign-in')
+      assert.equal(await page.evaluate(() => sessionStorage.length), 0)
+      await screenshot(page, 'sign-in-refused')
+      assert.deepEqual(problems, [])
+      await context.close()
+    } finally {
+      delete hooks.onBeforeLogin
+    }
   })
 
   test('missing and malformed fields are said in words beside them, before any request', async () => {

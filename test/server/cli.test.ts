@@ -53,6 +53,18 @@ test('create-superuser makes a verified superuser from the environment', async (
   assert.match(String(row.hashed_password), /^\$argon2id\$/)
 })
 
+test('create-superuser hashes with PASSWORD_HASH: bcrypt $2b$ at BCRYPT_ROUNDS', async () => {
+  const email = 'bcrypt-root@example.com'
+  await cli(['create-superuser', '--email', email, '--password', 'root-password-123'], {
+    PASSWORD_HASH: 'bcrypt',
+    BCRYPT_ROUNDS: '10',
+  })
+  const db = new Database(join(dir, 'cli.sqlite'), { readonly: true })
+  const row = db.prepare('select hashed_password from user where email = ?').get(email) as Record<string, unknown>
+  db.close()
+  assert.match(String(row.hashed_password), /^\$2b\$10\$/)
+})
+
 test('create-superuser reports a refused password and a duplicate, with a failing exit code', async () => {
   await assert.rejects(
     cli(['create-superuser', '--email', 'x@example.com', '--password', 'short']),

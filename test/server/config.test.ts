@@ -53,3 +53,26 @@ test('PUBLIC_URL loses its trailing slash; postgres and mysql URLs are taken', (
   assert.equal(config.publicUrl, 'https://app.example.com')
   assert.equal(loadConfig({ DATABASE_URL: 'mysql://root@127.0.0.1/test' }).databaseUrl, 'mysql://root@127.0.0.1/test')
 })
+
+test('PASSWORD_HASH: argon2id with OWASP parameters by default, bcrypt cost 12 on demand, floors in production', () => {
+  assert.deepEqual(loadConfig({}).passwordHash, {
+    algorithm: 'argon2id',
+    argon2: { memoryCost: 19456, timeCost: 2, parallelism: 1 },
+    bcryptRounds: 12,
+  })
+  assert.deepEqual(loadConfig({ PASSWORD_HASH: 'bcrypt', BCRYPT_ROUNDS: '13' }).passwordHash.bcryptRounds, 13)
+  const production = { NODE_ENV: 'production', SECRET: 'x'.repeat(32) }
+  const refused = (env: Record<string, string>, message: RegExp) =>
+    assert.throws(
+      () => loadConfig(env),
+      (error: ConfigError) => error instanceof ConfigError && error.problems.some((p) => message.test(p)),
+      JSON.stringify(env),
+    )
+  refused({ PASSWORD_HASH: 'md5' }, /^PASSWORD_HASH must be argon2id or bcrypt/)
+  refused({ BCRYPT_ROUNDS: '3' }, /^BCRYPT_ROUNDS must be a whole number from 4 to 31/)
+  refused({ ...production, ARGON2_MEMORY_COST: '8192', ARGON2_TIME_COST: '1' }, /below OWASP's floor/)
+  refused({ ...production, PASSWORD_HASH: 'bcrypt', BCRYPT_ROUNDS: '9' }, /^BCRYPT_ROUNDS must be at least 10/)
+  // below the floors is allowed outside production (tests), and OWASP's other equivalents are allowed in it
+  assert.equal(loadConfig({ ARGON2_MEMORY_COST: '8192', ARGON2_TIME_COST: '1' }).passwordHash.argon2.memoryCost, 8192)
+  assert.equal(loadConfig({ ...production, ARGON2_MEMORY_COST: '47104', ARGON2_TIME_COST: '1' }).production, true)
+})

@@ -100,6 +100,7 @@ export function authRouter<U extends BaseUser>(
           const { username, password } = request.body as { username: string; password: string }
           const user = await checkPassword(request, reply, username, password)
           if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+          await manager.beforeLogin(user, { ...hookContext(request, reply), backend: backend.name, method: 'password' })
           const { token, send } = await unlessGone(
             async () => {
               const refreshToken = await refresh?.issue(user, backend.name)
@@ -141,6 +142,8 @@ export function authRouter<U extends BaseUser>(
             // Verification holds on renewal as on login: checked before a new token is issued.
             const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager, (user) => {
               if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+              const hookCtx = { ...hookContext(request, reply), backend: backend.name, method: 'refresh' as const }
+              return manager.beforeLogin(user, hookCtx)
             })
             if (!rotated) throw unauthorized()
             return sendTokens(reply, rotated.user, rotated.refreshToken)

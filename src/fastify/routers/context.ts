@@ -15,7 +15,7 @@ export interface RouterContext<U extends BaseUser> {
   schemas: UserSchemas
   /** The app's custom fields: what each route lets clients write. */
   fields: UserFields
-  currentUser(options?: CurrentUserOptions): preValidationAsyncHookHandler
+  currentUser(options?: CurrentUserOptions<U>): preValidationAsyncHookHandler
   /** OpenAPI security requirement listing every backend's scheme. */
   security: Record<string, string[]>[]
   /** Where the OAuth routers keep provider accounts. */

@@ -2,12 +2,7 @@ import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import { BadCredentials, OAuthInvalidState, OAuthProviderError, UserNotVerified } from '../../core/errors.js'
-import {
-  associateOAuthAccount,
-  type OAuthAccountStore,
-  type OAuthIdentity,
-  resolveOAuthUser,
-} from '../../core/oauth.js'
+import type { OAuthAccountStore, OAuthIdentity } from '../../core/oauth.js'
 import type { BaseUser } from '../../core/user.js'
 import type { OAuthClient } from '../../oauth/clients.js'
 import { checkFlow, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state.js'
@@ -186,14 +181,20 @@ export function oauthRouter<U extends BaseUser>(
       handler: async (request, reply) => {
         const identity = await oauth.callback(request, reply)
         const ctxHook = hookContext(request, reply)
-        const user = await resolveOAuthUser(manager, accounts, client.name, identity, {
-          associateByEmail: options.associateByEmail,
-          allowUnverifiedEmail: options.allowUnverifiedEmail,
-          isVerifiedByDefault: options.isVerifiedByDefault,
-          ctx: ctxHook,
+        const user = await manager.oauthCallback({
+          oauthName: client.name,
+          identity,
+          accounts,
+          options: {
+            associateByEmail: options.associateByEmail,
+            allowUnverifiedEmail: options.allowUnverifiedEmail,
+            isVerifiedByDefault: options.isVerifiedByDefault,
+            ctx: ctxHook,
+          },
         })
         if (!user.is_active) throw new BadCredentials()
         if (options.requiresVerification && !user.is_verified) throw new UserNotVerified()
+        await manager.beforeLogin(user, { ...ctxHook, backend: backend.name, method: 'oauth', oauthName: client.name })
         const refreshToken = await refresh?.issue(user, backend.name)
         const token = await strategy.writeToken(user)
         await manager.onAfterLogin(user, { ...ctxHook, token })
@@ -247,7 +248,13 @@ export function oauthAssociateRouter<U extends BaseUser>(
       handler: async (request, reply) => {
         const user = userOf(request)
         const identity = await oauth.callback(request, reply, user.id)
-        await associateOAuthAccount(user, accounts, client.name, identity)
+        await ctx.manager.oauthAssociateCallback({
+          user,
+          oauthName: client.name,
+          identity,
+          accounts,
+          ctx: hookContext(request, reply),
+        })
         return user
       },
     })

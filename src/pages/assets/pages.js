@@ -149,6 +149,10 @@
     if (typeof detail === 'string' && S.errors[detail]) {
       return { message: S.errors[detail], code: detail, field: FIELD_OF_CODE[detail] }
     }
+    // an app's login veto (onBeforeLogin's LoginRefused) with a code the strings do not word
+    if (status === 400 && typeof detail === 'string' && /^LOGIN_[A-Z0-9_]+$/.test(detail)) {
+      return { message: S.errors.LOGIN_REFUSED, code: detail }
+    }
     if (status === 422 && Array.isArray(detail)) {
       const loc = detail.find((d) => Array.isArray(d?.loc))?.loc ?? []
       const field = typeof loc[1] === 'string' ? loc[1] : undefined
