@@ -79,6 +79,17 @@ export function userSchemas(fields: UserFields = {}): UserSchemas {
   }
 }
 
+/** Examples of the request and answer bodies, for the OpenAPI document. */
+export const EMAIL_EXAMPLE = { email: 'king.arthur@camelot.bt' }
+export const REGISTER_EXAMPLE = { email: 'king.arthur@camelot.bt', password: 'guinevere' }
+export const USER_EXAMPLE = {
+  id: '4bd2c5e0-3c6b-4cb4-a2b8-1a0b8e7f6f9e',
+  email: 'king.arthur@camelot.bt',
+  is_active: true,
+  is_superuser: false,
+  is_verified: false,
+}
+
 export const EmailBody = (title: string) => Type.Object({ email: EmailString() }, { title })
 export const TokenBody = (title: string) => Type.Object({ token: Type.String() }, { title })
 export const ResetPasswordBody = Type.Object(
