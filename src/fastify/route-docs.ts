@@ -62,6 +62,11 @@ export const errors = {
     'A user with this email already exists and may not be linked automatically: sign in and link the account.',
   ),
   oauthAccountLinked: error(400, 'OAUTH_ACCOUNT_ALREADY_LINKED', 'This provider account is linked to another user.'),
+  unparsableBody: error(
+    400,
+    'There was an error parsing the body',
+    'The body cannot be parsed (JSON nested deeper than Python could read, a broken multipart form), as FastAPI answers.',
+  ),
   unauthorized: error(401, 'Unauthorized', 'Missing token or inactive user.'),
   notSuperuser: error(403, 'Forbidden', 'Not a superuser.'),
   notVerified: error(403, 'Forbidden', 'The user is not verified.'),
@@ -72,6 +77,7 @@ export const errors = {
   ),
   userNotFound: error(404, 'Not Found', 'The user does not exist.'),
   sessionNotFound: error(404, 'Not Found', 'No session of this user has this id.'),
+  bodyTooLarge: error(413, 'Request Entity Too Large', 'The body is over the service’s limit (BODY_LIMIT).'),
   validation: error(422, 'VALIDATION_ERROR', 'The request does not match its schema (FastAPI’s 422).', [
     { type: 'missing', loc: ['body', 'email'], msg: 'Field required', input: {} },
   ]),
@@ -86,6 +92,9 @@ export const errors = {
     'A store (the database, Redis) or the provider cannot be reached: retry after Retry-After seconds.',
   ),
 } satisfies Record<string, ErrorDoc>
+
+/** What any route that reads a body may answer before it looks at anything else. */
+export const bodyErrors = [errors.unparsableBody, errors.bodyTooLarge]
 
 /** A success answer: its body (`Null` for none) and what it means. */
 export interface SuccessDoc {

@@ -159,7 +159,11 @@ describe('every documented error is answered, and every error answered is docume
     const logs: object[] = []
 
     before(async () => {
-      service = (await startTestApp('sqlite', { REQUIRE_VERIFICATION: 'true', LOG_LEVEL: 'info' }, { logs })) as TestApp
+      service = (await startTestApp(
+        'sqlite',
+        { REQUIRE_VERIFICATION: 'true', LOG_LEVEL: 'info', BODY_LIMIT: '4096' },
+        { logs },
+      )) as TestApp
       doc = await openApiOf(service.app)
       api = auditedClient(service.app, doc)
     })
@@ -241,6 +245,18 @@ describe('every documented error is answered, and every error answered is docume
       await api.delete(other, verified.jwt)
       await api.crossSite('DELETE', other, admin.cookie)
       await api.delete(`/users/${unknownId}`, admin.jwt)
+
+      // a body over BODY_LIMIT, JSON nested too deep, a broken multipart form: wherever a body is read
+      for (const [path, ops] of Object.entries<Doc>(doc.paths)) {
+        for (const method of Object.keys(ops).filter((m) => m !== 'get')) {
+          const url = path.replace(/\{[^}]+\}/g, unknownId)
+          const send = (contentType: string, payload: string) =>
+            api.send({ method: method.toUpperCase(), url, headers: { 'content-type': contentType }, payload })
+          await send('application/json', JSON.stringify({ email: 'x'.repeat(5000) }))
+          await send('application/json', `${'['.repeat(1001)}${']'.repeat(1001)}`)
+          await send('multipart/form-data; boundary=abc', 'no such boundary')
+        }
+      }
 
       // what needs another service: rate limits and an unreachable database (below)
       const elsewhere = new Set(['429', '503'])

@@ -7,7 +7,7 @@ import type { AuthenticationBackend } from '../backend.js'
 import { authenticationOf, csrfFailed, csrfPossible } from '../current-user.js'
 import { unauthorized } from '../errors.js'
 import { rateLimited } from '../rate-limit.js'
-import { documented, errors, type SuccessDoc } from '../route-docs.js'
+import { bodyErrors, documented, errors, type SuccessDoc } from '../route-docs.js'
 import { LoginForm } from '../schemas.js'
 import { formScope, jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -119,6 +119,7 @@ export function authRouter<U extends BaseUser>(
               .join(' '),
             success: answers(docs.loginResponses, signedIn),
             errors: [
+              ...bodyErrors,
               errors.badCredentials,
               requiresVerification && errors.userNotVerified,
               transport.isCrossSite && errors.csrf,
@@ -162,6 +163,7 @@ export function authRouter<U extends BaseUser>(
               ' Any active user may call it with its token.',
             success: answers(docs.logoutResponses, 'Signed out.'),
             errors: [
+              ...bodyErrors,
               errors.unauthorized,
               requiresVerification && errors.notVerified,
               csrfPossible(ctx) && errors.csrf,
@@ -192,6 +194,7 @@ export function authRouter<U extends BaseUser>(
               'the whole family. A deactivated, deleted or (where verification is required) unverified user gets none.',
             success: answers(docs.loginResponses, signedIn),
             errors: [
+              ...bodyErrors,
               requiresVerification && errors.userNotVerified,
               errors.unauthorized,
               transport.isCrossSite && errors.csrf,

@@ -2,7 +2,7 @@ import type { FastifyPluginAsync } from 'fastify'
 import type { CreateInput } from '../../core/manager.js'
 import type { BaseUser } from '../../core/user.js'
 import { rateLimited } from '../rate-limit.js'
-import { documented, errors, exampleOf } from '../route-docs.js'
+import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
 import { REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -34,6 +34,7 @@ export function registerRouter<U extends BaseUser>(
             },
           },
           errors: [
+            ...bodyErrors,
             errors.registerUserExists,
             errors.registerInvalidPassword,
             errors.validation,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user.js'
 import { rateLimited } from '../rate-limit.js'
-import { documented, errors } from '../route-docs.js'
+import { bodyErrors, documented, errors } from '../route-docs.js'
 import { EMAIL_EXAMPLE, EmailBody, Null, ResetPasswordBody } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -32,7 +32,7 @@ export function resetPasswordRouter<U extends BaseUser>(
             'after-forgot-password hook; the reference service mails a link). Anyone may call it, and the answer ' +
             'is the same 202 whether or not such a user exists.',
           success: { 202: { schema: Null, description: 'Accepted: `null`, whoever asked.' } },
-          errors: [errors.validation, ...forgot.errors, errors.unavailable],
+          errors: [...bodyErrors, errors.validation, ...forgot.errors, errors.unavailable],
         }),
       },
       onRequest: forgot.onRequest,
@@ -60,6 +60,7 @@ export function resetPasswordRouter<U extends BaseUser>(
             'fastapi-users: every session and refresh token of the user is revoked.',
           success: { 200: { schema: Null, description: 'The password is changed: `null`.' } },
           errors: [
+            ...bodyErrors,
             errors.resetBadToken,
             errors.resetInvalidPassword,
             errors.validation,

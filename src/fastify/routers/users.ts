@@ -4,7 +4,7 @@ import type { UpdateInput } from '../../core/manager.js'
 import type { BaseUser } from '../../core/user.js'
 import { csrfPossible } from '../current-user.js'
 import { notFound, unauthorized } from '../errors.js'
-import { documented, errors, exampleOf } from '../route-docs.js'
+import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
 import { Null, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -102,6 +102,7 @@ export function usersRouter<U extends BaseUser>(
             (ctx.rateLimits ? ' Past fastapi-users: changes of address or password are rate-limited.' : ''),
           success: updated,
           errors: [
+            ...bodyErrors,
             errors.updateEmailExists,
             errors.updateInvalidPassword,
             ...signedIn,
@@ -155,7 +156,7 @@ export function usersRouter<U extends BaseUser>(
             'Past fastapi-users: signs the user out everywhere: every session and refresh token of every backend ' +
             'is revoked, the JWTs issued before included.',
           success: deleted,
-          errors: [...signedIn, csrf, errors.unavailable],
+          errors: [...bodyErrors, ...signedIn, csrf, errors.unavailable],
         }),
       },
       preValidation: activeUser,
@@ -175,7 +176,7 @@ export function usersRouter<U extends BaseUser>(
           description:
             'Past fastapi-users: ends one of the signed-in user’s sessions, by its id from GET /users/me/sessions.',
           success: deleted,
-          errors: [...signedIn, csrf, errors.sessionNotFound, errors.unavailable],
+          errors: [...bodyErrors, ...signedIn, csrf, errors.sessionNotFound, errors.unavailable],
         }),
       },
       preValidation: activeUser,
@@ -219,6 +220,7 @@ export function usersRouter<U extends BaseUser>(
             '`is_verified`. Deactivating a user or changing its password revokes its sessions (past fastapi-users).',
           success: updated,
           errors: [
+            ...bodyErrors,
             errors.updateEmailExists,
             errors.updateInvalidPassword,
             ...bySuperuser,
@@ -247,7 +249,7 @@ export function usersRouter<U extends BaseUser>(
         ...documented({
           description: 'Deletes any user, by id: superusers only.',
           success: deleted,
-          errors: [...bySuperuser, csrf, errors.userNotFound, errors.unavailable],
+          errors: [...bodyErrors, ...bySuperuser, csrf, errors.userNotFound, errors.unavailable],
         }),
       },
       onRequest: nonEmptyId,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user.js'
 import { rateLimited } from '../rate-limit.js'
-import { documented, errors, exampleOf } from '../route-docs.js'
+import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
 import { EMAIL_EXAMPLE, EmailBody, Null, TokenBody, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -32,7 +32,7 @@ export function verifyRouter<U extends BaseUser>(
             'after-request-verify hook; the reference service mails a link). Anyone may call it, and the answer ' +
             'is the same 202 whether or not such a user exists.',
           success: { 202: { schema: Null, description: 'Accepted: `null`, whoever asked.' } },
-          errors: [errors.validation, ...request.errors, errors.unavailable],
+          errors: [...bodyErrors, errors.validation, ...request.errors, errors.unavailable],
         }),
       },
       onRequest: request.onRequest,
@@ -66,6 +66,7 @@ export function verifyRouter<U extends BaseUser>(
             },
           },
           errors: [
+            ...bodyErrors,
             errors.verifyBadToken,
             errors.verifyAlreadyVerified,
             errors.validation,
