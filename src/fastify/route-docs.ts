@@ -123,7 +123,10 @@ export function documented(docs: RouteDocs): { description: string; response: ob
     const examples = success.example === undefined ? {} : { 'x-examples': { example: { value: success.example } } }
     response[Number(status)] = { ...success.schema, 'x-response-description': success.description, ...examples }
   }
-  for (const [status, list] of groupByStatus(docs.errors.filter((e): e is ErrorDoc => !!e))) {
+  const given = docs.errors.filter((e): e is ErrorDoc => !!e)
+  // the route's own codes first (the example a viewer shows), what any body reader answers after them
+  const ordered = [...given.filter((e) => !bodyErrors.includes(e)), ...given.filter((e) => bodyErrors.includes(e))]
+  for (const [status, list] of groupByStatus(ordered)) {
     const examples: Record<string, { summary: string; value: unknown }> = {}
     for (const e of list) {
       const known = examples[e.code]

@@ -203,6 +203,11 @@ describe('every operation documented, social login included', () => {
         summary: 'The user requires verification.',
         value: { detail: 'LOGIN_USER_NOT_VERIFIED' },
       },
+      'There was an error parsing the body': {
+        summary:
+          'The body cannot be parsed (JSON nested deeper than Python could read, a broken multipart form), as FastAPI answers.',
+        value: { detail: 'There was an error parsing the body' },
+      },
     })
     assert.deepEqual(examples('/auth/register', 'post', 400).REGISTER_INVALID_PASSWORD, {
       summary: 'Password validation failed.',
