@@ -157,8 +157,8 @@ export function authRouter<U extends BaseUser>(
           security: ctx.security,
           ...documented({
             description:
-              `Signs the current user out of the \`${backend.name}\` backend: its token is destroyed (a JWT is ` +
-              'revoked until it expires, past fastapi-users, where it stays valid)' +
+              `Signs the current user out of the \`${backend.name}\` backend: a stored token (a database row, a ` +
+              'Redis key) is deleted; a JWT cannot be, and stays valid until it expires or the password changes' +
               (refresh ? ', and the refresh token sent with the request is revoked.' : '.') +
               ' Any active user may call it with its token.',
             success: answers(docs.logoutResponses, 'Signed out.'),

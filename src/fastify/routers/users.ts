@@ -153,8 +153,8 @@ export function usersRouter<U extends BaseUser>(
         security: ctx.security,
         ...documented({
           description:
-            'Past fastapi-users: signs the user out everywhere: every session and refresh token of every backend ' +
-            'is revoked, the JWTs issued before included.',
+            'Past fastapi-users: signs the user out everywhere: every stored session (database, Redis) and ' +
+            'refresh token of every backend is revoked; a JWT lasts until it expires or the password changes.',
           success: deleted,
           errors: [...bodyErrors, ...signedIn, csrf, errors.unavailable],
         }),
