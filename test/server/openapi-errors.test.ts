@@ -161,7 +161,13 @@ describe('every documented error is answered, and every error answered is docume
     before(async () => {
       service = (await startTestApp(
         'sqlite',
-        { REQUIRE_VERIFICATION: 'true', LOG_LEVEL: 'info', BODY_LIMIT: '4096' },
+        {
+          REQUIRE_VERIFICATION: 'true',
+          LOG_LEVEL: 'info',
+          BODY_LIMIT: '4096',
+          OAUTH_GITHUB_CLIENT_ID: 'github-client',
+          OAUTH_GITHUB_CLIENT_SECRET: 'github-secret',
+        },
         { logs },
       )) as TestApp
       doc = await openApiOf(service.app)
@@ -246,6 +252,29 @@ describe('every documented error is answered, and every error answered is docume
       await api.crossSite('DELETE', other, admin.cookie)
       await api.delete(`/users/${unknownId}`, admin.jwt)
 
+      // social login, as far as it goes without a provider's answer
+      /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */
+      const refusedAtProvider = async (prefix: string, token?: string) => {
+        const started = await api.get(`${prefix}/authorize`, token)
+        const state = new URL(started.json().authorization_url).searchParams.get('state') as string
+        const csrf = String(started.headers['set-cookie']).split(';')[0] as string
+        const headers = { cookie: csrf, ...(token && { authorization: `Bearer ${token}` }) }
+        const url = `${prefix}/callback?state=${encodeURIComponent(state)}&error=access_denied`
+        await api.send({ method: 'GET', url, headers })
+      }
+      await api.get('/auth/github/authorize?scopes=%20')
+      await api.get('/auth/github/callback')
+      await api.get('/auth/github/callback?code=a&code=b')
+      await refusedAtProvider('/auth/github')
+      for (const path of ['/auth/associate/github/authorize', '/auth/associate/github/callback']) {
+        await api.get(path)
+        await api.get(path, unverified.jwt)
+      }
+      await api.get('/auth/associate/github/authorize?scopes=%20', verified.jwt)
+      await api.get('/auth/associate/github/callback', verified.jwt)
+      await api.get('/auth/associate/github/callback?code=a&code=b', verified.jwt)
+      await refusedAtProvider('/auth/associate/github', verified.jwt)
+
       // a body over BODY_LIMIT, JSON nested too deep, a broken multipart form: wherever a body is read
       for (const [path, ops] of Object.entries<Doc>(doc.paths)) {
         for (const method of Object.keys(ops).filter((m) => m !== 'get')) {
@@ -264,6 +293,24 @@ describe('every documented error is answered, and every error answered is docume
         undriven(doc, api, (status) => !elsewhere.has(status)),
         [],
         'documented but never answered',
+      )
+      // what only a provider's answer leads to (test/oauth drives those flows against a fake GitHub)
+      const afterProvider = new Set([
+        'OAUTH_NOT_AVAILABLE_EMAIL',
+        'OAUTH_USER_ALREADY_EXISTS',
+        'OAUTH_ACCOUNT_ALREADY_LINKED',
+        'LOGIN_BAD_CREDENTIALS',
+        'LOGIN_USER_NOT_VERIFIED',
+      ])
+      const social = [...documentedErrors(doc, (id) => !notOAuth(id))]
+      assert.ok(social.length > 0)
+      assert.deepEqual(
+        social.filter((k) => {
+          const [, status, code] = k.split(' ')
+          return !api.seen.has(k) && !elsewhere.has(status as string) && !afterProvider.has(code as string)
+        }),
+        [],
+        'social login: documented but never answered',
       )
     })
   })
