@@ -28,6 +28,7 @@ import { type Config, DEVELOPMENT_SECRET } from './config.js'
 import { developmentLogStream } from './logging.js'
 import { oauthAccountStore, oauthStateStore, registerOAuthRouters } from './oauth.js'
 import { createRateLimiter, trustProxyOption } from './rate-limit.js'
+import { redocRoutes } from './redoc.js'
 import { frameworkErrors, securityHeaders } from './security-headers.js'
 import { type User, userFields, validatePassword } from './user.js'
 
@@ -56,7 +57,7 @@ function requestLogFields(request: FastifyRequest) {
 /**
  * Builds the reference service (the app fastify-users started from): a User with
  * `first_name`, one JWT backend at /auth/jwt whose tokens carry custom claims, the five
- * routers, mail hooks, Swagger UI at /docs. Listening is main.ts's job.
+ * routers, mail hooks, Swagger UI at /docs and ReDoc at /redoc. Listening is main.ts's job.
  */
 export async function buildApp(
   config: Config,
@@ -180,6 +181,7 @@ export async function buildApp(
     description: 'The fastify-users reference service: fastapi-users 12.1 compatible user management.',
     securitySchemes: users.securitySchemes(),
   })
+  await app.register(redocRoutes, { title: 'fastify-users' })
   await app.register(users.plugin)
   // /health (liveness) and /ready (the database and Redis answer), outside the OpenAPI document.
   // From app.drain() (main.ts, on SIGTERM) or the start of app.close(), /ready answers 503.

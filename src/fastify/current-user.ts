@@ -96,6 +96,10 @@ const isUnsafe = (method: string) => !SAFE_METHODS.has(method)
 /** A state-changing request that a cookie authenticated came from another site. */
 export const csrfFailed = () => new HttpError(403, 'CSRF_CHECK_FAILED')
 
+/** Whether a state-changing request authenticated by one of these backends may be refused as cross-site. */
+export const csrfPossible = (ctx: { backends: readonly { transport: { isCrossSite?: unknown } }[] }) =>
+  ctx.backends.some((b) => b.transport.isCrossSite !== undefined)
+
 async function authenticate<U extends BaseUser>(
   request: FastifyRequest,
   manager: UserManager<U>,

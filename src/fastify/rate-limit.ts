@@ -8,7 +8,7 @@ import { ServiceUnavailable } from '../core/errors.js'
 import type { Database } from '../stores/kysely/database.js'
 import { DatabaseRateLimiter } from '../stores/kysely/rate-limit-store.js'
 import { HttpError } from './errors.js'
-import { errorResponses } from './schemas.js'
+import { type ErrorDoc, errors } from './route-docs.js'
 
 /** The routes that carry a limit; every auth backend's /login shares `login`. */
 export type RateLimitedAction =
@@ -426,17 +426,17 @@ function checkLimits(limits: RateLimits) {
 
 /**
  * What a router spreads into a limited route's options: the per-address hook (before the body is
- * read), the per-account hook (after validation) and the 429 in OpenAPI. Nothing without a limiter.
+ * read), the per-account hook (after validation) and the 429 in the route's docs. Nothing without a limiter.
  */
 export function rateLimited(
   limiter: AuthRateLimiter | undefined,
   action: RateLimitedAction,
   account?: AccountAction,
-): { onRequest: onRequestAsyncHookHandler[]; preHandler: preHandlerAsyncHookHandler[]; responses: object } {
-  if (!limiter) return { onRequest: [], preHandler: [], responses: {} }
+): { onRequest: onRequestAsyncHookHandler[]; preHandler: preHandlerAsyncHookHandler[]; errors: ErrorDoc[] } {
+  if (!limiter) return { onRequest: [], preHandler: [], errors: [] }
   return {
     onRequest: [limiter.perIp(action)],
     preHandler: account ? [limiter.perAccount(account)] : [],
-    responses: errorResponses(429),
+    errors: [errors.tooManyRequests],
   }
 }

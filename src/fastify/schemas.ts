@@ -1,6 +1,9 @@
 import { type TSchema, Type } from 'typebox'
 import { storableLimitOf } from '../core/storable.js'
 import { type FieldSpec, fieldAccess, type UserFields } from '../core/user.js'
+import { BearerResponse, ErrorModel, HTTPValidationError, Null } from '../core/wire-schemas.js'
+
+export { BearerResponse, ErrorModel, HTTPValidationError, Null }
 
 /** A string that must be a valid e-mail address; validation also normalises it (see validation.ts). */
 export const EmailString = () => Type.String({ format: 'email', 'x-email': true })
@@ -94,32 +97,16 @@ function userUpdate(title: string, custom: Record<string, TSchema>): TSchema {
   )
 }
 
-export const ErrorModel = Type.Object(
-  {
-    detail: Type.Union([Type.String(), Type.Record(Type.String(), Type.String())]),
-  },
-  { title: 'ErrorModel' },
-)
-
-const ValidationError = Type.Object(
-  {
-    loc: Type.Array(Type.Union([Type.String(), Type.Integer()])),
-    msg: Type.String(),
-    type: Type.String(),
-    input: Type.Optional(Type.Unknown()),
-  },
-  { title: 'ValidationError', additionalProperties: true },
-)
-
-export const HTTPValidationError = Type.Object(
-  { detail: Type.Array(ValidationError) },
-  { title: 'HTTPValidationError' },
-)
-
-export const BearerResponse = Type.Object(
-  { access_token: Type.String(), token_type: Type.String(), refresh_token: Type.Optional(Type.String()) },
-  { title: 'BearerResponse' },
-)
+/** Examples of the request and answer bodies, for the OpenAPI document. */
+export const EMAIL_EXAMPLE = { email: 'king.arthur@camelot.bt' }
+export const REGISTER_EXAMPLE = { email: 'king.arthur@camelot.bt', password: 'guinevere' }
+export const USER_EXAMPLE = {
+  id: '4bd2c5e0-3c6b-4cb4-a2b8-1a0b8e7f6f9e',
+  email: 'king.arthur@camelot.bt',
+  is_active: true,
+  is_superuser: false,
+  is_verified: false,
+}
 
 export const EmailBody = (title: string) => Type.Object({ email: EmailString() }, { title })
 export const TokenBody = (title: string) => Type.Object({ token: Type.String() }, { title })
@@ -141,8 +128,5 @@ export const LoginForm = Type.Object(
   { title: 'Body_auth_jwt_login_auth_jwt_login_post' },
 )
 
-export const Null = Type.Null()
-
-/** The body FastAPI answers with when the route returns nothing: `null`. */
 export const errorResponses = (...codes: number[]) =>
   Object.fromEntries(codes.map((code) => [code, code === 422 ? HTTPValidationError : ErrorModel]))

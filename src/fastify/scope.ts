@@ -19,7 +19,12 @@ function baseScope(instance: FastifyInstance, tags: string[], errorHandler = fas
   instance.addHook('onRoute', (route: RouteOptions) => {
     const name = (route.config as { fastapiName?: string } | undefined)?.fastapiName
     if (!name) return
-    route.schema = { ...route.schema, tags, operationId: operationId(name, route.url, route.method) }
+    route.schema = {
+      summary: summaryOf(name),
+      ...route.schema,
+      tags,
+      operationId: operationId(name, route.url, route.method),
+    }
   })
 }
 
@@ -107,6 +112,11 @@ export async function formScope(instance: FastifyInstance, options: RouterOption
 
 function bodyTooLarge(): Error {
   return Object.assign(new Error('Request body is too large'), { statusCode: 413, code: 'FST_ERR_CTP_BODY_TOO_LARGE' })
+}
+
+/** FastAPI's summary of a named route: the name, `_` as spaces, in Python's title case (`Users:Patch Current User`). */
+export function summaryOf(name: string): string {
+  return name.replace(/_/g, ' ').replace(/[A-Za-z]+/g, (word) => word[0]?.toUpperCase() + word.slice(1).toLowerCase())
 }
 
 /** FastAPI's generate_unique_id: route name + path, non-word characters as `_`, then `_` + method. */

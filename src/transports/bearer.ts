@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { BearerResponse, Null } from '../fastify/schemas.js'
+import { BearerResponse, Null } from '../core/wire-schemas.js'
 import type { LoginExtras, Transport } from './transport.js'
 
 /**

@@ -1,6 +1,6 @@
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { Null } from '../fastify/schemas.js'
+import { Null } from '../core/wire-schemas.js'
 import type { LoginExtras, Transport } from './transport.js'
 
 export interface CookieTransportOptions {

@@ -46,6 +46,8 @@ const HIDDEN_ROUTES: RouteSpec[] = [
   { path: '/openapi.json', methods: ['GET'] },
   { path: '/docs', methods: ['GET'] },
   { path: '/docs/{file}', methods: ['GET'] },
+  { path: '/redoc', methods: ['GET'] },
+  { path: '/redoc/redoc.standalone.js', methods: ['GET'] },
   { path: '/authenticated-route', methods: ['GET'] },
   { path: '/{unknown}', methods: ['GET', 'POST'] },
 ]

@@ -13,6 +13,7 @@ import { createConnection } from 'mysql2/promise'
 import pg from 'pg'
 import { buildApp } from '../../server/app.js'
 import { loadConfig } from '../../server/config.js'
+import { REDOC_CSP } from '../../server/redoc.js'
 import { API_CSP } from '../../server/security-headers.js'
 import { DOCS_CSP } from '../../src/fastify/openapi.js'
 import { PAGES_CSP } from '../../src/pages/index.js'
@@ -163,6 +164,8 @@ for (const kind of databaseKinds()) {
         ['/docs 200', await api.get('/docs'), 200, DOCS_CSP],
         ['/docs/json 200', await api.get('/docs/json'), 200, DOCS_CSP],
         ['/docs static script 200', await api.get('/docs/static/swagger-initializer.js'), 200, DOCS_CSP],
+        ['/redoc 200', await api.get('/redoc'), 200, REDOC_CSP],
+        ['/redoc script 200', await api.get('/redoc/redoc.standalone.js'), 200, API_CSP],
         ['sign-in page 200', await api.get('/sign-in'), 200, PAGES_CSP],
         ['reset-password page 200', await api.get('/reset-password?token=x'), 200, PAGES_CSP],
         ['pages stylesheet 200', await api.get('/_pages/pages.css'), 200, API_CSP],

@@ -1,15 +1,30 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
+import type { TSchema } from 'typebox'
 import { BadCredentials, UserNotVerified } from '../../core/errors.js'
 import { UserGone } from '../../core/store.js'
 import type { BaseUser } from '../../core/user.js'
 import type { AuthenticationBackend } from '../backend.js'
-import { authenticationOf, csrfFailed } from '../current-user.js'
+import { authenticationOf, csrfFailed, csrfPossible } from '../current-user.js'
 import { unauthorized } from '../errors.js'
 import { rateLimited } from '../rate-limit.js'
-import { errorResponses, LoginForm } from '../schemas.js'
+import { bodyErrors, documented, errors, type SuccessDoc } from '../route-docs.js'
+import { LoginForm } from '../schemas.js'
 import { formScope, jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
+
+const signedIn = 'Signed in: the access token (the body or a cookie, as the transport carries it).'
+const BEARER_EXAMPLE = { access_token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…', token_type: 'bearer' }
+
+/** A transport's success answers, documented; a body that carries a token gets an example. */
+function answers(schemas: Record<number, TSchema>, description: string): Record<number, SuccessDoc> {
+  return Object.fromEntries(
+    Object.entries(schemas).map(([status, schema]) => {
+      const carriesToken = (schema as { title?: string }).title === 'BearerResponse'
+      return [status, { schema, description, ...(carriesToken && { example: BEARER_EXAMPLE }) }]
+    }),
+  )
+}
 
 export interface AuthRouterOptions extends RouterOptions {
   /** Refuse unverified users at login and refresh (400 LOGIN_USER_NOT_VERIFIED). Default false. */
@@ -91,8 +106,28 @@ export function authRouter<U extends BaseUser>(
         config: { fastapiName: `auth:${backend.name}.login` },
         schema: {
           consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'],
-          body: LoginForm,
-          response: { ...docs.loginResponses, ...errorResponses(400, 422), ...loginLimit.responses },
+          body: { ...LoginForm, examples: [{ username: 'king.arthur@camelot.bt', password: 'guinevere' }] },
+          ...documented({
+            description: [
+              'Signs a user in with the OAuth2 password form (`username` is the e-mail address) and answers with',
+              `the \`${backend.name}\` backend's token${refresh ? ' and a refresh token' : ''}. Anyone may call it;`,
+              'a wrong password, an unknown address and an inactive account are the same 400.',
+              requiresVerification && 'Unverified users are refused.',
+              ctx.rateLimits && 'Past fastapi-users: limited per address and account, with a lock-out.',
+            ]
+              .filter(Boolean)
+              .join(' '),
+            success: answers(docs.loginResponses, signedIn),
+            errors: [
+              ...bodyErrors,
+              errors.badCredentials,
+              requiresVerification && errors.userNotVerified,
+              transport.isCrossSite && errors.csrf,
+              errors.validation,
+              ...loginLimit.errors,
+              errors.unavailable,
+            ],
+          }),
         },
         onRequest: [refuseCrossSite, ...loginLimit.onRequest], // login CSRF, then the address's budget
         onSend: sendDeviceCookie,
@@ -119,7 +154,24 @@ export function authRouter<U extends BaseUser>(
       json.post('/logout', {
         exposeHeadRoute: false,
         config: { fastapiName: `auth:${backend.name}.logout` },
-        schema: { security: ctx.security, response: { ...docs.logoutResponses, ...errorResponses(401) } },
+        schema: {
+          security: ctx.security,
+          ...documented({
+            description:
+              `Signs the current user out of the \`${backend.name}\` backend: a stored token (a database row, a ` +
+              'Redis key) is deleted; a JWT cannot be, and stays valid until it expires or the password changes' +
+              (refresh ? ', and the refresh token sent with the request is revoked.' : '.') +
+              ' Any active user may call it with its token.',
+            success: answers(docs.logoutResponses, 'Signed out.'),
+            errors: [
+              ...bodyErrors,
+              errors.unauthorized,
+              requiresVerification && errors.notVerified,
+              csrfPossible(ctx) && errors.csrf,
+              errors.unavailable,
+            ],
+          }),
+        },
         preValidation: ctx.currentUser({ active: true, verified: requiresVerification }),
         handler: async (request, reply) => {
           const auth = authenticationOf<U>(request)
@@ -135,7 +187,23 @@ export function authRouter<U extends BaseUser>(
       json.post('/refresh', {
         exposeHeadRoute: false,
         config: { fastapiName: `auth:${backend.name}.refresh` },
-        schema: { response: { ...docs.loginResponses, ...errorResponses(401), ...refreshLimit.responses } },
+        schema: {
+          ...documented({
+            description:
+              'Past fastapi-users: trades a refresh token (the `refresh_token` of the JSON body, or its cookie) for a new ' +
+              'access token and a new refresh token; the one sent is used up. Reusing a spent refresh token revokes ' +
+              'the whole family. A deactivated, deleted or (where verification is required) unverified user gets none.',
+            success: answers(docs.loginResponses, signedIn),
+            errors: [
+              ...bodyErrors,
+              requiresVerification && errors.userNotVerified,
+              errors.unauthorized,
+              transport.isCrossSite && errors.csrf,
+              ...refreshLimit.errors,
+              errors.unavailable,
+            ],
+          }),
+        },
         onRequest: [refuseCrossSite, ...refreshLimit.onRequest],
         handler: async (request, reply) => {
           const { send } = await unlessGone(async () => {

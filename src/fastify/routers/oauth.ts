@@ -7,7 +7,8 @@ import type { BaseUser } from '../../core/user.js'
 import type { OAuthClient } from '../../oauth/clients.js'
 import { checkFlow, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state.js'
 import type { AuthenticationBackend } from '../backend.js'
-import { errorResponses } from '../schemas.js'
+import { documented, errors, exampleOf } from '../route-docs.js'
+import { USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -69,6 +70,14 @@ export const OAuth2AuthorizeResponse = Type.Object(
   { authorization_url: Type.String() },
   { title: 'OAuth2AuthorizeResponse' },
 )
+
+const authorizeAnswer = {
+  200: {
+    schema: OAuth2AuthorizeResponse,
+    description: 'Where to send the browser.',
+    example: { authorization_url: 'https://github.com/login/oauth/authorize?client_id=…&state=…' },
+  },
+}
 
 /** The shared machinery of the OAuth and association routers: authorize and the callback's checks. */
 function flow(client: OAuthClient, options: OAuthFlowOptions, prefix: string, shared?: OAuthStateStore) {
@@ -166,7 +175,17 @@ export function oauthRouter<U extends BaseUser>(
     instance.get('/authorize', {
       exposeHeadRoute: false,
       config: { fastapiName: `oauth:${client.name}.${backend.name}.authorize` },
-      schema: { querystring: AuthorizeQuery, response: { 200: OAuth2AuthorizeResponse, ...errorResponses(422) } },
+      schema: {
+        querystring: AuthorizeQuery,
+        ...documented({
+          description:
+            `Starts signing in with ${client.name} (anyone may call it): the provider's authorization URL to send ` +
+            'the browser to, with a signed single-use state, PKCE and a nonce; the state is bound to this browser ' +
+            'by a CSRF cookie set here (past fastapi-users).',
+          success: authorizeAnswer,
+          errors: [errors.validation, errors.unavailable],
+        }),
+      },
       handler: async (request, reply) => oauth.authorize(request, reply),
     })
 
@@ -174,9 +193,30 @@ export function oauthRouter<U extends BaseUser>(
       exposeHeadRoute: false,
       config: { fastapiName: `oauth:${client.name}.${backend.name}.callback` },
       schema: {
-        description: 'The provider redirects the browser here.',
         querystring: CallbackQuery,
-        response: { ...transport.openapi.loginResponses, ...errorResponses(400, 422) },
+        ...documented({
+          description:
+            `The provider redirects the browser here. The state and its cookie are checked, the code exchanged, and ` +
+            `the ${client.name} account's user signed in through the \`${backend.name}\` backend (the answer varies ` +
+            'with the backend, as login). A new user is created for a new address; an existing user with the same ' +
+            'address is linked only when both sides’ addresses are verified and linking by e-mail is on.',
+          success: Object.fromEntries(
+            Object.entries(transport.openapi.loginResponses).map(([status, schema]) => [
+              status,
+              { schema, description: 'Signed in: the access token, as the transport carries it.' },
+            ]),
+          ),
+          errors: [
+            errors.oauthInvalidState,
+            errors.oauthProviderError,
+            errors.oauthNoEmail,
+            errors.oauthUserExists,
+            errors.badCredentials,
+            options.requiresVerification && errors.userNotVerified,
+            errors.validation,
+            errors.unavailable,
+          ],
+        }),
       },
       handler: async (request, reply) => {
         const identity = await oauth.callback(request, reply)
@@ -230,7 +270,18 @@ export function oauthAssociateRouter<U extends BaseUser>(
       schema: {
         security: ctx.security,
         querystring: AuthorizeQuery,
-        response: { 200: OAuth2AuthorizeResponse, ...errorResponses(401, 403, 422) },
+        ...documented({
+          description:
+            `Starts linking a ${client.name} account to the signed-in user (any active user): the provider's ` +
+            'authorization URL, with a state bound to this user and browser.',
+          success: authorizeAnswer,
+          errors: [
+            errors.unauthorized,
+            options.requiresVerification && errors.notVerified,
+            errors.validation,
+            errors.unavailable,
+          ],
+        }),
       },
       preValidation: current,
       handler: async (request, reply) => oauth.authorize(request, reply, userOf(request).id),
@@ -242,7 +293,28 @@ export function oauthAssociateRouter<U extends BaseUser>(
       schema: {
         security: ctx.security,
         querystring: CallbackQuery,
-        response: { 200: ctx.schemas.UserRead, ...errorResponses(400, 401, 403, 422) },
+        ...documented({
+          description:
+            `The provider redirects the browser here: the ${client.name} account is linked to the signed-in user ` +
+            '(the one who started the flow). An account already linked to another user is refused.',
+          success: {
+            200: {
+              schema: ctx.schemas.UserRead,
+              description: 'The user, now linked.',
+              example: exampleOf(ctx.schemas.UserRead, USER_EXAMPLE, true),
+            },
+          },
+          errors: [
+            errors.oauthInvalidState,
+            errors.oauthProviderError,
+            errors.oauthNoEmail,
+            errors.oauthAccountLinked,
+            errors.unauthorized,
+            options.requiresVerification && errors.notVerified,
+            errors.validation,
+            errors.unavailable,
+          ],
+        }),
       },
       preValidation: current,
       handler: async (request, reply) => {

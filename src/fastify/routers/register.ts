@@ -3,7 +3,8 @@ import type { CreateInput } from '../../core/manager.js'
 import { type BaseUser, writableInput } from '../../core/user.js'
 import { keepRawBody } from '../errors.js'
 import { rateLimited } from '../rate-limit.js'
-import { errorResponses } from '../schemas.js'
+import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
+import { REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -23,8 +24,28 @@ export function registerRouter<U extends BaseUser>(
       exposeHeadRoute: false,
       config: { fastapiName: 'register:register' },
       schema: {
-        body: ctx.schemas.UserCreate,
-        response: { 201: ctx.schemas.UserRead, ...errorResponses(400, 422), ...limit.responses },
+        body: { ...ctx.schemas.UserCreate, examples: [exampleOf(ctx.schemas.UserCreate, REGISTER_EXAMPLE)] },
+        ...documented({
+          description:
+            'Creates a user from an e-mail address and a password (anyone may call it). The password rules are ' +
+            'checked before the address is looked up; `is_active`, `is_superuser` and `is_verified` in the body are ' +
+            'ignored. The new user is unverified; the app’s after-register hook runs (the reference service mails a welcome).',
+          success: {
+            201: {
+              schema: ctx.schemas.UserRead,
+              description: 'The user, created.',
+              example: exampleOf(ctx.schemas.UserRead, USER_EXAMPLE, true),
+            },
+          },
+          errors: [
+            ...bodyErrors,
+            errors.registerUserExists,
+            errors.registerInvalidPassword,
+            errors.validation,
+            ...limit.errors,
+            errors.unavailable,
+          ],
+        }),
       },
       onRequest: limit.onRequest,
       preValidation: keepRawBody,

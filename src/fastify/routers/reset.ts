@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user.js'
 import { rateLimited } from '../rate-limit.js'
-import { EmailBody, errorResponses, Null, ResetPasswordBody } from '../schemas.js'
+import { bodyErrors, documented, errors } from '../route-docs.js'
+import { EMAIL_EXAMPLE, EmailBody, Null, ResetPasswordBody } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -24,8 +25,15 @@ export function resetPasswordRouter<U extends BaseUser>(
       exposeHeadRoute: false,
       config: { fastapiName: 'reset:forgot_password' },
       schema: {
-        body: EmailBody('Body_reset_forgot_password_auth_forgot_password_post'),
-        response: { 202: Null, ...errorResponses(422), ...forgot.responses },
+        body: { ...EmailBody('Body_reset_forgot_password_auth_forgot_password_post'), examples: [EMAIL_EXAMPLE] },
+        ...documented({
+          description:
+            'Starts a password reset: an active user with this address gets a reset token (the app’s ' +
+            'after-forgot-password hook; the reference service mails a link). Anyone may call it, and the answer ' +
+            'is the same 202 whether or not such a user exists.',
+          success: { 202: { schema: Null, description: 'Accepted: `null`, whoever asked.' } },
+          errors: [...bodyErrors, errors.validation, ...forgot.errors, errors.unavailable],
+        }),
       },
       onRequest: forgot.onRequest,
       preHandler: forgot.preHandler,
@@ -40,7 +48,27 @@ export function resetPasswordRouter<U extends BaseUser>(
     instance.post('/reset-password', {
       exposeHeadRoute: false,
       config: { fastapiName: 'reset:reset_password' },
-      schema: { body: ResetPasswordBody, response: { 200: Null, ...errorResponses(400, 422), ...reset.responses } },
+      schema: {
+        body: {
+          ...ResetPasswordBody,
+          examples: [{ token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…', password: 'a-new-long-password' }],
+        },
+        ...documented({
+          description:
+            'Sets a new password with the token of a reset mail (anyone holding the token may call it). The token ' +
+            'dies with the password it was issued for; a password that breaks a rule leaves it usable. Past ' +
+            'fastapi-users: every session and refresh token of the user is revoked.',
+          success: { 200: { schema: Null, description: 'The password is changed: `null`.' } },
+          errors: [
+            ...bodyErrors,
+            errors.resetBadToken,
+            errors.resetInvalidPassword,
+            errors.validation,
+            ...reset.errors,
+            errors.unavailable,
+          ],
+        }),
+      },
       onRequest: reset.onRequest,
       handler: async (request, reply) => {
         const { token, password } = request.body as { token: string; password: string }

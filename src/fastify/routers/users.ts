@@ -2,8 +2,10 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { UpdateInput } from '../../core/manager.js'
 import { type BaseUser, writableInput } from '../../core/user.js'
+import { csrfPossible } from '../current-user.js'
 import { keepRawBody, notFound, unauthorized } from '../errors.js'
-import { errorResponses, Null } from '../schemas.js'
+import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
+import { Null, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -61,12 +63,27 @@ export function usersRouter<U extends BaseUser>(
     const nonEmptyId = async (request: FastifyRequest) => {
       if ((request.params as { id?: string }).id === '') throw notFound()
     }
-    const read = { 200: schemas.UserRead }
+    const user = exampleOf(schemas.UserRead, USER_EXAMPLE, true)
+    const read = { 200: { schema: schemas.UserRead, description: 'The user.', example: user } }
+    const updated = { 200: { schema: schemas.UserRead, description: 'The user, updated.', example: user } }
+    const deleted = { 204: { schema: Null, description: 'Done: no body.' } }
+    const patchExample = { examples: [{ email: 'arthur.pendragon@camelot.bt', password: 'excalibur-2' }] }
+    const csrf = csrfPossible(ctx) && errors.csrf
+    const refusedUnverified = verified && errors.notVerified
+    const signedIn = [errors.unauthorized, refusedUnverified]
+    const bySuperuser = [errors.unauthorized, errors.notSuperuser, refusedUnverified]
 
     instance.get('/me', {
       ...common,
       config: { fastapiName: 'users:current_user' },
-      schema: { security: ctx.security, response: { ...read, ...errorResponses(401) } },
+      schema: {
+        security: ctx.security,
+        ...documented({
+          description: 'The signed-in user (any active user, with its token).',
+          success: read,
+          errors: [...signedIn, errors.unavailable],
+        }),
+      },
       preValidation: activeUser,
       handler: async (request) => me(request),
     })
@@ -76,8 +93,25 @@ export function usersRouter<U extends BaseUser>(
       config: { fastapiName: 'users:patch_current_user' },
       schema: {
         security: ctx.security,
-        body: schemas.UserUpdate,
-        response: { ...read, ...errorResponses(400, 401, 422, ...(ctx.rateLimits ? [429] : [])) },
+        body: { ...schemas.UserUpdate, ...patchExample },
+        ...documented({
+          description:
+            'Updates the signed-in user’s own e-mail address, password and custom fields (any active user). ' +
+            '`is_active`, `is_superuser` and `is_verified` are ignored here. A new address clears `is_verified`; a new ' +
+            'password revokes the user’s sessions (past fastapi-users), and the owner is told by mail in the reference service.' +
+            (ctx.rateLimits ? ' Past fastapi-users: changes of address or password are rate-limited.' : ''),
+          success: updated,
+          errors: [
+            ...bodyErrors,
+            errors.updateEmailExists,
+            errors.updateInvalidPassword,
+            ...signedIn,
+            csrf,
+            errors.validation,
+            ctx.rateLimits && errors.tooManyRequests,
+            errors.unavailable,
+          ],
+        }),
       },
       preValidation: [activeUser, keepRawBody],
       // a new e-mail address or password: limited per address, per user and per new address
@@ -93,7 +127,16 @@ export function usersRouter<U extends BaseUser>(
     instance.get('/me/sessions', {
       ...common,
       config: { fastapiName: 'users:sessions' },
-      schema: { security: ctx.security, response: { 200: SessionList, ...errorResponses(401) } },
+      schema: {
+        security: ctx.security,
+        ...documented({
+          description:
+            'Past fastapi-users: the signed-in user’s open sessions of the stateful backends (database, Redis), ' +
+            'each with its backend, creation and expiry. A JWT is no session and is not listed.',
+          success: { 200: { schema: SessionList, description: 'The sessions.' } },
+          errors: [...signedIn, errors.unavailable],
+        }),
+      },
       preValidation: activeUser,
       handler: async (request) => {
         const user = me(request)
@@ -109,7 +152,16 @@ export function usersRouter<U extends BaseUser>(
     instance.delete('/me/sessions', {
       ...common,
       config: { fastapiName: 'users:revoke_sessions' },
-      schema: { security: ctx.security, response: { 204: Null, ...errorResponses(401) } },
+      schema: {
+        security: ctx.security,
+        ...documented({
+          description:
+            'Past fastapi-users: signs the user out everywhere: every stored session (database, Redis) and ' +
+            'refresh token of every backend is revoked; a JWT lasts until it expires or the password changes.',
+          success: deleted,
+          errors: [...bodyErrors, ...signedIn, csrf, errors.unavailable],
+        }),
+      },
       preValidation: activeUser,
       handler: async (request, reply) => {
         await manager.revokeSessions(me(request))
@@ -120,7 +172,16 @@ export function usersRouter<U extends BaseUser>(
     instance.delete('/me/sessions/:id', {
       ...common,
       config: { fastapiName: 'users:revoke_session' },
-      schema: { security: ctx.security, params: IdParams, response: { 204: Null, ...errorResponses(401, 404) } },
+      schema: {
+        security: ctx.security,
+        params: IdParams,
+        ...documented({
+          description:
+            'Past fastapi-users: ends one of the signed-in user’s sessions, by its id from GET /users/me/sessions.',
+          success: deleted,
+          errors: [...bodyErrors, ...signedIn, csrf, errors.sessionNotFound, errors.unavailable],
+        }),
+      },
       preValidation: activeUser,
       handler: async (request, reply) => {
         const user = me(request)
@@ -135,7 +196,15 @@ export function usersRouter<U extends BaseUser>(
     instance.get('/:id', {
       ...common,
       config: { fastapiName: 'users:user' },
-      schema: { security: ctx.security, params: IdParams, response: { ...read, ...errorResponses(401, 403, 404) } },
+      schema: {
+        security: ctx.security,
+        params: IdParams,
+        ...documented({
+          description: 'Any user, by id: superusers only. An ordinary user gets 403 for any id, its own included.',
+          success: read,
+          errors: [...bySuperuser, errors.userNotFound, errors.unavailable],
+        }),
+      },
       onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget],
       handler: async (request) => target(request),
@@ -147,8 +216,23 @@ export function usersRouter<U extends BaseUser>(
       schema: {
         security: ctx.security,
         params: IdParams,
-        body: schemas.UserUpdateAdmin,
-        response: { ...read, ...errorResponses(400, 401, 403, 404, 422) },
+        body: { ...schemas.UserUpdateAdmin, ...patchExample },
+        ...documented({
+          description:
+            'Updates any user, by id: superusers only, who may also set `is_active`, `is_superuser` and ' +
+            '`is_verified`. Deactivating a user or changing its password revokes its sessions (past fastapi-users).',
+          success: updated,
+          errors: [
+            ...bodyErrors,
+            errors.updateEmailExists,
+            errors.updateInvalidPassword,
+            ...bySuperuser,
+            csrf,
+            errors.userNotFound,
+            errors.validation,
+            errors.unavailable,
+          ],
+        }),
       },
       onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget, keepRawBody],
@@ -162,7 +246,15 @@ export function usersRouter<U extends BaseUser>(
     instance.delete('/:id', {
       ...common,
       config: { fastapiName: 'users:delete_user' },
-      schema: { security: ctx.security, params: IdParams, response: { 204: Null, ...errorResponses(401, 403, 404) } },
+      schema: {
+        security: ctx.security,
+        params: IdParams,
+        ...documented({
+          description: 'Deletes any user, by id: superusers only.',
+          success: deleted,
+          errors: [...bodyErrors, ...bySuperuser, csrf, errors.userNotFound, errors.unavailable],
+        }),
+      },
       onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget],
       handler: async (request, reply) => {

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user.js'
 import { rateLimited } from '../rate-limit.js'
-import { EmailBody, errorResponses, Null, TokenBody } from '../schemas.js'
+import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
+import { EMAIL_EXAMPLE, EmailBody, Null, TokenBody, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -24,8 +25,15 @@ export function verifyRouter<U extends BaseUser>(
       exposeHeadRoute: false,
       config: { fastapiName: 'verify:request-token' },
       schema: {
-        body: EmailBody('Body_verify_request_token_auth_request_verify_token_post'),
-        response: { 202: Null, ...errorResponses(422), ...request.responses },
+        body: { ...EmailBody('Body_verify_request_token_auth_request_verify_token_post'), examples: [EMAIL_EXAMPLE] },
+        ...documented({
+          description:
+            'Sends a verification token to an active, unverified user with this address (the app’s ' +
+            'after-request-verify hook; the reference service mails a link). Anyone may call it, and the answer ' +
+            'is the same 202 whether or not such a user exists.',
+          success: { 202: { schema: Null, description: 'Accepted: `null`, whoever asked.' } },
+          errors: [...bodyErrors, errors.validation, ...request.errors, errors.unavailable],
+        }),
       },
       onRequest: request.onRequest,
       preHandler: request.preHandler,
@@ -41,8 +49,31 @@ export function verifyRouter<U extends BaseUser>(
       exposeHeadRoute: false,
       config: { fastapiName: 'verify:verify' },
       schema: {
-        body: TokenBody('Body_verify_verify_auth_verify_post'),
-        response: { 200: ctx.schemas.UserRead, ...errorResponses(400, 422), ...verify.responses },
+        body: {
+          ...TokenBody('Body_verify_verify_auth_verify_post'),
+          examples: [{ token: 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9…' }],
+        },
+        ...documented({
+          description:
+            'Marks the user a verification token names as verified (anyone holding the token may call it). The ' +
+            'token dies once the address it names changes. Past fastapi-users: proving the address removes OAuth ' +
+            'links made before by whoever created the account, and ends the sessions they opened.',
+          success: {
+            200: {
+              schema: ctx.schemas.UserRead,
+              description: 'The user, now verified.',
+              example: exampleOf(ctx.schemas.UserRead, { ...USER_EXAMPLE, is_verified: true }, true),
+            },
+          },
+          errors: [
+            ...bodyErrors,
+            errors.verifyBadToken,
+            errors.verifyAlreadyVerified,
+            errors.validation,
+            ...verify.errors,
+            errors.unavailable,
+          ],
+        }),
       },
       onRequest: verify.onRequest,
       handler: async (request, reply) => {

@@ -1,0 +1,412 @@
+/**
+ * The OpenAPI document's error examples agree with what the routes really answer: every route is
+ * driven into every error its operation documents, and every error answer seen on the way must be
+ * one its operation documents (status and code). A code added to a route without its docs, or docs
+ * that name a code the route cannot give, fail here. Three services: verification required (SQLite),
+ * rate limits of one request (SQLite), and a database out of reach (PostgreSQL through a proxy).
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import type { FastifyInstance, InjectOptions } from 'fastify'
+import { SignJWT } from 'jose'
+import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
+import { createTestDatabase, type TestDatabase } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
+import { startServiceOn } from '../support/outage.js'
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+
+const PASSWORD = 'documented-password-1'
+const CROSS_SITE = { 'sec-fetch-site': 'cross-site' }
+type Doc = Record<string, any>
+
+/** `operationId status code`: the one line per documented (or seen) error. */
+const key = (operationId: string, status: number | string, code: string) => `${operationId} ${status} ${code}`
+
+/** Every error example of the document, as keys. */
+function documentedErrors(doc: Doc, only?: (operationId: string) => boolean): Set<string> {
+  const keys = new Set<string>()
+  for (const ops of Object.values<Doc>(doc.paths)) {
+    for (const op of Object.values<Doc>(ops)) {
+      if (only && !only(op.operationId)) continue
+      for (const [status, response] of Object.entries<Doc>(op.responses)) {
+        if (Number(status) < 400) continue
+        for (const code of Object.keys(response.content?.['application/json']?.examples ?? {}))
+          keys.add(key(op.operationId, status, code))
+      }
+    }
+  }
+  return keys
+}
+
+/** The code an error body carries: its `detail`, the code inside it, or VALIDATION_ERROR for a 422 list. */
+function codeOf(body: unknown): string {
+  const detail = (body as { detail?: unknown } | null)?.detail
+  if (typeof detail === 'string') return detail
+  if (Array.isArray(detail)) return 'VALIDATION_ERROR'
+  return String((detail as { code?: unknown } | undefined)?.code)
+}
+
+/**
+ * `inject`, audited: each answer is matched to its operation in the document; an error answer must
+ * be one of its examples. What was seen is kept, to compare with what is documented.
+ */
+function auditedClient(app: FastifyInstance, doc: Doc) {
+  const seen = new Set<string>()
+  const operations = Object.entries<Doc>(doc.paths).flatMap(([path, ops]) =>
+    Object.entries<Doc>(ops).map(([method, op]) => ({
+      method: method.toUpperCase(),
+      pattern: new RegExp(`^${path.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+      op,
+    })),
+  )
+  const send = async (options: InjectOptions & { url: string; method: string }) => {
+    const res = await app.inject(options)
+    const path = options.url.split('?')[0] as string
+    const found = operations.find((o) => o.method === options.method && o.pattern.test(path))
+    assert.ok(found, `${options.method} ${path} is no documented operation`)
+    if (res.statusCode >= 400) {
+      const code = codeOf(res.json())
+      const examples = found.op.responses[res.statusCode]?.content?.['application/json']?.examples ?? {}
+      assert.ok(
+        code in examples,
+        `${found.op.operationId} answered ${res.statusCode} ${code}, undocumented: ${res.body}`,
+      )
+      seen.add(key(found.op.operationId, res.statusCode, code))
+    }
+    return res
+  }
+  const bearer = (token?: string) => (token ? { authorization: `Bearer ${token}` } : {})
+  return {
+    seen,
+    send,
+    get: (url: string, token?: string) => send({ method: 'GET', url, headers: bearer(token) }),
+    post: (url: string, payload?: unknown, token?: string) =>
+      send({ method: 'POST', url, payload: payload as never, headers: bearer(token) }),
+    patch: (url: string, payload: unknown, token?: string) =>
+      send({ method: 'PATCH', url, payload: payload as never, headers: bearer(token) }),
+    delete: (url: string, token?: string) => send({ method: 'DELETE', url, headers: bearer(token) }),
+    /** A cookie-authenticated request from another site. */
+    crossSite: (method: string, url: string, cookie: string, payload?: unknown) =>
+      send({
+        method,
+        url,
+        payload: payload as never,
+        headers: { cookie: `fastapiusersauth=${cookie}`, ...CROSS_SITE },
+      }),
+    login: (backend: string, username: string, password: string, headers: Record<string, string> = {}) =>
+      send({
+        method: 'POST',
+        url: `/auth/${backend}/login`,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
+        payload: new URLSearchParams({ username, password }).toString(),
+      }),
+  }
+}
+
+type Api = ReturnType<typeof auditedClient>
+
+async function openApiOf(app: FastifyInstance): Promise<Doc> {
+  return (await app.inject({ method: 'GET', url: '/openapi.json' })).json()
+}
+
+/** A user made through the manager, with a JWT and a cookie session written by the backends. */
+async function userOf(app: FastifyInstance, flags: { is_verified?: boolean; is_superuser?: boolean }) {
+  const email = newEmail('apidocs')
+  const user = await app.users.manager.create(
+    { email, password: PASSWORD, first_name: 'Ann', ...flags },
+    { safe: false },
+  )
+  const backend = (name: string) => app.users.backends.find((b) => b.name === name)
+  const jwt = await backend('jwt')?.strategy.writeToken(user)
+  const cookie = await backend('cookie')?.strategy.writeToken(user)
+  return { user, email, jwt: jwt as string, cookie: cookie as string }
+}
+
+/** A token signed as the service signs them (SECRET, HS256), with these claims. */
+const signed = (claims: Record<string, unknown>) =>
+  new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256' })
+    .setExpirationTime('1h')
+    .sign(new TextEncoder().encode(TEST_SECRET))
+const verifyToken = (sub: string, email: string) => signed({ sub, email, aud: 'fastapi-users:verify' })
+
+/** The token of the last reset mail to `email`, from the service's log (mail goes to the log without SMTP_URL). */
+async function mailedResetToken(logs: object[], email: string): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const mail = (l: object) => l as { to?: unknown; text?: unknown }
+    const line = [...logs]
+      .reverse()
+      .find((l) => mail(l).to === email && /reset-password\?token=/.test(String(mail(l).text)))
+    const match = line && /reset-password\?token=([^\s]+)/.exec(String(mail(line).text))
+    if (match?.[1]) return decodeURIComponent(match[1])
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+  throw new Error(`no reset mail to ${email}`)
+}
+
+/** The documented errors (of the statuses `keep` takes) that no answer has shown yet. */
+function undriven(doc: Doc, api: Api, keep: (status: string) => boolean): string[] {
+  return [...documentedErrors(doc, notOAuth)].filter((k) => keep(k.split(' ')[1] as string) && !api.seen.has(k))
+}
+
+const notOAuth = (operationId: string) => !operationId.startsWith('oauth')
+
+describe('every documented error is answered, and every error answered is documented', () => {
+  describe('verification required, no rate limits (SQLite)', () => {
+    let service: TestApp
+    let doc: Doc
+    let api: Api
+    const logs: object[] = []
+
+    before(async () => {
+      service = (await startTestApp(
+        'sqlite',
+        {
+          REQUIRE_VERIFICATION: 'true',
+          LOG_LEVEL: 'info',
+          BODY_LIMIT: '4096',
+          OAUTH_GITHUB_CLIENT_ID: 'github-client',
+          OAUTH_GITHUB_CLIENT_SECRET: 'github-secret',
+        },
+        { logs },
+      )) as TestApp
+      doc = await openApiOf(service.app)
+      api = auditedClient(service.app, doc)
+    })
+    after(() => service?.close())
+
+    test('each route driven into each of its errors', async () => {
+      const app = service.app
+      const verified = await userOf(app, { is_verified: true })
+      const unverified = await userOf(app, {})
+      const admin = await userOf(app, { is_verified: true, is_superuser: true })
+      const unknownId = '00000000-0000-4000-8000-000000000000'
+
+      for (const backend of ['jwt', 'cookie']) {
+        await api.login(backend, verified.email, 'wrong-password-123')
+        await api.login(backend, unverified.email, PASSWORD)
+        await api.send({ method: 'POST', url: `/auth/${backend}/login` })
+        await api.login(backend, verified.email, PASSWORD, CROSS_SITE)
+        await api.post(`/auth/${backend}/logout`)
+      }
+      await api.post('/auth/jwt/logout', undefined, unverified.jwt)
+      await api.send({
+        method: 'POST',
+        url: '/auth/cookie/logout',
+        headers: { cookie: `fastapiusersauth=${unverified.cookie}` },
+      })
+      await api.crossSite('POST', '/auth/jwt/logout', verified.cookie)
+      await api.crossSite('POST', '/auth/cookie/logout', verified.cookie)
+
+      await api.post('/auth/jwt/refresh', { refresh_token: 'no-such-token' })
+      const jwtBackend = app.users.backends.find((b) => b.name === 'jwt')
+      const refreshToken = await jwtBackend?.refresh?.issue(unverified.user, 'jwt')
+      await api.post('/auth/jwt/refresh', { refresh_token: refreshToken })
+
+      await api.post('/auth/register', { email: verified.email, password: PASSWORD, first_name: 'Ann' })
+      await api.post('/auth/register', { email: newEmail('apidocs'), password: 'short', first_name: 'Ann' })
+      await api.post('/auth/register', {})
+      await api.post('/auth/forgot-password', {})
+      await api.post('/auth/request-verify-token', {})
+
+      await api.post('/auth/reset-password', { token: 'not-a-token', password: PASSWORD })
+      await api.post('/auth/forgot-password', { email: verified.email })
+      await api.post('/auth/reset-password', { token: await mailedResetToken(logs, verified.email), password: 'short' })
+      await api.post('/auth/reset-password', {})
+
+      await api.post('/auth/verify', { token: 'not-a-token' })
+      await api.post('/auth/verify', { token: await verifyToken(verified.user.id, verified.email) })
+      await api.post('/auth/verify', {})
+
+      await api.get('/users/me')
+      await api.get('/users/me', unverified.jwt)
+      await api.patch('/users/me', { email: admin.email }, verified.jwt)
+      await api.patch('/users/me', { password: 'short' }, verified.jwt)
+      await api.patch('/users/me', {}, undefined)
+      await api.patch('/users/me', {}, unverified.jwt)
+      await api.crossSite('PATCH', '/users/me', verified.cookie, {})
+      await api.patch('/users/me', { email: 'not an address' }, verified.jwt)
+
+      for (const url of ['/users/me/sessions', `/users/me/sessions/${unknownId}`]) {
+        await api.delete(url)
+        await api.delete(url, unverified.jwt)
+        await api.crossSite('DELETE', url, verified.cookie)
+      }
+      await api.get('/users/me/sessions')
+      await api.get('/users/me/sessions', unverified.jwt)
+      await api.delete(`/users/me/sessions/${unknownId}`, verified.jwt)
+
+      const other = `/users/${verified.user.id}`
+      await api.get(other)
+      await api.get(other, verified.jwt)
+      await api.get(`/users/${unknownId}`, admin.jwt)
+      await api.patch(other, { email: admin.email }, admin.jwt)
+      await api.patch(other, { password: 'short' }, admin.jwt)
+      await api.patch(other, {})
+      await api.patch(other, {}, verified.jwt)
+      await api.crossSite('PATCH', other, admin.cookie, {})
+      await api.patch(`/users/${unknownId}`, {}, admin.jwt)
+      await api.patch(other, { is_active: 'maybe' }, admin.jwt)
+      await api.delete(other)
+      await api.delete(other, verified.jwt)
+      await api.crossSite('DELETE', other, admin.cookie)
+      await api.delete(`/users/${unknownId}`, admin.jwt)
+
+      // social login, as far as it goes without a provider's answer
+      /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */
+      const refusedAtProvider = async (prefix: string, token?: string) => {
+        const started = await api.get(`${prefix}/authorize`, token)
+        const state = new URL(started.json().authorization_url).searchParams.get('state') as string
+        const csrf = String(started.headers['set-cookie']).split(';')[0] as string
+        const headers = { cookie: csrf, ...(token && { authorization: `Bearer ${token}` }) }
+        const url = `${prefix}/callback?state=${encodeURIComponent(state)}&error=access_denied`
+        await api.send({ method: 'GET', url, headers })
+      }
+      await api.get('/auth/github/authorize?scopes=%20')
+      await api.get('/auth/github/callback')
+      await api.get('/auth/github/callback?code=a&code=b')
+      await refusedAtProvider('/auth/github')
+      for (const path of ['/auth/associate/github/authorize', '/auth/associate/github/callback']) {
+        await api.get(path)
+        await api.get(path, unverified.jwt)
+      }
+      await api.get('/auth/associate/github/authorize?scopes=%20', verified.jwt)
+      await api.get('/auth/associate/github/callback', verified.jwt)
+      await api.get('/auth/associate/github/callback?code=a&code=b', verified.jwt)
+      await refusedAtProvider('/auth/associate/github', verified.jwt)
+
+      // a body over BODY_LIMIT, JSON nested too deep, a broken multipart form: wherever a body is read
+      for (const [path, ops] of Object.entries<Doc>(doc.paths)) {
+        for (const method of Object.keys(ops).filter((m) => m !== 'get')) {
+          const url = path.replace(/\{[^}]+\}/g, unknownId)
+          const send = (contentType: string, payload: string) =>
+            api.send({ method: method.toUpperCase(), url, headers: { 'content-type': contentType }, payload })
+          await send('application/json', JSON.stringify({ email: 'x'.repeat(5000) }))
+          await send('application/json', `${'['.repeat(1001)}${']'.repeat(1001)}`)
+          await send('multipart/form-data; boundary=abc', 'no such boundary')
+        }
+      }
+
+      // what needs another service: rate limits and an unreachable database (below)
+      const elsewhere = new Set(['429', '503'])
+      assert.deepEqual(
+        undriven(doc, api, (status) => !elsewhere.has(status)),
+        [],
+        'documented but never answered',
+      )
+      // what only a provider's answer leads to (test/oauth drives those flows against a fake GitHub)
+      const afterProvider = new Set([
+        'OAUTH_NOT_AVAILABLE_EMAIL',
+        'OAUTH_USER_ALREADY_EXISTS',
+        'OAUTH_ACCOUNT_ALREADY_LINKED',
+        'LOGIN_BAD_CREDENTIALS',
+        'LOGIN_USER_NOT_VERIFIED',
+      ])
+      const social = [...documentedErrors(doc, (id) => !notOAuth(id))]
+      assert.ok(social.length > 0)
+      assert.deepEqual(
+        social.filter((k) => {
+          const [, status, code] = k.split(' ')
+          return !api.seen.has(k) && !elsewhere.has(status as string) && !afterProvider.has(code as string)
+        }),
+        [],
+        'social login: documented but never answered',
+      )
+    })
+  })
+
+  describe('rate limits of one request per window (SQLite)', () => {
+    let service: TestApp
+    let doc: Doc
+    let api: Api
+
+    before(async () => {
+      service = (await startTestApp('sqlite', {
+        RATE_LIMIT: 'true',
+        RATE_LIMIT_IP_REQUESTS: '1',
+        RATE_LIMIT_ACCOUNT_REQUESTS: '1',
+      })) as TestApp
+      doc = await openApiOf(service.app)
+      api = auditedClient(service.app, doc)
+    })
+    after(() => service?.close())
+
+    test('each limited route answers 429, documented', async () => {
+      const user = await userOf(service.app, { is_verified: true })
+      const twice = async (request: () => Promise<unknown>) => {
+        await request()
+        await request()
+      }
+      for (const backend of ['jwt', 'cookie']) await twice(() => api.login(backend, user.email, 'wrong-password-123'))
+      await twice(() => api.post('/auth/jwt/refresh', { refresh_token: 'no-such-token' }))
+      await twice(() => api.post('/auth/register', { email: user.email, password: PASSWORD, first_name: 'Ann' }))
+      await twice(() => api.post('/auth/forgot-password', { email: user.email }))
+      await twice(() => api.post('/auth/reset-password', { token: 'not-a-token', password: PASSWORD }))
+      await twice(() => api.post('/auth/request-verify-token', { email: user.email }))
+      await twice(() => api.post('/auth/verify', { token: 'not-a-token' }))
+      await twice(() => api.patch('/users/me', { password: 'short' }, user.jwt))
+      const limited = [...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 429 '))
+      assert.equal(limited.length, 9, limited.join('\n'))
+      assert.deepEqual(
+        undriven(doc, api, (status) => status === '429'),
+        [],
+      )
+    })
+  })
+
+  describe('the database out of reach (PostgreSQL through a proxy it cuts)', () => {
+    let database: TestDatabase | null
+    let proxy: TcpProxy
+    let app: FastifyInstance
+    let doc: Doc
+    let api: Api
+
+    before(async () => {
+      database = await createTestDatabase('postgres')
+      if (!database) return
+      const target = new URL(database.url)
+      proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
+      app = await startServiceOn(proxy.url(database.url), { DATABASE_TIMEOUT_MS: '1000' })
+      doc = await openApiOf(app)
+      api = auditedClient(app, doc)
+    })
+    after(async () => {
+      await app?.close()
+      await proxy?.close()
+      await database?.drop()
+    })
+
+    test('every route that needs it answers 503, documented', async (t) => {
+      if (!database) return t.skip('PostgreSQL is not reachable')
+      const user = await userOf(app, { is_verified: true, is_superuser: true })
+      const id = `/users/${user.user.id}`
+      const verify = await verifyToken(user.user.id, user.email)
+      // well-formed, so the user is looked up (its fingerprint would only be checked after)
+      const reset = await signed({ sub: user.user.id, password_fgpt: 'any', aud: 'fastapi-users:reset' })
+      await proxy.refuse()
+      for (const backend of ['jwt', 'cookie']) {
+        await api.login(backend, user.email, PASSWORD)
+        await api.post(`/auth/${backend}/logout`, undefined, user.jwt)
+      }
+      await api.post('/auth/jwt/refresh', { refresh_token: 'some-token' })
+      await api.post('/auth/register', { email: newEmail('apidocs'), password: PASSWORD, first_name: 'Ann' })
+      await api.post('/auth/forgot-password', { email: user.email })
+      await api.post('/auth/request-verify-token', { email: user.email })
+      await api.post('/auth/verify', { token: verify })
+      await api.post('/auth/reset-password', { token: reset, password: PASSWORD })
+      await api.get('/users/me', user.jwt)
+      await api.patch('/users/me', {}, user.jwt)
+      await api.get('/users/me/sessions', user.jwt)
+      await api.delete('/users/me/sessions', user.jwt)
+      await api.delete('/users/me/sessions/some-id', user.jwt)
+      await api.get(id, user.jwt)
+      await api.patch(id, {}, user.jwt)
+      await api.delete(id, user.jwt)
+      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 18)
+      assert.deepEqual(
+        undriven(doc, api, (status) => status === '503'),
+        [],
+      )
+    })
+  })
+})
