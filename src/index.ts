@@ -8,6 +8,7 @@
 export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
 export * from './core/errors.js'
 export type { HookContext, LoginContext, PasswordValidator, UpdateContext, UserManagerHooks } from './core/hooks.js'
+export { type IdOf, parseIntegerId, parseUuid, type UserId, type UserIdType } from './core/ids.js'
 export { type CreateInput, type UpdateInput, UserManager, type UserManagerOptions } from './core/manager.js'
 export {
   type Argon2Params,

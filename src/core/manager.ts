@@ -10,7 +10,7 @@ import {
   UserAlreadyVerified,
 } from './errors.js'
 import type { HookContext, LoginContext, PasswordValidator, UserManagerHooks } from './hooks.js'
-import { parseUuid } from './ids.js'
+import { idParser, type UserId, type UserIdType } from './ids.js'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
 import { DuplicateEmail, type UserChanges, type UserStore } from './store.js'
 import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens.js'
@@ -36,6 +36,13 @@ export interface UserManagerOptions<U extends BaseUser> {
   validatePassword?: PasswordValidator<U>
   logger?: ManagerLogger
   clock?: Clock
+  /**
+   * What a URL segment or a token's `sub` is as an id, or null when it is none (fastapi-users'
+   * `UserManager.parse_id`). Default: the store's id type's parser (`parseUuid`, or `parseIntegerId`
+   * for integer ids, which reads what Python's `int()` reads). A null is a 404 on `/users/{id}` and
+   * an invalid token.
+   */
+  parseId?: (value: string) => UserId | null
   /**
    * Longest password accepted, in code points (default MAX_PASSWORD_LENGTH): it bounds the hashing
    * work one request can cause. Longer new passwords are refused with `…_INVALID_PASSWORD`; a
@@ -78,6 +85,9 @@ export class UserManager<U extends BaseUser> {
   private readonly logger: ManagerLogger | undefined
   private readonly maxPasswordLength: number
   readonly clock: Clock
+  /** The type of user ids, from the store (default 'uuid'). */
+  readonly idType: UserIdType
+  private readonly parseIdOption: ((value: string) => UserId | null) | undefined
   private readonly revokers: ((user: U) => Promise<void>)[] = []
   private readonly proofListeners: ((user: U) => Promise<void>)[] = []
 
@@ -90,6 +100,8 @@ export class UserManager<U extends BaseUser> {
     this.validator = options.validatePassword
     this.logger = options.logger
     this.clock = options.clock ?? (() => new Date())
+    this.idType = options.store.idType ?? 'uuid'
+    this.parseIdOption = options.parseId
     this.maxPasswordLength = options.maxPasswordLength ?? MAX_PASSWORD_LENGTH
     if (!Number.isInteger(this.maxPasswordLength) || this.maxPasswordLength < 1)
       throw new TypeError('UserManager: `maxPasswordLength` must be a positive whole number')
@@ -123,10 +135,15 @@ export class UserManager<U extends BaseUser> {
     for (const revoke of this.revokers) await revoke(user)
   }
 
-  /** The user with this id (any UUID spelling), or null. */
-  async get(id: string): Promise<U | null> {
-    const parsed = parseUuid(id)
-    return parsed ? this.store.get(parsed) : null
+  /** What a URL segment or a token's `sub` is as an id (fastapi-users' `parse_id`), or null. */
+  parseId(value: string): UserId | null {
+    return this.parseIdOption ? this.parseIdOption(value) : idParser(this.idType)(value)
+  }
+
+  /** The user with this id (any spelling `parseId` reads: every UUID spelling, `05` for 5), or null. */
+  async get(id: UserId): Promise<U | null> {
+    const parsed = this.parseId(String(id))
+    return parsed === null ? null : this.store.get(parsed)
   }
 
   /** Case-insensitive, as every look-up by e-mail in fastapi-users. */
@@ -284,7 +301,7 @@ export class UserManager<U extends BaseUser> {
     if (!user.is_active) return
     const token = await signJwt(
       {
-        sub: user.id,
+        sub: String(user.id),
         password_fgpt: passwordFingerprint(user.hashed_password, this.reset.secret),
         aud: AUDIENCE.reset,
       },
@@ -322,7 +339,7 @@ export class UserManager<U extends BaseUser> {
   async requestVerify(user: U, ctx: HookContext = {}): Promise<void> {
     if (!user.is_active || user.is_verified) return
     const token = await signJwt(
-      { sub: user.id, email: user.email, aud: AUDIENCE.verify },
+      { sub: String(user.id), email: user.email, aud: AUDIENCE.verify },
       { secret: this.verification.secret },
       this.verification.lifetimeSeconds,
       this.clock,
@@ -336,7 +353,7 @@ export class UserManager<U extends BaseUser> {
     if (!claims || typeof claims.email !== 'string' || claims.sub === undefined) throw new InvalidVerifyToken()
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const user = await this.store.getByEmail(claims.email)
-      if (!user || parseUuid(claims.sub) !== user.id) throw new InvalidVerifyToken()
+      if (!user || this.parseId(String(claims.sub)) !== user.id) throw new InvalidVerifyToken()
       if (user.is_verified) throw new UserAlreadyVerified()
       // Before the write: a failure here leaves the user unverified, to verify again, never verified with the links kept.
       await this.mailboxProven(user)

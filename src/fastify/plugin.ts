@@ -57,7 +57,7 @@ export class FastifyUsers<U extends BaseUser> {
     if (new Set(names).size !== names.length) throw new TypeError('FastifyUsers: backend names must be unique')
     this.manager = options.manager
     this.backends = options.backends
-    this.schemas = userSchemas(options.fields)
+    this.schemas = userSchemas(options.fields, options.manager.idType)
     const { rateLimit } = options
     this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)
     this.context = {

@@ -1,4 +1,5 @@
 import { type TSchema, Type } from 'typebox'
+import type { UserIdType } from '../core/ids.js'
 import { storableLimitOf } from '../core/storable.js'
 import type { FieldSpec, UserFields } from '../core/user.js'
 
@@ -27,8 +28,11 @@ function storable(spec: FieldSpec): TSchema {
   return { ...spec.schema, 'x-storable': storableLimitOf(spec.column ?? 'text') ?? {} } as TSchema
 }
 
-/** UserRead, UserCreate and UserUpdate: fastapi-users' base schemas plus the app's custom fields. */
-export function userSchemas(fields: UserFields = {}): UserSchemas {
+/**
+ * UserRead, UserCreate and UserUpdate: fastapi-users' base schemas plus the app's custom fields.
+ * Ids are UUID strings, or JSON numbers for an integer model (as pydantic's `int`).
+ */
+export function userSchemas(fields: UserFields = {}, idType: UserIdType = 'uuid'): UserSchemas {
   const read: Record<string, TSchema> = {}
   const create: Record<string, TSchema> = {}
   const update: Record<string, TSchema> = {}
@@ -42,7 +46,7 @@ export function userSchemas(fields: UserFields = {}): UserSchemas {
   return {
     UserRead: Type.Object(
       {
-        id: Type.String({ format: 'uuid' }),
+        id: idType === 'integer' ? Type.Integer() : Type.String({ format: 'uuid' }),
         email: Type.String({ format: 'email' }),
         is_active: Type.Boolean({ default: true }),
         is_superuser: Type.Boolean({ default: false }),

@@ -232,7 +232,7 @@ export function oauthAssociateRouter<U extends BaseUser>(
         response: { 200: OAuth2AuthorizeResponse, ...errorResponses(401, 403, 422) },
       },
       preValidation: current,
-      handler: async (request, reply) => oauth.authorize(request, reply, userOf(request).id),
+      handler: async (request, reply) => oauth.authorize(request, reply, String(userOf(request).id)),
     })
 
     instance.get('/callback', {
@@ -246,7 +246,7 @@ export function oauthAssociateRouter<U extends BaseUser>(
       preValidation: current,
       handler: async (request, reply) => {
         const user = userOf(request)
-        const identity = await oauth.callback(request, reply, user.id)
+        const identity = await oauth.callback(request, reply, String(user.id))
         await associateOAuthAccount(user, accounts, client.name, identity)
         return user
       },
