@@ -13,6 +13,8 @@ export function serviceCliConfig(env: Record<string, string | undefined>): CliCo
     return {
       databaseUrl: config.databaseUrl,
       databaseTimeoutMs: config.databaseTimeoutMs,
+      userIdType: config.userIdType,
+      tables: config.tables,
       fields: userFields,
       validatePassword,
       // doctor warns when the service would sign with the development default

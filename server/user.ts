@@ -6,6 +6,10 @@ export const userFields = defineUserFields({
   first_name: { schema: Type.String(), nullable: true, onCreate: 'required', column: 'text' },
 })
 
+/**
+ * Typed with UUID ids, as the examples that share this TypeScript program declare it; with
+ * USER_ID_TYPE=integer the ids are numbers at run time (the service only logs and serialises them).
+ */
 export type User = UserOf<typeof userFields>
 
 declare module 'fastify-users' {
