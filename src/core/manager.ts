@@ -140,9 +140,12 @@ export class UserManager<U extends BaseUser> {
     return this.parseIdOption ? this.parseIdOption(value) : idParser(this.idType)(value)
   }
 
-  /** The user with this id (any spelling `parseId` reads: every UUID spelling, `05` for 5), or null. */
+  /**
+   * The user with this id, or null. Text (a URL segment, a token's `sub`) is read by `parseId` (every UUID
+   * spelling, `05` for 5); a number is an integer id as stored, looked up as it is.
+   */
   async get(id: UserId): Promise<U | null> {
-    const parsed = this.parseId(String(id))
+    const parsed = typeof id === 'number' ? id : this.parseId(id)
     return parsed === null ? null : this.store.get(parsed)
   }
 

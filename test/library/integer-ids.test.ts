@@ -89,6 +89,8 @@ for (const kind of databaseKinds()) {
           parseId: (value) => (/^u\d+$/.test(value) ? Number(value.slice(1)) : null),
         })
         assert.deepEqual([(await own.get('u2'))?.id, await own.get('2')], [2, null])
+        // a stored id (a token row's user_id) is no text to parse: it is looked up as it is
+        assert.equal((await own.get(2))?.id, 2)
 
         await users.delete(first)
         assert.equal(await tokens.get('tok', null), null, 'the token cascades with its user')
