@@ -101,6 +101,8 @@ export async function buildApp(
   const database = openDatabase(config.databaseUrl, {
     poolSize: config.databasePoolSize,
     timeoutMs: config.databaseTimeoutMs,
+    userIdType: config.userIdType,
+    tables: config.tables,
   })
   app.addHook('onClose', () => database.close())
   const report = await migrateToLatest(database, { fields: userFields })
@@ -200,7 +202,8 @@ export async function buildApp(
 
   const requiresVerification = config.requireVerification
   for (const backend of backends) {
-    await app.register(users.authRouter(backend, { requiresVerification }), { prefix: `/auth/${backend.name}` })
+    const prefix = backend.name === 'jwt' ? config.loginUriPrefix : `/auth/${backend.name}`
+    await app.register(users.authRouter(backend, { requiresVerification }), { prefix })
   }
   await app.register(users.jwksRouter())
   await app.register(users.registerRouter(), { prefix: '/auth' })
@@ -213,6 +216,7 @@ export async function buildApp(
   if (config.pages) {
     await app.register(hostedPages, {
       appName: 'fastify-users',
+      api: { login: `${config.loginUriPrefix}/login`, logout: `${config.loginUriPrefix}/logout` },
       signUpFields: [{ name: 'first_name', autocomplete: 'given-name', required: true }],
       passwordRules: [{ kind: 'minLength', value: 8 }, { kind: 'notContainingEmail' }],
       redirectRoot: true,

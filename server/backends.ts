@@ -19,7 +19,7 @@ export type RedisClient = Redis | Cluster
 
 /**
  * The reference service's backends, tried in this order:
- * /auth/jwt (Bearer + JWT, with refresh tokens), /auth/cookie (Cookie + database, CSRF-checked),
+ * /auth/jwt (LOGIN_URI_PREFIX; Bearer + JWT, with refresh tokens), /auth/cookie (Cookie + database, CSRF-checked),
  * and /auth/redis (Bearer + Redis) when REDIS_URL is set.
  */
 export function createBackends(
@@ -49,7 +49,7 @@ export function createBackends(
   const backends = [
     authenticationBackend<User>({
       name: 'jwt',
-      transport: new BearerTransport({ tokenUrl: 'auth/jwt/login' }),
+      transport: new BearerTransport({ tokenUrl: `${config.loginUriPrefix.slice(1)}/login` }),
       strategy: jwtStrategy,
       refresh: new RefreshTokens({
         store: createKyselyRefreshTokenStore(database),

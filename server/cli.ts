@@ -14,6 +14,8 @@ export function serviceCliConfig(env: Record<string, string | undefined>): CliCo
     return {
       databaseUrl: config.databaseUrl,
       databaseTimeoutMs: config.databaseTimeoutMs,
+      userIdType: config.userIdType,
+      tables: config.tables,
       fields: userFields,
       validatePassword,
       passwords: createPasswordHasher(config.passwordHash.argon2, {

@@ -9,7 +9,9 @@ import {
   type HmacAlgorithm,
   MAX_PASSWORD_LENGTH,
   OWASP_ARGON2ID,
+  type UserIdType,
 } from 'fastify-users'
+import { DEFAULT_TABLE_NAMES, type TableNames } from 'fastify-users/kysely'
 
 /**
  * The reference service's configuration: parsed and checked once, at start, into a typed
@@ -22,6 +24,12 @@ export interface Config {
   databaseUrl: string
   databasePoolSize: number
   databaseTimeoutMs: number
+  /** The type of user ids (USER_ID_TYPE): UUIDs, or integers as fastapi-users' IntegerIDMixin. */
+  userIdType: UserIdType
+  /** The user, access-token and OAuth-account tables' names (USER_TABLE, ACCESS_TOKEN_TABLE, OAUTH_ACCOUNT_TABLE). */
+  tables: TableNames
+  /** Where the main JWT auth router is mounted (LOGIN_URI_PREFIX, default /auth/jwt). */
+  loginUriPrefix: string
   secret: string
   accessTokenLifetime: number
   resetPasswordTokenLifetime: number
@@ -363,6 +371,61 @@ function oauthProviders(
   return providers
 }
 
+/** Tables of ours an app's table cannot be named after. */
+const OWN_TABLES = [
+  'refresh_token',
+  'email_identity',
+  'oauth_state',
+  'rate_limit',
+  'kysely_migration',
+  'kysely_migration_lock',
+]
+const TABLE_VARIABLES = {
+  user: 'USER_TABLE',
+  accessToken: 'ACCESS_TOKEN_TABLE',
+  oauthAccount: 'OAUTH_ACCOUNT_TABLE',
+} as const
+
+/** USER_TABLE, ACCESS_TOKEN_TABLE, OAUTH_ACCOUNT_TABLE: SQL identifiers, distinct, none of them one of ours. */
+export function tableNames(read: (name: string) => string | undefined, problems: string[]): TableNames {
+  const tables = { ...DEFAULT_TABLE_NAMES }
+  for (const [key, variable] of Object.entries(TABLE_VARIABLES) as [keyof TableNames, string][]) {
+    const raw = read(variable)
+    if (raw === undefined) continue
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,47}$/.test(raw)) {
+      problems.push(
+        `${variable} must be a table name: letters, digits and _, not starting with a digit, at most 48 (got "${raw}")`,
+      )
+    } else if (OWN_TABLES.includes(raw.toLowerCase())) {
+      problems.push(`${variable}: "${raw}" is one of fastify-users' own tables (${OWN_TABLES.slice(0, 4).join(', ')})`)
+    } else tables[key] = raw
+  }
+  const names = Object.values(tables).map((t) => t.toLowerCase())
+  if (new Set(names).size !== names.length)
+    problems.push('USER_TABLE, ACCESS_TOKEN_TABLE and OAUTH_ACCOUNT_TABLE must name three different tables')
+  return tables
+}
+
+/** USER_ID_TYPE: uuid (default) or integer. */
+export function userIdType(raw: string | undefined, problems: string[]): UserIdType {
+  if (raw === undefined) return 'uuid'
+  if (raw === 'uuid' || raw === 'integer') return raw
+  problems.push(`USER_ID_TYPE must be uuid or integer (got "${raw}")`)
+  return 'uuid'
+}
+
+/** LOGIN_URI_PREFIX: a path such as /auth/jwt, starting with / and without a trailing one. */
+function loginUriPrefix(raw: string | undefined, problems: string[]): string {
+  if (raw === undefined) return '/auth/jwt'
+  if (!/^(\/[A-Za-z0-9._~-]+)+$/.test(raw)) {
+    problems.push(
+      `LOGIN_URI_PREFIX must be a path like /auth/jwt: starting with /, no trailing /, no empty segment (got "${raw}")`,
+    )
+    return '/auth/jwt'
+  }
+  return raw
+}
+
 export const DEVELOPMENT_SECRET = 'fastify-users-development-secret-change-me'
 const MIN_SECRET_LENGTH = 32
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']
@@ -561,6 +624,9 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
       ]) ?? '',
     databasePoolSize: int('DATABASE_POOL_SIZE', 10, 1, 1000),
     databaseTimeoutMs: int('DATABASE_TIMEOUT_MS', 5000, 100, 600_000),
+    userIdType: userIdType(read('USER_ID_TYPE'), problems),
+    tables: tableNames(read, problems),
+    loginUriPrefix: loginUriPrefix(read('LOGIN_URI_PREFIX'), problems),
     secret: secret ?? '',
     accessTokenLifetime: int('ACCESS_TOKEN_LIFETIME', 3600, 1, 31_536_000),
     resetPasswordTokenLifetime: int('RESET_PASSWORD_TOKEN_LIFETIME', 3600, 1, 31_536_000),

@@ -15,6 +15,10 @@ export const userFields = defineUserFields({
   },
 })
 
+/**
+ * Typed with UUID ids, as the examples that share this TypeScript program declare it; with
+ * USER_ID_TYPE=integer the ids are numbers at run time (the service only logs and serialises them).
+ */
 export type User = UserOf<typeof userFields>
 
 declare module 'fastify-users' {

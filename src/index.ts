@@ -17,6 +17,7 @@ export type {
   UserValidationContext,
   UserValidator,
 } from './core/hooks.js'
+export { type IdOf, parseIntegerId, parseUuid, type UserId, type UserIdType } from './core/ids.js'
 export {
   type CreateInput,
   type TokenSettings,

@@ -9,8 +9,10 @@ export {
   type Capabilities,
   type Database,
   type DatabaseOptions,
+  DEFAULT_TABLE_NAMES,
   openDatabase,
   pingDatabase,
+  type TableNames,
 } from './stores/kysely/database.js'
 export {
   type DoctorReport,

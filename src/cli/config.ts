@@ -4,8 +4,10 @@ import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { Migration } from 'kysely'
 import type { UserValidator } from '../core/hooks.js'
+import type { UserIdType } from '../core/ids.js'
 import type { PasswordHasher } from '../core/passwords.js'
 import type { BaseUser, UserFields } from '../core/user.js'
+import type { TableNames } from '../stores/kysely/database.js'
 
 /**
  * What the command line needs to know of an app: the file `--config` names (or
@@ -17,6 +19,10 @@ export interface CliConfig {
   databaseUrl?: string
   /** The app's custom user fields (`defineUserFields(…)`), as it passes them to migrateToLatest. Default: none. */
   fields?: UserFields
+  /** The type of user ids, as the app's model: 'uuid' (default) or 'integer' (IntegerIDMixin); openDatabase's `userIdType`. */
+  userIdType?: UserIdType
+  /** The app's names for the user, access-token and OAuth-account tables; openDatabase's `tables`. */
+  tables?: Partial<TableNames>
   /** The app's own migrations, run after fastify-users' (migrateToLatest's `migrations`). */
   migrations?: Record<string, Migration>
   /** The app's password rules, applied by create-superuser. */
@@ -53,6 +59,8 @@ const TYPESCRIPT = new Set(['.ts', '.mts', '.cts'])
 const KEYS = new Set([
   'databaseUrl',
   'fields',
+  'userIdType',
+  'tables',
   'migrations',
   'validatePassword',
   'validateUser',
@@ -60,6 +68,7 @@ const KEYS = new Set([
   'secret',
   'databaseTimeoutMs',
 ])
+const TABLE_KEYS = new Set(['user', 'accessToken', 'oauthAccount'])
 const SCHEMES = ['sqlite', 'postgres', 'postgresql', 'mysql', 'mariadb']
 
 /** The configuration file: the one named, else the first default name present in `cwd`, else none. */
@@ -98,8 +107,29 @@ export function checkCliConfig(value: unknown, source: string): CliConfig {
   if (!isObject(value)) throw new CliConfigError(`${source}: the configuration must be an object`)
   const problems: string[] = []
   for (const key of Object.keys(value)) if (!KEYS.has(key)) problems.push(`unknown setting "${key}"`)
-  const { databaseUrl, fields, migrations, validatePassword, validateUser, passwords, secret, databaseTimeoutMs } =
-    value as CliConfig
+  const {
+    databaseUrl,
+    fields,
+    userIdType,
+    tables,
+    migrations,
+    validatePassword,
+    validateUser,
+    passwords,
+    secret,
+    databaseTimeoutMs,
+  } = value as CliConfig
+  if (userIdType !== undefined && userIdType !== 'uuid' && userIdType !== 'integer')
+    problems.push('userIdType must be "uuid" or "integer"')
+  if (tables !== undefined) {
+    if (!isObject(tables)) problems.push('tables must be an object such as { user: "users" }')
+    else
+      for (const [key, name] of Object.entries(tables)) {
+        if (!TABLE_KEYS.has(key)) problems.push(`tables: unknown table "${key}" (user, accessToken, oauthAccount)`)
+        else if (typeof name !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+          problems.push(`tables.${key} must be a table name (letters, digits and _)`)
+      }
+  }
   if (databaseUrl !== undefined && typeof databaseUrl !== 'string') problems.push('databaseUrl must be a string')
   if (fields !== undefined) {
     if (!isObject(fields)) problems.push('fields must be what defineUserFields returns')

@@ -154,7 +154,12 @@ async function onMigratedDatabase(
 ): Promise<number> {
   let database: ReturnType<typeof openDatabase> | undefined
   try {
-    database = openDatabase(url, { poolSize: 1, timeoutMs: config.databaseTimeoutMs })
+    database = openDatabase(url, {
+      poolSize: 1,
+      timeoutMs: config.databaseTimeoutMs,
+      userIdType: config.userIdType,
+      tables: config.tables,
+    })
     out.log(await migrated(database, config))
     await then(database)
     return 0
@@ -199,7 +204,11 @@ async function doctor(url: string, config: CliConfig, env: Env, out: Pick<Consol
   const where = redactUrl(url)
   let database: Awaited<ReturnType<typeof openDatabaseReadOnly>>
   try {
-    database = await openDatabaseReadOnly(url, { timeoutMs: config.databaseTimeoutMs })
+    database = await openDatabaseReadOnly(url, {
+      timeoutMs: config.databaseTimeoutMs,
+      userIdType: config.userIdType,
+      tables: config.tables,
+    })
   } catch (error) {
     out.error(
       DatabaseUnreachable.from(error, url)?.message ?? `doctor: cannot open ${where}: ${(error as Error).message}`,

@@ -18,7 +18,7 @@ import type {
   UserManagerHooks,
   UserValidator,
 } from './hooks.js'
-import { parseUuid } from './ids.js'
+import { idParser, type UserId, type UserIdType } from './ids.js'
 import {
   associateOAuthAccount,
   type OAuthAccount,
@@ -67,6 +67,13 @@ export interface UserManagerOptions<U extends BaseUser> {
   validateUser?: UserValidator<U>
   logger?: ManagerLogger
   clock?: Clock
+  /**
+   * What a URL segment or a token's `sub` is as an id, or null when it is none (fastapi-users'
+   * `UserManager.parse_id`). Default: the store's id type's parser (`parseUuid`, or `parseIntegerId`
+   * for integer ids, which reads what Python's `int()` reads). A null is a 404 on `/users/{id}` and
+   * an invalid token.
+   */
+  parseId?: (value: string) => UserId | null
   /**
    * Longest password accepted, in code points (default MAX_PASSWORD_LENGTH): it bounds the hashing
    * work one request can cause. Longer new passwords are refused with `…_INVALID_PASSWORD`; a
@@ -121,6 +128,9 @@ export class UserManager<U extends BaseUser> {
   private readonly logger: ManagerLogger | undefined
   private readonly maxPasswordLength: number
   readonly clock: Clock
+  /** The type of user ids, from the store (default 'uuid'). */
+  readonly idType: UserIdType
+  private readonly parseIdOption: ((value: string) => UserId | null) | undefined
   private readonly revokers: ((user: U) => Promise<void>)[] = []
   private readonly proofListeners: ((user: U) => Promise<void>)[] = []
   private readonly oauthCallbacks: Pick<UserManagerOptions<U>, 'oauthCallback' | 'oauthAssociateCallback'>
@@ -135,6 +145,8 @@ export class UserManager<U extends BaseUser> {
     this.userValidator = options.validateUser
     this.logger = options.logger
     this.clock = options.clock ?? (() => new Date())
+    this.idType = options.store.idType ?? 'uuid'
+    this.parseIdOption = options.parseId
     this.maxPasswordLength = options.maxPasswordLength ?? MAX_PASSWORD_LENGTH
     if (!Number.isInteger(this.maxPasswordLength) || this.maxPasswordLength < 1)
       throw new TypeError('UserManager: `maxPasswordLength` must be a positive whole number')
@@ -172,10 +184,18 @@ export class UserManager<U extends BaseUser> {
     for (const revoke of this.revokers) await revoke(user)
   }
 
-  /** The user with this id (any UUID spelling), or null. */
-  async get(id: string): Promise<U | null> {
-    const parsed = parseUuid(id)
-    return parsed ? this.store.get(parsed) : null
+  /** What a URL segment or a token's `sub` is as an id (fastapi-users' `parse_id`), or null. */
+  parseId(value: string): UserId | null {
+    return this.parseIdOption ? this.parseIdOption(value) : idParser(this.idType)(value)
+  }
+
+  /**
+   * The user with this id, or null. Text (a URL segment, a token's `sub`) is read by `parseId` (every UUID
+   * spelling, `05` for 5); a number is an integer id as stored, looked up as it is.
+   */
+  async get(id: UserId): Promise<U | null> {
+    const parsed = typeof id === 'number' ? id : this.parseId(id)
+    return parsed === null ? null : this.store.get(parsed)
   }
 
   /** Case-insensitive, as every look-up by e-mail in fastapi-users. */
@@ -366,7 +386,7 @@ export class UserManager<U extends BaseUser> {
     if (!user.is_active) return
     const token = await signJwt(
       {
-        sub: user.id,
+        sub: String(user.id),
         password_fgpt: passwordFingerprint(user.hashed_password, this.reset.secret),
         aud: this.reset.audience,
       },
@@ -404,7 +424,7 @@ export class UserManager<U extends BaseUser> {
   async requestVerify(user: U, ctx: HookContext = {}): Promise<void> {
     if (!user.is_active || user.is_verified) return
     const token = await signJwt(
-      { sub: user.id, email: user.email, aud: this.verification.audience },
+      { sub: String(user.id), email: user.email, aud: this.verification.audience },
       { secret: this.verification.secret, algorithm: this.verification.algorithm },
       this.verification.lifetimeSeconds,
       this.clock,
@@ -418,7 +438,7 @@ export class UserManager<U extends BaseUser> {
     if (!claims || typeof claims.email !== 'string' || claims.sub === undefined) throw new InvalidVerifyToken()
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const user = await this.store.getByEmail(claims.email)
-      if (!user || parseUuid(claims.sub) !== user.id) throw new InvalidVerifyToken()
+      if (!user || this.parseId(String(claims.sub)) !== user.id) throw new InvalidVerifyToken()
       if (user.is_verified) throw new UserAlreadyVerified()
       // Before the write: a failure here leaves the user unverified, to verify again, never verified with the links kept.
       await this.mailboxProven(user)

@@ -9,6 +9,7 @@ import {
   UserAlreadyExists,
 } from './errors.js'
 import type { HookContext } from './hooks.js'
+import type { UserId } from './ids.js'
 import type { UserManager } from './manager.js'
 import { codePoints, isStorableText } from './storable.js'
 import type { BaseUser } from './user.js'
@@ -29,7 +30,7 @@ export interface OAuthAccount {
    * when the link was made or last used. Links made before migration 0006 read false.
    */
   email_verified: boolean
-  user_id: string
+  user_id: UserId
 }
 
 /** Thrown by `OAuthAccountStore.add` when the provider account is already linked (the unique key). */
@@ -40,9 +41,9 @@ export type OAuthAccountData = Omit<OAuthAccount, 'id' | 'user_id'>
 /** Where OAuth accounts live (fastapi-users' SQLAlchemyUserDatabase oauth methods). */
 export interface OAuthAccountStore {
   find(oauthName: string, accountId: string): Promise<OAuthAccount | null>
-  listForUser(userId: string): Promise<OAuthAccount[]>
+  listForUser(userId: UserId): Promise<OAuthAccount[]>
   /** Throws OAuthAccountExists when (oauth_name, account_id) is linked already, to anyone. */
-  add(userId: string, data: OAuthAccountData): Promise<OAuthAccount>
+  add(userId: UserId, data: OAuthAccountData): Promise<OAuthAccount>
   update(account: OAuthAccount, data: Partial<OAuthAccountData>): Promise<OAuthAccount>
   remove(account: OAuthAccount): Promise<void>
 }

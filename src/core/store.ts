@@ -1,7 +1,8 @@
+import type { UserId, UserIdType } from './ids.js'
 import type { BaseUser } from './user.js'
 
 /** A user row about to be inserted: everything but the id, which the store may generate. */
-export type NewUser<U extends BaseUser> = Omit<U, 'id'> & { id?: string }
+export type NewUser<U extends BaseUser> = Omit<U, 'id'> & { id?: U['id'] }
 
 export type UserChanges<U extends BaseUser> = Partial<Omit<U, 'id'>>
 
@@ -11,7 +12,10 @@ export type UserChanges<U extends BaseUser> = Partial<Omit<U, 'id'>>
  * `create` and `update` throw `DuplicateEmail` when another user already has that identity.
  */
 export interface UserStore<U extends BaseUser> {
-  get(id: string): Promise<U | null>
+  /** The type of the ids it stores (default 'uuid'): how the manager parses ids and the routes describe them. */
+  readonly idType?: UserIdType
+  /** The user with this (parsed) id, or null. */
+  get(id: UserId): Promise<U | null>
   getByEmail(email: string): Promise<U | null>
   create(data: NewUser<U>): Promise<U>
   /** Writes only the fields in `changes`; null when a condition no longer holds (nothing is written). */

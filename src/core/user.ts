@@ -1,8 +1,10 @@
 import type { Static, TSchema } from 'typebox'
+import type { IdOf, UserId, UserIdType } from './ids.js'
 
 /** The columns every fastify-users user has: the table fastapi-users-db-sqlalchemy creates. */
 export interface BaseUser {
-  id: string
+  /** A UUID string, or a number for an integer model (`UserOf<F, 'integer'>`). */
+  id: UserId
   email: string
   hashed_password: string
   is_active: boolean
@@ -148,8 +150,10 @@ type PublicFields<F extends UserFields> = {
 
 export type FieldValues<F extends UserFields> = { -readonly [K in keyof F]: FieldValue<F[K]> }
 
-/** The app's user: the base columns and its custom fields, hidden ones included. */
-export type UserOf<F extends UserFields> = BaseUser & FieldValues<F>
+/** The app's user: the base columns, with ids of its id type (default 'uuid'), and its custom fields, hidden ones included. */
+export type UserOf<F extends UserFields, T extends UserIdType = 'uuid'> = Omit<BaseUser, 'id'> & {
+  id: IdOf<T>
+} & FieldValues<F>
 
 /** What answers show of a user (UserRead): no password hash, no hidden field. */
 export type UserReadOf<F extends UserFields> = Omit<BaseUser, 'hashed_password'> & {

@@ -70,7 +70,7 @@ export class FastifyUsers<U extends BaseUser> {
     this.readOAuthAccounts = readOAuthAccounts === true ? {} : readOAuthAccounts || undefined
     if (this.readOAuthAccounts && !options.oauthAccounts)
       throw new TypeError('FastifyUsers: `readOAuthAccounts` needs `oauthAccounts`')
-    const schemas = userSchemas(options.fields)
+    const schemas = userSchemas(options.fields, options.manager.idType)
     this.schemas = this.readOAuthAccounts ? withOAuthAccounts(schemas, this.readOAuthAccounts) : schemas
     const { rateLimit } = options
     this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)

@@ -1,4 +1,5 @@
 import { type TSchema, Type } from 'typebox'
+import type { UserIdType } from '../core/ids.js'
 import { storableLimitOf } from '../core/storable.js'
 import { type FieldSpec, fieldAccess, type UserFields } from '../core/user.js'
 import { BearerResponse, ErrorModel, HTTPValidationError, Null } from '../core/wire-schemas.js'
@@ -38,8 +39,9 @@ function storable(spec: FieldSpec): TSchema {
 /**
  * UserRead, UserCreate, UserUpdate and UserUpdateAdmin: fastapi-users' base schemas plus the app's
  * custom fields, each where its `read` and `write` settings allow (core/user.ts, FieldSpec).
+ * Ids are UUID strings, or JSON numbers for an integer model (as pydantic's `int`).
  */
-export function userSchemas(fields: UserFields = {}): UserSchemas {
+export function userSchemas(fields: UserFields = {}, idType: UserIdType = 'uuid'): UserSchemas {
   const read: Record<string, TSchema> = {}
   const create: Record<string, TSchema> = {}
   const self: Record<string, TSchema> = {}
@@ -58,7 +60,7 @@ export function userSchemas(fields: UserFields = {}): UserSchemas {
   return {
     UserRead: Type.Object(
       {
-        id: Type.String({ format: 'uuid' }),
+        id: idType === 'integer' ? Type.Integer() : Type.String({ format: 'uuid' }),
         email: Type.String({ format: 'email' }),
         is_active: Type.Boolean({ default: true }),
         is_superuser: Type.Boolean({ default: false }),

@@ -139,7 +139,8 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
     const custom = (await this.options.claims?.(user)) ?? {}
     const extra = Object.fromEntries(Object.entries(custom).filter(([name]) => !RESERVED.has(name)))
     const bound = this.options.bindToPassword === false ? {} : { pfp: this.fingerprint(user) }
-    const payload: JWTPayload = { sub: user.id, aud: this.audience, ...extra, ...bound }
+    // `sub` is the id as text, as fastapi-users writes it (`str(user.id)`): a decimal string for integer ids.
+    const payload: JWTPayload = { sub: String(user.id), aud: this.audience, ...extra, ...bound }
     const lifetime = this.options.lifetimeSeconds
     if (lifetime !== null) payload.exp = Math.floor(this.now().getTime() / 1000) + lifetime
     if (!this.keys) return signHmacJwt(payload, this.options.secret, this.algorithm as HmacAlgorithm)

@@ -1,5 +1,6 @@
 import type { Cluster, Redis } from 'ioredis'
 import { ServiceUnavailable } from '../core/errors.js'
+import type { UserId } from '../core/ids.js'
 import type { UserManager } from '../core/manager.js'
 import type { BaseUser } from '../core/user.js'
 import { generateToken, sessionIdOf } from './session-id.js'
@@ -34,7 +35,7 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
     this.crossSlot = options.redis.isCluster === true
   }
 
-  private userSet(userId: string) {
+  private userSet(userId: UserId) {
     return `${this.prefix.replace(/token:?$/, '')}user_tokens:${userId}`
   }
 
@@ -53,8 +54,8 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
     // cannot find; an index entry whose token was never written is pruned by listSessions.
     const multi = redis.multi()
     if (!this.crossSlot) {
-      if (lifetimeSeconds === null) multi.set(this.prefix + token, user.id)
-      else multi.set(this.prefix + token, user.id, 'EX', lifetimeSeconds)
+      if (lifetimeSeconds === null) multi.set(this.prefix + token, String(user.id))
+      else multi.set(this.prefix + token, String(user.id), 'EX', lifetimeSeconds)
     }
     multi.zadd(index, Date.now(), token)
     if (lifetimeSeconds !== null) {
@@ -66,8 +67,8 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
     if (this.crossSlot) {
       await this.call(() =>
         lifetimeSeconds === null
-          ? redis.set(this.prefix + token, user.id)
-          : redis.set(this.prefix + token, user.id, 'EX', lifetimeSeconds),
+          ? redis.set(this.prefix + token, String(user.id))
+          : redis.set(this.prefix + token, String(user.id), 'EX', lifetimeSeconds),
       )
     }
     return token

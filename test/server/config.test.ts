@@ -76,3 +76,50 @@ test('PASSWORD_HASH: argon2id with OWASP parameters by default, bcrypt cost 12 o
   assert.equal(loadConfig({ ARGON2_MEMORY_COST: '8192', ARGON2_TIME_COST: '1' }).passwordHash.argon2.memoryCost, 8192)
   assert.equal(loadConfig({ ...production, ARGON2_MEMORY_COST: '47104', ARGON2_TIME_COST: '1' }).production, true)
 })
+
+test('the user model: USER_ID_TYPE, the three table names and LOGIN_URI_PREFIX, with fastapi-users’ defaults', () => {
+  const defaults = loadConfig({})
+  assert.deepEqual(
+    [defaults.userIdType, defaults.tables, defaults.loginUriPrefix],
+    ['uuid', { user: 'user', accessToken: 'accesstoken', oauthAccount: 'oauth_account' }, '/auth/jwt'],
+  )
+  const named = loadConfig({
+    USER_ID_TYPE: 'integer',
+    USER_TABLE: 'demo_users',
+    ACCESS_TOKEN_TABLE: 'access_tokens',
+    OAUTH_ACCOUNT_TABLE: 'oauth_accounts',
+    LOGIN_URI_PREFIX: '/api/auth/jwt',
+  })
+  assert.deepEqual(
+    [named.userIdType, named.tables, named.loginUriPrefix],
+    ['integer', { user: 'demo_users', accessToken: 'access_tokens', oauthAccount: 'oauth_accounts' }, '/api/auth/jwt'],
+  )
+})
+
+test('bad user-model settings are named: id type, table syntax, our own tables, clashes, the prefix’s slashes', () => {
+  const problems = (env: Record<string, string>) => {
+    try {
+      loadConfig(env)
+      return []
+    } catch (error) {
+      return (error as ConfigError).problems
+    }
+  }
+  assert.deepEqual(problems({ USER_ID_TYPE: 'int' }), ['USER_ID_TYPE must be uuid or integer (got "int")'])
+  for (const name of ['users; drop table x', '1users', 'dash-ed', 'x'.repeat(49), '"user"']) {
+    const [problem] = problems({ USER_TABLE: name })
+    assert.match(String(problem), /^USER_TABLE must be a table name/, name)
+  }
+  assert.match(String(problems({ ACCESS_TOKEN_TABLE: 'refresh_token' })[0]), /one of fastify-users' own tables/)
+  assert.match(String(problems({ OAUTH_ACCOUNT_TABLE: 'Email_Identity' })[0]), /one of fastify-users' own tables/)
+  assert.deepEqual(problems({ USER_TABLE: 'accounts', ACCESS_TOKEN_TABLE: 'accounts' }), [
+    'USER_TABLE, ACCESS_TOKEN_TABLE and OAUTH_ACCOUNT_TABLE must name three different tables',
+  ])
+  assert.deepEqual(problems({ USER_TABLE: 'accesstoken' }), [
+    'USER_TABLE, ACCESS_TOKEN_TABLE and OAUTH_ACCOUNT_TABLE must name three different tables',
+  ])
+  for (const prefix of ['auth/jwt', '/auth/jwt/', '/', '/auth//jwt', '/auth jwt']) {
+    const [problem] = problems({ LOGIN_URI_PREFIX: prefix })
+    assert.match(String(problem), /^LOGIN_URI_PREFIX must be a path like \/auth\/jwt/, prefix)
+  }
+})

@@ -25,8 +25,8 @@ import {
 import { client } from '../support/app.js'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
 import {
-  copyIntIdsFixture,
   createFastapiUsersDatabase,
+  createIntIdsDatabase,
   fixture,
   fixtureUser,
   listTables,
@@ -227,7 +227,7 @@ for (const kind of databaseKinds()) {
   describe(`doctor on the fastapi-users 12.1.2 database with integer ids and its own table names (${kind})`, () => {
     let database: TestDatabase | null = null
     before(async () => {
-      database = await copyIntIdsFixture(kind)
+      database = await createIntIdsDatabase(kind)
     })
     after(() => database?.drop())
     const it = (name: string, body: (database: TestDatabase) => Promise<void>) =>
@@ -410,7 +410,7 @@ for (const kind of databaseKinds()) {
     withDatabase(
       kind,
       'an OAuth-account table of its own name (oauth_accounts): named in the blocker, a warning, then adopted',
-      copyIntIdsFixture,
+      createIntIdsDatabase,
       async (database) => {
         // SQLAlchemyBaseOAuthAccountTable[int], as SQLAlchemy creates it there.
         const id = kind === 'postgres' ? 'SERIAL' : kind === 'mariadb' ? 'INTEGER NOT NULL AUTO_INCREMENT' : 'INTEGER'

@@ -105,7 +105,7 @@ export function service(
 // Users and logins
 
 export interface UserRead {
-  id: string
+  id: string | number
   email: string
   is_active: boolean
   is_superuser: boolean

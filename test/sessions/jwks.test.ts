@@ -171,7 +171,7 @@ for (const alg of ['ES256', 'RS256', 'EdDSA'] as const) {
       const running = await boot(keyEnv(key))
       const [jwk] = (await jwks(running)).keys as [JWK]
       const user = await registered(running.api)
-      const claims = { sub: user.id, aud: [AUDIENCE], exp: Math.floor(Date.now() / 1000) + 600 }
+      const claims = { sub: String(user.id), aud: [AUDIENCE], exp: Math.floor(Date.now() / 1000) + 600 }
       const stranger = keyPair(alg)
       const strangerKey = await importPKCS8(stranger.privatePem, alg)
       const ownKey = await importPKCS8(key.privatePem, alg)

@@ -52,7 +52,7 @@ async function assertAlive(api: Api, logins: Logins, email: string) {
 }
 
 /** Every stateful session and the refresh token are gone, in the stores too. */
-async function assertStatefulSessionsGone(s: Service, logins: Logins, userId: string) {
+async function assertStatefulSessionsGone(s: Service, logins: Logins, userId: string | number) {
   await assertRefused(s.api, withCookies({ [ACCESS_COOKIE]: logins.cookie }), 'the database session')
   await assertRefused(s.api, bearer(logins.redis), 'the Redis session')
   assert.deepEqual(reply(await bearerRefresh(s.api, logins.refresh)), UNAUTHORIZED, 'the refresh token is refused')

@@ -33,12 +33,12 @@ export const fixtureUser = (email: string): FixtureUser => {
 }
 
 /** A token with the claims fastapi-users put in the fixture's, re-signed with the same secret and a fresh expiry. */
-export async function refreshed(token: string): Promise<string> {
+export async function refreshed(token: string, secret = fixture.secret): Promise<string> {
   const { exp: _, ...claims } = decodeJwt(token)
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setExpirationTime('1h')
-    .sign(new TextEncoder().encode(fixture.secret))
+    .sign(new TextEncoder().encode(secret))
 }
 
 /**
@@ -92,28 +92,142 @@ export function fixtureRows(): Record<(typeof COLUMNS)[number], unknown>[] {
  * The fixture's database on that kind: a copy of the file on SQLite; elsewhere a fresh database with the
  * table fastapi-users would have created there and the fixture's rows. Null where a local run has no server.
  */
-export async function createFastapiUsersDatabase(kind: DatabaseKind): Promise<TestDatabase | null> {
+export function createFastapiUsersDatabase(kind: DatabaseKind): Promise<TestDatabase | null> {
+  return createFixtureDatabase(kind, {
+    file: FIXTURE_SQLITE,
+    ddl: FASTAPI_USERS_DDL,
+    tables: [{ name: 'user', columns: COLUMNS }],
+  })
+}
+
+interface FixtureSpec {
+  file: URL
+  /** What fastapi-users-db-sqlalchemy would create on PostgreSQL and MariaDB. */
+  ddl: Record<Exclude<DatabaseKind, 'sqlite'>, string[]>
+  /** The tables whose rows are copied, in order (parents first). */
+  tables: { name: string; columns: readonly string[]; serial?: boolean }[]
+}
+
+async function createFixtureDatabase(kind: DatabaseKind, spec: FixtureSpec): Promise<TestDatabase | null> {
   const database = await createTestDatabase(kind)
   if (!database) return null
   if (kind === 'sqlite') {
-    copyFileSync(FIXTURE_SQLITE, sqliteFile(database.url))
+    copyFileSync(spec.file, sqliteFile(database.url))
     return database
   }
-  const rows = fixtureRows()
-  const statements = [
-    ...FASTAPI_USERS_DDL[kind],
-    ...rows.map(
-      () => `INSERT INTO ${table(kind)} (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
-    ),
-  ]
-  const params: unknown[][] = [
-    ...FASTAPI_USERS_DDL[kind].map(() => []),
-    ...rows.map((row) =>
-      COLUMNS.map((c) => (c.startsWith('is_') ? (kind === 'postgres' ? row[c] === 1 : row[c]) : row[c])),
-    ),
-  ]
+  const source = new SQLite(spec.file.pathname, { readonly: true, fileMustExist: true })
+  const statements = [...spec.ddl[kind]]
+  const params: unknown[][] = spec.ddl[kind].map(() => [])
+  const quote = (name: string) => (kind === 'mariadb' ? `\`${name}\`` : `"${name}"`)
+  try {
+    for (const { name, columns } of spec.tables) {
+      const rows = source.prepare(`select ${columns.join(', ')} from ${quote(name)} order by 1`).all() as Record<
+        string,
+        unknown
+      >[]
+      for (const row of rows) {
+        statements.push(
+          `INSERT INTO ${quote(name)} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
+        )
+        params.push(columns.map((c) => (c.startsWith('is_') && kind === 'postgres' ? row[c] === 1 : row[c])))
+      }
+    }
+  } finally {
+    source.close()
+  }
+  if (kind === 'postgres') {
+    // SERIAL's sequence goes on after the copied ids, as it would have after fastapi-users' own inserts.
+    for (const { name } of spec.tables.filter((t) => t.serial)) {
+      statements.push(`SELECT setval(pg_get_serial_sequence('${name}', 'id'), (SELECT max(id) FROM "${name}"))`)
+      params.push([])
+    }
+  }
   await runStatements(database, statements, params)
   return database
+}
+
+// The second fixture: integer ids (IntegerIDMixin) and the app's own table names (test/fixtures/fastapi-users/README.md).
+export const INT_FIXTURE_SQLITE = new URL('fastapi-users-12.1.2-int-ids.sqlite', FIXTURES)
+
+export interface IntFixtureUser {
+  email_typed: string
+  email_stored: string
+  password: string
+  id: number
+  first_name: string | null
+  is_active: boolean
+  is_superuser: boolean
+  is_verified: boolean
+  hashed_password: string
+  database_token?: string
+  jwt?: string
+  reset_token?: string
+}
+
+export const intFixture: { secret: string; users: IntFixtureUser[]; written_at: string } = JSON.parse(
+  readFileSync(new URL('fastapi-users-12.1.2-int-ids.json', FIXTURES), 'utf8'),
+)
+
+/**
+ * `users` and `access_tokens` as fastapi-users-db-sqlalchemy 4.0.5 creates them for an IntegerIDMixin model:
+ * SQLAlchemy's `Integer` primary key (SERIAL on PostgreSQL, AUTO_INCREMENT on MariaDB), TIMESTAMPAware as
+ * `TIMESTAMP WITH TIME ZONE` / `TIMESTAMP`, and the indexes named after the tables.
+ */
+const INT_IDS_DDL: Record<Exclude<DatabaseKind, 'sqlite'>, string[]> = {
+  postgres: [
+    `CREATE TABLE users (
+      email VARCHAR(320) NOT NULL,
+      hashed_password VARCHAR(1024) NOT NULL,
+      is_active BOOLEAN NOT NULL,
+      is_superuser BOOLEAN NOT NULL,
+      is_verified BOOLEAN NOT NULL,
+      id SERIAL NOT NULL,
+      first_name TEXT,
+      PRIMARY KEY (id)
+    )`,
+    'CREATE UNIQUE INDEX ix_users_email ON users (email)',
+    `CREATE TABLE access_tokens (
+      token VARCHAR(43) NOT NULL,
+      created_at TIMESTAMP WITH TIME ZONE NOT NULL,
+      user_id INTEGER NOT NULL,
+      PRIMARY KEY (token),
+      FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE cascade
+    )`,
+    'CREATE INDEX ix_access_tokens_created_at ON access_tokens (created_at)',
+  ],
+  mariadb: [
+    `CREATE TABLE users (
+      email VARCHAR(320) NOT NULL,
+      hashed_password VARCHAR(1024) NOT NULL,
+      is_active BOOL NOT NULL,
+      is_superuser BOOL NOT NULL,
+      is_verified BOOL NOT NULL,
+      id INTEGER NOT NULL AUTO_INCREMENT,
+      first_name TEXT,
+      PRIMARY KEY (id)
+    )`,
+    'CREATE UNIQUE INDEX ix_users_email ON users (email)',
+    `CREATE TABLE access_tokens (
+      token VARCHAR(43) NOT NULL,
+      created_at TIMESTAMP NOT NULL,
+      user_id INTEGER NOT NULL,
+      PRIMARY KEY (token),
+      FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE cascade
+    )`,
+    'CREATE INDEX ix_access_tokens_created_at ON access_tokens (created_at)',
+  ],
+}
+
+/** The integer-id fixture's database on that kind: the file's copy on SQLite, elsewhere the DDL above and its rows. */
+export function createIntIdsDatabase(kind: DatabaseKind): Promise<TestDatabase | null> {
+  return createFixtureDatabase(kind, {
+    file: INT_FIXTURE_SQLITE,
+    ddl: INT_IDS_DDL,
+    tables: [
+      { name: 'users', columns: COLUMNS, serial: true },
+      { name: 'access_tokens', columns: ['token', 'created_at', 'user_id'] },
+    ],
+  })
 }
 
 export const sqliteFile = (url: string) => url.replace(/^sqlite:(\/\/)?/, '')
@@ -250,130 +364,4 @@ export async function columnNames(database: TestDatabase, name = 'user'): Promis
               WHERE TABLE_SCHEMA = database() AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`,
   }[database.kind]
   return (await query(database, statement, [name])).map((c) => String(c.name))
-}
-
-// The second fixture: an app with IntegerIDMixin and its own table names (test/fixtures/fastapi-users/README.md).
-export const INT_IDS_FIXTURE_SQLITE = new URL('fastapi-users-12.1.2-int-ids.sqlite', FIXTURES)
-
-export interface IntIdsFixtureUser {
-  email_typed: string
-  email_stored: string
-  password: string
-  id: number
-  first_name: string | null
-  is_active: boolean
-  is_superuser: boolean
-  is_verified: boolean
-  hashed_password: string
-  /** Active users only: a row of access_tokens, an access JWT and a reset token fastapi-users issued. */
-  database_token?: string
-  jwt?: string
-  reset_token?: string
-}
-
-export const intIdsFixture: {
-  secret: string
-  users: IntIdsFixtureUser[]
-  tables: { user: string; access_token: string }
-  id_type: 'integer'
-  written_at: string
-} = JSON.parse(readFileSync(new URL('fastapi-users-12.1.2-int-ids.json', FIXTURES), 'utf8'))
-
-/**
- * The int-ids app's tables as fastapi-users-db-sqlalchemy 4.0.5 (SQLAlchemy 1.4) creates them on each
- * database: an Integer primary key is SERIAL on PostgreSQL and INTEGER AUTO_INCREMENT on MariaDB, the
- * access token's TIMESTAMPAware(timezone=True) is TIMESTAMP WITH TIME ZONE and TIMESTAMP.
- */
-const INT_IDS_DDL: Record<Exclude<DatabaseKind, 'sqlite'>, string[]> = {
-  postgres: [
-    `CREATE TABLE users (
-      email VARCHAR(320) NOT NULL,
-      hashed_password VARCHAR(1024) NOT NULL,
-      is_active BOOLEAN NOT NULL,
-      is_superuser BOOLEAN NOT NULL,
-      is_verified BOOLEAN NOT NULL,
-      id SERIAL NOT NULL,
-      first_name TEXT,
-      PRIMARY KEY (id)
-    )`,
-    'CREATE UNIQUE INDEX ix_users_email ON users (email)',
-    `CREATE TABLE access_tokens (
-      token VARCHAR(43) NOT NULL,
-      created_at TIMESTAMP WITH TIME ZONE NOT NULL,
-      user_id INTEGER NOT NULL,
-      PRIMARY KEY (token),
-      FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE cascade
-    )`,
-    'CREATE INDEX ix_access_tokens_created_at ON access_tokens (created_at)',
-  ],
-  mariadb: [
-    `CREATE TABLE users (
-      email VARCHAR(320) NOT NULL,
-      hashed_password VARCHAR(1024) NOT NULL,
-      is_active BOOL NOT NULL,
-      is_superuser BOOL NOT NULL,
-      is_verified BOOL NOT NULL,
-      id INTEGER NOT NULL AUTO_INCREMENT,
-      first_name TEXT,
-      PRIMARY KEY (id)
-    )`,
-    'CREATE UNIQUE INDEX ix_users_email ON users (email)',
-    `CREATE TABLE access_tokens (
-      token VARCHAR(43) NOT NULL,
-      created_at TIMESTAMP NOT NULL,
-      user_id INTEGER NOT NULL,
-      PRIMARY KEY (token),
-      FOREIGN KEY(user_id) REFERENCES users (id) ON DELETE cascade
-    )`,
-    'CREATE INDEX ix_access_tokens_created_at ON access_tokens (created_at)',
-  ],
-}
-
-/**
- * The int-ids fixture's database on that kind: a copy of the file on SQLite; elsewhere its tables as
- * fastapi-users would have created them there, with the fixture's rows (and PostgreSQL's id sequence moved
- * past them). Null where a local run has no server.
- */
-export async function copyIntIdsFixture(kind: DatabaseKind): Promise<TestDatabase | null> {
-  const database = await createTestDatabase(kind)
-  if (!database) return null
-  if (kind === 'sqlite') {
-    copyFileSync(INT_IDS_FIXTURE_SQLITE, sqliteFile(database.url))
-    return database
-  }
-  const inserts = ['users', 'access_tokens'].flatMap((name) => sqliteInserts(INT_IDS_FIXTURE_SQLITE, name, kind))
-  const sequence = "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))"
-  const statements = [
-    ...INT_IDS_DDL[kind],
-    ...inserts.map((i) => i.statement),
-    ...(kind === 'postgres' ? [sequence] : []),
-  ]
-  const params = [...INT_IDS_DDL[kind].map(() => []), ...inserts.map((i) => i.params)]
-  await runStatements(database, statements, params)
-  return database
-}
-
-/**
- * One INSERT per row of a table of a SQLite fixture, its values as that database takes them: 0/1 flags
- * (`is_…`) as booleans on PostgreSQL, SQLAlchemy's naive UTC timestamps (`created_at`) marked UTC there.
- */
-function sqliteInserts(file: URL, name: string, kind: DatabaseKind): { statement: string; params: unknown[] }[] {
-  const db = new SQLite(file.pathname, { readonly: true, fileMustExist: true })
-  try {
-    const rows = db.prepare(`select * from ${name}`).all() as Record<string, unknown>[]
-    return rows.map((row) => {
-      const columns = Object.keys(row)
-      const value = (column: string) => {
-        if (kind !== 'postgres') return row[column]
-        if (column.startsWith('is_')) return row[column] === 1
-        return column === 'created_at' ? `${row[column]}+00` : row[column]
-      }
-      return {
-        statement: `INSERT INTO ${name} (${columns.join(', ')}) VALUES (${columns.map(() => '?').join(', ')})`,
-        params: columns.map(value),
-      }
-    })
-  } finally {
-    db.close()
-  }
 }

@@ -284,7 +284,7 @@ export function oauthAssociateRouter<U extends BaseUser>(
         }),
       },
       preValidation: current,
-      handler: async (request, reply) => oauth.authorize(request, reply, userOf(request).id),
+      handler: async (request, reply) => oauth.authorize(request, reply, String(userOf(request).id)),
     })
 
     instance.get('/callback', {
@@ -319,7 +319,7 @@ export function oauthAssociateRouter<U extends BaseUser>(
       preValidation: current,
       handler: async (request, reply) => {
         const user = userOf(request)
-        const identity = await oauth.callback(request, reply, user.id)
+        const identity = await oauth.callback(request, reply, String(user.id))
         await ctx.manager.oauthAssociateCallback({
           user,
           oauthName: client.name,

@@ -1,42 +1,44 @@
+import type { UserId } from '../../core/ids.js'
 import { isStorableText } from '../../core/storable.js'
-import type { Database } from './database.js'
+import { type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
 export interface AccessTokenRow {
   token: string
-  user_id: string
+  user_id: UserId
   created_at: Date
 }
 
-/** The rows of `accesstoken`, fastapi-users' table for the DatabaseStrategy. */
+/** The rows of `accesstoken` (or the app's name for it), fastapi-users' table for the DatabaseStrategy. */
 export interface AccessTokenStore {
   create(row: AccessTokenRow): Promise<void>
   /** The row, unless it is older than `maxAgeSeconds`. */
   get(token: string, maxAgeSeconds: number | null): Promise<AccessTokenRow | null>
   delete(token: string): Promise<void>
-  listForUser(userId: string): Promise<AccessTokenRow[]>
-  deleteForUser(userId: string): Promise<void>
+  listForUser(userId: UserId): Promise<AccessTokenRow[]>
+  deleteForUser(userId: UserId): Promise<void>
 }
 
 export function createKyselyAccessTokenStore(database: Database): AccessTokenStore {
   const { db, capabilities } = database
+  const table = database.tables.accessToken
   const toRow = (row: Record<string, unknown>): AccessTokenRow => ({
     token: String(row.token),
-    user_id: String(row.user_id).toLowerCase(),
+    user_id: idFromRow(database, row.user_id),
     created_at: decodeTimestamp(row.created_at),
   })
   return {
     async create(row) {
       await db
-        .insertInto('accesstoken')
+        .insertInto(table)
         .values({ ...row, created_at: encodeTimestamp(capabilities, row.created_at) })
         .execute()
         .catch(unavailableOr)
     },
     async get(token, maxAgeSeconds) {
       if (!isTokenValue(token)) return null // a cookie or header no stored token can equal: no query
-      let query = db.selectFrom('accesstoken').select(['token', 'user_id', 'created_at']).where('token', '=', token)
+      let query = db.selectFrom(table).select(['token', 'user_id', 'created_at']).where('token', '=', token)
       if (maxAgeSeconds !== null) {
         const oldest = encodeTimestamp(capabilities, new Date(Date.now() - maxAgeSeconds * 1000))
         query = query.where('created_at', '>=', oldest)
@@ -46,11 +48,11 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     },
     async delete(token) {
       if (!isTokenValue(token)) return
-      await db.deleteFrom('accesstoken').where('token', '=', token).execute().catch(unavailableOr)
+      await db.deleteFrom(table).where('token', '=', token).execute().catch(unavailableOr)
     },
     async listForUser(userId) {
       const rows = await db
-        .selectFrom('accesstoken')
+        .selectFrom(table)
         .select(['token', 'user_id', 'created_at'])
         .where('user_id', '=', userId)
         .orderBy('created_at', 'desc')
@@ -59,7 +61,7 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
       return rows.map(toRow)
     },
     async deleteForUser(userId) {
-      await db.deleteFrom('accesstoken').where('user_id', '=', userId).execute().catch(unavailableOr)
+      await db.deleteFrom(table).where('user_id', '=', userId).execute().catch(unavailableOr)
     },
   }
 }

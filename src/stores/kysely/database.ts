@@ -16,6 +16,7 @@ import {
 } from 'kysely'
 import type { Pool as Mysql2Pool, PoolConnection } from 'mysql2'
 import type pg from 'pg'
+import type { UserId, UserIdType } from '../../core/ids.js'
 import { loadPeer } from '../../core/peer.js'
 import { unavailableOr } from './errors.js'
 import { sqliteDriver } from './sqlite-driver.js'
@@ -29,6 +30,13 @@ export interface Capabilities {
   returning: boolean
   /** The column type of user ids: native uuid where there is one, CHAR(36) elsewhere (as fastapi-users). */
   uuidColumn: 'uuid' | 'char(36)'
+  /**
+   * How an integer id is generated, as SQLAlchemy creates an `Integer` primary key: SQLite's
+   * `INTEGER NOT NULL PRIMARY KEY` (the rowid), PostgreSQL's `SERIAL`, MariaDB's `AUTO_INCREMENT`.
+   */
+  integerKey: 'rowid' | 'serial' | 'auto-increment'
+  /** The largest value an `INTEGER` id column holds (a bigger id is no row, never a query error). */
+  integerMax: number
   /**
    * How e-mails are kept unique regardless of letter case: an index on lower(email),
    * or the column's case-insensitive collation already does it.
@@ -55,11 +63,31 @@ export interface Capabilities {
   migrationLock: 'advisory-lock' | 'named-lock' | 'immediate-transaction'
 }
 
+/**
+ * The names of the tables fastapi-users lets an app name (`__tablename__`); our own tables
+ * (`refresh_token`, `email_identity`, `oauth_state`, `rate_limit`) keep theirs.
+ */
+export interface TableNames {
+  user: string
+  accessToken: string
+  oauthAccount: string
+}
+
+export const DEFAULT_TABLE_NAMES: TableNames = {
+  user: 'user',
+  accessToken: 'accesstoken',
+  oauthAccount: 'oauth_account',
+}
+
 export interface Database {
   // biome-ignore lint/suspicious/noExplicitAny: the user table's columns depend on the app's custom fields
   db: Kysely<any>
   kind: 'sqlite' | 'postgres' | 'mysql'
   capabilities: Capabilities
+  /** The type of the user table's ids (and of every `user_id` referring to them). */
+  userIdType: UserIdType
+  /** The names of the user, access-token and OAuth-account tables. */
+  tables: TableNames
   /**
    * SQLite files only: runs a read on a second, read-only connection, synchronously, with its
    * statement prepared once. It sees committed data only (WAL), never another request's open
@@ -79,6 +107,10 @@ export interface DatabaseOptions {
    * is down or out of reach costs a request at most about twice this, never a hang.
    */
   timeoutMs?: number
+  /** The type of user ids, as the app's user model (fastapi-users' UUIDIDMixin or IntegerIDMixin). Default 'uuid'. */
+  userIdType?: UserIdType
+  /** The app's own names for the user, access-token and OAuth-account tables (`__tablename__`). */
+  tables?: Partial<TableNames>
 }
 
 /**
@@ -89,6 +121,14 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
   const poolSize = options.poolSize ?? 10
   const timeoutMs = options.timeoutMs ?? 5000
   const scheme = url.slice(0, url.indexOf(':')).toLowerCase()
+  const schema = { userIdType: options.userIdType ?? 'uuid', tables: { ...DEFAULT_TABLE_NAMES, ...options.tables } }
+  const wrap = (kind: Database['kind'], db: Kysely<unknown>, capabilities: Capabilities): Database => ({
+    db,
+    kind,
+    capabilities,
+    ...schema,
+    close: () => db.destroy(),
+  })
 
   if (scheme === 'sqlite') {
     const file = sqlitePath(url)
@@ -107,6 +147,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       {
         returning: true,
         uuidColumn: 'char(36)',
+        integerKey: 'rowid',
+        integerMax: Number.MAX_SAFE_INTEGER,
         caseInsensitiveUnique: 'expression-index',
         exactCollation: null,
         bindsBooleans: false,
@@ -144,6 +186,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     return wrap('postgres', new Kysely({ dialect: new PostgresDialect({ pool: discardingTimedOut(pool) }) }), {
       returning: true,
       uuidColumn: 'uuid',
+      integerKey: 'serial',
+      integerMax: 2 ** 31 - 1,
       caseInsensitiveUnique: 'expression-index',
       exactCollation: null,
       bindsBooleans: true,
@@ -166,6 +210,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     return wrap('mysql', new Kysely({ dialect: new MysqlDialect({ pool: withQueryTimeout(pool, timeoutMs) }) }), {
       returning: false,
       uuidColumn: 'char(36)',
+      integerKey: 'auto-increment',
+      integerMax: 2 ** 31 - 1,
       caseInsensitiveUnique: 'collation',
       exactCollation: 'utf8mb4_nopad_bin',
       bindsBooleans: true,
@@ -265,8 +311,9 @@ function sqlitePath(url: string): string {
   return rest === '' ? ':memory:' : rest
 }
 
-function wrap(kind: Database['kind'], db: Kysely<unknown>, capabilities: Capabilities): Database {
-  return { db, kind, capabilities, close: () => db.destroy() }
+/** A user id as the database hands it back: a canonical (lower-case) UUID, or a number. */
+export function idFromRow(database: Pick<Database, 'userIdType'>, value: unknown): UserId {
+  return database.userIdType === 'integer' ? Number(value) : String(value).toLowerCase()
 }
 
 /**

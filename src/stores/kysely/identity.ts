@@ -18,8 +18,8 @@ export function emailKeyDigest(email: string): string {
  * already has keeps none (doctor lists them). Returns how many got one.
  */
 // biome-ignore lint/suspicious/noExplicitAny: the user table's columns depend on the app's custom fields
-export async function assignMissingIdentities(db: Kysely<any>): Promise<number> {
-  const { rows } = await sql<{ id: unknown; email: unknown }>`select u.id, u.email from ${sql.table('user')} u
+export async function assignMissingIdentities(db: Kysely<any>, userTable = 'user'): Promise<number> {
+  const { rows } = await sql<{ id: unknown; email: unknown }>`select u.id, u.email from ${sql.table(userTable)} u
     where not exists (select 1 from email_identity i where i.user_id = u.id) order by u.id`.execute(db)
   let assigned = 0
   for (const row of rows) {

@@ -44,12 +44,12 @@ export class MigrationFailed extends Error {
 export function builtInMigrations(database: Database): Record<string, Migration> {
   const caps = database.capabilities
   return {
-    '0001-user': userTable(caps),
-    '0002-accesstoken': accessTokenTable(caps),
-    '0003-refresh-token': refreshTokenTable(caps),
-    '0004-oauth-account': oauthAccountTable(caps),
-    '0005-identity': identityKeys(caps),
-    '0006-oauth-unique-and-state': oauthUniqueAndState(caps),
+    '0001-user': userTable(caps, database),
+    '0002-accesstoken': accessTokenTable(caps, database),
+    '0003-refresh-token': refreshTokenTable(caps, database),
+    '0004-oauth-account': oauthAccountTable(caps, database),
+    '0005-identity': identityKeys(caps, database),
+    '0006-oauth-unique-and-state': oauthUniqueAndState(caps, database),
     '0007-rate-limit': rateLimitTable(),
   }
 }
@@ -73,8 +73,8 @@ export async function migrateToLatest(database: Database, options: MigrateOption
       })
       const { error, results = [] } = await migrator.migrateToLatest()
       if (error) throw new MigrationFailed(results, { cause: error })
-      const addedColumns = await addFieldColumns(db, options.fields ?? {})
-      const identitiesAssigned = await assignMissingIdentities(db)
+      const addedColumns = await addFieldColumns(db, database.tables.user, options.fields ?? {})
+      const identitiesAssigned = await assignMissingIdentities(db, database.tables.user)
       return {
         applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName),
         addedColumns,
@@ -91,9 +91,9 @@ export async function migrateToLatest(database: Database, options: MigrateOption
  * older release) is not an error.
  */
 // biome-ignore lint/suspicious/noExplicitAny: the user table's columns depend on the app's custom fields
-async function addFieldColumns(db: Kysely<any>, fields: UserFields): Promise<string[]> {
+async function addFieldColumns(db: Kysely<any>, table: string, fields: UserFields): Promise<string[]> {
   const columns = async () =>
-    new Set((await db.introspection.getTables()).find((t) => t.name === 'user')?.columns.map((c) => c.name))
+    new Set((await db.introspection.getTables()).find((t) => t.name === table)?.columns.map((c) => c.name))
   const existing = await columns()
   const added: string[] = []
   for (const [name, spec] of Object.entries(fields)) {
@@ -101,7 +101,7 @@ async function addFieldColumns(db: Kysely<any>, fields: UserFields): Promise<str
     const type = spec.column ?? columnTypeOf(spec.schema)
     try {
       await db.schema
-        .alterTable('user')
+        .alterTable(table)
         .addColumn(name, sql.raw(type), (c) => (spec.nullable ? c : c.notNull().defaultTo(defaultFor(type))))
         .execute()
     } catch (error) {

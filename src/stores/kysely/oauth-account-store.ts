@@ -6,7 +6,7 @@ import {
   type OAuthAccountStore,
 } from '../../core/oauth.js'
 import { isStorableText } from '../../core/storable.js'
-import type { Database } from './database.js'
+import { type Database, idFromRow } from './database.js'
 import { isUniqueViolation, unavailableOr } from './errors.js'
 
 const COLUMNS = [
@@ -21,7 +21,7 @@ const COLUMNS = [
   'user_id',
 ] as const
 
-function toAccount(row: Record<string, unknown>): OAuthAccount {
+function toAccount(database: Database, row: Record<string, unknown>): OAuthAccount {
   return {
     id: String(row.id).toLowerCase(),
     oauth_name: String(row.oauth_name),
@@ -31,70 +31,71 @@ function toAccount(row: Record<string, unknown>): OAuthAccount {
     account_id: String(row.account_id),
     account_email: String(row.account_email),
     email_verified: Boolean(Number(row.email_verified)),
-    user_id: String(row.user_id).toLowerCase(),
+    user_id: idFromRow(database, row.user_id),
   }
 }
 
-/** OAuth accounts in fastapi-users' `oauth_account` table, through Kysely. */
+/**
+ * OAuth accounts in fastapi-users' `oauth_account` table (or the app's name for it), through Kysely.
+ * With integer user ids the table's own ids are integers the database numbers, as fastapi-users' are.
+ */
 export function createKyselyOAuthAccountStore(database: Database): OAuthAccountStore {
   const { db, capabilities } = database
+  const table = database.tables.oauthAccount
+  const integer = database.userIdType === 'integer'
   const bool = (value: boolean) => (capabilities.bindsBooleans ? value : value ? 1 : 0)
   const values = (data: Partial<OAuthAccountData>) =>
     data.email_verified === undefined ? data : { ...data, email_verified: bool(data.email_verified) }
   const byId = async (id: string): Promise<OAuthAccount> => {
-    const row = await db.selectFrom('oauth_account').select(COLUMNS).where('id', '=', id).executeTakeFirst()
+    const row = await db.selectFrom(table).select(COLUMNS).where('id', '=', id).executeTakeFirst()
     if (!row) throw new Error('the OAuth account could not be read back')
-    return toAccount(row)
+    return toAccount(database, row)
   }
   return {
     async find(oauthName, accountId) {
       if (!isStorableText(oauthName) || !isStorableText(accountId)) return null // no stored account has it
       const row = await db
-        .selectFrom('oauth_account')
+        .selectFrom(table)
         .select(COLUMNS)
         .where('oauth_name', '=', oauthName)
         .where('account_id', '=', accountId)
         .orderBy('id')
         .executeTakeFirst()
         .catch(unavailableOr)
-      return row ? toAccount(row) : null
+      return row ? toAccount(database, row) : null
     },
     async listForUser(userId) {
       const rows = await db
-        .selectFrom('oauth_account')
+        .selectFrom(table)
         .select(COLUMNS)
         .where('user_id', '=', userId)
         .orderBy('oauth_name')
         .execute()
         .catch(unavailableOr)
-      return rows.map(toAccount)
+      return rows.map((row) => toAccount(database, row))
     },
     async add(userId, data: OAuthAccountData) {
-      const id = randomUUID()
-      await db
-        .insertInto('oauth_account')
-        .values({ ...values(data), id, user_id: userId })
-        .execute()
-        .catch((error) => {
-          if (isUniqueViolation(error))
-            throw new OAuthAccountExists('the provider account is linked already', { cause: error })
-          return unavailableOr(error)
-        })
-      return byId(id).catch(unavailableOr)
+      const row = { ...values(data), user_id: userId, ...(integer ? {} : { id: randomUUID() }) }
+      const query = db.insertInto(table).values(row)
+      const inserted = await (integer && capabilities.returning
+        ? query.returning('id').executeTakeFirstOrThrow()
+        : query.executeTakeFirstOrThrow()
+      ).catch((error) => {
+        if (isUniqueViolation(error))
+          throw new OAuthAccountExists('the provider account is linked already', { cause: error })
+        return unavailableOr(error)
+      })
+      const id = !integer ? row.id : 'id' in inserted ? inserted.id : inserted.insertId
+      return byId(String(id)).catch(unavailableOr)
     },
     async update(account, data) {
       if (Object.keys(data).length > 0) {
-        await db
-          .updateTable('oauth_account')
-          .set(values(data))
-          .where('id', '=', account.id)
-          .execute()
-          .catch(unavailableOr)
+        await db.updateTable(table).set(values(data)).where('id', '=', account.id).execute().catch(unavailableOr)
       }
       return byId(account.id).catch(unavailableOr)
     },
     async remove(account) {
-      await db.deleteFrom('oauth_account').where('id', '=', account.id).execute().catch(unavailableOr)
+      await db.deleteFrom(table).where('id', '=', account.id).execute().catch(unavailableOr)
     },
   }
 }

@@ -1,4 +1,5 @@
-import type { Database } from './database.js'
+import type { UserId } from '../../core/ids.js'
+import { type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
@@ -6,7 +7,7 @@ export interface RefreshTokenRow {
   token_hash: string
   family_id: string
   backend: string
-  user_id: string
+  user_id: UserId
   created_at: Date
   expires_at: Date
   used_at: Date | null
@@ -19,7 +20,7 @@ export interface RefreshTokenStore {
   /** Marks the token spent; false when it already was (a concurrent or repeated use). */
   markUsed(tokenHash: string, at: Date): Promise<boolean>
   deleteFamily(familyId: string): Promise<void>
-  deleteForUser(userId: string): Promise<void>
+  deleteForUser(userId: UserId): Promise<void>
 }
 
 export function createKyselyRefreshTokenStore(database: Database): RefreshTokenStore {
@@ -45,7 +46,7 @@ export function createKyselyRefreshTokenStore(database: Database): RefreshTokenS
         token_hash: row.token_hash,
         family_id: row.family_id,
         backend: row.backend,
-        user_id: String(row.user_id).toLowerCase(),
+        user_id: idFromRow(database, row.user_id),
         created_at: decodeTimestamp(row.created_at),
         expires_at: decodeTimestamp(row.expires_at),
         used_at: row.used_at === null ? null : decodeTimestamp(row.used_at),

@@ -1,19 +1,25 @@
 import { randomUUID } from 'node:crypto'
+import type { Kysely } from 'kysely'
+import type { UserId } from '../../core/ids.js'
 import { DuplicateEmail, type NewUser, type UserChanges, type UserStore } from '../../core/store.js'
 import type { BaseUser, UserFields } from '../../core/user.js'
-import type { Database } from './database.js'
+import { type Database, idFromRow } from './database.js'
 import { isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
 import { emailKeyDigest } from './identity.js'
 
 const BASE_BOOLEANS = ['is_active', 'is_superuser', 'is_verified']
 
 /**
- * Users in the `user` table, through Kysely: the same queries on SQLite, PostgreSQL and MariaDB.
+ * Users in the user table (`user`, or the name `openDatabase` was given), through Kysely: the same
+ * queries on SQLite, PostgreSQL and MariaDB. Ids are of the database's `userIdType`: UUIDs made here,
+ * or integers the database numbers (read back from the insert itself, never by a second query).
  * Who an address belongs to is the table `email_identity` (see identity.ts), written with every e-mail
  * in the same transaction.
  */
 export function createKyselyUserStore<U extends BaseUser>(database: Database, fields: UserFields = {}): UserStore<U> {
-  const { db, capabilities } = database
+  const { db, capabilities, userIdType } = database
+  const table = database.tables.user
+  const integer = userIdType === 'integer'
   const booleans = [
     ...BASE_BOOLEANS,
     ...Object.entries(fields)
@@ -27,7 +33,7 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     if (!row) return null
     const user: Record<string, unknown> = { ...row }
     for (const name of booleans) if (user[name] !== null && user[name] !== undefined) user[name] = Boolean(user[name])
-    user.id = String(user.id).toLowerCase()
+    user.id = idFromRow(database, user.id)
     return user as U
   }
 
@@ -36,12 +42,20 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === 'boolean' ? Number(v) : v]))
   }
 
-  const select = () => db.selectFrom('user').select(columns)
+  const select = () => db.selectFrom(table).select(columns)
+  // An id of another type, or beyond the column's range, names no row (and never reaches the database).
+  const storable = (id: UserId) =>
+    integer
+      ? typeof id === 'number' && Number.isSafeInteger(id) && Math.abs(id) <= capabilities.integerMax
+      : typeof id === 'string'
 
   // The look-up of every authenticated request: built and compiled once, run with each id.
-  const byIdQuery = select().where('id', '=', '00000000-0000-0000-0000-000000000000').compile()
+  const byIdQuery = select()
+    .where('id', '=', integer ? 0 : '00000000-0000-0000-0000-000000000000')
+    .compile()
   if (byIdQuery.parameters.length !== 1) throw new Error('user store: unexpected shape of the by-id query')
-  const byId = async (id: string): Promise<U | null> => {
+  const byId = async (id: UserId): Promise<U | null> => {
+    if (!storable(id)) return null
     if (database.readNow) {
       try {
         return toUser(database.readNow(byIdQuery.sql, [id])[0])
@@ -63,14 +77,30 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     }
   }
 
+  // The new row's id: generated here (UUID), or numbered by the database and read from the insert.
+  // biome-ignore lint/suspicious/noExplicitAny: the user table's columns depend on the app's custom fields
+  const insert = async (trx: Kysely<any>, row: Record<string, unknown>): Promise<UserId> => {
+    if (!integer || row.id !== undefined) {
+      await trx.insertInto(table).values(row).execute()
+      return row.id as UserId
+    }
+    if (capabilities.returning) {
+      const inserted = await trx.insertInto(table).values(row).returning('id').executeTakeFirstOrThrow()
+      return Number(inserted.id)
+    }
+    const result = await trx.insertInto(table).values(row).executeTakeFirstOrThrow()
+    return Number(result.insertId)
+  }
+
   return {
+    idType: userIdType,
     get: byId,
 
     async getByEmail(email) {
       const row = await db
-        .selectFrom('user')
-        .innerJoin('email_identity', 'email_identity.user_id', 'user.id')
-        .select(columns.map((c) => `user.${c}`))
+        .selectFrom(table)
+        .innerJoin('email_identity', 'email_identity.user_id', `${table}.id`)
+        .select(columns.map((c) => `${table}.${c}`))
         .where('email_identity.email_key', '=', emailKeyDigest(email))
         .executeTakeFirst()
         .catch(unavailableOr)
@@ -78,15 +108,19 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     },
 
     async create(data: NewUser<U>) {
-      const row = toRow({ ...data, id: data.id ?? randomUUID() }) as { id: string }
-      const identity = { email_key: emailKeyDigest(data.email), user_id: row.id }
-      await write(() =>
+      const row = toRow({ ...data, id: data.id ?? (integer ? undefined : randomUUID()) })
+      if (row.id === undefined) delete row.id
+      const id = await write(() =>
         db.transaction().execute(async (trx) => {
-          await trx.insertInto('user').values(row).execute()
-          await trx.insertInto('email_identity').values(identity).execute()
+          const id = await insert(trx, row)
+          await trx
+            .insertInto('email_identity')
+            .values({ email_key: emailKeyDigest(data.email), user_id: id })
+            .execute()
+          return id
         }),
       )
-      const created = await byId(row.id)
+      const created = await byId(id)
       if (!created) throw new Error('the created user could not be read back')
       return created
     },
@@ -94,7 +128,7 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     async update(user, changes: UserChanges<U>, options = {}) {
       if (Object.keys(changes).length === 0) return byId(user.id)
       // Only the given columns are written: concurrent updates of other fields are never undone.
-      let query = db.updateTable('user').set(toRow(changes)).where('id', '=', user.id)
+      let query = db.updateTable(table).set(toRow(changes)).where('id', '=', user.id)
       const conditions = toRow({
         ...options.ifStill,
         ...(options.ifPasswordIs === undefined ? {} : { hashed_password: options.ifPasswordIs }),
@@ -126,7 +160,7 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     },
 
     async delete(user) {
-      await db.deleteFrom('user').where('id', '=', user.id).execute().catch(unavailableOr)
+      await db.deleteFrom(table).where('id', '=', user.id).execute().catch(unavailableOr)
     },
   }
 }

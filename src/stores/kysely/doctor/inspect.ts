@@ -22,11 +22,14 @@ const ALEMBIC: Finding = {
 
 /** Everything the doctor knows about this database, for the app declaring this model. Only reads. */
 export async function inspectDatabase(database: Database, options: InspectOptions = {}): Promise<DoctorReport> {
+  // The model the options name, else the one the database was opened with (openDatabase's userIdType, tables).
+  const idType = options.idType ?? database.userIdType ?? 'uuid'
+  const tableNames = { ...DEFAULT_TABLES, ...database.tables, ...options.tables }
   const inspection: Inspection = {
-    database,
+    database: { ...database, userIdType: idType, tables: tableNames },
     dialect: dialectOf(database),
-    idType: options.idType ?? 'uuid',
-    tables: { ...DEFAULT_TABLES, ...options.tables },
+    idType,
+    tables: tableNames,
     fields: options.fields ?? {},
   }
   const { dialect, tables: names } = inspection

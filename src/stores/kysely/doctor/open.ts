@@ -15,11 +15,11 @@ export async function openDatabaseReadOnly(url: string, options: DatabaseOptions
   if (file === '' || file === ':memory:') throw new DoctorError('an in-memory SQLite database has nothing to inspect')
   if (!existsSync(file)) throw new DoctorError(`${file} does not exist (the service would create an empty database)`)
   // SQLite's capabilities exactly as openDatabase gives them, read from a throwaway in-memory database.
-  const memory = openDatabase('sqlite::memory:')
-  const { capabilities } = memory
+  const memory = openDatabase('sqlite::memory:', options)
+  const { capabilities, userIdType, tables } = memory
   await memory.close()
   const SQLite = sqliteDriver()
   const sqlite = new SQLite(file, { readonly: true, fileMustExist: true, timeout: options.timeoutMs ?? 5000 })
   const db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) })
-  return { db, kind: 'sqlite', capabilities, close: () => db.destroy() }
+  return { db, kind: 'sqlite', capabilities, userIdType, tables, close: () => db.destroy() }
 }

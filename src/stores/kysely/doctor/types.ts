@@ -1,17 +1,10 @@
+import type { UserIdType } from '../../../core/ids.js'
 import type { UserFields } from '../../../core/user.js'
 import type { Database } from '../database.js'
+import { DEFAULT_TABLE_NAMES, type TableNames } from '../database.js'
 
-/** The type of user ids: fastapi-users' UUIDIDMixin (the default) or IntegerIDMixin. */
-export type UserIdType = 'uuid' | 'integer'
-
-/** The names of the tables fastapi-users lets an app choose (`__tablename__`). */
-export interface TableNames {
-  user: string
-  accessToken: string
-  oauthAccount: string
-}
-
-export const DEFAULT_TABLES: TableNames = { user: 'user', accessToken: 'accesstoken', oauthAccount: 'oauth_account' }
+export type { TableNames, UserIdType }
+export const DEFAULT_TABLES: TableNames = DEFAULT_TABLE_NAMES
 
 /** ok: as expected; note: worth knowing; warning: works, but look at it; blocker: fix it before switching. */
 export type Severity = 'ok' | 'note' | 'warning' | 'blocker'

@@ -1,12 +1,13 @@
 import { type Kysely, type Migration, sql } from 'kysely'
 import type { Capabilities } from '../database.js'
+import { type UserSchema, userIdColumn } from './0001-user.js'
 
 /**
  * Refresh tokens (ours; fastapi-users has none). Only a SHA-256 of each token is stored.
  * A family is one login's chain of rotations: reuse of a spent token revokes the family.
  * Frozen: this file never changes once released.
  */
-export function refreshTokenTable(capabilities: Capabilities): Migration {
+export function refreshTokenTable(capabilities: Capabilities, schema: UserSchema): Migration {
   return {
     // biome-ignore lint/suspicious/noExplicitAny: migrations are written against no app type
     async up(db: Kysely<any>) {
@@ -17,8 +18,8 @@ export function refreshTokenTable(capabilities: Capabilities): Migration {
         .addColumn('token_hash', 'varchar(64)', (c) => c.notNull().primaryKey())
         .addColumn('family_id', 'varchar(43)', (c) => c.notNull())
         .addColumn('backend', 'varchar(64)', (c) => c.notNull())
-        .addColumn('user_id', sql.raw(capabilities.uuidColumn), (c) =>
-          c.notNull().references('user.id').onDelete('cascade'),
+        .addColumn('user_id', userIdColumn(capabilities, schema), (c) =>
+          c.notNull().references(`${schema.tables.user}.id`).onDelete('cascade'),
         )
         .addColumn('created_at', ts, (c) => c.notNull())
         .addColumn('expires_at', ts, (c) => c.notNull())

@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, sql } from 'kysely'
 import type { Capabilities } from '../database.js'
+import { integerKey, type UserSchema, userIdColumn } from './0001-user.js'
 
 /**
  * The `oauth_account` table exactly as fastapi-users-db-sqlalchemy creates it
@@ -7,13 +8,13 @@ import type { Capabilities } from '../database.js'
  * cascades on delete, so an existing fastapi-users database is adopted as it is.
  * Frozen: this file never changes once released.
  */
-export function oauthAccountTable(capabilities: Capabilities): Migration {
+export function oauthAccountTable(capabilities: Capabilities, schema: UserSchema): Migration {
+  const { user, oauthAccount: table } = schema.tables
   return {
     // biome-ignore lint/suspicious/noExplicitAny: migrations are written against no app type
     async up(db: Kysely<any>) {
-      const uuid = sql.raw(capabilities.uuidColumn)
       await db.schema
-        .createTable('oauth_account')
+        .createTable(table)
         .ifNotExists()
         .addColumn('oauth_name', 'varchar(100)', (c) => c.notNull())
         .addColumn('access_token', 'varchar(1024)', (c) => c.notNull())
@@ -21,21 +22,17 @@ export function oauthAccountTable(capabilities: Capabilities): Migration {
         .addColumn('refresh_token', 'varchar(1024)')
         .addColumn('account_id', 'varchar(320)', (c) => c.notNull())
         .addColumn('account_email', 'varchar(320)', (c) => c.notNull())
-        .addColumn('id', uuid, (c) => c.notNull().primaryKey())
-        .addColumn('user_id', uuid, (c) => c.notNull().references('user.id').onDelete('cascade'))
+        .$call((t) =>
+          schema.userIdType === 'integer'
+            ? integerKey(t, capabilities)
+            : t.addColumn('id', sql.raw(capabilities.uuidColumn), (c) => c.notNull().primaryKey()),
+        )
+        .addColumn('user_id', userIdColumn(capabilities, schema), (c) =>
+          c.notNull().references(`${user}.id`).onDelete('cascade'),
+        )
         .execute()
-      await db.schema
-        .createIndex('ix_oauth_account_oauth_name')
-        .ifNotExists()
-        .on('oauth_account')
-        .column('oauth_name')
-        .execute()
-      await db.schema
-        .createIndex('ix_oauth_account_account_id')
-        .ifNotExists()
-        .on('oauth_account')
-        .column('account_id')
-        .execute()
+      await db.schema.createIndex(`ix_${table}_oauth_name`).ifNotExists().on(table).column('oauth_name').execute()
+      await db.schema.createIndex(`ix_${table}_account_id`).ifNotExists().on(table).column('account_id').execute()
     },
   }
 }

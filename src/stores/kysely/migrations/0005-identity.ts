@@ -1,16 +1,18 @@
 import { type Kysely, type Migration, sql } from 'kysely'
-import type { Capabilities } from '../database.js'
+import type { Capabilities, TableNames } from '../database.js'
 import { emailKeyDigest } from '../identity.js'
+import { type UserSchema, userIdColumn } from './0001-user.js'
 
 /** The columns whose values are identities or secrets: compared byte for byte, never by a collation. */
-export const EXACT_COLUMNS = [
-  ['user', 'email'],
-  ['oauth_account', 'oauth_name'],
-  ['oauth_account', 'account_id'],
-  ['accesstoken', 'token'],
-  ['refresh_token', 'token_hash'],
-  ['refresh_token', 'family_id'],
-] as const
+export const exactColumns = (tables: TableNames) =>
+  [
+    [tables.user, 'email'],
+    [tables.oauthAccount, 'oauth_name'],
+    [tables.oauthAccount, 'account_id'],
+    [tables.accessToken, 'token'],
+    ['refresh_token', 'token_hash'],
+    ['refresh_token', 'family_id'],
+  ] as const
 
 /**
  * One identity per person, decided in code (issue #13):
@@ -27,21 +29,23 @@ export const EXACT_COLUMNS = [
  * Frozen: this file never changes once released (the key is the core's; a change of the core's
  * normalisation comes with a migration of its own that recomputes the keys).
  */
-export function identityKeys(capabilities: Capabilities): Migration {
+export function identityKeys(capabilities: Capabilities, schema: UserSchema): Migration {
+  const { user } = schema.tables
   return {
     // biome-ignore lint/suspicious/noExplicitAny: migrations are written against no app type
     async up(db: Kysely<any>) {
       if (capabilities.exactCollation !== null) {
-        for (const [table, column] of EXACT_COLUMNS) await makeExact(db, table, column, capabilities.exactCollation)
+        for (const [table, column] of exactColumns(schema.tables))
+          await makeExact(db, table, column, capabilities.exactCollation)
       }
       await db.schema
         .createTable('email_identity')
         .addColumn('email_key', 'varchar(64)', (c) => c.notNull().primaryKey())
-        .addColumn('user_id', sql.raw(capabilities.uuidColumn), (c) =>
-          c.notNull().unique().references('user.id').onDelete('cascade'),
+        .addColumn('user_id', userIdColumn(capabilities, schema), (c) =>
+          c.notNull().unique().references(`${user}.id`).onDelete('cascade'),
         )
         .execute()
-      const users = await db.selectFrom('user').select(['id', 'email']).orderBy('id').execute()
+      const users = await db.selectFrom(user).select(['id', 'email']).orderBy('id').execute()
       const keys = new Map<string, unknown>()
       for (const user of users) {
         const key = emailKeyDigest(String(user.email))
@@ -55,7 +59,7 @@ export function identityKeys(capabilities: Capabilities): Migration {
           .execute()
       }
       if (capabilities.caseInsensitiveUnique === 'expression-index') {
-        await db.schema.dropIndex('ix_user_email_lower').ifExists().execute()
+        await db.schema.dropIndex(`ix_${user}_email_lower`).ifExists().execute()
       }
     },
   }

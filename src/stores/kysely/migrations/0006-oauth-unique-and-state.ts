@@ -1,5 +1,6 @@
 import { type Kysely, type Migration, sql } from 'kysely'
 import type { Capabilities } from '../database.js'
+import type { UserSchema } from './0001-user.js'
 
 /** Thrown when oauth_account already links one provider account to several rows: the unique key cannot be made. */
 export class DuplicateOAuthAccounts extends Error {}
@@ -17,7 +18,8 @@ export class DuplicateOAuthAccounts extends Error {}
  *
  * Frozen: this file never changes once released.
  */
-export function oauthUniqueAndState(capabilities: Capabilities): Migration {
+export function oauthUniqueAndState(capabilities: Capabilities, schema: UserSchema): Migration {
+  const table = schema.tables.oauthAccount
   return {
     // biome-ignore lint/suspicious/noExplicitAny: migrations are written against no app type
     async up(db: Kysely<any>) {
@@ -26,7 +28,7 @@ export function oauthUniqueAndState(capabilities: Capabilities): Migration {
       const accountId =
         capabilities.caseInsensitiveUnique === 'collation' ? sql`cast(account_id as binary)` : sql`account_id`
       const { rows } = await sql<{ oauth_name: string; account_id: unknown; n: unknown }>`
-        select oauth_name, ${accountId} as account_id, count(*) as n from oauth_account
+        select oauth_name, ${accountId} as account_id, count(*) as n from ${sql.table(table)}
         group by oauth_name, ${accountId} having count(*) > 1 order by oauth_name, 2`.execute(db)
       if (rows.length > 0) {
         const text = (value: unknown) => (Buffer.isBuffer(value) ? value.toString('utf8') : String(value))
@@ -35,22 +37,22 @@ export function oauthUniqueAndState(capabilities: Capabilities): Migration {
           .map((r) => `${r.oauth_name}/${text(r.account_id)} (${Number(r.n)} rows)`)
           .join(', ')
         throw new DuplicateOAuthAccounts(
-          `oauth_account links ${rows.length} provider account(s) to several rows: ${listed}${rows.length > 10 ? ', …' : ''}. ` +
+          `${table} links ${rows.length} provider account(s) to several rows: ${listed}${rows.length > 10 ? ', …' : ''}. ` +
             'Keep one row per (oauth_name, account_id) (the user who should own it), delete the others, then migrate again. ' +
-            'Find them with: SELECT oauth_name, account_id, user_id FROM oauth_account WHERE (oauth_name, account_id) IN ' +
-            '(SELECT oauth_name, account_id FROM oauth_account GROUP BY oauth_name, account_id HAVING count(*) > 1)',
+            `Find them with: SELECT oauth_name, account_id, user_id FROM ${table} WHERE (oauth_name, account_id) IN ` +
+            `(SELECT oauth_name, account_id FROM ${table} GROUP BY oauth_name, account_id HAVING count(*) > 1)`,
         )
       }
       const bool = sql.raw(capabilities.bindsBooleans ? 'false' : '0')
       await db.schema
-        .alterTable('oauth_account')
+        .alterTable(table)
         .addColumn('email_verified', 'boolean', (c) => c.notNull().defaultTo(bool))
         .execute()
       // account_id already compares byte for byte everywhere (0005 gave it the exact collation on MariaDB)
       await db.schema
-        .createIndex('ux_oauth_account_oauth_name_account_id')
+        .createIndex(`ux_${table}_oauth_name_account_id`)
         .unique()
-        .on('oauth_account')
+        .on(table)
         .columns(['oauth_name', 'account_id'])
         .execute()
       await db.schema
