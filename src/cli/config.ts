@@ -151,6 +151,31 @@ export function checkCliConfig(value: unknown, source: string): CliConfig {
   return value as CliConfig
 }
 
+/**
+ * The user model's shape where the configuration names none: USER_ID_TYPE, USER_TABLE, ACCESS_TOKEN_TABLE and
+ * OAUTH_ACCOUNT_TABLE, as the reference service reads them (so `DATABASE_URL=… USER_TABLE=users fastify-users
+ * doctor` works without a file). What the configuration sets wins; bad values are a configuration problem.
+ */
+export function withUserModelFromEnv(config: CliConfig, env: Env): CliConfig {
+  const idType = env.USER_ID_TYPE?.trim()
+  const named = Object.entries({
+    user: env.USER_TABLE,
+    accessToken: env.ACCESS_TOKEN_TABLE,
+    oauthAccount: env.OAUTH_ACCOUNT_TABLE,
+  }).filter((entry): entry is [string, string] => Boolean(entry[1]?.trim()))
+  const fromEnv = {
+    ...(idType && { userIdType: idType }),
+    ...(named.length > 0 && { tables: Object.fromEntries(named.map(([k, v]) => [k, v.trim()])) }),
+  }
+  if (Object.keys(fromEnv).length === 0) return config
+  const checked = checkCliConfig(fromEnv, 'USER_ID_TYPE / USER_TABLE / ACCESS_TOKEN_TABLE / OAUTH_ACCOUNT_TABLE')
+  return {
+    ...config,
+    userIdType: config.userIdType ?? checked.userIdType,
+    tables: { ...checked.tables, ...config.tables },
+  }
+}
+
 /** The database URL to use, checked before anything connects. */
 export function databaseUrlOf(config: CliConfig, env: Env, source: string | undefined): string {
   const url = config.databaseUrl ?? env.DATABASE_URL?.trim()

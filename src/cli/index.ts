@@ -15,6 +15,7 @@ import {
   type Env,
   findConfigFile,
   importConfigFile,
+  withUserModelFromEnv,
 } from './config.js'
 
 export { type CliConfig, CliConfigError, type CliConfigExport, defineCliConfig } from './config.js'
@@ -37,7 +38,9 @@ options:
                               { databaseUrl, fields: defineUserFields(…), migrations, validatePassword,
                               validateUser, secret }, or a function of the environment returning it. Default:
                               fastify-users.config.{js,mjs,ts,mts} in this directory; without one,
-                              DATABASE_URL and no custom fields
+                              DATABASE_URL and no custom fields. USER_ID_TYPE, USER_TABLE,
+                              ACCESS_TOKEN_TABLE and OAUTH_ACCOUNT_TABLE name the user model where the
+                              configuration does not
   -h, --help                  show this help
 
 exit status: 0 done, 1 failed (the database, a refused password…), 2 bad arguments or configuration`
@@ -103,6 +106,7 @@ export async function runCli(argv: string[], env: Env, options: RunCliOptions = 
       source = findConfigFile(first.values.config, cwd)
       config = source ? await importConfigFile(source, cwd, env) : {}
     }
+    config = withUserModelFromEnv(config, env)
     url = databaseUrlOf(config, env, source)
   } catch (error) {
     out.error(error instanceof CliConfigError ? error.message : (error as Error).message)

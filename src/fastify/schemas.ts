@@ -129,6 +129,3 @@ export const LoginForm = Type.Object(
   },
   { title: 'Body_auth_jwt_login_auth_jwt_login_post' },
 )
-
-export const errorResponses = (...codes: number[]) =>
-  Object.fromEntries(codes.map((code) => [code, code === 422 ? HTTPValidationError : ErrorModel]))

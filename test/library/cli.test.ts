@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { USAGE } from '../../src/cli/index.js'
 import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
-import { columnNames, query, table } from '../support/fastapi-users.js'
+import { columnNames, createIntIdsDatabase, query, table } from '../support/fastapi-users.js'
 import { ALL_MIGRATIONS_APPLIED } from '../support/migrations.js'
 import { freePort } from '../support/ports.js'
 import { REPOSITORY, runNode } from '../support/processes.js'
@@ -194,3 +194,39 @@ describe('a database out of reach: one line naming it and the cause, exit 1', ()
     })
   }
 })
+
+for (const kind of databaseKinds()) {
+  describe(`the user model from the environment alone, no configuration file (${kind})`, () => {
+    let database: TestDatabase | null = null
+    before(async () => {
+      database = await createIntIdsDatabase(kind)
+    })
+    after(() => database?.drop())
+    const model = { USER_ID_TYPE: 'integer', USER_TABLE: 'users', ACCESS_TOKEN_TABLE: 'access_tokens' }
+
+    test('doctor reads the integer-id fixture as it is, then migrate adopts it and leaves its rows', async (t) => {
+      if (!database) return t.skip(`${kind} is not reachable`)
+      const plain = await cli(['doctor'], { DATABASE_URL: database.url })
+      assert.equal(plain.code, 1)
+      assert.match(plain.stdout, /USER_TABLE=users USER_ID_TYPE=integer ACCESS_TOKEN_TABLE=access_tokens/)
+      const adopted = await cli(['doctor'], { DATABASE_URL: database.url, ...model })
+      assert.equal(adopted.code, 0, adopted.stdout + adopted.stderr)
+      assert.match(adopted.stdout, /Table "users": 5 user\(s\), integer ids/)
+      assert.match(adopted.stdout, /Ready: yes/)
+      const migrated = await cli(['migrate'], { DATABASE_URL: database.url, ...model })
+      assert.equal(migrated.code, 0, migrated.stderr)
+      const rows = await query(database, 'select count(*) as n from users')
+      assert.equal(Number(rows[0]?.n), 5)
+      assert.equal(await cli(['doctor'], { DATABASE_URL: database.url, ...model }).then((r) => r.code), 0)
+    })
+
+    test('a bad USER_ID_TYPE or table name is a configuration problem (exit 2), before any connection', async () => {
+      const bad = await cli(['doctor'], { DATABASE_URL: 'postgres://u@127.0.0.1:1/x', USER_ID_TYPE: 'int' })
+      assert.deepEqual([bad.code, bad.stdout], [2, ''])
+      assert.match(bad.stderr, /userIdType must be "uuid" or "integer"/)
+      const table = await cli(['migrate'], { DATABASE_URL: 'postgres://u@127.0.0.1:1/x', USER_TABLE: 'users; drop' })
+      assert.deepEqual([table.code, table.stdout], [2, ''])
+      assert.match(table.stderr, /tables.user must be a table name/)
+    })
+  })
+}
