@@ -21,6 +21,11 @@ interface BaseColumn {
 }
 
 /** The columns of every fastify-users user: the checks of the user table, base columns first. */
+/** Declared without `write`, a field is set by superusers only (core/user.ts): say how to keep the Python app's access. */
+const WRITE_HINT =
+  ' (add write: { register: true, self: true } if the Python app had it in UserCreate and UserUpdate; without ' +
+  '`write` only superusers set it)'
+
 export function checkColumns(inspection: Inspection, columns: ColumnInfo[]): Promise<ColumnCheck[]> {
   const byName = new Map(columns.map((c) => [c.name, c]))
   const base = baseColumns(inspection)
@@ -161,7 +166,7 @@ function checkUndeclared(found: ColumnInfo): ColumnCheck {
     return {
       ...check,
       severity: 'blocker',
-      remark: `a custom column, NOT NULL without a default: registration would fail. Declare it: ${declaration}`,
+      remark: `a custom column, NOT NULL without a default: registration would fail. Declare it: ${declaration}${WRITE_HINT}`,
     }
   }
   return {
@@ -169,7 +174,8 @@ function checkUndeclared(found: ColumnInfo): ColumnCheck {
     severity: 'warning',
     remark:
       'a custom column (fastapi-users served it in UserRead): undeclared, it is neither read nor written and ' +
-      `new users get ${found.nullable ? 'NULL' : 'its default'}. Declare it: ${declaration}`,
+      `new users get ${found.nullable ? 'NULL' : 'its default'}. Declare it: ${declaration}` +
+      WRITE_HINT,
   }
 }
 
