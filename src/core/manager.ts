@@ -29,7 +29,7 @@ import {
   resolveOAuthUser,
 } from './oauth.js'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
-import { DuplicateEmail, type UserChanges, type UserStore } from './store.js'
+import { DuplicateEmail, type UserChanges, type UserListQuery, type UserPage, type UserStore } from './store.js'
 import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens.js'
 import type { BaseUser } from './user.js'
 
@@ -182,6 +182,12 @@ export class UserManager<U extends BaseUser> {
   /** Ends every session and refresh token of the user ("log out everywhere"). */
   async revokeSessions(user: U): Promise<void> {
     for (const revoke of this.revokers) await revoke(user)
+  }
+
+  /** One page of users, filtered and ordered (the superusers' list); a TypeError where the store cannot list. */
+  async list(query: UserListQuery): Promise<UserPage<U>> {
+    if (!this.store.list) throw new TypeError('UserManager: the user store has no `list` method')
+    return this.store.list(query)
   }
 
   /** What a URL segment or a token's `sub` is as an id (fastapi-users' `parse_id`), or null. */

@@ -21,6 +21,35 @@ export interface UserStore<U extends BaseUser> {
   /** Writes only the fields in `changes`; null when a condition no longer holds (nothing is written). */
   update(user: U, changes: UserChanges<U>, options?: UpdateConditions<U>): Promise<U | null>
   delete(user: U): Promise<void>
+  /**
+   * One page of users, filtered and ordered (`GET /users`). Optional: a store without it serves
+   * every route but the superusers' user list.
+   */
+  list?(query: UserListQuery): Promise<UserPage<U>>
+}
+
+/** How users may be ordered: by address (by code point, not a locale) or by id; `-` for descending. */
+export const USER_ORDERS = ['email', '-email', 'id', '-id'] as const
+export type UserOrder = (typeof USER_ORDERS)[number]
+
+/**
+ * What `UserStore.list` returns: `email` matches a substring of the address, letters A–Z in either
+ * case and every other character (`%`, `_`, `\` included) as it is; the flags match exactly.
+ */
+export interface UserListQuery {
+  limit: number
+  offset: number
+  email?: string
+  is_active?: boolean
+  is_verified?: boolean
+  is_superuser?: boolean
+  orderBy: UserOrder
+}
+
+/** A page of users and how many match in all. */
+export interface UserPage<U extends BaseUser> {
+  items: U[]
+  total: number
 }
 
 /** Compare-and-set: an update applies only while the stored row still holds these values. */

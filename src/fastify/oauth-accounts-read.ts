@@ -59,16 +59,23 @@ export function readOAuthAccountsHook(
 ): onRouteHookHandler {
   const isUserRead = (schema: unknown) =>
     schema === schemas.UserRead || (schema as { title?: unknown } | undefined)?.title === 'UserRead'
-  const addAccounts = async (_request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
-    const user = payload as { id?: unknown } | null
-    const schema = (reply.routeOptions.schema?.response as Record<string, unknown> | undefined)?.[reply.statusCode]
-    if (!isUserRead(schema) || !user || typeof user !== 'object' || user.id === undefined) return payload
+  // the superusers' user list (GET /users): UserRead items
+  const isUserList = (schema: unknown) => (schema as { title?: unknown } | undefined)?.title === 'UserList'
+  const withAccounts = async (user: { id?: unknown } | null) => {
+    if (!user || typeof user !== 'object' || user.id === undefined) return user
     const linked = await accounts.listForUser(String(user.id))
     return { ...user, oauth_accounts: linked.map((account) => present(account, providerTokens)) }
   }
+  const addAccounts = async (_request: FastifyRequest, reply: FastifyReply, payload: unknown) => {
+    const schema = (reply.routeOptions.schema?.response as Record<string, unknown> | undefined)?.[reply.statusCode]
+    if (isUserRead(schema)) return withAccounts(payload as { id?: unknown } | null)
+    if (!isUserList(schema)) return payload
+    const page = payload as { items: { id?: unknown }[] }
+    return { ...page, items: await Promise.all(page.items.map(withAccounts)) }
+  }
   return (route) => {
     const responses = Object.values((route.schema?.response as Record<string, unknown> | undefined) ?? {})
-    if (!responses.some(isUserRead)) return
+    if (!responses.some((schema) => isUserRead(schema) || isUserList(schema))) return
     const existing = route.preSerialization
     route.preSerialization = [...(existing ? [existing].flat() : []), addAccounts] as typeof route.preSerialization
   }

@@ -81,6 +81,20 @@ export const errors = {
   validation: error(422, 'VALIDATION_ERROR', 'The request does not match its schema (FastAPI’s 422).', [
     { type: 'missing', loc: ['body', 'email'], msg: 'Field required', input: {} },
   ]),
+  queryValidation: error(
+    422,
+    'VALIDATION_ERROR',
+    'A query parameter is out of its range or not of its type (FastAPI’s 422).',
+    [
+      {
+        type: 'less_than_equal',
+        loc: ['query', 'limit'],
+        msg: 'Input should be less than or equal to 100',
+        input: '101',
+        ctx: { le: 100 },
+      },
+    ],
+  ),
   tooManyRequests: error(
     429,
     'TOO_MANY_REQUESTS',

@@ -21,6 +21,8 @@ export interface UserSchemas {
   UserRead: TSchema
   /** The registration body: the fields writable at registration. */
   UserCreate: TSchema
+  /** `POST /users`: a superuser's new user, with the custom fields a superuser may write. */
+  UserCreateAdmin: TSchema
   /** `PATCH /users/me`: the fields the user may write. */
   UserUpdate: TSchema
   /** `PATCH /users/{id}`: the fields a superuser may write; UserUpdate itself when they are the same. */
@@ -46,6 +48,7 @@ export function userSchemas(fields: UserFields = {}, idType: UserIdType = 'uuid'
   const create: Record<string, TSchema> = {}
   const self: Record<string, TSchema> = {}
   const admin: Record<string, TSchema> = {}
+  const adminCreate: Record<string, TSchema> = {}
   for (const [name, spec] of Object.entries(fields)) {
     const access = fieldAccess(name, spec)
     if (access.read === 'public') read[name] = spec.nullable ? nullable(spec.schema) : spec.schema
@@ -54,6 +57,8 @@ export function userSchemas(fields: UserFields = {}, idType: UserIdType = 'uuid'
     if (access.register) create[name] = access.register === 'required' ? stored : Type.Optional(value)
     if (access.self) self[name] = Type.Optional(value)
     if (access.admin) admin[name] = Type.Optional(value)
+    if (access.register === 'required') adminCreate[name] = stored
+    else if (access.admin || access.register) adminCreate[name] = Type.Optional(value)
   }
   const UserUpdate = userUpdate('UserUpdate', self)
   const sameFields = Object.keys(self).join() === Object.keys(admin).join()
@@ -69,20 +74,25 @@ export function userSchemas(fields: UserFields = {}, idType: UserIdType = 'uuid'
       },
       { title: 'UserRead' },
     ),
-    UserCreate: Type.Object(
-      {
-        email: EmailString(),
-        password: Type.String(),
-        is_active: Type.Optional(Type.Boolean({ default: true })),
-        is_superuser: Type.Optional(Type.Boolean({ default: false })),
-        is_verified: Type.Optional(Type.Boolean({ default: false })),
-        ...create,
-      },
-      { title: 'UserCreate' },
-    ),
+    UserCreate: userCreate('UserCreate', create),
+    UserCreateAdmin: userCreate('UserCreateAdmin', adminCreate),
     UserUpdate,
     UserUpdateAdmin: sameFields ? UserUpdate : userUpdate('UserUpdateAdmin', admin),
   }
+}
+
+function userCreate(title: string, custom: Record<string, TSchema>): TSchema {
+  return Type.Object(
+    {
+      email: EmailString(),
+      password: Type.String(),
+      is_active: Type.Optional(Type.Boolean({ default: true })),
+      is_superuser: Type.Optional(Type.Boolean({ default: false })),
+      is_verified: Type.Optional(Type.Boolean({ default: false })),
+      ...custom,
+    },
+    { title },
+  )
 }
 
 function userUpdate(title: string, custom: Record<string, TSchema>): TSchema {

@@ -252,6 +252,22 @@ describe('every documented error is answered, and every error answered is docume
       await api.crossSite('DELETE', other, admin.cookie)
       await api.delete(`/users/${unknownId}`, admin.jwt)
 
+      // the superusers' user list, their creation of a user, their sign-out of another user
+      await api.get('/users')
+      await api.get('/users', verified.jwt)
+      await api.get('/users?limit=101', admin.jwt)
+      await api.post('/users', { email: admin.email, password: PASSWORD, first_name: 'Ann' }, admin.jwt)
+      await api.post('/users', { email: newEmail('apidocs'), password: 'short', first_name: 'Ann' }, admin.jwt)
+      await api.post('/users', {})
+      await api.post('/users', {}, verified.jwt)
+      await api.crossSite('POST', '/users', admin.cookie, {})
+      await api.post('/users', { email: 'not an address', password: PASSWORD }, admin.jwt)
+      const sessionsOf = `/users/${verified.user.id}/sessions`
+      await api.delete(sessionsOf)
+      await api.delete(sessionsOf, verified.jwt)
+      await api.crossSite('DELETE', sessionsOf, admin.cookie)
+      await api.delete(`/users/${unknownId}/sessions`, admin.jwt)
+
       // social login, as far as it goes without a provider's answer
       /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */
       const refusedAtProvider = async (prefix: string, token?: string) => {
@@ -402,7 +418,10 @@ describe('every documented error is answered, and every error answered is docume
       await api.get(id, user.jwt)
       await api.patch(id, {}, user.jwt)
       await api.delete(id, user.jwt)
-      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 18)
+      await api.get('/users', user.jwt)
+      await api.post('/users', { email: newEmail('apidocs'), password: PASSWORD }, user.jwt)
+      await api.delete(`${id}/sessions`, user.jwt)
+      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 21)
       assert.deepEqual(
         undriven(doc, api, (status) => status === '503'),
         [],

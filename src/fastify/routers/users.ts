@@ -1,11 +1,13 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
-import type { UpdateInput } from '../../core/manager.js'
+import type { CreateInput, UpdateInput } from '../../core/manager.js'
+import { USER_ORDERS } from '../../core/store.js'
 import { type BaseUser, writableInput } from '../../core/user.js'
 import { csrfPossible } from '../current-user.js'
 import { keepRawBody, notFound, unauthorized } from '../errors.js'
+import { booleanParam, integerParam, literalParam, readQuery, textParam } from '../query.js'
 import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
-import { Null, USER_EXAMPLE } from '../schemas.js'
+import { Null, REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -25,6 +27,35 @@ const SessionList = Type.Array(
   }),
   { title: 'SessionList' },
 )
+
+const LIST_LIMIT = { default: 50, max: 100 }
+const MAX_EMAIL_SEARCH = 320
+const listReaders = {
+  limit: integerParam(1, LIST_LIMIT.max),
+  offset: integerParam(0, Number.MAX_SAFE_INTEGER),
+  email: textParam(MAX_EMAIL_SEARCH),
+  is_active: booleanParam,
+  is_verified: booleanParam,
+  is_superuser: booleanParam,
+  order_by: literalParam(USER_ORDERS),
+}
+const ListQuery = Type.Object({
+  limit: Type.Integer({ minimum: 1, maximum: LIST_LIMIT.max, default: LIST_LIMIT.default }),
+  offset: Type.Integer({ minimum: 0, default: 0 }),
+  email: Type.Optional(
+    Type.String({
+      maxLength: MAX_EMAIL_SEARCH,
+      description: 'A part of the address: letters A–Z in either case, every other character (`%`, `_` too) as it is.',
+    }),
+  ),
+  is_active: Type.Optional(Type.Boolean()),
+  is_verified: Type.Optional(Type.Boolean()),
+  is_superuser: Type.Optional(Type.Boolean()),
+  order_by: Type.Union(
+    USER_ORDERS.map((order) => Type.Literal(order)),
+    { default: 'email', description: 'By address (code point order) or id; `-` for descending.' },
+  ),
+})
 
 /**
  * GET/PATCH /me for the user, GET/PATCH/DELETE /:id for superusers: fastapi-users'
@@ -190,6 +221,121 @@ export function usersRouter<U extends BaseUser>(
           if (await backend.strategy.destroySession?.(user, id)) return reply.code(204).send()
         }
         throw notFound()
+      },
+    })
+
+    // Past fastapi-users: the superusers' list of users, and their own way to create one.
+    instance.get('/', {
+      ...common,
+      prefixTrailingSlash: 'no-slash',
+      config: { fastapiName: 'users:list_users' },
+      schema: {
+        security: ctx.security,
+        querystring: ListQuery,
+        ...documented({
+          description:
+            'Past fastapi-users: the users, a page at a time, for superusers. `email` matches a part of the ' +
+            'address (letters A–Z in either case, every other character as it is: `%` and `_` are no wildcards); ' +
+            `the flags match exactly. \`limit\` 1–${LIST_LIMIT.max} (default ${LIST_LIMIT.default}), \`offset\` from 0; ` +
+            '`order_by` is `email` (default, by code point), `-email`, `id` or `-id`. `total` counts every match.',
+          success: {
+            200: {
+              schema: Type.Object(
+                {
+                  items: Type.Array(schemas.UserRead),
+                  total: Type.Integer(),
+                  limit: Type.Integer(),
+                  offset: Type.Integer(),
+                },
+                { title: 'UserList' },
+              ),
+              description: 'One page of the matching users.',
+              example: { items: [user], total: 1, limit: LIST_LIMIT.default, offset: 0 },
+            },
+          },
+          errors: [...bySuperuser, errors.queryValidation, errors.unavailable],
+        }),
+      },
+      preValidation: [
+        superuser,
+        async (request) => {
+          // FastAPI reads the query after the dependencies: 401/403 first, then 422
+          request.query = {
+            limit: LIST_LIMIT.default,
+            offset: 0,
+            order_by: 'email',
+            ...readQuery(request.query, listReaders),
+          }
+        },
+      ],
+      handler: async (request) => {
+        const { limit, offset, email, is_active, is_verified, is_superuser, order_by } = request.query as Required<
+          ReturnType<typeof readQuery<typeof listReaders>>
+        >
+        const page = await manager.list({
+          limit,
+          offset,
+          email,
+          is_active,
+          is_verified,
+          is_superuser,
+          orderBy: order_by,
+        })
+        return { ...page, limit, offset }
+      },
+    })
+
+    instance.post('/', {
+      ...common,
+      prefixTrailingSlash: 'no-slash',
+      config: { fastapiName: 'users:create_user' },
+      schema: {
+        security: ctx.security,
+        body: { ...schemas.UserCreateAdmin, examples: [exampleOf(schemas.UserCreateAdmin, REGISTER_EXAMPLE)] },
+        ...documented({
+          description:
+            'Past fastapi-users: creates a user, for superusers, who may set `is_active`, `is_superuser` and ' +
+            '`is_verified` and the custom fields a superuser may write. The password rules and the duplicate check ' +
+            'are those of registration; the after-register hook runs.',
+          success: { 201: { schema: schemas.UserRead, description: 'The user, created.', example: user } },
+          errors: [
+            ...bodyErrors,
+            errors.registerUserExists,
+            errors.registerInvalidPassword,
+            ...bySuperuser,
+            csrf,
+            errors.validation,
+            errors.unavailable,
+          ],
+        }),
+      },
+      preValidation: [superuser, keepRawBody],
+      handler: async (request, reply) => {
+        const input = writableInput(request.body as CreateInput<U>, fields, 'admin')
+        const created = await manager.create(input, { safe: false, ctx: hookContext(request, reply) })
+        return reply.code(201).send(created)
+      },
+    })
+
+    instance.delete('/:id/sessions', {
+      ...common,
+      config: { fastapiName: 'users:revoke_user_sessions' },
+      schema: {
+        security: ctx.security,
+        params: IdParams,
+        ...documented({
+          description:
+            'Past fastapi-users: signs a user out everywhere, for superusers: every stored session (database, ' +
+            'Redis) and refresh token of every backend is revoked; a JWT lasts until it expires.',
+          success: deleted,
+          errors: [...bodyErrors, ...bySuperuser, csrf, errors.userNotFound, errors.unavailable],
+        }),
+      },
+      onRequest: nonEmptyId,
+      preValidation: [superuser, loadTarget],
+      handler: async (request, reply) => {
+        await manager.revokeSessions(target(request))
+        return reply.code(204).send()
       },
     })
 

@@ -49,6 +49,11 @@ export interface Capabilities {
    * Migration 0005 gives it to the columns that decide identity (e-mail, provider subject, tokens).
    */
   exactCollation: string | null
+  /**
+   * The collation that sorts text by code point where the default follows a locale (PostgreSQL's
+   * database collation): SQLite's BINARY and the MariaDB e-mail column's `utf8mb4_nopad_bin` already do.
+   */
+  codePointOrder: string | null
   /** Whether the driver binds JavaScript booleans (better-sqlite3 takes 0/1 only). */
   bindsBooleans: boolean
   /** The column type of timestamps (fastapi-users' TIMESTAMPAware). */
@@ -151,6 +156,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
         integerMax: Number.MAX_SAFE_INTEGER,
         caseInsensitiveUnique: 'expression-index',
         exactCollation: null,
+        codePointOrder: null,
         bindsBooleans: false,
         timestampColumn: 'timestamp',
         timestampsAsText: true,
@@ -190,6 +196,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       integerMax: 2 ** 31 - 1,
       caseInsensitiveUnique: 'expression-index',
       exactCollation: null,
+      codePointOrder: 'C',
       bindsBooleans: true,
       timestampColumn: 'timestamptz',
       timestampsAsText: false,
@@ -214,6 +221,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       integerMax: 2 ** 31 - 1,
       caseInsensitiveUnique: 'collation',
       exactCollation: 'utf8mb4_nopad_bin',
+      codePointOrder: null,
       bindsBooleans: true,
       timestampColumn: 'datetime(6)',
       timestampsAsText: false,

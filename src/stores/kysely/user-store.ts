@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
-import type { Kysely } from 'kysely'
+import { type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
 import type { UserId } from '../../core/ids.js'
-import { DuplicateEmail, type NewUser, type UserChanges, type UserStore } from '../../core/store.js'
+import { DuplicateEmail, type NewUser, type UserChanges, type UserListQuery, type UserStore } from '../../core/store.js'
 import type { BaseUser, UserFields } from '../../core/user.js'
 import { type Database, idFromRow } from './database.js'
 import { isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
@@ -43,6 +43,27 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
   }
 
   const select = () => db.selectFrom(table).select(columns)
+
+  // biome-ignore lint/suspicious/noExplicitAny: the user table's columns depend on the app's custom fields
+  const filter = (query: UserListQuery): SelectQueryBuilder<any, any, object> => {
+    let rows = db.selectFrom(table)
+    if (query.email)
+      rows = rows.where(sql<boolean>`${asciiLower(sql.ref('email'))} like ${likeLiteral(query.email)} escape '!'`)
+    for (const flag of ['is_active', 'is_verified', 'is_superuser'] as const) {
+      const value = query[flag]
+      if (value !== undefined) rows = rows.where(flag, '=', toRow({ [flag]: value })[flag])
+    }
+    return rows
+  }
+  // biome-ignore lint/suspicious/noExplicitAny: as above
+  const orderBy = <Q extends SelectQueryBuilder<any, any, any>>(rows: Q, query: UserListQuery): Q => {
+    const direction = query.orderBy.startsWith('-') ? 'desc' : 'asc'
+    const email = capabilities.codePointOrder
+      ? sql`email collate ${sql.id(capabilities.codePointOrder)}`
+      : sql.ref('email')
+    const ordered = query.orderBy.endsWith('email') ? rows.orderBy(email, direction) : rows
+    return ordered.orderBy('id', direction) as Q
+  }
   // An id of another type, or beyond the column's range, names no row (and never reaches the database).
   const storable = (id: UserId) =>
     integer
@@ -159,10 +180,37 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
       return applied ? byId(user.id) : null
     },
 
+    async list(query) {
+      const filtered = filter(query)
+      const [rows, count] = await Promise.all([
+        orderBy(filtered.select(columns), query).limit(query.limit).offset(query.offset).execute(),
+        filtered.select((eb) => eb.fn.countAll().as('total')).executeTakeFirstOrThrow(),
+      ]).catch(unavailableOr)
+      return { items: rows.map((row) => toUser(row) as U), total: Number(count.total) }
+    },
+
     async delete(user) {
       await db.deleteFrom(table).where('id', '=', user.id).execute().catch(unavailableOr)
     },
   }
+}
+
+/**
+ * Letters A–Z lower-cased and nothing else, the same on every database: SQLite's lower() knows no
+ * other letters, PostgreSQL's follows its locale, MariaDB's its collation.
+ */
+function asciiLower(text: Expression<unknown>): RawBuilder<string> {
+  let folded: RawBuilder<unknown> = sql`${text}`
+  for (let c = 65; c <= 90; c++) {
+    folded = sql`replace(${folded}, ${sql.lit(String.fromCharCode(c))}, ${sql.lit(String.fromCharCode(c + 32))})`
+  }
+  return folded as RawBuilder<string>
+}
+
+/** A LIKE pattern matching `text` anywhere, its letters A–Z lower-cased and its wildcards literal (escaped by `!`). */
+function likeLiteral(text: string): string {
+  const lower = text.replace(/[A-Z]/g, (c) => c.toLowerCase())
+  return `%${lower.replace(/[!%_]/g, '!$&')}%`
 }
 
 export type { Database } from './database.js'
