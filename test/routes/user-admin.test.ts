@@ -6,8 +6,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe } from 'node:test'
-import { databaseKinds } from '../support/databases.js'
-import { idModels } from '../support/id-models.js'
 import {
   ACCESS_COOKIE,
   ADMIN,
@@ -27,6 +25,8 @@ import {
   UNAUTHORIZED,
   withCookies,
 } from '../sessions/helpers.js'
+import { databaseKinds } from '../support/databases.js'
+import { idModels } from '../support/id-models.js'
 
 const FORBIDDEN = [403, { detail: 'Forbidden' }]
 type Api = Parameters<typeof adminToken>[0]

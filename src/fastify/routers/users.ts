@@ -224,66 +224,67 @@ export function usersRouter<U extends BaseUser>(
       },
     })
 
-    // Past fastapi-users: the superusers' list of users, and their own way to create one.
-    instance.get('/', {
-      ...common,
-      prefixTrailingSlash: 'no-slash',
-      config: { fastapiName: 'users:list_users' },
-      schema: {
-        security: ctx.security,
-        querystring: ListQuery,
-        ...documented({
-          description:
-            'Past fastapi-users: the users, a page at a time, for superusers. `email` matches a part of the ' +
-            'address (letters A–Z in either case, every other character as it is: `%` and `_` are no wildcards); ' +
-            `the flags match exactly. \`limit\` 1–${LIST_LIMIT.max} (default ${LIST_LIMIT.default}), \`offset\` from 0; ` +
-            '`order_by` is `email` (default, by code point), `-email`, `id` or `-id`. `total` counts every match.',
-          success: {
-            200: {
-              schema: Type.Object(
-                {
-                  items: Type.Array(schemas.UserRead),
-                  total: Type.Integer(),
-                  limit: Type.Integer(),
-                  offset: Type.Integer(),
-                },
-                { title: 'UserList' },
-              ),
-              description: 'One page of the matching users.',
-              example: { items: [user], total: 1, limit: LIST_LIMIT.default, offset: 0 },
+    // Past fastapi-users: the superusers' list of users (where the store can list), and their own way to create one.
+    if (manager.store.list)
+      instance.get('/', {
+        ...common,
+        prefixTrailingSlash: 'no-slash',
+        config: { fastapiName: 'users:list_users' },
+        schema: {
+          security: ctx.security,
+          querystring: ListQuery,
+          ...documented({
+            description:
+              'Past fastapi-users: the users, a page at a time, for superusers. `email` matches a part of the ' +
+              'address (letters A–Z in either case, every other character as it is: `%` and `_` are no wildcards); ' +
+              `the flags match exactly. \`limit\` 1–${LIST_LIMIT.max} (default ${LIST_LIMIT.default}), \`offset\` from 0; ` +
+              '`order_by` is `email` (default, by code point), `-email`, `id` or `-id`. `total` counts every match.',
+            success: {
+              200: {
+                schema: Type.Object(
+                  {
+                    items: Type.Array(schemas.UserRead),
+                    total: Type.Integer(),
+                    limit: Type.Integer(),
+                    offset: Type.Integer(),
+                  },
+                  { title: 'UserList' },
+                ),
+                description: 'One page of the matching users.',
+                example: { items: [user], total: 1, limit: LIST_LIMIT.default, offset: 0 },
+              },
             },
-          },
-          errors: [...bySuperuser, errors.queryValidation, errors.unavailable],
-        }),
-      },
-      preValidation: [
-        superuser,
-        async (request) => {
-          // FastAPI reads the query after the dependencies: 401/403 first, then 422
-          request.query = {
-            limit: LIST_LIMIT.default,
-            offset: 0,
-            order_by: 'email',
-            ...readQuery(request.query, listReaders),
-          }
+            errors: [...bySuperuser, errors.queryValidation, errors.unavailable],
+          }),
         },
-      ],
-      handler: async (request) => {
-        const { limit, offset, email, is_active, is_verified, is_superuser, order_by } = request.query as Required<
-          ReturnType<typeof readQuery<typeof listReaders>>
-        >
-        const page = await manager.list({
-          limit,
-          offset,
-          email,
-          is_active,
-          is_verified,
-          is_superuser,
-          orderBy: order_by,
-        })
-        return { ...page, limit, offset }
-      },
-    })
+        preValidation: [
+          superuser,
+          async (request) => {
+            // FastAPI reads the query after the dependencies: 401/403 first, then 422
+            request.query = {
+              limit: LIST_LIMIT.default,
+              offset: 0,
+              order_by: 'email',
+              ...readQuery(request.query, listReaders),
+            }
+          },
+        ],
+        handler: async (request) => {
+          const { limit, offset, email, is_active, is_verified, is_superuser, order_by } = request.query as Required<
+            ReturnType<typeof readQuery<typeof listReaders>>
+          >
+          const page = await manager.list({
+            limit,
+            offset,
+            email,
+            is_active,
+            is_verified,
+            is_superuser,
+            orderBy: order_by,
+          })
+          return { ...page, limit, offset }
+        },
+      })
 
     instance.post('/', {
       ...common,
