@@ -492,6 +492,23 @@ for (const kind of databaseKinds()) {
       const adminAuth = credential(await login(app, 'jwt', admin), 'jwt')
       const byId = await app.inject({ method: 'GET', url: `/users/${linked.id}`, headers: adminAuth })
       assert.deepEqual(byId.json().oauth_accounts, accounts)
+      // the superusers' list and creation answer UserRead too
+      const listed = await app.inject({
+        method: 'GET',
+        url: `/users?email=${encodeURIComponent(email)}`,
+        headers: adminAuth,
+      })
+      assert.deepEqual(
+        [listed.statusCode, listed.json()],
+        [200, { items: [me.json()], total: 1, limit: 50, offset: 0 }],
+      )
+      const byAdmin = await app.inject({
+        method: 'POST',
+        url: '/users',
+        headers: adminAuth,
+        payload: { email: newEmail('y'), password: PASSWORD },
+      })
+      assert.deepEqual([byAdmin.statusCode, byAdmin.json().oauth_accounts], [201, []])
       // a user without links has an empty list, from registration on
       const fresh = await app.inject({
         method: 'POST',
