@@ -241,6 +241,28 @@ for (const kind of databaseKinds()) {
       )
     })
 
+    test('GET /users lists the public fields only; POST /users writes the admin-writable fields', async (t) => {
+      if (!database) return t.skip(`${kind} is not reachable`)
+      const carol = await serverUser()
+      const listed = await api.get(`/users?email=${encodeURIComponent(carol.email)}`, adminToken)
+      assert.deepEqual(json(listed), [200, { items: [shown(carol)], total: 1, limit: 50, offset: 0 }])
+      assert.doesNotMatch(listed.body, /risk_score/)
+      const email = newEmail('by-admin')
+      const body = { email, password: 'long-enough-pw', tenant: 'acme', plan: 'pro', referral: 'r', risk_score: 9 }
+      const res = await api.post('/users', { ...body, is_verified: true }, adminToken)
+      assert.equal(res.statusCode, 201, res.body)
+      const id = res.json().id
+      const answer = { ...{ id, email, ...PUBLIC_DEFAULTS, is_verified: true, nickname: null, referral: 'r' } }
+      assert.deepEqual(res.json(), { ...answer, plan: 'pro', tenant: 'acme', starts_on: null, ends_on: null })
+      assert.equal((await stored(id)).risk_score, null)
+      const missing = { email: newEmail('x'), password: 'long-enough-pw' }
+      const input = { ...missing, is_active: true, is_superuser: false, is_verified: false }
+      assert.deepEqual(json(await api.post('/users', missing, adminToken)), [
+        422,
+        { detail: [{ type: 'missing', loc: ['body', 'tenant'], msg: 'Field required', input }] },
+      ])
+    })
+
     test('the server writes every field', async (t) => {
       if (!database) return t.skip(`${kind} is not reachable`)
       const dave = await serverUser()
