@@ -35,7 +35,16 @@ export {
   type PasswordAlgorithm,
   type PasswordHasher,
 } from './core/passwords.js'
-export { DuplicateEmail, type NewUser, type UpdateConditions, type UserChanges, type UserStore } from './core/store.js'
+export {
+  DuplicateEmail,
+  type NewUser,
+  type UpdateConditions,
+  type UserChanges,
+  type UserListQuery,
+  type UserOrder,
+  type UserPage,
+  type UserStore,
+} from './core/store.js'
 export type {
   BaseUser,
   ColumnType,
