@@ -140,7 +140,16 @@ export class RefreshTokens {
     if (!user?.is_active) return null
     await admit?.(user)
     const refreshToken = await this.successor(token, row, user)
-    return refreshToken === null ? 'spent' : { user, refreshToken }
+    if (refreshToken === null) return 'spent'
+    // Ended meanwhile by a logout, log out everywhere or a password change: the spent row went with
+    // its family, and a successor stored after that deletion (here a late racer may store it) must
+    // not outlive it. A reuse's revocation leaves a marker that refuses the successor at its first use.
+    const { store } = this.options
+    if (this.successorKey && !(await store.get(row.token_hash)) && !(await store.get(revokedMarker(row.family_id)))) {
+      await store.deleteFamily(row.family_id)
+      return null
+    }
+    return { user, refreshToken }
   }
 
   /** Deletes the family's tokens and leaves a marker row that refuses any token of it issued later. */

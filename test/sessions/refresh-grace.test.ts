@@ -6,11 +6,19 @@
  */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
-import { describe, test } from 'node:test'
-import { RefreshTokens } from 'fastify-users'
-import { createKyselyRefreshTokenStore, openDatabase } from 'fastify-users/kysely'
-import { client, startTestApp } from '../support/app.js'
-import { databaseKinds } from '../support/databases.js'
+import { describe, type TestContext, test } from 'node:test'
+import { RefreshTokens, UserManager } from 'fastify-users'
+import {
+  createKyselyRefreshTokenStore,
+  createKyselyUserStore,
+  migrateToLatest,
+  openDatabase,
+} from 'fastify-users/kysely'
+import { type User, userFields } from '../../server/user.js'
+import type { RefreshTokenStore } from '../../src/stores/kysely/refresh-token-store.js'
+import { client, startTestApp, TEST_SECRET } from '../support/app.js'
+import { createTestDatabase, databaseKinds } from '../support/databases.js'
+import { newEmail } from '../support/emails.js'
 import { idModels } from '../support/id-models.js'
 import {
   type Api,
@@ -161,3 +169,59 @@ test('RefreshTokens: a reuse interval needs the secret its successors are derive
   assert.equal(new RefreshTokens({ store, reuseIntervalSeconds: 5, secret: 's' }).reuseIntervalSeconds, 5)
   await database.close()
 })
+
+/** A store whose inserts wait until `open()`: a rotation held between its checks and its successor's row. */
+function gatedInserts(store: RefreshTokenStore) {
+  let open: () => void = () => {}
+  const gate = new Promise<void>((resolve) => {
+    open = resolve
+  })
+  let arrived: () => void = () => {}
+  const waiting = new Promise<void>((resolve) => {
+    arrived = resolve
+  })
+  const gated: RefreshTokenStore = {
+    ...store,
+    async create(row) {
+      arrived()
+      await gate
+      return store.create(row)
+    },
+  }
+  return { store: gated, open, waiting }
+}
+
+for (const kind of databaseKinds()) {
+  const reuseIntervalSeconds = 10
+  test(`${kind}: a logout while a refresh of its token is under way leaves no live successor (interval ${reuseIntervalSeconds} s)`, async (t: TestContext) => {
+    const testDb = await createTestDatabase(kind)
+    if (!testDb) return t.skip(`${kind} is not reachable locally`)
+    const database = openDatabase(testDb.url)
+    try {
+      await migrateToLatest(database, { fields: userFields })
+      const manager = new UserManager<User>({
+        store: createKyselyUserStore<User>(database, userFields),
+        secret: TEST_SECRET,
+      })
+      const user = await manager.create(
+        { email: newEmail('gate'), password: 'gate-password-123', first_name: null },
+        { safe: false },
+      )
+      const store = createKyselyRefreshTokenStore(database)
+      const plain = new RefreshTokens({ store, reuseIntervalSeconds, secret: TEST_SECRET })
+      const token = await plain.issue(user, 'jwt')
+      const gated = gatedInserts(store)
+      const slow = new RefreshTokens({ store: gated.store, reuseIntervalSeconds, secret: TEST_SECRET })
+      const rotation = slow.rotate(token, 'jwt', manager)
+      await gated.waiting
+      await plain.revoke(token) // the logout, on another request (or instance)
+      gated.open()
+      assert.equal(await rotation, null)
+      const left = await database.db.selectFrom('refresh_token').selectAll().where('user_id', '=', user.id).execute()
+      assert.deepEqual(left, [], 'no row of the family is left')
+    } finally {
+      await database.close()
+      await testDb.drop()
+    }
+  })
+}
