@@ -54,6 +54,8 @@ export function createBackends(
       refresh: new RefreshTokens({
         store: createKyselyRefreshTokenStore(database),
         lifetimeSeconds: config.refreshTokenLifetime,
+        reuseIntervalSeconds: config.refreshReuseInterval,
+        secret: config.secret,
       }),
     }),
     authenticationBackend<User>({

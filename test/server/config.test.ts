@@ -123,3 +123,18 @@ test('bad user-model settings are named: id type, table syntax, our own tables, 
     assert.match(String(problem), /^LOGIN_URI_PREFIX must be a path like \/auth\/jwt/, prefix)
   }
 })
+
+test('REFRESH_REUSE_INTERVAL: 10 s by default, 0 (strict rotation) to 300', () => {
+  assert.equal(loadConfig({}).refreshReuseInterval, 10)
+  assert.equal(loadConfig({ REFRESH_REUSE_INTERVAL: '0' }).refreshReuseInterval, 0)
+  assert.equal(loadConfig({ REFRESH_REUSE_INTERVAL: '300' }).refreshReuseInterval, 300)
+  for (const bad of ['-1', '301', '2.5', 'ten']) {
+    assert.throws(
+      () => loadConfig({ REFRESH_REUSE_INTERVAL: bad }),
+      (error: ConfigError) =>
+        error instanceof ConfigError &&
+        error.problems.some((p) => p.startsWith('REFRESH_REUSE_INTERVAL must be a whole number from 0 to 300')),
+      bad,
+    )
+  }
+})

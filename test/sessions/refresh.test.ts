@@ -62,8 +62,9 @@ const THIRTY_DAYS = 30 * 24 * 3600
 // The reference service: /auth/jwt with refresh
 
 for (const kind of databaseKinds()) {
-  describe(`${kind}: refresh tokens at /auth/jwt`, () => {
-    const { it } = service(kind)
+  // Strict rotation: with REFRESH_REUSE_INTERVAL=0 every reuse revokes (the interval: refresh-grace.test.ts).
+  describe(`${kind}: refresh tokens at /auth/jwt (REFRESH_REUSE_INTERVAL=0)`, () => {
+    const { it } = service(kind, { REFRESH_REUSE_INTERVAL: '0' })
 
     it('login answers {access_token, token_type, refresh_token} with an opaque 43-character refresh token', async ({
       api,

@@ -192,7 +192,11 @@ export function authRouter<U extends BaseUser>(
             description:
               'Past fastapi-users: trades a refresh token (the `refresh_token` of the JSON body, or its cookie) for a new ' +
               'access token and a new refresh token; the one sent is used up. Reusing a spent refresh token revokes ' +
-              'the whole family. A deactivated, deleted or (where verification is required) unverified user gets none.',
+              'the whole family' +
+              (refresh.reuseIntervalSeconds > 0
+                ? `, unless it was spent less than ${refresh.reuseIntervalSeconds} s ago: the same new refresh token is then sent again. `
+                : '. ') +
+              'A deactivated, deleted or (where verification is required) unverified user gets none.',
             success: answers(docs.loginResponses, signedIn),
             errors: [
               ...bodyErrors,
