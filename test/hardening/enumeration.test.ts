@@ -183,13 +183,15 @@ async function startServiceProcess(database: TestDatabase, env: Record<string, s
     })
   const login = (username: string, password: string) =>
     call('/auth/jwt/login', { method: 'POST', body: new URLSearchParams({ username, password }) })
-  for (let i = 0; ; i++) {
+  // a generous wait for start-up (tsx compiles the service on a loaded machine); the timings come after it
+  const deadline = Date.now() + 60_000
+  for (;;) {
     if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`)
     try {
       await fetch(`${url}/openapi.json`)
       break
     } catch {
-      if (i > 150) throw new Error('the service never answered')
+      if (Date.now() > deadline) throw new Error('the service never answered')
       await new Promise((r) => setTimeout(r, 100))
     }
   }
