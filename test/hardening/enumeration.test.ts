@@ -191,7 +191,11 @@ async function startServiceProcess(database: TestDatabase, env: Record<string, s
       await fetch(`${url}/openapi.json`)
       break
     } catch {
-      if (Date.now() > deadline) throw new Error('the service never answered')
+      if (Date.now() > deadline) {
+        // a service left running would keep this file's process, and the whole run, from ending
+        child.kill('SIGKILL')
+        throw new Error('the service never answered')
+      }
       await new Promise((r) => setTimeout(r, 100))
     }
   }
@@ -300,6 +304,9 @@ for (const kind of databaseKinds()) {
         SMTP_URL: sink.url,
         FIRST_SUPERUSER_EMAIL: ADMIN.email,
         FIRST_SUPERUSER_PASSWORD: ADMIN.password,
+      }).catch(async (error) => {
+        await sink.close()
+        throw error
       })
       try {
         const [, admin] = await service.login(ADMIN.email, ADMIN.password)
