@@ -14,6 +14,7 @@ import { createKyselyUserStore, migrateToLatest, openDatabase, pingDatabase } fr
 import {
   backgroundMailer,
   emailChangedMail,
+  emailChangeMail,
   logDelivery,
   passwordChangedMail,
   resetPasswordMail,
@@ -123,6 +124,8 @@ export async function buildApp(
     secret: config.secret,
     resetPasswordToken: { lifetimeSeconds: config.resetPasswordTokenLifetime },
     verificationToken: { lifetimeSeconds: config.verificationTokenLifetime },
+    emailChange: config.emailChange,
+    emailChangeToken: { lifetimeSeconds: config.emailChangeTokenLifetime },
     validatePassword,
     // hashing is bounded so that a login flood cannot take every core from the event loops
     passwords: createPasswordHasher(config.passwordHash.argon2, {
@@ -157,6 +160,11 @@ export async function buildApp(
       onAfterResetPassword: (user, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'user has reset their password')
         mailer.enqueue({ to: user.email, ...passwordChangedMail(user, config.publicUrl) })
+      },
+      // EMAIL_CHANGE=confirm: the link goes to the new address; the old one is told once it is confirmed (above).
+      onAfterRequestEmailChange: (user, newEmail, token, ctx) => {
+        logOf(ctx).info({ userId: user.id }, 'e-mail change requested: a link goes to the new address')
+        mailer.enqueue({ to: newEmail, ...emailChangeMail(user, newEmail, token, config.publicUrl) })
       },
       onAfterRequestVerify: (user, token, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'verification requested')
@@ -210,6 +218,7 @@ export async function buildApp(
   await app.register(users.resetPasswordRouter(), { prefix: '/auth' })
   await app.register(users.verifyRouter(), { prefix: '/auth' })
   await app.register(users.usersRouter({ requiresVerification }), { prefix: '/users' })
+  if (config.emailChange === 'confirm') await app.register(users.emailChangeRouter(), { prefix: '/auth' })
   await registerOAuthRouters(app, users, backends[0] as (typeof backends)[number], config)
 
   // The hosted pages the mail links open (PAGES=false turns them off); the rules are validatePassword's.
@@ -220,6 +229,7 @@ export async function buildApp(
       signUpFields: [{ name: 'first_name', autocomplete: 'given-name', required: true }],
       passwordRules: [{ kind: 'minLength', value: 8 }, { kind: 'notContainingEmail' }],
       redirectRoot: true,
+      confirmEmailChange: config.emailChange === 'confirm',
     })
   }
 

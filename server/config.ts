@@ -6,6 +6,8 @@ import {
   ASYMMETRIC_ALGORITHMS,
   type AsymmetricAlgorithm,
   DEFAULT_BCRYPT_ROUNDS,
+  EMAIL_CHANGE_MODES,
+  type EmailChangeMode,
   type HmacAlgorithm,
   MAX_PASSWORD_LENGTH,
   OWASP_ARGON2ID,
@@ -94,6 +96,10 @@ export interface Config {
   oauthIsVerifiedByDefault: boolean
   /** Social login creates users for addresses the provider does not vouch for (OAUTH_ALLOW_UNVERIFIED_EMAIL). */
   oauthAllowUnverifiedEmail: boolean
+  /** A user's own new address (EMAIL_CHANGE): written at once (`immediate`, fastapi-users) or once confirmed by mail. */
+  emailChange: EmailChangeMode
+  /** Seconds an e-mail change link works (EMAIL_CHANGE_TOKEN_LIFETIME). */
+  emailChangeTokenLifetime: number
 }
 
 /**
@@ -409,6 +415,13 @@ export function tableNames(read: (name: string) => string | undefined, problems:
 }
 
 /** USER_ID_TYPE: uuid (default) or integer. */
+function emailChangeMode(raw: string | undefined, problems: string[]): EmailChangeMode {
+  const mode = raw?.toLowerCase() ?? 'immediate'
+  if ((EMAIL_CHANGE_MODES as readonly string[]).includes(mode)) return mode as EmailChangeMode
+  problems.push(`EMAIL_CHANGE must be one of ${EMAIL_CHANGE_MODES.join(', ')} (got "${raw}")`)
+  return 'immediate'
+}
+
 export function userIdType(raw: string | undefined, problems: string[]): UserIdType {
   if (raw === undefined) return 'uuid'
   if (raw === 'uuid' || raw === 'integer') return raw
@@ -679,6 +692,8 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     oauthAssociateByEmail: bool('OAUTH_ASSOCIATE_BY_EMAIL', false),
     oauthIsVerifiedByDefault: bool('OAUTH_IS_VERIFIED_BY_DEFAULT', false),
     oauthAllowUnverifiedEmail: bool('OAUTH_ALLOW_UNVERIFIED_EMAIL', false),
+    emailChange: emailChangeMode(read('EMAIL_CHANGE'), problems),
+    emailChangeTokenLifetime: int('EMAIL_CHANGE_TOKEN_LIFETIME', 3600, 1, 31_536_000),
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs)
     problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')

@@ -7,6 +7,7 @@
 
 export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
 export * from './core/errors.js'
+export { EMAIL_CHANGE_AUDIENCE, EMAIL_CHANGE_MODES, type EmailChangeMode } from './core/email-change.js'
 export type {
   BeforeLoginContext,
   HookContext,

@@ -6,6 +6,7 @@
 export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery.js'
 export {
   emailChangedMail,
+  emailChangeMail,
   type MailContent,
   type MailUser,
   passwordChangedMail,

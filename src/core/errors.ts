@@ -120,3 +120,8 @@ export class InvalidUserError extends Error {
     return 'InvalidUserError'
   }
 }
+
+/** An e-mail change token that is forged, expired, already used, or issued before the address or password changed. */
+export class InvalidEmailChangeToken extends AuthError {
+  readonly code = 'EMAIL_CHANGE_BAD_TOKEN'
+}

@@ -69,6 +69,11 @@ export interface UserManagerHooks<U extends BaseUser> {
   onAfterRequestVerify?(user: U, token: string, ctx: HookContext): MaybePromise<void>
   onAfterVerify?(user: U, ctx: HookContext): MaybePromise<void>
   onAfterForgotPassword?(user: U, token: string, ctx: HookContext): MaybePromise<void>
+  /**
+   * `emailChange: 'confirm'` only: the user asked to move to `newEmail`; send `token` there (a link to
+   * the confirm page). Once confirmed, `onAfterUpdate` runs with the new address and `previousEmail`.
+   */
+  onAfterRequestEmailChange?(user: U, newEmail: string, token: string, ctx: HookContext): MaybePromise<void>
   onAfterResetPassword?(user: U, ctx: HookContext): MaybePromise<void>
   onBeforeDelete?(user: U, ctx: HookContext): MaybePromise<void>
   onAfterDelete?(user: U, ctx: HookContext): MaybePromise<void>

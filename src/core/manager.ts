@@ -1,6 +1,14 @@
 import { normalizeEmail } from './email.js'
 import {
+  EMAIL_CHANGE_AUDIENCE,
+  EMAIL_CHANGE_MODES,
+  type EmailChangeMode,
+  emailChangeFingerprint,
+  emailChangeFingerprintMatches,
+} from './email-change.js'
+import {
   EmailAlreadyExists,
+  InvalidEmailChangeToken,
   InvalidPasswordError,
   InvalidResetPasswordToken,
   InvalidVerifyToken,
@@ -88,6 +96,15 @@ export interface UserManagerOptions<U extends BaseUser> {
   oauthCallback?: OAuthCallback<U>
   /** fastapi-users' `oauth_associate_callback`: wraps or replaces how a signed-in user's link is made. */
   oauthAssociateCallback?: OAuthAssociateCallback<U>
+  /**
+   * Past fastapi-users: how a user's own new address (a safe `update`, PATCH /users/me) is applied.
+   * `immediate` (default, fastapi-users' contract) or `confirm`: the address stays, a token for the new
+   * one goes to `onAfterRequestEmailChange`, and `confirmEmailChange(token)` moves it (verified). A
+   * superuser's update (`safe: false`) is always immediate.
+   */
+  emailChange?: EmailChangeMode
+  /** The e-mail change tokens (default: `secret`, 3600 s, audience `fastify-users:email-change`, HS256). */
+  emailChangeToken?: Partial<TokenSettings>
 }
 
 export interface Credentials {
@@ -123,6 +140,9 @@ export class UserManager<U extends BaseUser> {
   readonly hooks: UserManagerHooks<U>
   private readonly reset: Required<TokenSettings>
   private readonly verification: Required<TokenSettings>
+  private readonly emailChangeToken: Required<TokenSettings>
+  /** How a user's own new address is applied (UserManagerOptions.emailChange). */
+  readonly emailChange: EmailChangeMode
   private readonly validator: PasswordValidator<U> | undefined
   private readonly userValidator: UserValidator<U> | undefined
   private readonly logger: ManagerLogger | undefined
@@ -152,6 +172,10 @@ export class UserManager<U extends BaseUser> {
       throw new TypeError('UserManager: `maxPasswordLength` must be a positive whole number')
     this.reset = tokenSettings(options.secret, AUDIENCE.reset, options.resetPasswordToken)
     this.verification = tokenSettings(options.secret, AUDIENCE.verify, options.verificationToken)
+    this.emailChangeToken = tokenSettings(options.secret, EMAIL_CHANGE_AUDIENCE, options.emailChangeToken)
+    this.emailChange = options.emailChange ?? 'immediate'
+    if (!EMAIL_CHANGE_MODES.includes(this.emailChange))
+      throw new TypeError(`UserManager: \`emailChange\` must be one of ${EMAIL_CHANGE_MODES.join(', ')}`)
     this.oauthCallbacks = {
       oauthCallback: options.oauthCallback,
       oauthAssociateCallback: options.oauthAssociateCallback,
@@ -275,16 +299,104 @@ export class UserManager<U extends BaseUser> {
       changes.hashed_password = await this.passwords.hash(input.password)
     }
 
+    // emailChange 'confirm': the user's own new address is only asked for here (confirmEmailChange moves it)
+    const pending = await this.pendingEmail(user, input.email, options)
+    const newEmail = pending === undefined ? input.email : undefined
+
     const revokes = changes.hashed_password !== undefined || (user.is_active && changes.is_active === false)
     // Sessions are ended before the change is stored: if a session store is down (503), nothing changed.
     if (revokes) await this.revokeSessions(user)
-    const { updated, previousEmail } = await this.storeUpdate(user, input.email, changes)
+    const { updated, previousEmail } = await this.storeUpdate(user, newEmail, changes)
     const result = updated ?? user
     if (revokes) await this.revokeSessions(result) // and any session opened meanwhile
     const reported = reportedChanges(input, options.safe !== false)
-    const changedEmail = input.email !== undefined && updated && previousEmail !== updated.email
+    if (pending !== undefined) delete reported.email
+    const changedEmail = newEmail !== undefined && updated && previousEmail !== updated.email
     const ctx = { ...options.ctx, ...(changedEmail ? { previousEmail } : {}) }
     await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, ctx), options.ctx)
+    if (pending !== undefined && updated) await this.requestEmailChange(updated, pending, options.ctx)
+    return result
+  }
+
+  /**
+   * In `confirm` mode, the new address of a safe update that is not the user's own, checked free
+   * (fastapi-users' duplicate check, up front); undefined where the update writes its address itself.
+   */
+  private async pendingEmail(user: U, email: string | undefined, options: WriteOptions): Promise<string | undefined> {
+    if (this.emailChange !== 'confirm' || options.safe === false || email === undefined) return undefined
+    const wanted = canonicalEmail(email)
+    if (wanted === user.email) return undefined
+    if (await this.store.getByEmail(wanted)) throw new EmailAlreadyExists()
+    return wanted
+  }
+
+  /**
+   * Issues an e-mail change token for `newEmail` through `onAfterRequestEmailChange` (`update` does,
+   * in `confirm` mode). The token names the user, the new address and a fingerprint of the current
+   * address and password hash: it dies once either changes, its own confirmation included.
+   */
+  async requestEmailChange(user: U, newEmail: string, ctx: HookContext = {}): Promise<void> {
+    const settings = this.emailChangeToken
+    const token = await signJwt(
+      {
+        sub: String(user.id),
+        new_email: canonicalEmail(newEmail),
+        fgpt: emailChangeFingerprint(user.email, user.hashed_password, settings.secret),
+        aud: settings.audience,
+      },
+      { secret: settings.secret, algorithm: settings.algorithm },
+      settings.lifetimeSeconds,
+      this.clock,
+    )
+    await this.after(
+      'onAfterRequestEmailChange',
+      () => this.hooks.onAfterRequestEmailChange?.(user, canonicalEmail(newEmail), token, ctx),
+      ctx,
+    )
+  }
+
+  /**
+   * Moves the user an e-mail change token names to its new address, verified, once: the address
+   * must still be free (`EmailAlreadyExists` otherwise), the user active, and its address and
+   * password those the token was issued for. Every session and refresh token of the user ends (the
+   * link proves a mailbox, not a session); `onAfterUpdate` runs with `previousEmail`, to tell the old address.
+   */
+  async confirmEmailChange(token: string, ctx: HookContext = {}): Promise<U> {
+    const settings = this.emailChangeToken
+    const claims = await verifyJwt(token, settings, settings.audience, this.clock)
+    const { new_email: wanted, fgpt } = claims ?? {}
+    if (typeof wanted !== 'string' || typeof fgpt !== 'string' || claims?.sub === undefined)
+      throw new InvalidEmailChangeToken()
+    const user = await this.get(String(claims.sub))
+    if (!user?.is_active || !emailChangeFingerprintMatches(fgpt, user.email, user.hashed_password, settings.secret))
+      throw new InvalidEmailChangeToken()
+    const email = canonicalEmail(wanted)
+    const holder = await this.store.getByEmail(email)
+    if (holder) throw holder.id === user.id ? new InvalidEmailChangeToken() : new EmailAlreadyExists()
+    const changes = { email, is_verified: true }
+    if (this.userValidator) {
+      const { hashed_password: _, ...current } = user
+      const merged = { ...current, ...changes } as Pick<U, 'email'> & Partial<U>
+      await this.userValidator(merged, { operation: 'update', changes, current: user })
+    }
+
+    await this.revokeSessions(user) // before the write: if a session store is down (503), nothing changed
+    let updated: U | null
+    try {
+      // Compare-and-set on what the token was checked against: of two confirmations racing, one wins.
+      updated = await this.store.update(user, changes as UserChanges<U>, {
+        ifStill: { email: user.email } as UserChanges<U>,
+        ifPasswordIs: user.hashed_password,
+      })
+    } catch (error) {
+      if (error instanceof DuplicateEmail) throw new EmailAlreadyExists()
+      throw error
+    }
+    if (!updated) throw new InvalidEmailChangeToken()
+    const result = updated
+    await this.revokeSessions(result) // and any session opened meanwhile
+    const after = { ...ctx, previousEmail: user.email }
+    await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, { email }, after), ctx)
     return result
   }
 

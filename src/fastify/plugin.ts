@@ -11,6 +11,7 @@ import { type ReadOAuthAccountsOptions, readOAuthAccountsHook, withOAuthAccounts
 import { AuthRateLimiter, type RateLimitOptions } from './rate-limit.js'
 import { type AuthRouterOptions, authRouter } from './routers/auth.js'
 import type { RouterContext } from './routers/context.js'
+import { emailChangeRouter } from './routers/email-change.js'
 import { type OAuthFlowOptions, type OAuthRouterOptions, oauthAssociateRouter, oauthRouter } from './routers/oauth.js'
 import { registerRouter } from './routers/register.js'
 import { resetPasswordRouter } from './routers/reset.js'
@@ -178,6 +179,14 @@ export class FastifyUsers<U extends BaseUser> {
 
   usersRouter(options?: UsersRouterOptions): FastifyPluginAsync {
     return usersRouter(this.context, options)
+  }
+
+  /**
+   * Past fastapi-users: POST /confirm-email-change, which moves a user to the address it asked for
+   * (the manager's `emailChange: 'confirm'`); mount it at /auth.
+   */
+  emailChangeRouter(options?: RouterOptions): FastifyPluginAsync {
+    return emailChangeRouter(this.context, options)
   }
 
   /**

@@ -42,6 +42,12 @@ export const strings = {
     action: 'Open the application',
   },
   notYou: 'If you did not do this, reset your password at once, or contact us.',
+  emailChange: {
+    subject: 'Confirm your new e-mail address',
+    body: (newEmail: string) =>
+      `You asked to use ${newEmail} as the e-mail address of your account. Confirm it by opening the link below; until then your account keeps its current address.`,
+    action: 'Confirm my new e-mail address',
+  },
 }
 
 export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
@@ -67,6 +73,16 @@ export function passwordChangedMail(user: MailUser, publicUrl: string): MailCont
 export function emailChangedMail(user: MailUser, newEmail: string, publicUrl: string): MailContent {
   const words = { ...strings.emailChanged, body: strings.emailChanged.body(newEmail) }
   return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
+}
+
+/**
+ * To the new address a user asked for (EMAIL_CHANGE=confirm): the link to /confirm-email-change. Greets
+ * by first name, else by the new address: whoever holds that mailbox does not learn the old one.
+ */
+export function emailChangeMail(user: MailUser, newEmail: string, token: string, publicUrl: string): MailContent {
+  const link = joinUrl(publicUrl, `/confirm-email-change?token=${encodeURIComponent(token)}`)
+  const words = { ...strings.emailChange, body: strings.emailChange.body(newEmail) }
+  return build({ email: newEmail, first_name: user.first_name }, words, link, [strings.expires, strings.ignore])
 }
 
 function build(

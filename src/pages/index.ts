@@ -17,6 +17,7 @@ import {
   type PasswordRule,
   type RenderContext,
   renderAccount,
+  renderConfirmEmailChange,
   renderForgotPassword,
   renderResetPassword,
   renderSignIn,
@@ -39,6 +40,8 @@ export interface PagesApi {
   requestVerifyToken: string
   verify: string
   me: string
+  /** Where the e-mail change page posts its token (EMAIL_CHANGE=confirm). */
+  confirmEmailChange: string
 }
 
 export interface HostedPagesOptions {
@@ -64,6 +67,11 @@ export interface HostedPagesOptions {
   redirectRoot?: boolean
   /** The sessionStorage key of the access token. Default `fastify-users.access_token`. */
   storageKey?: string
+  /**
+   * Serve `/confirm-email-change`, the page the mails of confirmed e-mail changes link to (the manager's
+   * `emailChange: 'confirm'`, with `emailChangeRouter` mounted). Default false.
+   */
+  confirmEmailChange?: boolean
 }
 
 const DEFAULT_API: PagesApi = {
@@ -75,6 +83,7 @@ const DEFAULT_API: PagesApi = {
   requestVerifyToken: '/auth/request-verify-token',
   verify: '/auth/verify',
   me: '/users/me',
+  confirmEmailChange: '/auth/confirm-email-change',
 }
 
 /** The pages' Content-Security-Policy: our own script and stylesheet only, no framing, forms post to us only. */
@@ -163,6 +172,10 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
   instance.get('/reset-password', route, async (_request, reply) => send(reply, pages.resetPassword))
   instance.get('/verify', route, async (_request, reply) => send(reply, pages.verify))
   instance.get('/account', route, async (_request, reply) => send(reply, pages.account))
+  if (options.confirmEmailChange) {
+    const confirmEmailChange = renderConfirmEmailChange(ctx)
+    instance.get('/confirm-email-change', route, async (_request, reply) => send(reply, confirmEmailChange))
+  }
   if (options.redirectRoot) {
     instance.get(prefix ? '' : '/', route, async (_request, reply) => reply.redirect(paths.account, 302))
   }

@@ -280,6 +280,14 @@ ${fields}
 </dl>
 <p><button type="button" class="fu-button fu-button--secondary" data-action="resend" hidden>${h(a.resend)}</button></p>
 </section>`,
+    `<section aria-labelledby="fu-email-title">
+<h2 id="fu-email-title">${h(a.changeEmail)}</h2>
+<form class="fu-form" data-form="change-email" method="post" novalidate>
+${input('new-email', h(a.newEmail), { type: 'email', name: 'email', autocomplete: 'email', required: true, extra: ' inputmode="email" autocapitalize="none" spellcheck="false"' })}
+${passwordField(ctx, 'email-current-password', s.common.currentPassword, 'current', 'current_password')}
+${submit(a.changeEmailSubmit)}
+</form>
+</section>`,
     `<section aria-labelledby="fu-password-title">
 <h2 id="fu-password-title">${h(a.changePassword)}</h2>
 <form class="fu-form" data-form="change-password" method="post" novalidate>
@@ -299,4 +307,15 @@ ${submit(a.changeSubmit)}
 ${sections.join('\n')}
 </div>`
   return layout(ctx, 'account', a.title, body)
+}
+
+/** The page an e-mail change mail links to (`/confirm-email-change?token=…`): it confirms at once. */
+export function renderConfirmEmailChange(ctx: RenderContext): string {
+  const c = ctx.strings.confirmEmailChange
+  const body = `<section data-state="working"><p>${h(c.working)}</p></section>
+${donePanel('done', c.doneTitle, `<p><a class="fu-button" href="${h(`${ctx.paths.signIn}?notice=email-changed`)}">${h(c.signIn)}</a></p>`)}
+<section data-state="bad-link" hidden>
+<p><a class="fu-button" href="${h(ctx.paths.account)}">${h(c.backToAccount)}</a></p>
+</section>`
+  return layout(ctx, 'confirm-email-change', c.title, body)
 }

@@ -47,6 +47,7 @@ export const pageStrings = {
       'signed-out': 'You have signed out.',
       'session-expired': 'Your session has ended. Please sign in again.',
       verified: 'Your e-mail address is verified. You can sign in.',
+      'email-changed': 'Your e-mail address has been changed. Sign in with your new address.',
     } as Record<string, string>,
   },
   signUp: {
@@ -106,9 +107,28 @@ export const pageStrings = {
     changePassword: 'Change your password',
     changeSubmit: 'Change password',
     changed: 'Your password has been changed.',
+    changeEmail: 'Change your e-mail address',
+    newEmail: 'New e-mail address',
+    changeEmailSubmit: 'Change e-mail address',
+    emailChanged: 'Your e-mail address is now {email}.',
+    emailChangeSent:
+      'We have sent a link to {email}. Open it to confirm your new address; until then your account keeps {current}.',
     signOutHeading: 'Sign out',
     signOutIntro: 'Sign out of this browser tab.',
     signOut: 'Sign out',
+  },
+  /** The page the link of an e-mail change mail opens (EMAIL_CHANGE=confirm). */
+  confirmEmailChange: {
+    title: mail.emailChange.subject,
+    working: 'Confirming your new e-mail address…',
+    doneTitle: 'E-mail address changed',
+    done: 'Your account now uses {email}. Every session was ended: sign in again with your new address.',
+    signIn: 'Sign in',
+    missing: 'This page needs the link from your e-mail. Open the link again.',
+    expired: 'This link has expired. Change your address again from your account to get a new one.',
+    invalid:
+      'This link is not valid or has already been used, or your address or password changed since. Change your address again from your account to get a new one.',
+    backToAccount: 'Go to your account',
   },
   /** Our routes' error codes and failures, in words. */
   errors: {
@@ -122,6 +142,7 @@ export const pageStrings = {
     VERIFY_USER_BAD_TOKEN: 'This link is not valid or has already been used.',
     VERIFY_USER_ALREADY_VERIFIED: 'This e-mail address is already verified.',
     UPDATE_USER_EMAIL_ALREADY_EXISTS: 'Another account already uses this e-mail address.',
+    EMAIL_CHANGE_BAD_TOKEN: 'This link is not valid or has already been used.',
     INVALID_PASSWORD: 'This password cannot be used: {reason}.',
     CURRENT_PASSWORD_WRONG: 'Your current password is not right.',
     SERVICE_UNAVAILABLE: 'The service is busy or down for a moment. Please try again shortly.',

@@ -130,7 +130,12 @@ export function usersRouter<U extends BaseUser>(
             'Updates the signed-in user’s own e-mail address, password and custom fields (any active user). ' +
             '`is_active`, `is_superuser` and `is_verified` are ignored here. A new address clears `is_verified`; a new ' +
             'password revokes the user’s sessions (past fastapi-users), and the owner is told by mail in the reference service.' +
-            (ctx.rateLimits ? ' Past fastapi-users: changes of address or password are rate-limited.' : ''),
+            (ctx.rateLimits ? ' Past fastapi-users: changes of address or password are rate-limited.' : '') +
+            (manager.emailChange === 'confirm'
+              ? ' Past fastapi-users (e-mail changes confirmed): a new address is not written; a link goes to it, and ' +
+                'the answer is the user with its address unchanged (other fields of the same body are applied). ' +
+                'POST /auth/confirm-email-change makes the change.'
+              : ''),
           success: updated,
           errors: [
             ...bodyErrors,
@@ -367,7 +372,10 @@ export function usersRouter<U extends BaseUser>(
         ...documented({
           description:
             'Updates any user, by id: superusers only, who may also set `is_active`, `is_superuser` and ' +
-            '`is_verified`. Deactivating a user or changing its password revokes its sessions (past fastapi-users).',
+            '`is_verified`. Deactivating a user or changing its password revokes its sessions (past fastapi-users).' +
+            (manager.emailChange === 'confirm'
+              ? ' A new address is written at once, unconfirmed: superusers are trusted.'
+              : ''),
           success: updated,
           errors: [
             ...bodyErrors,

@@ -412,6 +412,31 @@
       show('done', problem ? S.verify.already : format(S.verify.done, { email: result.body?.email ?? '' }))
     },
 
+    async 'confirm-email-change'() {
+      const C = S.confirmEmailChange
+      const badLink = (message) => {
+        announceError(message)
+        show('bad-link', undefined, { focus: false })
+      }
+      const token = takeToken()
+      if (!token) return badLink(C.missing)
+      const claims = claimsOf(token)
+      if (isExpired(claims)) return badLink(C.expired)
+      announceStatus(C.working)
+      const result = await call('POST', config.api.confirmEmailChange, { json: { token } })
+      if (result.status === 200) {
+        clearMessages()
+        // every session of the user has ended: this tab signs in again, with the new address
+        session.clear()
+        return show('done', format(C.done, { email: result.body?.email ?? '' }))
+      }
+      const problem = describe(result)
+      if (problem.code === 'EMAIL_CHANGE_BAD_TOKEN' || result.status === 422) {
+        return badLink(isExpired(claims) ? C.expired : C.invalid)
+      }
+      badLink(problem.message)
+    },
+
     async account() {
       const signIn = (notice) => {
         const query = new URLSearchParams({ next: location.pathname })
@@ -470,6 +495,34 @@
         form.reset()
         for (const input of $$('input[data-new-password]', form)) checkRules(input, user.email)
         announceStatus(S.account.changed)
+      })
+
+      // A new address: written at once, or (e-mail changes confirmed) a link goes to it and the address stays.
+      const emailForm = $('[data-form="change-email"]')
+      onSubmit(emailForm, async () => {
+        const wanted = value(emailForm, 'email').trim()
+        const check = await call('POST', config.api.login, {
+          form: { username: user.email, password: value(emailForm, 'current_password') },
+        })
+        if (check.status !== 200) {
+          const problem = describe(check)
+          if (problem.code === 'LOGIN_BAD_CREDENTIALS') problem.field = 'current_password'
+          if (problem.field) problem.message = S.errors.CURRENT_PASSWORD_WRONG
+          return fail(emailForm, problem)
+        }
+        if (check.body?.access_token) session.set(check.body.access_token)
+        const result = await call('PATCH', config.api.me, { json: { email: wanted }, token: session.get() })
+        if (result.status !== 200 || !result.body) return fail(emailForm, describe(result))
+        emailForm.reset()
+        if (result.body.email === user.email && wanted.toLowerCase() !== user.email.toLowerCase()) {
+          return announceStatus(format(S.account.emailChangeSent, { email: wanted, current: user.email }))
+        }
+        user.email = result.body.email
+        user.is_verified = result.body.is_verified
+        $('[data-field="email"]').textContent = user.email
+        verified.textContent = user.is_verified ? verified.dataset.yes : verified.dataset.no
+        resend.hidden = !!user.is_verified
+        announceStatus(format(S.account.emailChanged, { email: user.email }))
       })
 
       $('[data-action="sign-out"]').addEventListener('click', async () => {
