@@ -9,6 +9,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { SignJWT } from 'jose'
+import { emailChangeFingerprint } from '../../src/core/email-change.js'
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
@@ -426,6 +427,83 @@ describe('every documented error is answered, and every error answered is docume
         undriven(doc, api, (status) => status === '503'),
         [],
       )
+    })
+  })
+
+  describe('e-mail changes confirmed: POST /auth/confirm-email-change (SQLite, rate limits of one request; PostgreSQL cut)', () => {
+    const ours = (operationId: string) => operationId.startsWith('email_change')
+    /** An e-mail change token as the service signs them, for this user as it is stored now. */
+    const emailChangeToken = (user: { id: unknown; email: string; hashed_password: string }, newAddress: string) =>
+      signed({
+        sub: String(user.id),
+        new_email: newAddress,
+        fgpt: emailChangeFingerprint(user.email, user.hashed_password, TEST_SECRET),
+        aud: 'fastify-users:email-change',
+      })
+    let service: TestApp
+    let database: TestDatabase | null
+    let proxy: TcpProxy
+    let cut: FastifyInstance
+
+    before(async () => {
+      service = (await startTestApp('sqlite', {
+        EMAIL_CHANGE: 'confirm',
+        BODY_LIMIT: '4096',
+        RATE_LIMIT: 'true',
+        RATE_LIMIT_IP_REQUESTS: '1',
+      })) as TestApp
+      database = await createTestDatabase('postgres')
+      if (!database) return
+      const target = new URL(database.url)
+      proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
+      cut = await startServiceOn(proxy.url(database.url), { DATABASE_TIMEOUT_MS: '1000', EMAIL_CHANGE: 'confirm' })
+    })
+    after(async () => {
+      await service?.close()
+      await cut?.close()
+      await proxy?.close()
+      await database?.drop()
+    })
+
+    test('each error of the route answered, documented', async (t) => {
+      const doc = await openApiOf(service.app)
+      const api = auditedClient(service.app, doc)
+      // one request per client address (the limit is one), but the last two
+      let address = 0
+      const from = (options: InjectOptions & { url: string; method: string }) =>
+        api.send({ ...options, remoteAddress: `10.0.0.${++address}` })
+      const url = '/auth/confirm-email-change'
+      const post = (payload: unknown) => from({ method: 'POST', url, payload: payload as never })
+      const raw = (contentType: string, payload: string) =>
+        from({ method: 'POST', url, headers: { 'content-type': contentType }, payload })
+
+      const { user } = await userOf(service.app, { is_verified: true })
+      const other = await userOf(service.app, {})
+      assert.equal((await post({ token: 'not-a-token' })).statusCode, 400)
+      assert.equal((await post({ token: await emailChangeToken(user, other.email) })).statusCode, 400)
+      assert.equal((await post({})).statusCode, 422)
+      await raw('application/json', JSON.stringify({ token: 'x'.repeat(5000) }))
+      await raw('application/json', `${'['.repeat(1001)}${']'.repeat(1001)}`)
+      await raw('multipart/form-data; boundary=abc', 'no such boundary')
+      const twice = { method: 'POST', url, payload: { token: 'not-a-token' }, remoteAddress: '10.0.1.1' }
+      await api.send(twice)
+      assert.equal((await api.send(twice)).statusCode, 429)
+
+      if (!database) return t.skip('PostgreSQL is not reachable: the 503 is not driven')
+      const cutDoc = await openApiOf(cut)
+      const cutApi = auditedClient(cut, cutDoc)
+      const stored = await userOf(cut, {})
+      const token = await emailChangeToken(stored.user, newEmail('apidocs'))
+      await proxy.refuse()
+      assert.equal((await cutApi.post(url, { token })).statusCode, 503)
+
+      const seen = new Set([...api.seen, ...cutApi.seen])
+      assert.deepEqual(
+        [...documentedErrors(doc, ours)].filter((k) => !seen.has(k)),
+        [],
+        'documented but never answered',
+      )
+      assert.equal([...documentedErrors(doc, ours)].length, 7)
     })
   })
 })
