@@ -6,8 +6,8 @@
  */
 
 export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
-export * from './core/errors.js'
 export { EMAIL_CHANGE_AUDIENCE, EMAIL_CHANGE_MODES, type EmailChangeMode } from './core/email-change.js'
+export * from './core/errors.js'
 export type {
   BeforeLoginContext,
   HookContext,
