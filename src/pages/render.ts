@@ -284,7 +284,7 @@ ${fields}
 <h2 id="fu-email-title">${h(a.changeEmail)}</h2>
 <form class="fu-form" data-form="change-email" method="post" novalidate>
 ${input('new-email', h(a.newEmail), { type: 'email', name: 'email', autocomplete: 'email', required: true, extra: ' inputmode="email" autocapitalize="none" spellcheck="false"' })}
-${passwordField(ctx, 'email-current-password', s.common.currentPassword, 'current', 'current_password')}
+${passwordField(ctx, 'email-current-password', a.emailPassword, 'current', 'current_password')}
 ${submit(a.changeEmailSubmit)}
 </form>
 </section>`,

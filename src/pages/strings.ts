@@ -109,6 +109,8 @@ export const pageStrings = {
     changed: 'Your password has been changed.',
     changeEmail: 'Change your e-mail address',
     newEmail: 'New e-mail address',
+    /** The e-mail form's password field: its own words, so that the page has one "Current password" field. */
+    emailPassword: 'Your password',
     changeEmailSubmit: 'Change e-mail address',
     emailChanged: 'Your e-mail address is now {email}.',
     emailChangeSent:
