@@ -126,9 +126,15 @@ for (const kind of databaseKinds()) {
         const notice = await mailbox().waitForMail((m) => m.to.includes(user.email) && m.subject === CHANGED_SUBJECT)
         assert.equal(notice.subject, CHANGED_SUBJECT)
         assert.ok(notice.text.includes(`has just been changed to ${target}.`), notice.text)
-        // every stateful session and refresh token of the user ended; the JWT lasts until it expires
+        // Every stateful session and refresh token of the user ended, the requester's too (the link may be
+        // opened anywhere: it proves a mailbox, not a session). The requester's JWT is stateless and bound
+        // to the password, not the address: it lasts until it expires (ACCESS_TOKEN_LIFETIME), with no refresh.
         assert.deepEqual(reply(await me(api, withCookies({ [ACCESS_COOKIE]: cookie }))), UNAUTHORIZED)
         assert.deepEqual(reply(await bearerRefresh(api, jwt.refresh_token as string)), UNAUTHORIZED)
+        assert.deepEqual(reply(await me(api, bearer(jwt.access_token))), [
+          200,
+          { ...withoutPassword(user), email: target, first_name: 'Bea', is_verified: true },
+        ])
         assert.deepEqual(reply(await postLogin(api, '/auth/jwt', user.email, PASSWORD)), BAD_CREDENTIALS)
         const fresh = await bearerLogin(api, '/auth/jwt', target)
         assert.deepEqual(reply(await me(api, bearer(fresh.access_token))), [
