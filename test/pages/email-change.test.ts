@@ -106,3 +106,58 @@ describe('e-mail change confirmed by the new address, in a browser', { skip: ski
     await context.close()
   })
 })
+
+describe('e-mail change at once (EMAIL_CHANGE unset, fastapi-users), in a browser', {
+  skip: skipWithoutChromium(),
+}, () => {
+  let service: PagesService
+  let browser: Browser
+
+  before(async () => {
+    browser = await launchBrowser()
+    service = await startPagesService()
+  })
+  after(async () => {
+    await browser?.close()
+    await service?.close()
+  })
+
+  test('the account page writes the new address, shows it unverified, and the old address is told', async () => {
+    const email = uniqueEmail('ada')
+    const target = uniqueEmail('ada-new')
+    const password = 'analytical-engine-1843'
+    const res = await service.test.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email, password, first_name: 'Ada' },
+    })
+    assert.equal(res.statusCode, 201, res.body)
+    const stored = await service.test.app.users.manager.getByEmail(email)
+    assert.ok(stored)
+    await service.test.app.users.manager.update(stored, { is_verified: true }, { safe: false })
+
+    const { context, page, problems } = await openPage(browser, service.baseUrl)
+    await page.goto('/sign-in?next=/account')
+    await page.getByLabel('E-mail address').fill(email)
+    await page.getByLabel('Password', { exact: true }).fill(password)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL('**/account')
+    assert.equal(await text(page.locator('dd[data-slot="verified"]')), 'E-mail address verified')
+
+    await page.locator('#new-email').fill(target)
+    await page.getByLabel('Your password', { exact: true }).fill(password)
+    await page.getByRole('button', { name: 'Change e-mail address' }).click()
+    await page
+      .getByRole('status')
+      .filter({ hasText: `Your e-mail address is now ${target}.` })
+      .waitFor()
+    assert.equal(await text(page.locator('dd[data-field="email"]')), target)
+    assert.equal(await text(page.locator('dd[data-slot="verified"]')), 'E-mail address not verified yet')
+    assert.equal(await page.getByRole('button', { name: 'Send me a verification link' }).isVisible(), true)
+    await screenshot(page, 'account-email-changed')
+    await service.smtp.waitForMail((m) => m.to.includes(email) && m.subject === 'Your e-mail address was changed')
+    assert.equal((await page.request.get('/confirm-email-change')).status(), 404, 'no confirm page in this mode')
+    assert.deepEqual(problems, [])
+    await context.close()
+  })
+})
