@@ -12,6 +12,7 @@ import {
 } from 'fastify-users'
 import { createKyselyUserStore, migrateToLatest, openDatabase, pingDatabase } from 'fastify-users/kysely'
 import {
+  accountDeletedMail,
   backgroundMailer,
   emailChangedMail,
   logDelivery,
@@ -158,6 +159,11 @@ export async function buildApp(
         logOf(ctx).info({ userId: user.id }, 'user has reset their password')
         mailer.enqueue({ to: user.email, ...passwordChangedMail(user, config.publicUrl) })
       },
+      // The owner hears that the account is gone (its own DELETE /users/me, or a superuser's).
+      onAfterDelete: (user, ctx) => {
+        logOf(ctx).info({ userId: user.id }, 'user deleted')
+        mailer.enqueue({ to: user.email, ...accountDeletedMail(user, config.publicUrl) })
+      },
       onAfterRequestVerify: (user, token, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'verification requested')
         mailer.enqueue({ to: user.email, ...verifyMail(user, token, config.publicUrl) })
@@ -209,7 +215,7 @@ export async function buildApp(
   await app.register(users.registerRouter(), { prefix: '/auth' })
   await app.register(users.resetPasswordRouter(), { prefix: '/auth' })
   await app.register(users.verifyRouter(), { prefix: '/auth' })
-  await app.register(users.usersRouter({ requiresVerification }), { prefix: '/users' })
+  await app.register(users.usersRouter({ requiresVerification, selfDelete: config.selfDelete }), { prefix: '/users' })
   await registerOAuthRouters(app, users, backends[0] as (typeof backends)[number], config)
 
   // The hosted pages the mail links open (PAGES=false turns them off); the rules are validatePassword's.
@@ -220,6 +226,7 @@ export async function buildApp(
       signUpFields: [{ name: 'first_name', autocomplete: 'given-name', required: true }],
       passwordRules: [{ kind: 'minLength', value: 8 }, { kind: 'notContainingEmail' }],
       redirectRoot: true,
+      accountDeletion: config.selfDelete,
     })
   }
 

@@ -42,6 +42,12 @@ export const strings = {
     action: 'Open the application',
   },
   notYou: 'If you did not do this, reset your password at once, or contact us.',
+  accountDeleted: {
+    subject: 'Your account was deleted',
+    body: 'Your account and everything linked to it have just been deleted, and every session of it has been ended. You are welcome to create a new account at any time.',
+    action: 'Open the application',
+    notYou: 'If you did not do this, contact us at once.',
+  },
 }
 
 export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
@@ -67,6 +73,11 @@ export function passwordChangedMail(user: MailUser, publicUrl: string): MailCont
 export function emailChangedMail(user: MailUser, newEmail: string, publicUrl: string): MailContent {
   const words = { ...strings.emailChanged, body: strings.emailChanged.body(newEmail) }
   return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
+}
+
+/** To the address of an account just deleted (by its owner or a superuser): the last mail it gets from us. */
+export function accountDeletedMail(user: MailUser, publicUrl: string): MailContent {
+  return build(user, strings.accountDeleted, joinUrl(publicUrl, '/'), [strings.accountDeleted.notYou])
 }
 
 function build(

@@ -64,6 +64,11 @@ export interface HostedPagesOptions {
   redirectRoot?: boolean
   /** The sessionStorage key of the access token. Default `fastify-users.access_token`. */
   storageKey?: string
+  /**
+   * A "Delete my account" section on /account (password and a confirmation box, then `DELETE` on
+   * `api.me`): turn it on where the users router has `selfDelete`. Default false.
+   */
+  accountDeletion?: boolean
 }
 
 const DEFAULT_API: PagesApi = {
@@ -126,6 +131,7 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     passwordRules: options.passwordRules ?? [],
     signUpFields,
     accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
+    accountDeletion: options.accountDeletion ?? false,
     clientConfig: jsonForHtml({
       api,
       paths,

@@ -47,6 +47,7 @@ export const pageStrings = {
       'signed-out': 'You have signed out.',
       'session-expired': 'Your session has ended. Please sign in again.',
       verified: 'Your e-mail address is verified. You can sign in.',
+      'account-deleted': 'Your account has been deleted. Thank you for having been with us.',
     } as Record<string, string>,
   },
   signUp: {
@@ -109,6 +110,11 @@ export const pageStrings = {
     signOutHeading: 'Sign out',
     signOutIntro: 'Sign out of this browser tab.',
     signOut: 'Sign out',
+    deleteHeading: 'Delete your account',
+    deleteIntro:
+      'This deletes your account and everything linked to it, and signs you out everywhere. It cannot be undone.',
+    deleteConfirm: 'I understand that my account will be deleted for good.',
+    deleteSubmit: 'Delete my account',
   },
   /** Our routes' error codes and failures, in words. */
   errors: {
@@ -124,6 +130,9 @@ export const pageStrings = {
     UPDATE_USER_EMAIL_ALREADY_EXISTS: 'Another account already uses this e-mail address.',
     INVALID_PASSWORD: 'This password cannot be used: {reason}.',
     CURRENT_PASSWORD_WRONG: 'Your current password is not right.',
+    DELETE_USER_INVALID_PASSWORD: 'Your password is not right.',
+    DELETE_USER_REFUSED: 'Your account cannot be deleted at the moment. Please contact us.',
+    CONFIRM_REQUIRED: 'Please tick this box to confirm.',
     SERVICE_UNAVAILABLE: 'The service is busy or down for a moment. Please try again shortly.',
     NETWORK: 'We could not reach the server. Check your connection and try again.',
     UNKNOWN: 'Something went wrong on our side. Please try again.',
