@@ -67,7 +67,8 @@ export function deleteMeRoute<U extends BaseUser>(
         ],
       }),
     },
-    preValidation: activeUser,
+    // A DELETE sent without any body (as many clients send it) is a missing password (400), not a 422.
+    preValidation: [activeUser, noBodyAsEmpty],
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const auth = authenticationOf<U>(request)
       if (!auth) throw unauthorized()
@@ -80,6 +81,10 @@ export function deleteMeRoute<U extends BaseUser>(
       return reply.code(204).send()
     },
   })
+}
+
+const noBodyAsEmpty = async (request: FastifyRequest) => {
+  if (request.body === undefined || request.body === null) request.body = {}
 }
 
 export const deleteInvalidPassword: ErrorDoc = {
