@@ -8,9 +8,6 @@ import assert from 'node:assert/strict'
 import { after, before, describe } from 'node:test'
 import { DeleteRefused } from '../../src/index.js'
 import { createKyselyOAuthAccountStore, type Database, openDatabase } from '../../src/kysely.js'
-import { databaseKinds } from '../support/databases.js'
-import { idModels } from '../support/id-models.js'
-import { startSmtpServer } from '../support/smtp.js'
 import {
   ACCESS_COOKIE,
   type Api,
@@ -33,6 +30,9 @@ import {
   UNAUTHORIZED,
   withCookies,
 } from '../sessions/helpers.js'
+import { databaseKinds } from '../support/databases.js'
+import { idModels } from '../support/id-models.js'
+import { startSmtpServer } from '../support/smtp.js'
 
 const NO_CONTENT = [204, '']
 const INVALID_PASSWORD = [400, { detail: 'DELETE_USER_INVALID_PASSWORD' }]
@@ -133,7 +133,9 @@ for (const kind of databaseKinds()) {
         assert.equal(await redis?.exists(REDIS_PREFIX + tokens.redis), 0, 'the Redis token key is deleted')
         assert.equal(await redis?.exists(`fastapi_users_user_tokens:${user.id}`), 0, 'and its index')
 
-        const mail = await smtp.waitForMail((m) => m.to.includes(user.email) && m.subject === 'Your account was deleted')
+        const mail = await smtp.waitForMail(
+          (m) => m.to.includes(user.email) && m.subject === 'Your account was deleted',
+        )
         assert.match(mail.text, /Your account and everything linked to it have just been deleted/)
         assert.ok(!mail.text.includes(PASSWORD))
 
@@ -220,15 +222,18 @@ for (const kind of databaseKinds()) {
     })
 
     const plain = service(kind, {})
-    plain.it('without SELF_DELETE there is no such route: /users/{id} answers 403, and the user stays', async ({ api }) => {
-      const email = newEmail('keep')
-      const user = await registered(api, email)
-      const { access_token } = await bearerLogin(api, '/auth/jwt', user.email)
-      const res = await deleteMe(api, bearer(access_token), { password: PASSWORD })
-      assert.deepEqual(reply(res), [403, { detail: 'Forbidden' }]) // `me` is an id there, as in fastapi-users
-      await assertMe(api, bearer(access_token), email)
-      const doc = (await api.get('/openapi.json')).json()
-      assert.equal(doc.paths['/users/me'].delete, undefined)
-    })
+    plain.it(
+      'without SELF_DELETE there is no such route: /users/{id} answers 403, and the user stays',
+      async ({ api }) => {
+        const email = newEmail('keep')
+        const user = await registered(api, email)
+        const { access_token } = await bearerLogin(api, '/auth/jwt', user.email)
+        const res = await deleteMe(api, bearer(access_token), { password: PASSWORD })
+        assert.deepEqual(reply(res), [403, { detail: 'Forbidden' }]) // `me` is an id there, as in fastapi-users
+        await assertMe(api, bearer(access_token), email)
+        const doc = (await api.get('/openapi.json')).json()
+        assert.equal(doc.paths['/users/me'].delete, undefined)
+      },
+    )
   })
 }
