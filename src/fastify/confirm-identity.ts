@@ -23,10 +23,12 @@ export type ConfirmIdentity<U extends BaseUser> = (
  * The default confirmation: the account's current password, as the body's `password`. A wrong or
  * missing one is a 400 `{"detail": invalidCode}`. Each attempt counts toward the login lock-out of
  * the account and the client address, exactly as a login does (when rate limits are on): a stolen
- * token cannot be used to guess the password faster than the login form allows.
+ * token cannot be used to guess the password faster than the login form allows. `ctx` may be the
+ * FastifyUsers object itself, so that a replacement can fall back to it:
+ * `confirmIdentity: (req, reply, user, body) => body.code ? checkCode(user, body.code) : passwordConfirmation(users, DELETE_USER_INVALID_PASSWORD)(req, reply, user, body)`.
  */
 export function passwordConfirmation<U extends BaseUser>(
-  ctx: RouterContext<U>,
+  ctx: Pick<RouterContext<U>, 'manager' | 'rateLimits'>,
   invalidCode: string,
 ): ConfirmIdentity<U> {
   return async (request, _reply, user, body) => {

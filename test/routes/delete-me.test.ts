@@ -5,9 +5,29 @@
  * hooks run (the before-delete hook may refuse), the owner gets a mail, and a cookie is cleared.
  */
 import assert from 'node:assert/strict'
-import { after, before, describe } from 'node:test'
-import { DeleteRefused } from '../../src/index.js'
-import { createKyselyOAuthAccountStore, type Database, openDatabase } from '../../src/kysely.js'
+import { after, before, describe, test } from 'node:test'
+import Fastify, { type FastifyInstance } from 'fastify'
+import { Type } from 'typebox'
+import {
+  authenticationBackend,
+  type BaseUser,
+  BearerTransport,
+  DELETE_USER_INVALID_PASSWORD,
+  DeleteRefused,
+  FastifyUsers,
+  fastapiCompat,
+  HttpError,
+  JWTStrategy,
+  passwordConfirmation,
+  UserManager,
+} from '../../src/index.js'
+import {
+  createKyselyOAuthAccountStore,
+  createKyselyUserStore,
+  type Database,
+  migrateToLatest,
+  openDatabase,
+} from '../../src/kysely.js'
 import {
   ACCESS_COOKIE,
   type Api,
@@ -30,7 +50,8 @@ import {
   UNAUTHORIZED,
   withCookies,
 } from '../sessions/helpers.js'
-import { databaseKinds } from '../support/databases.js'
+import { client } from '../support/app.js'
+import { createTestDatabase, databaseKinds, type TestDatabase } from '../support/databases.js'
 import { idModels } from '../support/id-models.js'
 import { startSmtpServer } from '../support/smtp.js'
 
@@ -235,5 +256,77 @@ for (const kind of databaseKinds()) {
         assert.equal(doc.paths['/users/me'].delete, undefined)
       },
     )
+  })
+}
+
+/**
+ * The library: `selfDelete: { confirmIdentity }` replaces how the user proves it is them (here a
+ * made-up step-up code, the password still accepted through passwordConfirmation), on every database.
+ */
+for (const kind of databaseKinds()) {
+  describe(`${kind}: a library app replaces confirmIdentity`, () => {
+    let testDatabase: TestDatabase | null = null
+    let database: Database | undefined
+    let app: FastifyInstance | undefined
+    let manager: UserManager<BaseUser>
+
+    before(async () => {
+      testDatabase = await createTestDatabase(kind)
+      if (!testDatabase) return
+      database = openDatabase(testDatabase.url)
+      await migrateToLatest(database)
+      manager = new UserManager({ store: createKyselyUserStore(database), secret: 'library-secret-0123456789abcdef' })
+      const jwt = authenticationBackend({
+        name: 'jwt',
+        transport: new BearerTransport({ tokenUrl: 'auth/jwt/login' }),
+        strategy: new JWTStrategy({ secret: 'library-secret-0123456789abcdef', lifetimeSeconds: 3600 }),
+      })
+      const users = new FastifyUsers({ manager, backends: [jwt] })
+      const byPassword = passwordConfirmation(users, DELETE_USER_INVALID_PASSWORD)
+      app = Fastify()
+      await app.register(fastapiCompat)
+      await app.register(users.plugin)
+      await app.register(users.authRouter(jwt), { prefix: '/auth/jwt' })
+      await app.register(
+        users.usersRouter({
+          selfDelete: {
+            body: Type.Object({ password: Type.Optional(Type.String()), step_up: Type.Optional(Type.String()) }),
+            confirmIdentity: async (request, reply, user, body) => {
+              if (body.step_up === undefined) return byPassword(request, reply, user, body)
+              if (body.step_up !== `step-up-of-${user.email}`) throw new HttpError(400, 'DELETE_USER_BAD_STEP_UP')
+            },
+          },
+        }),
+        { prefix: '/users' },
+      )
+      await app.ready()
+    })
+    after(async () => {
+      await app?.close()
+      await database?.close()
+      await testDatabase?.drop()
+    })
+
+    test('the step-up or the password confirms; anything else is refused with the replacement’s code', async (t) => {
+      if (!app) return t.skip(`${kind} is not reachable locally`)
+      const api = client(app)
+      const signIn = async (email: string) => {
+        await manager.create({ email, password: PASSWORD })
+        return bearer(await api.token(email, PASSWORD))
+      }
+      const first = newEmail('stepup')
+      const headers = await signIn(first)
+      assert.deepEqual(reply(await deleteMe(api, headers, { step_up: 'guessed' })), [
+        400,
+        { detail: 'DELETE_USER_BAD_STEP_UP' },
+      ])
+      assert.deepEqual(reply(await deleteMe(api, headers, { password: 'wrong-password' })), INVALID_PASSWORD)
+      assert.deepEqual(reply(await deleteMe(api, headers, { step_up: `step-up-of-${first}` })), NO_CONTENT)
+      assert.equal(await manager.getByEmail(first), null)
+
+      const second = newEmail('stepup')
+      assert.deepEqual(reply(await deleteMe(api, await signIn(second), { password: PASSWORD })), NO_CONTENT)
+      assert.equal(await manager.getByEmail(second), null)
+    })
   })
 }

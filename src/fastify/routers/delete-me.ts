@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationAsyncHookHandler } from 'fastify'
-import { Type } from 'typebox'
+import { type TObject, Type } from 'typebox'
 import type { BaseUser } from '../../core/user.js'
 import { type ConfirmIdentity, passwordConfirmation } from '../confirm-identity.js'
 import { authenticationOf, csrfPossible } from '../current-user.js'
@@ -19,11 +19,16 @@ export interface SelfDeleteOptions<U extends BaseUser> {
    * factor's step-up, alongside or instead of the password.
    */
   confirmIdentity?: ConfirmIdentity<U>
+  /**
+   * The body's schema, when `confirmIdentity` reads more than `password` (unknown keys are dropped
+   * by validation, as pydantic ignores them). Default `{ password?: string }`.
+   */
+  body?: TObject
 }
 
 const DeleteMeBody = Type.Object(
   { password: Type.Optional(Type.String({ description: 'The account’s current password.' })) },
-  { title: 'DeleteMe', additionalProperties: true },
+  { title: 'DeleteMe' },
 )
 
 /**
@@ -45,7 +50,7 @@ export function deleteMeRoute<U extends BaseUser>(
     config: { fastapiName: 'users:delete_current_user' },
     schema: {
       security: ctx.security,
-      body: { ...DeleteMeBody, examples: [{ password: 'guinevere' }] },
+      body: options.body ?? { ...DeleteMeBody, examples: [{ password: 'guinevere' }] },
       ...documented({
         description:
           'Past fastapi-users: deletes the signed-in user’s own account, once it confirms its identity with its ' +

@@ -503,6 +503,9 @@
           }
           const problem = describe(result)
           if (problem.code === 'DELETE_USER_INVALID_PASSWORD') problem.field = 'password'
+          // an app's veto (onBeforeDelete's DeleteRefused) with a code the strings do not word
+          else if (result.status === 400 && problem.message === S.errors.UNKNOWN)
+            problem.message = S.errors.DELETE_USER_REFUSED
           fail(deletion, problem)
         })
       }
