@@ -12,6 +12,7 @@ import {
 } from 'fastify-users'
 import { createKyselyUserStore, migrateToLatest, openDatabase, pingDatabase } from 'fastify-users/kysely'
 import {
+  accountDeletedMail,
   backgroundMailer,
   emailChangedMail,
   emailChangeMail,
@@ -166,6 +167,11 @@ export async function buildApp(
         logOf(ctx).info({ userId: user.id }, 'e-mail change requested: a link goes to the new address')
         mailer.enqueue({ to: newEmail, ...emailChangeMail(user, newEmail, token, config.publicUrl) })
       },
+      // The owner hears that the account is gone (its own DELETE /users/me, or a superuser's).
+      onAfterDelete: (user, ctx) => {
+        logOf(ctx).info({ userId: user.id }, 'user deleted')
+        mailer.enqueue({ to: user.email, ...accountDeletedMail(user, config.publicUrl) })
+      },
       onAfterRequestVerify: (user, token, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'verification requested')
         mailer.enqueue({ to: user.email, ...verifyMail(user, token, config.publicUrl) })
@@ -217,8 +223,8 @@ export async function buildApp(
   await app.register(users.registerRouter(), { prefix: '/auth' })
   await app.register(users.resetPasswordRouter(), { prefix: '/auth' })
   await app.register(users.verifyRouter(), { prefix: '/auth' })
-  await app.register(users.usersRouter({ requiresVerification }), { prefix: '/users' })
   if (config.emailChange === 'confirm') await app.register(users.emailChangeRouter(), { prefix: '/auth' })
+  await app.register(users.usersRouter({ requiresVerification, selfDelete: config.selfDelete }), { prefix: '/users' })
   await registerOAuthRouters(app, users, backends[0] as (typeof backends)[number], config)
 
   // The hosted pages the mail links open (PAGES=false turns them off); the rules are validatePassword's.
@@ -230,6 +236,7 @@ export async function buildApp(
       passwordRules: [{ kind: 'minLength', value: 8 }, { kind: 'notContainingEmail' }],
       redirectRoot: true,
       confirmEmailChange: config.emailChange === 'confirm',
+      accountDeletion: config.selfDelete,
     })
   }
 

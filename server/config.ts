@@ -53,6 +53,8 @@ export interface Config {
   jwtHmacAlgorithm: HmacAlgorithm
   /** Serve the hosted pages (/sign-in, /verify, /reset-password, …). */
   pages: boolean
+  /** Users may delete their own account (SELF_DELETE): DELETE /users/me with their password, and its button on /account. */
+  selfDelete: boolean
   smtpUrl: string | undefined
   mailFrom: string
   publicUrl: string
@@ -656,6 +658,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     jwtKeys: jwtKeys(read('JWT_PRIVATE_KEY_FILE'), read('JWT_PUBLIC_KEY_FILES'), read('JWT_ALGORITHM'), problems),
     jwtHmacAlgorithm: jwtHmacAlgorithm(read('JWT_ALGORITHM'), read('JWT_PRIVATE_KEY_FILE') !== undefined, problems),
     pages: bool('PAGES', true),
+    selfDelete: bool('SELF_DELETE', false),
     smtpUrl: url('SMTP_URL', undefined, ['smtp', 'smtps']),
     mailFrom: read('MAIL_FROM') ?? 'fastify-users <no-reply@example.com>',
     publicUrl: (publicUrl ?? '').replace(/\/+$/, ''),

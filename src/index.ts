@@ -62,6 +62,7 @@ export type {
 export { defineUserFields } from './core/user.js'
 export { type AuthenticationBackend, authenticationBackend } from './fastify/backend.js'
 export { fastapiCompat } from './fastify/compat.js'
+export { type ConfirmIdentity, passwordConfirmation } from './fastify/confirm-identity.js'
 export type { CurrentUserOptions } from './fastify/current-user.js'
 export { HttpError } from './fastify/errors.js'
 export { type HealthRoutesOptions, healthRoutes } from './fastify/health.js'
@@ -79,6 +80,7 @@ export {
   type RateLimits,
   type RateWindow,
 } from './fastify/rate-limit.js'
+export { DELETE_USER_INVALID_PASSWORD, type SelfDeleteOptions } from './fastify/routers/delete-me.js'
 export { EmailString, nullable, type UserSchemas } from './fastify/schemas.js'
 export type { CurrentToken, Register, RegisteredUser } from './fastify/types.js'
 export type { AccessTokenRow, AccessTokenStore } from './stores/kysely/access-token-store.js'

@@ -5,6 +5,7 @@
 
 export { backgroundMailer, logDelivery, type MailDelivery, type MailMessage, smtpDelivery } from './mail/delivery.js'
 export {
+  accountDeletedMail,
   emailChangedMail,
   emailChangeMail,
   type MailContent,

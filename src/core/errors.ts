@@ -36,6 +36,21 @@ export class LoginRefused extends AuthError {
   }
 }
 
+/**
+ * Thrown by the `onBeforeDelete` hook to refuse a deletion (the user's own `DELETE /users/me`, or a
+ * superuser's `DELETE /users/{id}`): the route answers 400 `{"detail": code}` and nothing is deleted
+ * or ended. `new DeleteRefused('DELETE_USER_HAS_OPEN_INVOICES')`; the code is a word of capitals, digits and `_`.
+ */
+export class DeleteRefused extends AuthError {
+  readonly code: string
+  constructor(code = 'DELETE_USER_REFUSED') {
+    if (!/^[A-Z][A-Z0-9_]{0,99}$/.test(code))
+      throw new TypeError(`DeleteRefused: "${code}" is not a code like DELETE_USER_REFUSED`)
+    super(code)
+    this.code = code
+  }
+}
+
 export class InvalidResetPasswordToken extends AuthError {
   readonly code = 'RESET_PASSWORD_BAD_TOKEN'
 }

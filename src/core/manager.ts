@@ -439,8 +439,15 @@ export class UserManager<U extends BaseUser> {
     throw new ServiceUnavailable('the user kept changing during the update')
   }
 
+  /**
+   * `onBeforeDelete` may veto (throw; `DeleteRefused(code)` answers 400 with its code). Then every
+   * stored session and refresh token is ended (Redis keys too, which no foreign key cascades) before
+   * the row goes: if a session store is down (503), nothing is deleted. The database's rows of the
+   * user (sessions, refresh tokens, OAuth links) go with it by their foreign keys' cascades.
+   */
   async delete(user: U, ctx: HookContext = {}): Promise<void> {
     await this.hooks.onBeforeDelete?.(user, ctx)
+    await this.revokeSessions(user)
     await this.store.delete(user)
     await this.after('onAfterDelete', () => this.hooks.onAfterDelete?.(user, ctx), ctx)
   }

@@ -48,6 +48,12 @@ export const strings = {
       `You asked to use ${newEmail} as the e-mail address of your account. Confirm it by opening the link below; until then your account keeps its current address.`,
     action: 'Confirm my new e-mail address',
   },
+  accountDeleted: {
+    subject: 'Your account was deleted',
+    body: 'Your account and everything linked to it have just been deleted, and every session of it has been ended. You are welcome to create a new account at any time.',
+    action: 'Open the application',
+    notYou: 'If you did not do this, contact us at once.',
+  },
 }
 
 export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
@@ -83,6 +89,11 @@ export function emailChangeMail(user: MailUser, newEmail: string, token: string,
   const link = joinUrl(publicUrl, `/confirm-email-change?token=${encodeURIComponent(token)}`)
   const words = { ...strings.emailChange, body: strings.emailChange.body(newEmail) }
   return build({ email: newEmail, first_name: user.first_name }, words, link, [strings.expires, strings.ignore])
+}
+
+/** To the address of an account just deleted (by its owner or a superuser): the last mail it gets from us. */
+export function accountDeletedMail(user: MailUser, publicUrl: string): MailContent {
+  return build(user, strings.accountDeleted, joinUrl(publicUrl, '/'), [strings.accountDeleted.notYou])
 }
 
 function build(

@@ -72,6 +72,11 @@ export interface HostedPagesOptions {
    * `emailChange: 'confirm'`, with `emailChangeRouter` mounted). Default false.
    */
   confirmEmailChange?: boolean
+  /**
+   * A "Delete my account" section on /account (password and a confirmation box, then `DELETE` on
+   * `api.me`): turn it on where the users router has `selfDelete`. Default false.
+   */
+  accountDeletion?: boolean
 }
 
 const DEFAULT_API: PagesApi = {
@@ -135,6 +140,7 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     passwordRules: options.passwordRules ?? [],
     signUpFields,
     accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
+    accountDeletion: options.accountDeletion ?? false,
     clientConfig: jsonForHtml({
       api,
       paths,

@@ -46,6 +46,8 @@ export interface RenderContext {
   accountFields: string[]
   /** Serialised once: what pages.js needs (routes, paths, texts). */
   clientConfig: string
+  /** The account page offers "Delete my account" (the app registered `DELETE /users/me`). */
+  accountDeletion?: boolean
 }
 
 export { escapeHtml }
@@ -302,6 +304,7 @@ ${submit(a.changeSubmit)}
 <p><button type="button" class="fu-button fu-button--secondary" data-action="sign-out">${h(a.signOut)}</button></p>
 </section>`,
   ]
+  if (ctx.accountDeletion) sections.push(deleteAccountSection(ctx))
   const body = `<section data-state="loading"><p>${h(a.loading)}</p></section>
 <div data-state="ready" hidden>
 ${sections.join('\n')}
@@ -318,4 +321,23 @@ ${donePanel('done', c.doneTitle, `<p><a class="fu-button" href="${h(`${ctx.paths
 <p><a class="fu-button" href="${h(ctx.paths.account)}">${h(c.backToAccount)}</a></p>
 </section>`
   return layout(ctx, 'confirm-email-change', c.title, body)
+}
+
+/** The account page's last section: the password, a confirmation box, then `DELETE /users/me`. */
+function deleteAccountSection(ctx: RenderContext): string {
+  const s = ctx.strings
+  const a = s.account
+  return `<section aria-labelledby="fu-delete-title">
+<h2 id="fu-delete-title">${h(a.deleteHeading)}</h2>
+<p>${h(a.deleteIntro)}</p>
+<form class="fu-form" data-form="delete-account" method="post" novalidate>
+${passwordField(ctx, 'delete-password', s.common.currentPassword, 'current')}
+<div class="fu-field fu-check">
+<input id="delete-confirm" name="confirm" type="checkbox" required aria-describedby="delete-confirm-error">
+<label for="delete-confirm">${h(a.deleteConfirm)}</label>
+<p class="fu-field-error" id="delete-confirm-error"></p>
+</div>
+<button type="submit" class="fu-button fu-button--danger">${h(a.deleteSubmit)}</button>
+</form>
+</section>`
 }

@@ -48,6 +48,7 @@ export const pageStrings = {
       'session-expired': 'Your session has ended. Please sign in again.',
       verified: 'Your e-mail address is verified. You can sign in.',
       'email-changed': 'Your e-mail address has been changed. Sign in with your new address.',
+      'account-deleted': 'Your account has been deleted. Thank you for having been with us.',
     } as Record<string, string>,
   },
   signUp: {
@@ -118,6 +119,11 @@ export const pageStrings = {
     signOutHeading: 'Sign out',
     signOutIntro: 'Sign out of this browser tab.',
     signOut: 'Sign out',
+    deleteHeading: 'Delete your account',
+    deleteIntro:
+      'This deletes your account and everything linked to it, and signs you out everywhere. It cannot be undone.',
+    deleteConfirm: 'I understand that my account will be deleted for good.',
+    deleteSubmit: 'Delete my account',
   },
   /** The page the link of an e-mail change mail opens (EMAIL_CHANGE=confirm). */
   confirmEmailChange: {
@@ -147,6 +153,9 @@ export const pageStrings = {
     EMAIL_CHANGE_BAD_TOKEN: 'This link is not valid or has already been used.',
     INVALID_PASSWORD: 'This password cannot be used: {reason}.',
     CURRENT_PASSWORD_WRONG: 'Your current password is not right.',
+    DELETE_USER_INVALID_PASSWORD: 'Your password is not right.',
+    DELETE_USER_REFUSED: 'Your account cannot be deleted at the moment. Please contact us.',
+    CONFIRM_REQUIRED: 'Please tick this box to confirm.',
     SERVICE_UNAVAILABLE: 'The service is busy or down for a moment. Please try again shortly.',
     NETWORK: 'We could not reach the server. Check your connection and try again.',
     UNKNOWN: 'Something went wrong on our side. Please try again.',

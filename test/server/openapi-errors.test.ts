@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { SignJWT } from 'jose'
 import { emailChangeFingerprint } from '../../src/core/email-change.js'
+import { DeleteRefused } from '../../src/index.js'
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
@@ -164,6 +165,7 @@ describe('every documented error is answered, and every error answered is docume
         'sqlite',
         {
           REQUIRE_VERIFICATION: 'true',
+          SELF_DELETE: 'true',
           LOG_LEVEL: 'info',
           BODY_LIMIT: '4096',
           OAUTH_GITHUB_CLIENT_ID: 'github-client',
@@ -269,6 +271,33 @@ describe('every documented error is answered, and every error answered is docume
       await api.crossSite('DELETE', sessionsOf, admin.cookie)
       await api.delete(`/users/${unknownId}/sessions`, admin.jwt)
 
+      // a user deleting its own account (SELF_DELETE), and the before-delete veto on both deletions
+      const deleteMe = (token: string | undefined, payload: unknown) =>
+        api.send({
+          method: 'DELETE',
+          url: '/users/me',
+          payload: payload as never,
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+        })
+      const leaving = await userOf(app, { is_verified: true })
+      await deleteMe(undefined, { password: PASSWORD })
+      await deleteMe(unverified.jwt, { password: PASSWORD })
+      await api.crossSite('DELETE', '/users/me', leaving.cookie, { password: PASSWORD })
+      await deleteMe(leaving.jwt, { password: 42 })
+      await deleteMe(leaving.jwt, { password: 'wrong-password-123' })
+      const { hooks } = app.users.manager
+      const onBeforeDelete = hooks.onBeforeDelete
+      hooks.onBeforeDelete = () => {
+        throw new DeleteRefused()
+      }
+      try {
+        await deleteMe(leaving.jwt, { password: PASSWORD })
+        await api.delete(`/users/${leaving.user.id}`, admin.jwt)
+      } finally {
+        hooks.onBeforeDelete = onBeforeDelete
+      }
+      await deleteMe(leaving.jwt, { password: PASSWORD })
+
       // social login, as far as it goes without a provider's answer
       /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */
       const refusedAtProvider = async (prefix: string, token?: string) => {
@@ -342,6 +371,7 @@ describe('every documented error is answered, and every error answered is docume
         RATE_LIMIT: 'true',
         RATE_LIMIT_IP_REQUESTS: '1',
         RATE_LIMIT_ACCOUNT_REQUESTS: '1',
+        SELF_DELETE: 'true',
       })) as TestApp
       doc = await openApiOf(service.app)
       api = auditedClient(service.app, doc)
@@ -362,8 +392,19 @@ describe('every documented error is answered, and every error answered is docume
       await twice(() => api.post('/auth/request-verify-token', { email: user.email }))
       await twice(() => api.post('/auth/verify', { token: 'not-a-token' }))
       await twice(() => api.patch('/users/me', { password: 'short' }, user.jwt))
+      // DELETE /users/me: wrong passwords count toward the login lock-out until it refuses
+      const leaving = await userOf(service.app, { is_verified: true })
+      for (let i = 0; i < 12; i++) {
+        const res = await api.send({
+          method: 'DELETE',
+          url: '/users/me',
+          payload: { password: 'wrong-password-123' },
+          headers: { authorization: `Bearer ${leaving.jwt}` },
+        })
+        if (res.statusCode === 429) break
+      }
       const limited = [...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 429 '))
-      assert.equal(limited.length, 9, limited.join('\n'))
+      assert.equal(limited.length, 10, limited.join('\n'))
       assert.deepEqual(
         undriven(doc, api, (status) => status === '429'),
         [],
@@ -383,7 +424,7 @@ describe('every documented error is answered, and every error answered is docume
       if (!database) return
       const target = new URL(database.url)
       proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
-      app = await startServiceOn(proxy.url(database.url), { DATABASE_TIMEOUT_MS: '1000' })
+      app = await startServiceOn(proxy.url(database.url), { DATABASE_TIMEOUT_MS: '1000', SELF_DELETE: 'true' })
       doc = await openApiOf(app)
       api = auditedClient(app, doc)
     })
@@ -422,7 +463,13 @@ describe('every documented error is answered, and every error answered is docume
       await api.get('/users', user.jwt)
       await api.post('/users', { email: newEmail('apidocs'), password: PASSWORD }, user.jwt)
       await api.delete(`${id}/sessions`, user.jwt)
-      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 21)
+      await api.send({
+        method: 'DELETE',
+        url: '/users/me',
+        payload: { password: PASSWORD },
+        headers: { authorization: `Bearer ${user.jwt}` },
+      })
+      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 22)
       assert.deepEqual(
         undriven(doc, api, (status) => status === '503'),
         [],

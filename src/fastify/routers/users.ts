@@ -11,10 +11,17 @@ import { Null, REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
+import { deleteMeRoute, deleteRefused, type SelfDeleteOptions } from './delete-me.js'
 
 export interface UsersRouterOptions extends RouterOptions {
   /** Only verified users may use these routes (403 otherwise). Default false. */
   requiresVerification?: boolean
+  /**
+   * Past fastapi-users: `DELETE /me`, users delete their own account after confirming their password
+   * (see deleteMeRoute). `true`, or its options (another `confirmIdentity`). Default false: fastapi-users
+   * has no such route, and a destructive route should not appear with an upgrade.
+   */
+  selfDelete?: boolean | SelfDeleteOptions<BaseUser>
 }
 
 const IdParams = Type.Object({ id: Type.String() })
@@ -158,6 +165,12 @@ export function usersRouter<U extends BaseUser>(
           ctx: hookContext(request, reply),
         }),
     })
+
+    // Past fastapi-users: a user deletes its own account (opt-in).
+    if (options.selfDelete) {
+      const selfDelete = options.selfDelete === true ? {} : (options.selfDelete as SelfDeleteOptions<U>)
+      deleteMeRoute(instance, ctx, activeUser, { ...selfDelete, verified })
+    }
 
     // Past fastapi-users: the sessions of the stateful strategies (database, Redis).
     instance.get('/me/sessions', {
@@ -405,9 +418,11 @@ export function usersRouter<U extends BaseUser>(
         security: ctx.security,
         params: IdParams,
         ...documented({
-          description: 'Deletes any user, by id: superusers only.',
+          description:
+            'Deletes any user, by id: superusers only. The app’s before-delete hook may refuse (400, past ' +
+            'fastapi-users); every session and refresh token of the user ends before the row goes.',
           success: deleted,
-          errors: [...bodyErrors, ...bySuperuser, csrf, errors.userNotFound, errors.unavailable],
+          errors: [...bodyErrors, deleteRefused, ...bySuperuser, csrf, errors.userNotFound, errors.unavailable],
         }),
       },
       onRequest: nonEmptyId,

@@ -530,6 +530,38 @@
         session.clear()
         location.assign(`${config.paths.signIn}?notice=signed-out`)
       })
+
+      // "Delete my account" (only where the app turned it on): the password and a ticked box, then DELETE /users/me.
+      const deletion = $('[data-form="delete-account"]')
+      if (deletion) {
+        onSubmit(deletion, async () => {
+          const box = deletion.elements.namedItem('confirm')
+          if (!box.checked) {
+            fieldError(box, S.errors.CONFIRM_REQUIRED)
+            box.focus()
+            return
+          }
+          const result = await call('DELETE', config.api.me, {
+            json: { password: value(deletion, 'password') },
+            token: session.get(),
+          })
+          if (result.status === 204) {
+            session.clear()
+            location.assign(`${config.paths.signIn}?notice=account-deleted`)
+            return
+          }
+          if (result.status === 401) {
+            session.clear()
+            return signIn('session-expired')
+          }
+          const problem = describe(result)
+          if (problem.code === 'DELETE_USER_INVALID_PASSWORD') problem.field = 'password'
+          // an app's veto (onBeforeDelete's DeleteRefused) with a code the strings do not word
+          else if (result.status === 400 && problem.message === S.errors.UNKNOWN)
+            problem.message = S.errors.DELETE_USER_REFUSED
+          fail(deletion, problem)
+        })
+      }
     },
   }
 

@@ -1,0 +1,101 @@
+/**
+ * "Delete my account" on /account (SELF_DELETE=true) in Chromium: the box must be ticked and the
+ * password right; then the account is gone, the owner mailed, and the page lands on sign-in with a
+ * notice. Without SELF_DELETE the page has no such section.
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import type { Browser } from 'playwright-core'
+import { startTestApp } from '../support/app.js'
+import {
+  launchBrowser,
+  openPage,
+  type PagesService,
+  screenshot,
+  skipWithoutChromium,
+  startPagesService,
+  text,
+  uniqueEmail,
+} from './browser.js'
+
+const PASSWORD = 'leaving-for-good-1'
+
+describe('deleting one’s account from /account in a browser', { skip: skipWithoutChromium() }, () => {
+  let service: PagesService
+  let browser: Browser
+
+  before(async () => {
+    browser = await launchBrowser()
+    service = await startPagesService({ SELF_DELETE: 'true' })
+  })
+  after(async () => {
+    await browser?.close()
+    await service?.close()
+  })
+
+  test('the box, then the password, then the account is gone and the page is the sign-in page', async () => {
+    const email = uniqueEmail('leaving')
+    const registered = await service.test.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email, password: PASSWORD, first_name: 'Lea' },
+    })
+    assert.equal(registered.statusCode, 201, registered.body)
+    const { context, page, problems } = await openPage(browser, service.baseUrl)
+    await page.goto('/sign-in?next=/account')
+    await page.getByLabel('E-mail address').fill(email)
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL('**/account')
+    await page.getByRole('heading', { name: 'Delete your account' }).waitFor()
+    const password = page.locator('#delete-password')
+    const confirm = page.getByLabel('I understand that my account will be deleted for good.')
+    const submit = page.getByRole('button', { name: 'Delete my account' })
+
+    // nothing filled in: the password is asked for
+    await submit.click()
+    await page.locator('#delete-password-error', { hasText: 'Please fill in this field.' }).waitFor()
+    // the password but not the box: the box is asked for, and nothing is sent
+    await password.fill(PASSWORD)
+    await submit.click()
+    await page.locator('#delete-confirm-error', { hasText: 'Please tick this box to confirm.' }).waitFor()
+    assert.ok(await service.test.app.users.manager.getByEmail(email), 'still there')
+    // a wrong password: said beside the field
+    await confirm.check()
+    await password.fill('not-my-password')
+    await submit.click()
+    await page.locator('#delete-password-error', { hasText: 'Your password is not right.' }).waitFor()
+    assert.ok(await service.test.app.users.manager.getByEmail(email), 'still there')
+    await screenshot(page, 'account-delete-wrong-password')
+
+    await password.fill(PASSWORD)
+    await submit.click()
+    await page.waitForURL('**/sign-in?notice=account-deleted')
+    await page.getByText('Your account has been deleted.').waitFor()
+    await screenshot(page, 'account-deleted')
+    assert.equal(await service.test.app.users.manager.getByEmail(email), null, 'the user is gone')
+    const mail = await service.smtp.waitForMail((m) => m.to.includes(email) && m.subject === 'Your account was deleted')
+    assert.match(mail.text, /Hello Lea,/)
+
+    // The tab's token is gone with it: the account page sends the browser to sign in.
+    await page.goto('/account')
+    await page.waitForURL('**/sign-in?next=%2Faccount')
+    assert.equal(await text(page.locator('#fu-title')), 'Sign in')
+    assert.deepEqual(problems, [])
+    await context.close()
+  })
+
+  test('without SELF_DELETE the account page has no such section', async () => {
+    const plain = await startTestApp('sqlite')
+    assert.ok(plain)
+    try {
+      const page = await plain.app.inject({ method: 'GET', url: '/account' })
+      assert.equal(page.statusCode, 200)
+      assert.ok(!page.body.includes('data-form="delete-account"'))
+      const withIt = await service.test.app.inject({ method: 'GET', url: '/account' })
+      assert.ok(withIt.body.includes('data-form="delete-account"'))
+    } finally {
+      await plain.close()
+    }
+  })
+})
