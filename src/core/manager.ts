@@ -10,6 +10,13 @@ import {
   UserAlreadyVerified,
 } from './errors.js'
 import type { HmacJwtAlgorithm } from './hmac-jwt.js'
+import {
+  checkIdentifiersFree,
+  checkLoginIdentifiers,
+  DEFAULT_LOGIN_IDENTIFIERS,
+  findByLoginName,
+  IdentifierAlreadyExists,
+} from './identifiers.js'
 import type {
   BeforeLoginContext,
   HookContext,
@@ -29,7 +36,7 @@ import {
   resolveOAuthUser,
 } from './oauth.js'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
-import { DuplicateEmail, type UserChanges, type UserListQuery, type UserPage, type UserStore } from './store.js'
+import { DuplicateEmail, DuplicateIdentifier, type UserChanges, type UserListQuery, type UserPage, type UserStore } from './store.js'
 import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens.js'
 import type { BaseUser } from './user.js'
 
@@ -88,6 +95,12 @@ export interface UserManagerOptions<U extends BaseUser> {
   oauthCallback?: OAuthCallback<U>
   /** fastapi-users' `oauth_associate_callback`: wraps or replaces how a signed-in user's link is made. */
   oauthAssociateCallback?: OAuthAssociateCallback<U>
+  /**
+   * The fields a login's `username` may name, looked up in this order (default: the store's
+   * `loginIdentifiers`, else `['email']`, fastapi-users' contract). Each besides `email` must be one
+   * the store keeps unique (`createKyselyUserStore(db, fields, { loginIdentifiers })`).
+   */
+  loginIdentifiers?: string[]
 }
 
 export interface Credentials {
@@ -134,6 +147,8 @@ export class UserManager<U extends BaseUser> {
   private readonly revokers: ((user: U) => Promise<void>)[] = []
   private readonly proofListeners: ((user: U) => Promise<void>)[] = []
   private readonly oauthCallbacks: Pick<UserManagerOptions<U>, 'oauthCallback' | 'oauthAssociateCallback'>
+  /** The fields a login's `username` may name, in look-up order. */
+  readonly loginIdentifiers: readonly string[]
 
   constructor(options: UserManagerOptions<U>) {
     if (!options.store) throw new TypeError('UserManager: `store` is required')
@@ -156,6 +171,10 @@ export class UserManager<U extends BaseUser> {
       oauthCallback: options.oauthCallback,
       oauthAssociateCallback: options.oauthAssociateCallback,
     }
+    this.loginIdentifiers = checkLoginIdentifiers(
+      options.loginIdentifiers ?? this.store.loginIdentifiers ?? DEFAULT_LOGIN_IDENTIFIERS,
+      this.store.loginIdentifiers ?? [],
+    )
   }
 
   /**
@@ -239,6 +258,7 @@ export class UserManager<U extends BaseUser> {
     await this.userValidator?.(draft, { operation: 'create', changes: given })
     await this.validatePassword(password, draft, 'REGISTER')
     if (await this.store.getByEmail(draft.email)) throw new UserAlreadyExists()
+    await checkIdentifiersFree(this.store, this.store.loginIdentifiers ?? [], given, 'REGISTER')
 
     row.hashed_password = await this.passwords.hash(password)
     let user: U
@@ -246,6 +266,7 @@ export class UserManager<U extends BaseUser> {
       user = await this.store.create(row as unknown as Omit<U, 'id'>)
     } catch (error) {
       if (error instanceof DuplicateEmail) throw new UserAlreadyExists()
+      if (error instanceof DuplicateIdentifier) throw new IdentifierAlreadyExists(error.field, 'REGISTER')
       throw error
     }
     await this.after('onAfterRegister', () => this.hooks.onAfterRegister?.(user, options.ctx ?? {}), options.ctx)
@@ -308,6 +329,7 @@ export class UserManager<U extends BaseUser> {
         // The same address is written back too, so that the condition below is always checked.
         emailChanges = email === current.email ? { email } : { email, is_verified: false }
       }
+      await checkIdentifiersFree(this.store, this.store.loginIdentifiers ?? [], changes, 'UPDATE_USER', current)
       let updated: U | null
       try {
         updated = await this.store.update(
@@ -317,6 +339,7 @@ export class UserManager<U extends BaseUser> {
         )
       } catch (error) {
         if (error instanceof DuplicateEmail) throw new EmailAlreadyExists()
+        if (error instanceof DuplicateIdentifier) throw new IdentifierAlreadyExists(error.field, 'UPDATE_USER')
         throw error
       }
       // the address the row had when the write went through
@@ -334,7 +357,7 @@ export class UserManager<U extends BaseUser> {
   }
 
   /**
-   * The user these credentials belong to, or null. A missing user costs a dummy verification,
+   * The user these credentials belong to, or null. The username may name any of `loginIdentifiers`. A missing user costs a dummy verification,
    * so failures take the same time; an outdated hash is upgraded on success.
    */
   async authenticate(credentials: Credentials): Promise<U | null> {
@@ -343,7 +366,7 @@ export class UserManager<U extends BaseUser> {
       await this.passwords.verifyDummy('')
       return null
     }
-    const user = await this.store.getByEmail(username.trim())
+    const user = await findByLoginName(this.store, this.loginIdentifiers, username.trim())
     if (!user) {
       await this.passwords.verifyDummy(password)
       return null
