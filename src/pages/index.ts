@@ -23,7 +23,7 @@ import {
   renderSignUp,
   renderVerify,
 } from './render.js'
-import { mergeStrings, type PageStrings, type PageStringsOverride, pageStrings } from './strings.js'
+import { mergeStrings, type PageStrings, type PageStringsOverride, pageStrings, usernameWording } from './strings.js'
 
 export type { PageField, PagePaths, PasswordRule } from './render.js'
 export { type PageStrings, type PageStringsOverride, pageStrings } from './strings.js'
@@ -64,6 +64,11 @@ export interface HostedPagesOptions {
   redirectRoot?: boolean
   /** The sessionStorage key of the access token. Default `fastify-users.access_token`. */
   storageKey?: string
+  /**
+   * Sign-in takes an e-mail address or a username (the app's `loginIdentifiers` name one): the field
+   * is labelled `signIn.emailOrUsername` and takes any text. Default false.
+   */
+  signInWithUsername?: boolean
 }
 
 const DEFAULT_API: PagesApi = {
@@ -113,7 +118,9 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
   }
   const assetsPath = (options.assetsPath ?? '/_pages').replace(/\/+$/, '')
   const assetUrl = (name: keyof typeof ASSETS) => `${prefix}${assetsPath}/${name}?v=${ASSETS[name].etag.slice(1, 9)}`
-  const strings: PageStrings = mergeStrings(pageStrings, options.strings)
+  // with usernames, the sign-in failure names them too (an app's own wording still wins)
+  const base = options.signInWithUsername ? mergeStrings(pageStrings, usernameWording(pageStrings)) : pageStrings
+  const strings: PageStrings = mergeStrings(base, options.strings)
   const signUpFields = options.signUpFields ?? []
   const api = { ...DEFAULT_API, ...options.api }
 
@@ -125,6 +132,7 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     stylesheets: options.stylesheets ?? [],
     passwordRules: options.passwordRules ?? [],
     signUpFields,
+    signInWithUsername: options.signInWithUsername ?? false,
     accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
     clientConfig: jsonForHtml({
       api,
