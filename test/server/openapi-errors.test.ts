@@ -163,6 +163,7 @@ describe('every documented error is answered, and every error answered is docume
         'sqlite',
         {
           REQUIRE_VERIFICATION: 'true',
+          LOGIN_WITH_USERNAME: 'true',
           LOG_LEVEL: 'info',
           BODY_LIMIT: '4096',
           OAUTH_GITHUB_CLIENT_ID: 'github-client',
@@ -267,6 +268,14 @@ describe('every documented error is answered, and every error answered is docume
       await api.delete(sessionsOf, verified.jwt)
       await api.crossSite('DELETE', sessionsOf, admin.cookie)
       await api.delete(`/users/${unknownId}/sessions`, admin.jwt)
+
+      // a username another user has (LOGIN_WITH_USERNAME): on registration, the user's and a superuser's update
+      const taken = { password: PASSWORD, first_name: 'Ann', username: 'apidocs.taken' }
+      await api.post('/auth/register', { email: newEmail('apidocs'), ...taken })
+      await api.post('/auth/register', { email: newEmail('apidocs'), ...taken, username: 'APIDOCS.taken' })
+      await api.patch('/users/me', { username: 'apidocs.TAKEN' }, verified.jwt)
+      await api.patch(other, { username: 'apidocs.taken' }, admin.jwt)
+      await api.post('/users', { email: newEmail('apidocs'), ...taken }, admin.jwt)
 
       // social login, as far as it goes without a provider's answer
       /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */
