@@ -9,7 +9,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { Type } from 'typebox'
 import { defineUserFields, IdentifierAlreadyExists, UserAlreadyExists, UserManager } from '../../src/index.js'
-import { createKyselyUserStore, type Database, migrateToLatest, openDatabase } from '../../src/kysely.js'
+import { createKyselyUserStore, type Database, inspectDatabase, migrateToLatest, openDatabase } from '../../src/kysely.js'
 import { client, type Response, startTestApp, type TestApp } from '../support/app.js'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
@@ -399,6 +399,27 @@ for (const kind of databaseKinds()) {
       const next = await create(old.toLowerCase())
       assert.equal((await manager.authenticate({ username: old, password: PASSWORD }))?.id, next.id)
       assert.equal((await manager.authenticate({ username: `${old}2`, password: PASSWORD }))?.id, user.id)
+    })
+
+    it('doctor: 0011 applied, nothing pending; a login_identity table 0011 did not make is a blocker', async () => {
+      const report = await inspectDatabase(database, { fields })
+      assert.deepEqual(report.migrations.pending, [])
+      assert.ok(report.migrations.applied.includes('0011-login-identity'))
+      assert.equal(report.findings.some((f) => f.subject === 'table login_identity'), false)
+      const other = await createTestDatabase(kind)
+      assert.ok(other)
+      const fresh = openDatabase(other.url)
+      try {
+        await fresh.db.schema.createTable('login_identity').addColumn('field', 'varchar(64)').execute()
+        const blocked = await inspectDatabase(fresh, { fields })
+        const finding = blocked.findings.find((f) => f.subject === 'table login_identity')
+        assert.equal(finding?.severity, 'blocker')
+        assert.equal(blocked.ready, false)
+        assert.ok(blocked.migrations.pending.includes('0011-login-identity'))
+      } finally {
+        await fresh.close()
+        await other.drop()
+      }
     })
 
     it('a store without the identifier refuses a manager naming it (TypeError)', async () => {
