@@ -10,13 +10,6 @@ import {
   UserAlreadyVerified,
 } from './errors.js'
 import type { HmacJwtAlgorithm } from './hmac-jwt.js'
-import {
-  checkIdentifiersFree,
-  checkLoginIdentifiers,
-  DEFAULT_LOGIN_IDENTIFIERS,
-  findByLoginName,
-  IdentifierAlreadyExists,
-} from './identifiers.js'
 import type {
   BeforeLoginContext,
   HookContext,
@@ -25,6 +18,13 @@ import type {
   UserManagerHooks,
   UserValidator,
 } from './hooks.js'
+import {
+  checkIdentifiersFree,
+  checkLoginIdentifiers,
+  DEFAULT_LOGIN_IDENTIFIERS,
+  findByLoginName,
+  IdentifierAlreadyExists,
+} from './identifiers.js'
 import { idParser, type UserId, type UserIdType } from './ids.js'
 import {
   associateOAuthAccount,
@@ -36,7 +36,14 @@ import {
   resolveOAuthUser,
 } from './oauth.js'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
-import { DuplicateEmail, DuplicateIdentifier, type UserChanges, type UserListQuery, type UserPage, type UserStore } from './store.js'
+import {
+  DuplicateEmail,
+  DuplicateIdentifier,
+  type UserChanges,
+  type UserListQuery,
+  type UserPage,
+  type UserStore,
+} from './store.js'
 import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens.js'
 import type { BaseUser } from './user.js'
 

@@ -30,7 +30,12 @@ describe('sign-up and sign-in by username in a browser (LOGIN_WITH_USERNAME)', {
     const taken = await service.test.app.inject({
       method: 'POST',
       url: '/auth/register',
-      payload: { email: uniqueEmail('taken'), password: 'analytical-engine', first_name: 'Charles', username: 'babbage' },
+      payload: {
+        email: uniqueEmail('taken'),
+        password: 'analytical-engine',
+        first_name: 'Charles',
+        username: 'babbage',
+      },
     })
     assert.equal(taken.statusCode, 201, taken.body)
 

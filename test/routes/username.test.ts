@@ -9,7 +9,13 @@ import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import { Type } from 'typebox'
 import { defineUserFields, IdentifierAlreadyExists, UserAlreadyExists, UserManager } from '../../src/index.js'
-import { createKyselyUserStore, type Database, inspectDatabase, migrateToLatest, openDatabase } from '../../src/kysely.js'
+import {
+  createKyselyUserStore,
+  type Database,
+  inspectDatabase,
+  migrateToLatest,
+  openDatabase,
+} from '../../src/kysely.js'
 import { client, type Response, startTestApp, type TestApp } from '../support/app.js'
 import { createTestDatabase, type DatabaseKind, databaseKinds, type TestDatabase } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
@@ -155,7 +161,14 @@ for (const kind of databaseKinds()) {
           const name = newName('Gawain')
           const { user, email } = await withName(api, name)
           const fullWidth = [...name].map((c) => String.fromCodePoint((c.codePointAt(0) as number) + 0xfee0)).join('')
-          for (const username of [email, email.toUpperCase(), name, name.toLowerCase(), name.toUpperCase(), fullWidth]) {
+          for (const username of [
+            email,
+            email.toUpperCase(),
+            name,
+            name.toLowerCase(),
+            name.toUpperCase(),
+            fullWidth,
+          ]) {
             assert.equal(await whoLogsIn(api, username), user.id, username)
           }
           assert.deepEqual(await whoLogsIn(api, name, 'wrong-password-123'), BAD_CREDENTIALS)
@@ -220,7 +233,10 @@ for (const kind of databaseKinds()) {
           const taken = newName('Bedivere')
           await withName(api, taken)
           const { user } = await withName(api, newName('Kay'))
-          assert.deepEqual(reply(await api.patch(`/users/${user.id}`, { username: taken.toUpperCase() }, admin)), UPDATE_TAKEN)
+          assert.deepEqual(
+            reply(await api.patch(`/users/${user.id}`, { username: taken.toUpperCase() }, admin)),
+            UPDATE_TAKEN,
+          )
           const created = await api.post(
             '/users',
             { email: newEmail('name'), password: PASSWORD, first_name: 'Ann', username: taken.toLowerCase() },
@@ -280,7 +296,10 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(await whoLogsIn(api, name), BAD_CREDENTIALS)
       assert.equal(typeof (await whoLogsIn(api, email)), 'string')
       const token = await api.token(email, PASSWORD)
-      assert.deepEqual(Object.keys((await api.patch('/users/me', { username: name }, token)).json()).includes('username'), false)
+      assert.deepEqual(
+        Object.keys((await api.patch('/users/me', { username: name }, token)).json()).includes('username'),
+        false,
+      )
     })
 
     it('the OpenAPI document names no username field or code', async (api) => {
@@ -339,8 +358,7 @@ for (const kind of databaseKinds()) {
         if (!testDb) return t.skip(`${kind} is not reachable locally`)
         await body()
       })
-    const create = (nickname: string | null) =>
-      manager.create({ email: newEmail('lib'), password: PASSWORD, nickname })
+    const create = (nickname: string | null) => manager.create({ email: newEmail('lib'), password: PASSWORD, nickname })
     const refusedAs = async (nickname: string) =>
       assert.rejects(create(nickname), (error: unknown) => {
         assert.ok(error instanceof IdentifierAlreadyExists)
@@ -363,7 +381,10 @@ for (const kind of databaseKinds()) {
         ` Ärthur${tag} `, // surrounding spaces
       ])
         await refusedAs(same)
-      const found = await manager.authenticate({ username: `ＡＲＴＨＵＲ${tag}`.replace('Ａ', 'Ä'), password: PASSWORD })
+      const found = await manager.authenticate({
+        username: `ＡＲＴＨＵＲ${tag}`.replace('Ａ', 'Ä'),
+        password: PASSWORD,
+      })
       assert.equal(found?.nickname, `Ärthur${tag}`)
     })
 
@@ -405,7 +426,10 @@ for (const kind of databaseKinds()) {
       const report = await inspectDatabase(database, { fields })
       assert.deepEqual(report.migrations.pending, [])
       assert.ok(report.migrations.applied.includes('0011-login-identity'))
-      assert.equal(report.findings.some((f) => f.subject === 'table login_identity'), false)
+      assert.equal(
+        report.findings.some((f) => f.subject === 'table login_identity'),
+        false,
+      )
       const other = await createTestDatabase(kind)
       assert.ok(other)
       const fresh = openDatabase(other.url)

@@ -1,7 +1,14 @@
 import { randomUUID } from 'node:crypto'
 import { type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
 import type { UserId } from '../../core/ids.js'
-import { DuplicateEmail, DuplicateIdentifier, type NewUser, type UserChanges, type UserListQuery, type UserStore } from '../../core/store.js'
+import {
+  DuplicateEmail,
+  DuplicateIdentifier,
+  type NewUser,
+  type UserChanges,
+  type UserListQuery,
+  type UserStore,
+} from '../../core/store.js'
 import type { BaseUser, UserFields } from '../../core/user.js'
 import { type Database, idFromRow } from './database.js'
 import { isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
