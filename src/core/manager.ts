@@ -388,6 +388,18 @@ export class UserManager<U extends BaseUser> {
     return upgraded ?? (await this.store.get(user.id)) ?? user
   }
 
+  /**
+   * The name a login's lock-out counts by: with login identifiers besides the e-mail, the address
+   * of the account the username names (so that switching between its e-mail and its username, or
+   * their spellings, buys no extra attempts), else the username as given. No look-up with the
+   * default identifiers.
+   */
+  async loginAccountName(username: string): Promise<string> {
+    if (this.loginIdentifiers.length === 1 && this.loginIdentifiers[0] === 'email') return username
+    const user = await findByLoginName(this.store, this.loginIdentifiers, username.trim())
+    return user ? user.email : username
+  }
+
   /** Runs the `onBeforeLogin` veto: a `LoginRefused` it throws refuses the login before any token is written. */
   async beforeLogin(user: U, ctx: BeforeLoginContext): Promise<void> {
     await this.hooks.onBeforeLogin?.(user, ctx)

@@ -277,6 +277,35 @@ for (const kind of databaseKinds()) {
     })
   }
 
+  describe(`${kind}: the login lock-out counts an account's e-mail and username together`, () => {
+    const { it } = service(kind, {
+      LOGIN_WITH_USERNAME: 'true',
+      RATE_LIMIT: 'true',
+      RATE_LIMIT_IP_REQUESTS: '1000',
+      RATE_LIMIT_ACCOUNT_REQUESTS: '1000',
+      LOGIN_IP_FAILURES: '1000',
+      LOGIN_FREE_ATTEMPTS: '2',
+      LOGIN_LOCKOUT_MAX: '60',
+    })
+    const locked = (res: Response) =>
+      assert.deepEqual(
+        [res.statusCode, res.json(), res.headers['retry-after']],
+        [429, { detail: 'TOO_MANY_REQUESTS' }, '1'],
+      )
+
+    it('two failures, one by e-mail and one by username, lock every spelling of the account', async (api) => {
+      const name = newName('Agravain')
+      const { email } = await withName(api, name)
+      assert.deepEqual(reply(await api.login(name, 'wrong-password-123')), BAD_CREDENTIALS)
+      assert.deepEqual(reply(await api.login(email, 'wrong-password-123')), BAD_CREDENTIALS)
+      const fullWidth = [...name].map((c) => String.fromCodePoint((c.codePointAt(0) as number) + 0xfee0)).join('')
+      for (const username of [name.toUpperCase(), email, fullWidth]) locked(await api.login(username, PASSWORD))
+      const other = newName('Gareth')
+      await withName(api, other)
+      assert.equal((await api.login(other, PASSWORD)).statusCode, 200)
+    })
+  })
+
   describe(`${kind}: LOGIN_WITH_USERNAME off (the default)`, () => {
     const { it } = service(kind, {})
 
