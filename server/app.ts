@@ -32,7 +32,7 @@ import { oauthAccountStore, oauthStateStore, registerOAuthRouters } from './oaut
 import { createRateLimiter, trustProxyOption } from './rate-limit.js'
 import { redocRoutes } from './redoc.js'
 import { frameworkErrors, securityHeaders } from './security-headers.js'
-import { type User, userFields, validatePassword } from './user.js'
+import { loginIdentifiers, serviceUserFields, type User, validatePassword } from './user.js'
 
 /** Never in a log line: credentials, tokens, hashes. */
 export const LOG_REDACT = [
@@ -107,7 +107,9 @@ export async function buildApp(
     tables: config.tables,
   })
   app.addHook('onClose', () => database.close())
-  const report = await migrateToLatest(database, { fields: userFields })
+  const userFields = serviceUserFields(config.loginWithUsername)
+  const identifiers = loginIdentifiers(config.loginWithUsername)
+  const report = await migrateToLatest(database, { fields: userFields, loginIdentifiers: identifiers })
   if (report.applied.length || report.addedColumns.length || report.identitiesAssigned)
     app.log.info(report, 'database migrated')
 
@@ -121,7 +123,7 @@ export async function buildApp(
   // A hook's log line carries its request's id (reqId) when a request caused it.
   const logOf = (ctx: HookContext) => ctx.request?.log ?? app.log
   const manager = new UserManager<User>({
-    store: createKyselyUserStore<User>(database, userFields),
+    store: createKyselyUserStore<User>(database, userFields, { loginIdentifiers: identifiers }),
     secret: config.secret,
     resetPasswordToken: { lifetimeSeconds: config.resetPasswordTokenLifetime },
     verificationToken: { lifetimeSeconds: config.verificationTokenLifetime },
@@ -232,7 +234,11 @@ export async function buildApp(
     await app.register(hostedPages, {
       appName: 'fastify-users',
       api: { login: `${config.loginUriPrefix}/login`, logout: `${config.loginUriPrefix}/logout` },
-      signUpFields: [{ name: 'first_name', autocomplete: 'given-name', required: true }],
+      signUpFields: [
+        { name: 'first_name', autocomplete: 'given-name', required: true },
+        ...(config.loginWithUsername ? [{ name: 'username', autocomplete: 'username', maxLength: 32 }] : []),
+      ],
+      signInWithUsername: config.loginWithUsername,
       passwordRules: [{ kind: 'minLength', value: 8 }, { kind: 'notContainingEmail' }],
       redirectRoot: true,
       confirmEmailChange: config.emailChange === 'confirm',

@@ -1,12 +1,13 @@
 import { createPasswordHasher } from 'fastify-users'
 import { type CliConfig, CliConfigError, runCli as runLibraryCli } from '../src/cli/index.js'
 import { ConfigError, DEVELOPMENT_SECRET, loadConfig } from './config.js'
-import { userFields, validatePassword } from './user.js'
+import { serviceUserFields, validatePassword } from './user.js'
 
 /**
- * The reference service's configuration for the command line: its user model (first_name) and its
- * environment, checked by loadConfig as at start. fastify-users.config.ts at the repository's root
- * exports it, so `npm run cli` and the package's bin agree here.
+ * The reference service's configuration for the command line: its user model (first_name, and
+ * username with LOGIN_WITH_USERNAME) and its environment, checked by loadConfig as at start.
+ * fastify-users.config.ts at the repository's root exports it, so `npm run cli` and the package's
+ * bin agree here.
  */
 export function serviceCliConfig(env: Record<string, string | undefined>): CliConfig {
   try {
@@ -16,7 +17,8 @@ export function serviceCliConfig(env: Record<string, string | undefined>): CliCo
       databaseTimeoutMs: config.databaseTimeoutMs,
       userIdType: config.userIdType,
       tables: config.tables,
-      fields: userFields,
+      // with LOGIN_WITH_USERNAME, `username` too (its login identities are given at the service's next start)
+      fields: serviceUserFields(config.loginWithUsername),
       validatePassword,
       passwords: createPasswordHasher(config.passwordHash.argon2, {
         algorithm: config.passwordHash.algorithm,

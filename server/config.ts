@@ -40,6 +40,8 @@ export interface Config {
   refreshTokenLifetime: number
   /** Seconds a spent refresh token is answered with its successor (concurrent refreshes); 0: strict rotation. */
   refreshReuseInterval: number
+  /** LOGIN_WITH_USERNAME: users may have a unique `username` and log in with it or their e-mail. */
+  loginWithUsername: boolean
   /** Enables the Redis backend (/auth/redis) when set: one server (REDIS_URL), through Sentinel, or a Cluster. */
   redis: RedisConfig | undefined
   /** Connect and command timeout of the Redis client (ms): Redis down answers 503 within it. */
@@ -651,6 +653,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     requireVerification: bool('REQUIRE_VERIFICATION', false),
     refreshTokenLifetime: int('REFRESH_TOKEN_LIFETIME', 30 * 24 * 3600, 60, 31_536_000),
     refreshReuseInterval: int('REFRESH_REUSE_INTERVAL', 10, 0, 300),
+    loginWithUsername: bool('LOGIN_WITH_USERNAME', false),
     redis: redisConfig(read, problems),
     redisTimeoutMs: int('REDIS_TIMEOUT_MS', 2000, 100, 600_000),
     cookieSecure: bool('COOKIE_SECURE', true),

@@ -18,6 +18,13 @@ export type {
   UserValidationContext,
   UserValidator,
 } from './core/hooks.js'
+export {
+  DEFAULT_LOGIN_IDENTIFIERS,
+  IdentifierAlreadyExists,
+  type IdentifierContext,
+  identifierKey,
+  loginNameKey,
+} from './core/identifiers.js'
 export { type IdOf, parseIntegerId, parseUuid, type UserId, type UserIdType } from './core/ids.js'
 export {
   type CreateInput,
@@ -38,6 +45,7 @@ export {
 } from './core/passwords.js'
 export {
   DuplicateEmail,
+  DuplicateIdentifier,
   type NewUser,
   type UpdateConditions,
   type UserChanges,

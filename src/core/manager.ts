@@ -26,6 +26,13 @@ import type {
   UserManagerHooks,
   UserValidator,
 } from './hooks.js'
+import {
+  checkIdentifiersFree,
+  checkLoginIdentifiers,
+  DEFAULT_LOGIN_IDENTIFIERS,
+  findByLoginName,
+  IdentifierAlreadyExists,
+} from './identifiers.js'
 import { idParser, type UserId, type UserIdType } from './ids.js'
 import {
   associateOAuthAccount,
@@ -37,7 +44,14 @@ import {
   resolveOAuthUser,
 } from './oauth.js'
 import { createPasswordHasher, MAX_PASSWORD_LENGTH, type PasswordHasher, passwordLength } from './passwords.js'
-import { DuplicateEmail, type UserChanges, type UserListQuery, type UserPage, type UserStore } from './store.js'
+import {
+  DuplicateEmail,
+  DuplicateIdentifier,
+  type UserChanges,
+  type UserListQuery,
+  type UserPage,
+  type UserStore,
+} from './store.js'
 import { AUDIENCE, type Clock, fingerprintMatches, passwordFingerprint, signJwt, verifyJwt } from './tokens.js'
 import type { BaseUser } from './user.js'
 
@@ -105,6 +119,12 @@ export interface UserManagerOptions<U extends BaseUser> {
   emailChange?: EmailChangeMode
   /** The e-mail change tokens (default: `secret`, 3600 s, audience `fastify-users:email-change`, HS256). */
   emailChangeToken?: Partial<TokenSettings>
+  /**
+   * The fields a login's `username` may name, looked up in this order (default: the store's
+   * `loginIdentifiers`, else `['email']`, fastapi-users' contract). Each besides `email` must be one
+   * the store keeps unique (`createKyselyUserStore(db, fields, { loginIdentifiers })`).
+   */
+  loginIdentifiers?: string[]
 }
 
 export interface Credentials {
@@ -154,6 +174,8 @@ export class UserManager<U extends BaseUser> {
   private readonly revokers: ((user: U) => Promise<void>)[] = []
   private readonly proofListeners: ((user: U) => Promise<void>)[] = []
   private readonly oauthCallbacks: Pick<UserManagerOptions<U>, 'oauthCallback' | 'oauthAssociateCallback'>
+  /** The fields a login's `username` may name, in look-up order. */
+  readonly loginIdentifiers: readonly string[]
 
   constructor(options: UserManagerOptions<U>) {
     if (!options.store) throw new TypeError('UserManager: `store` is required')
@@ -180,6 +202,10 @@ export class UserManager<U extends BaseUser> {
       oauthCallback: options.oauthCallback,
       oauthAssociateCallback: options.oauthAssociateCallback,
     }
+    this.loginIdentifiers = checkLoginIdentifiers(
+      options.loginIdentifiers ?? this.store.loginIdentifiers ?? DEFAULT_LOGIN_IDENTIFIERS,
+      this.store.loginIdentifiers ?? [],
+    )
   }
 
   /**
@@ -263,6 +289,7 @@ export class UserManager<U extends BaseUser> {
     await this.userValidator?.(draft, { operation: 'create', changes: given })
     await this.validatePassword(password, draft, 'REGISTER')
     if (await this.store.getByEmail(draft.email)) throw new UserAlreadyExists()
+    await checkIdentifiersFree(this.store, this.store.loginIdentifiers ?? [], given, 'REGISTER')
 
     row.hashed_password = await this.passwords.hash(password)
     let user: U
@@ -270,6 +297,7 @@ export class UserManager<U extends BaseUser> {
       user = await this.store.create(row as unknown as Omit<U, 'id'>)
     } catch (error) {
       if (error instanceof DuplicateEmail) throw new UserAlreadyExists()
+      if (error instanceof DuplicateIdentifier) throw new IdentifierAlreadyExists(error.field, 'REGISTER')
       throw error
     }
     await this.after('onAfterRegister', () => this.hooks.onAfterRegister?.(user, options.ctx ?? {}), options.ctx)
@@ -420,6 +448,7 @@ export class UserManager<U extends BaseUser> {
         // The same address is written back too, so that the condition below is always checked.
         emailChanges = email === current.email ? { email } : { email, is_verified: false }
       }
+      await checkIdentifiersFree(this.store, this.store.loginIdentifiers ?? [], changes, 'UPDATE_USER', current)
       let updated: U | null
       try {
         updated = await this.store.update(
@@ -429,6 +458,7 @@ export class UserManager<U extends BaseUser> {
         )
       } catch (error) {
         if (error instanceof DuplicateEmail) throw new EmailAlreadyExists()
+        if (error instanceof DuplicateIdentifier) throw new IdentifierAlreadyExists(error.field, 'UPDATE_USER')
         throw error
       }
       // the address the row had when the write went through
@@ -453,7 +483,7 @@ export class UserManager<U extends BaseUser> {
   }
 
   /**
-   * The user these credentials belong to, or null. A missing user costs a dummy verification,
+   * The user these credentials belong to, or null. The username may name any of `loginIdentifiers`. A missing user costs a dummy verification,
    * so failures take the same time; an outdated hash is upgraded on success.
    */
   async authenticate(credentials: Credentials): Promise<U | null> {
@@ -462,7 +492,7 @@ export class UserManager<U extends BaseUser> {
       await this.passwords.verifyDummy('')
       return null
     }
-    const user = await this.store.getByEmail(username.trim())
+    const user = await findByLoginName(this.store, this.loginIdentifiers, username.trim())
     if (!user) {
       await this.passwords.verifyDummy(password)
       return null
@@ -475,6 +505,18 @@ export class UserManager<U extends BaseUser> {
     })
     // Lost the race to a concurrent login's upgrade: the stored hash is that one's.
     return upgraded ?? (await this.store.get(user.id)) ?? user
+  }
+
+  /**
+   * The name a login's lock-out counts by: with login identifiers besides the e-mail, the address
+   * of the account the username names (so that switching between its e-mail and its username, or
+   * their spellings, buys no extra attempts), else the username as given. No look-up with the
+   * default identifiers.
+   */
+  async loginAccountName(username: string): Promise<string> {
+    if (this.loginIdentifiers.length === 1 && this.loginIdentifiers[0] === 'email') return username
+    const user = await findByLoginName(this.store, this.loginIdentifiers, username.trim())
+    return user ? user.email : username
   }
 
   /** Runs the `onBeforeLogin` veto: a `LoginRefused` it throws refuses the login before any token is written. */

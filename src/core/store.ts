@@ -26,6 +26,13 @@ export interface UserStore<U extends BaseUser> {
    * every route but the superusers' user list.
    */
   list?(query: UserListQuery): Promise<UserPage<U>>
+  /**
+   * The login identifiers besides `email` whose values this store keeps unique (`identifierKey`,
+   * core/identifiers.ts): `create` and `update` throw `DuplicateIdentifier` when another user has the value.
+   */
+  readonly loginIdentifiers?: readonly string[]
+  /** The user whose `field` (one of `loginIdentifiers`) has the value's `identifierKey`, or null. */
+  getByIdentifier?(field: string, value: string): Promise<U | null>
 }
 
 /** How users may be ordered: by address (by code point, not a locale) or by id; `-` for descending. */
@@ -63,6 +70,16 @@ export interface UpdateConditions<U extends BaseUser> {
 export class DuplicateEmail extends Error {
   constructor(options?: { cause?: unknown }) {
     super('a user with this e-mail already exists', options)
+  }
+}
+
+/** Another user already has this value of a login identifier (`field`). */
+export class DuplicateIdentifier extends Error {
+  constructor(
+    readonly field: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`a user with this ${field} already exists`, options)
   }
 }
 

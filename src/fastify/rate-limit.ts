@@ -3,8 +3,8 @@ import { isIPv4, isIPv6 } from 'node:net'
 import { parse as parseCookie, serialize as serializeCookie } from 'cookie'
 import type { FastifyRequest, onRequestAsyncHookHandler, preHandlerAsyncHookHandler } from 'fastify'
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible'
-import { emailIdentityKey } from '../core/email.js'
 import { ServiceUnavailable } from '../core/errors.js'
+import { loginNameKey } from '../core/identifiers.js'
 import type { Database } from '../stores/kysely/database.js'
 import { DatabaseRateLimiter } from '../stores/kysely/rate-limit-store.js'
 import { HttpError } from './errors.js'
@@ -405,10 +405,11 @@ function ipv4AsGroups(group: string): string[] {
 
 /**
  * The rate-limit key of an account: the core's e-mail normalisation, lower-cased (as the store
- * matches addresses), hashed so no address is kept in the limiter's store.
+ * matches addresses), or a username's identifier key (`loginNameKey`), hashed so no address is
+ * kept in the limiter's store.
  */
 export function accountKey(identifier: string): string {
-  return createHash('sha256').update(emailIdentityKey(identifier)).digest('base64url')
+  return createHash('sha256').update(loginNameKey(identifier)).digest('base64url')
 }
 
 function checkLimits(limits: RateLimits) {

@@ -1,4 +1,6 @@
 import type { TSchema } from 'typebox'
+import { extraIdentifiers, type IdentifierContext, identifierExistsCode } from '../core/identifiers.js'
+import { type UserFields, type WritePlace, writableFieldNames } from '../core/user.js'
 import { ErrorModel, HTTPValidationError } from '../core/wire-schemas.js'
 
 /**
@@ -106,6 +108,23 @@ export const errors = {
     'A store (the database, Redis) or the provider cannot be reached: retry after Retry-After seconds.',
   ),
 } satisfies Record<string, ErrorDoc>
+
+/**
+ * The taken-value errors of the login identifiers besides the e-mail (a username, issue #17) that a
+ * route may write (`place`): `REGISTER_USERNAME_ALREADY_EXISTS`, `UPDATE_USER_USERNAME_ALREADY_EXISTS`.
+ * None where the app has no such identifier: the document is then fastapi-users' as before.
+ */
+export function identifierErrors(
+  identifiers: readonly string[] | undefined,
+  fields: UserFields,
+  place: WritePlace,
+  context: IdentifierContext,
+): ErrorDoc[] {
+  const writable = writableFieldNames(fields, place)
+  return extraIdentifiers(identifiers ?? [])
+    .filter((field) => writable.includes(field))
+    .map((field) => error(400, identifierExistsCode(field, context), `A user with this ${field} already exists.`))
+}
 
 /** What any route that reads a body may answer before it looks at anything else. */
 export const bodyErrors = [errors.unparsableBody, errors.bodyTooLarge]

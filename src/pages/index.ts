@@ -24,7 +24,7 @@ import {
   renderSignUp,
   renderVerify,
 } from './render.js'
-import { mergeStrings, type PageStrings, type PageStringsOverride, pageStrings } from './strings.js'
+import { mergeStrings, type PageStrings, type PageStringsOverride, pageStrings, usernameWording } from './strings.js'
 
 export type { PageField, PagePaths, PasswordRule } from './render.js'
 export { type PageStrings, type PageStringsOverride, pageStrings } from './strings.js'
@@ -77,6 +77,11 @@ export interface HostedPagesOptions {
    * `api.me`): turn it on where the users router has `selfDelete`. Default false.
    */
   accountDeletion?: boolean
+  /**
+   * Sign-in takes an e-mail address or a username (the app's `loginIdentifiers` name one): the field
+   * is labelled `signIn.emailOrUsername` and takes any text. Default false.
+   */
+  signInWithUsername?: boolean
 }
 
 const DEFAULT_API: PagesApi = {
@@ -127,7 +132,9 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
   }
   const assetsPath = (options.assetsPath ?? '/_pages').replace(/\/+$/, '')
   const assetUrl = (name: keyof typeof ASSETS) => `${prefix}${assetsPath}/${name}?v=${ASSETS[name].etag.slice(1, 9)}`
-  const strings: PageStrings = mergeStrings(pageStrings, options.strings)
+  // with usernames, the sign-in failure names them too (an app's own wording still wins)
+  const base = options.signInWithUsername ? mergeStrings(pageStrings, usernameWording(pageStrings)) : pageStrings
+  const strings: PageStrings = mergeStrings(base, options.strings)
   const signUpFields = options.signUpFields ?? []
   const api = { ...DEFAULT_API, ...options.api }
 
@@ -139,6 +146,7 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     stylesheets: options.stylesheets ?? [],
     passwordRules: options.passwordRules ?? [],
     signUpFields,
+    signInWithUsername: options.signInWithUsername ?? false,
     accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
     accountDeletion: options.accountDeletion ?? false,
     clientConfig: jsonForHtml({

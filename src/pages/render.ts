@@ -43,6 +43,8 @@ export interface RenderContext {
   stylesheets: string[]
   passwordRules: PasswordRule[]
   signUpFields: PageField[]
+  /** Sign-in's field takes an e-mail address or a username. */
+  signInWithUsername?: boolean
   accountFields: string[]
   /** Serialised once: what pages.js needs (routes, paths, texts). */
   clientConfig: string
@@ -108,6 +110,17 @@ function emailField(ctx: RenderContext, id = 'email'): string {
     autocomplete: 'email',
     required: true,
     extra: ' inputmode="email" autocapitalize="none" spellcheck="false"',
+  })
+}
+
+/** Sign-in's field when users may also sign in with a username: any text, named `email` for the script. */
+function emailOrUsernameField(ctx: RenderContext): string {
+  return input('email', h(ctx.strings.signIn.emailOrUsername), {
+    type: 'text',
+    name: 'email',
+    autocomplete: 'username',
+    required: true,
+    extra: ' autocapitalize="none" spellcheck="false"',
   })
 }
 
@@ -187,7 +200,7 @@ export function renderSignIn(ctx: RenderContext, notice: string | undefined): st
   const noticeText = notice ? s.signIn.notices[notice] : undefined
   const body = `${noticeText ? `<p class="fu-notice fu-notice--static">${h(noticeText)}</p>` : ''}
 <form class="fu-form" data-form="sign-in" method="post" novalidate>
-${emailField(ctx)}
+${ctx.signInWithUsername ? emailOrUsernameField(ctx) : emailField(ctx)}
 ${passwordField(ctx, 'password', s.common.password, 'current')}
 ${submit(s.signIn.submit)}
 </form>

@@ -35,9 +35,13 @@ export const pageStrings = {
     },
   },
   /** Labels of the user's own fields (sign-up form, account page), by field name. */
-  fieldLabels: { first_name: 'First name' } as Record<string, string>,
+  fieldLabels: { first_name: 'First name', username: 'Username' } as Record<string, string>,
   signIn: {
     title: 'Sign in',
+    /** The sign-in field's label when users may also sign in with a username (`signInWithUsername`). */
+    emailOrUsername: 'E-mail or username',
+    /** LOGIN_BAD_CREDENTIALS's wording when users may sign in with a username. */
+    badCredentialsWithUsername: 'The e-mail address, username or password is not right. Check them and try again.',
     submit: 'Sign in',
     forgot: 'Forgot your password?',
     noAccount: 'New here?',
@@ -151,6 +155,8 @@ export const pageStrings = {
     VERIFY_USER_ALREADY_VERIFIED: 'This e-mail address is already verified.',
     UPDATE_USER_EMAIL_ALREADY_EXISTS: 'Another account already uses this e-mail address.',
     EMAIL_CHANGE_BAD_TOKEN: 'This link is not valid or has already been used.',
+    REGISTER_USERNAME_ALREADY_EXISTS: 'This username is taken. Choose another one.',
+    UPDATE_USER_USERNAME_ALREADY_EXISTS: 'This username is taken. Choose another one.',
     INVALID_PASSWORD: 'This password cannot be used: {reason}.',
     CURRENT_PASSWORD_WRONG: 'Your current password is not right.',
     DELETE_USER_INVALID_PASSWORD: 'Your password is not right.',
@@ -182,6 +188,11 @@ function mergeDeep(base: unknown, override: unknown): unknown {
   const out: Record<string, unknown> = { ...(base as Record<string, unknown>) }
   for (const [key, value] of Object.entries(override)) out[key] = mergeDeep(out[key], value)
   return out
+}
+
+/** The wording that changes when users may sign in with a username as well as an e-mail address. */
+export function usernameWording(strings: PageStrings): PageStringsOverride {
+  return { errors: { LOGIN_BAD_CREDENTIALS: strings.signIn.badCredentialsWithUsername } }
 }
 
 /** Fills `{name}` placeholders; unknown names stay as they are. */

@@ -292,6 +292,8 @@ for (const kind of databaseKinds()) {
         'create the table refresh_token (user_id integer)',
         'create the table "oauth_account" (user_id integer)',
         'create the table rate_limit',
+        'create the table login_identity (field, identity_key, user_id integer): the keys of the login identifiers ' +
+          'besides the e-mail (a username), empty until the app names some',
       ]) {
         assert.ok(wouldDo.includes(change), change)
       }

@@ -165,6 +165,7 @@ describe('every documented error is answered, and every error answered is docume
         'sqlite',
         {
           REQUIRE_VERIFICATION: 'true',
+          LOGIN_WITH_USERNAME: 'true',
           SELF_DELETE: 'true',
           LOG_LEVEL: 'info',
           BODY_LIMIT: '4096',
@@ -271,6 +272,13 @@ describe('every documented error is answered, and every error answered is docume
       await api.crossSite('DELETE', sessionsOf, admin.cookie)
       await api.delete(`/users/${unknownId}/sessions`, admin.jwt)
 
+      // a username another user has (LOGIN_WITH_USERNAME): on registration, the user's and a superuser's update
+      const taken = { password: PASSWORD, first_name: 'Ann', username: 'apidocs.taken' }
+      await api.post('/auth/register', { email: newEmail('apidocs'), ...taken })
+      await api.post('/auth/register', { email: newEmail('apidocs'), ...taken, username: 'APIDOCS.taken' })
+      await api.patch('/users/me', { username: 'apidocs.TAKEN' }, verified.jwt)
+      await api.patch(other, { username: 'apidocs.taken' }, admin.jwt)
+      await api.post('/users', { email: newEmail('apidocs'), ...taken }, admin.jwt)
       // a user deleting its own account (SELF_DELETE), and the before-delete veto on both deletions
       const deleteMe = (token: string | undefined, payload: unknown) =>
         api.send({

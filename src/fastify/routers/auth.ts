@@ -60,7 +60,7 @@ export function authRouter<U extends BaseUser>(
 
   /** The active user these credentials belong to; counted against the lock-out when limits are on. */
   const checkPassword = async (request: FastifyRequest, reply: FastifyReply, username: string, password: string) => {
-    const attempt = await ctx.rateLimits?.beginLogin(request, username)
+    const attempt = await ctx.rateLimits?.beginLogin(request, await manager.loginAccountName(username))
     let user: U | null
     try {
       user = await manager.authenticate({ username, password })

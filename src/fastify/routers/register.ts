@@ -3,7 +3,7 @@ import type { CreateInput } from '../../core/manager.js'
 import { type BaseUser, writableInput } from '../../core/user.js'
 import { keepRawBody } from '../errors.js'
 import { rateLimited } from '../rate-limit.js'
-import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
+import { bodyErrors, documented, errors, exampleOf, identifierErrors } from '../route-docs.js'
 import { REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -40,6 +40,7 @@ export function registerRouter<U extends BaseUser>(
           errors: [
             ...bodyErrors,
             errors.registerUserExists,
+            ...identifierErrors(ctx.manager.store.loginIdentifiers, ctx.fields, 'register', 'REGISTER'),
             errors.registerInvalidPassword,
             errors.validation,
             ...limit.errors,

@@ -6,7 +6,7 @@ import { type BaseUser, writableInput } from '../../core/user.js'
 import { csrfPossible } from '../current-user.js'
 import { keepRawBody, notFound, unauthorized } from '../errors.js'
 import { booleanParam, integerParam, literalParam, readQuery, textParam } from '../query.js'
-import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
+import { bodyErrors, documented, errors, exampleOf, identifierErrors } from '../route-docs.js'
 import { Null, REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
@@ -110,6 +110,9 @@ export function usersRouter<U extends BaseUser>(
     const refusedUnverified = verified && errors.notVerified
     const signedIn = [errors.unauthorized, refusedUnverified]
     const bySuperuser = [errors.unauthorized, errors.notSuperuser, refusedUnverified]
+    // the taken-value errors of login identifiers besides the e-mail (a username), where there are any
+    const takenBy = (place: 'self' | 'admin', context: 'REGISTER' | 'UPDATE_USER') =>
+      identifierErrors(manager.store.loginIdentifiers, fields, place, context)
 
     instance.get('/me', {
       ...common,
@@ -147,6 +150,7 @@ export function usersRouter<U extends BaseUser>(
           errors: [
             ...bodyErrors,
             errors.updateEmailExists,
+            ...takenBy('self', 'UPDATE_USER'),
             errors.updateInvalidPassword,
             ...signedIn,
             csrf,
@@ -320,6 +324,7 @@ export function usersRouter<U extends BaseUser>(
           errors: [
             ...bodyErrors,
             errors.registerUserExists,
+            ...takenBy('admin', 'REGISTER'),
             errors.registerInvalidPassword,
             ...bySuperuser,
             csrf,
@@ -393,6 +398,7 @@ export function usersRouter<U extends BaseUser>(
           errors: [
             ...bodyErrors,
             errors.updateEmailExists,
+            ...takenBy('admin', 'UPDATE_USER'),
             errors.updateInvalidPassword,
             ...bySuperuser,
             csrf,

@@ -131,7 +131,12 @@
     return { status: response.status, body: data }
   }
 
-  const FIELD_OF_CODE = { REGISTER_USER_ALREADY_EXISTS: 'email', UPDATE_USER_EMAIL_ALREADY_EXISTS: 'email' }
+  const FIELD_OF_CODE = {
+    REGISTER_USER_ALREADY_EXISTS: 'email',
+    UPDATE_USER_EMAIL_ALREADY_EXISTS: 'email',
+    REGISTER_USERNAME_ALREADY_EXISTS: 'username',
+    UPDATE_USER_USERNAME_ALREADY_EXISTS: 'username',
+  }
 
   /** What went wrong, in words: { message, code, field }. */
   function describe(result) {

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResult, Migrator, sql } from
 import type { UserFields } from '../../core/user.js'
 import type { Database } from './database.js'
 import { assignMissingIdentities } from './identity.js'
+import { assignMissingLoginIdentities, storeIdentifiers } from './login-identity.js'
 import { withMigrationLock } from './migration-lock.js'
 import { userTable } from './migrations/0001-user.js'
 import { accessTokenTable } from './migrations/0002-accesstoken.js'
@@ -10,6 +11,7 @@ import { oauthAccountTable } from './migrations/0004-oauth-account.js'
 import { identityKeys } from './migrations/0005-identity.js'
 import { oauthUniqueAndState } from './migrations/0006-oauth-unique-and-state.js'
 import { rateLimitTable } from './migrations/0007-rate-limit.js'
+import { loginIdentityTable } from './migrations/0011-login-identity.js'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -18,6 +20,11 @@ export interface MigrateOptions {
   migrations?: Record<string, Migration>
   /** How long to wait for another process's migration to finish (ms; default 60 000). */
   lockTimeoutMs?: number
+  /**
+   * The app's login identifiers (as given to the user store): users with a value of one and no
+   * identity for it (rows another program wrote) get it (login_identity, 0011).
+   */
+  loginIdentifiers?: string[]
 }
 
 export interface MigrationReport {
@@ -27,6 +34,8 @@ export interface MigrationReport {
   addedColumns: string[]
   /** Users given their e-mail identity now (written by another program since 0005-identity). */
   identitiesAssigned: number
+  /** Users given an identity of a login identifier now (`loginIdentifiers`; only when some are given). */
+  loginIdentitiesAssigned?: number
 }
 
 export class MigrationFailed extends Error {
@@ -51,6 +60,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0005-identity': identityKeys(caps, database),
     '0006-oauth-unique-and-state': oauthUniqueAndState(caps, database),
     '0007-rate-limit': rateLimitTable(),
+    '0011-login-identity': loginIdentityTable(caps, database),
   }
 }
 
@@ -62,6 +72,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
  */
 export async function migrateToLatest(database: Database, options: MigrateOptions = {}): Promise<MigrationReport> {
   const migrations = { ...builtInMigrations(database), ...options.migrations }
+  const identifiers = storeIdentifiers(options.loginIdentifiers, options.fields ?? {})
   return withMigrationLock(
     database,
     async (db) => {
@@ -75,10 +86,15 @@ export async function migrateToLatest(database: Database, options: MigrateOption
       if (error) throw new MigrationFailed(results, { cause: error })
       const addedColumns = await addFieldColumns(db, database.tables.user, options.fields ?? {})
       const identitiesAssigned = await assignMissingIdentities(db, database.tables.user)
+      const loginIdentities =
+        identifiers.length > 0
+          ? { loginIdentitiesAssigned: await assignMissingLoginIdentities(db, database.tables.user, identifiers) }
+          : {}
       return {
         applied: results.filter((r) => r.status === 'Success').map((r) => r.migrationName),
         addedColumns,
         identitiesAssigned,
+        ...loginIdentities,
       }
     },
     options.lockTimeoutMs,

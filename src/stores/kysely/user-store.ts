@@ -1,11 +1,19 @@
 import { randomUUID } from 'node:crypto'
 import { type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
 import type { UserId } from '../../core/ids.js'
-import { DuplicateEmail, type NewUser, type UserChanges, type UserListQuery, type UserStore } from '../../core/store.js'
+import {
+  DuplicateEmail,
+  DuplicateIdentifier,
+  type NewUser,
+  type UserChanges,
+  type UserListQuery,
+  type UserStore,
+} from '../../core/store.js'
 import type { BaseUser, UserFields } from '../../core/user.js'
 import { type Database, idFromRow } from './database.js'
 import { isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
 import { emailKeyDigest } from './identity.js'
+import { identifierDigest, storeIdentifiers, writeIdentity } from './login-identity.js'
 
 const BASE_BOOLEANS = ['is_active', 'is_superuser', 'is_verified']
 
@@ -16,8 +24,14 @@ const BASE_BOOLEANS = ['is_active', 'is_superuser', 'is_verified']
  * Who an address belongs to is the table `email_identity` (see identity.ts), written with every e-mail
  * in the same transaction.
  */
-export function createKyselyUserStore<U extends BaseUser>(database: Database, fields: UserFields = {}): UserStore<U> {
+export function createKyselyUserStore<U extends BaseUser>(
+  database: Database,
+  fields: UserFields = {},
+  options: KyselyUserStoreOptions = {},
+): UserStore<U> {
   const { db, capabilities, userIdType } = database
+  // The login identifiers besides the e-mail, each kept unique by the table login_identity (0011).
+  const identifiers = storeIdentifiers(options.loginIdentifiers, fields)
   const table = database.tables.user
   const integer = userIdType === 'integer'
   const booleans = [
@@ -93,6 +107,7 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
     try {
       return await query()
     } catch (error) {
+      if (error instanceof DuplicateIdentifier) throw error
       if (isUniqueViolation(error)) throw new DuplicateEmail({ cause: scrubDatabaseError(error) })
       return unavailableOr(error)
     }
@@ -116,6 +131,20 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
   return {
     idType: userIdType,
     get: byId,
+    ...(options.loginIdentifiers && { loginIdentifiers: [...options.loginIdentifiers] }),
+
+    async getByIdentifier(field, value) {
+      if (!identifiers.includes(field)) return null
+      const row = await db
+        .selectFrom(table)
+        .innerJoin('login_identity', 'login_identity.user_id', `${table}.id`)
+        .select(columns.map((c) => `${table}.${c}`))
+        .where('login_identity.field', '=', field)
+        .where('login_identity.identity_key', '=', identifierDigest(value))
+        .executeTakeFirst()
+        .catch(unavailableOr)
+      return toUser(row)
+    },
 
     async getByEmail(email) {
       const row = await db
@@ -138,6 +167,8 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
             .insertInto('email_identity')
             .values({ email_key: emailKeyDigest(data.email), user_id: id })
             .execute()
+          const values = data as Record<string, unknown>
+          for (const field of identifiers) await writeIdentity(trx, id, field, values[field], false)
           return id
         }),
       )
@@ -159,7 +190,8 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
       }
       const email = changes.email
       const conditional = Object.keys(conditions).length > 0
-      if (email === undefined) {
+      const moved = identifiers.filter((field) => (changes as Record<string, unknown>)[field] !== undefined)
+      if (email === undefined && moved.length === 0) {
         const result = await write(() => query.executeTakeFirst())
         // MariaDB counts matched rows here too (mysql2 sets CLIENT_FOUND_ROWS), not only changed ones.
         return conditional && Number(result.numUpdatedRows) === 0 ? null : byId(user.id)
@@ -168,12 +200,16 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
         db.transaction().execute(async (trx) => {
           const result = await trx.executeQuery(query.compile())
           if (conditional && Number(result.numAffectedRows ?? 0) === 0) return false
-          // The identity moves with the address; another user's identity refuses it (DuplicateEmail).
-          await trx.deleteFrom('email_identity').where('user_id', '=', user.id).execute()
-          await trx
-            .insertInto('email_identity')
-            .values({ email_key: emailKeyDigest(email), user_id: user.id })
-            .execute()
+          if (email !== undefined) {
+            // The identity moves with the address; another user's identity refuses it (DuplicateEmail).
+            await trx.deleteFrom('email_identity').where('user_id', '=', user.id).execute()
+            await trx
+              .insertInto('email_identity')
+              .values({ email_key: emailKeyDigest(email), user_id: user.id })
+              .execute()
+          }
+          const values = changes as Record<string, unknown>
+          for (const field of moved) await writeIdentity(trx, user.id, field, values[field], true)
           return true
         }),
       )
@@ -193,6 +229,15 @@ export function createKyselyUserStore<U extends BaseUser>(database: Database, fi
       await db.deleteFrom(table).where('id', '=', user.id).execute().catch(unavailableOr)
     },
   }
+}
+
+export interface KyselyUserStoreOptions {
+  /**
+   * The fields a login's `username` may name (default `['email']`); each besides `email` is one of
+   * the app's fields, kept unique by its `identifierKey` (core/identifiers.ts) in the table
+   * login_identity. Give the same list to `migrateToLatest`; the manager takes it from the store.
+   */
+  loginIdentifiers?: string[]
 }
 
 /**

@@ -7,6 +7,7 @@ import { identityFindings, inspectIdentity } from './identity.js'
 import { checkIndexes } from './indexes.js'
 import type { Inspection } from './inspection.js'
 import { accessTokenNote, inspectLinkedTable, oauthDuplicates } from './linked-tables.js'
+import { loginIdentityFindings } from './login-identity.js'
 import { findLookalikes, lookalikeFindings } from './lookalikes.js'
 import { migrationFindings, migrationState, plannedChanges } from './migrations.js'
 import { DEFAULT_TABLES, type DoctorReport, type Finding, type InspectOptions } from './types.js'
@@ -83,6 +84,9 @@ export async function inspectDatabase(database: Database, options: InspectOption
     ? await inspectIdentity(inspection, tables.includes('email_identity') && !identityPending)
     : { collisions: [], unkeyed: null }
   findings.push(...identityFindings(identity, identityPending, tables.includes('email_identity')))
+  findings.push(
+    ...loginIdentityFindings(state.pending.includes('0011-login-identity'), tables.includes('login_identity')),
+  )
 
   const linkedTables = { accessToken: accessToken.table, oauthAccount: oauthAccount.table }
   const wouldDo = plannedChanges(inspection, { state, userTable: { exists, indexes, byName }, linked: linkedTables })
