@@ -38,6 +38,8 @@ export interface Config {
   refreshTokenLifetime: number
   /** Seconds a spent refresh token is answered with its successor (concurrent refreshes); 0: strict rotation. */
   refreshReuseInterval: number
+  /** At most this many concurrent sessions (refresh families, database and Redis sessions) per user; 0: no cap. */
+  maxSessionsPerUser: number
   /** Enables the Redis backend (/auth/redis) when set: one server (REDIS_URL), through Sentinel, or a Cluster. */
   redis: RedisConfig | undefined
   /** Connect and command timeout of the Redis client (ms): Redis down answers 503 within it. */
@@ -636,6 +638,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     requireVerification: bool('REQUIRE_VERIFICATION', false),
     refreshTokenLifetime: int('REFRESH_TOKEN_LIFETIME', 30 * 24 * 3600, 60, 31_536_000),
     refreshReuseInterval: int('REFRESH_REUSE_INTERVAL', 10, 0, 300),
+    maxSessionsPerUser: int('MAX_SESSIONS_PER_USER', 0, 0, 10_000),
     redis: redisConfig(read, problems),
     redisTimeoutMs: int('REDIS_TIMEOUT_MS', 2000, 100, 600_000),
     cookieSecure: bool('COOKIE_SECURE', true),
