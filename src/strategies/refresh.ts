@@ -117,11 +117,13 @@ export class RefreshTokens {
       .map((row) => {
         const id = familySessionId(row.family_id)
         const info = infoOf.get(id)
+        const created = info?.created_at ?? (first.get(row.family_id) as Date)
         return {
           id,
-          created_at: (info?.created_at ?? (first.get(row.family_id) as Date)).toISOString(),
+          created_at: created.toISOString(),
           expires_at: row.expires_at.toISOString(),
-          last_used_at: row.created_at.toISOString(),
+          // the latest refresh (the login itself until the first)
+          last_used_at: (row.created_at > created ? row.created_at : created).toISOString(),
           user_agent: info?.user_agent ?? null,
           ip: info?.ip ?? null,
         }
