@@ -123,7 +123,7 @@ export class RefreshTokens {
           created_at: created.toISOString(),
           expires_at: row.expires_at.toISOString(),
           // the latest refresh (the login itself until the first)
-          last_used_at: (row.created_at > created ? row.created_at : created).toISOString(),
+          last_used_at: new Date(Math.max(row.created_at.getTime(), created.getTime())).toISOString(),
           user_agent: info?.user_agent ?? null,
           ip: info?.ip ?? null,
         }
