@@ -39,6 +39,8 @@ export interface PagesApi {
   requestVerifyToken: string
   verify: string
   me: string
+  /** The user's sessions (GET, and DELETE `<sessions>/<id>`): the list on /account. */
+  sessions: string
 }
 
 export interface HostedPagesOptions {
@@ -75,6 +77,7 @@ const DEFAULT_API: PagesApi = {
   requestVerifyToken: '/auth/request-verify-token',
   verify: '/auth/verify',
   me: '/users/me',
+  sessions: '/users/me/sessions',
 }
 
 /** The pages' Content-Security-Policy: our own script and stylesheet only, no framing, forms post to us only. */

@@ -109,6 +109,15 @@ export const pageStrings = {
     signOutHeading: 'Sign out',
     signOutIntro: 'Sign out of this browser tab.',
     signOut: 'Sign out',
+    sessionsHeading: 'Where you are signed in',
+    sessionsIntro: 'End any session you do not recognise: it is signed out (an app may keep access for a few minutes).',
+    sessionsEmpty: 'No other sessions.',
+    sessionUnknownAgent: 'Unknown browser or app',
+    sessionDetails: 'From {ip} · signed in {created} · last active {used}',
+    sessionCurrent: 'This browser',
+    sessionEnd: 'End',
+    sessionEndLabel: 'End the session of {agent}, signed in {created}',
+    sessionEnded: 'The session has ended.',
   },
   /** Our routes' error codes and failures, in words. */
   errors: {
