@@ -381,6 +381,7 @@ const OWN_TABLES = [
   'email_identity',
   'oauth_state',
   'rate_limit',
+  'session_info',
   'kysely_migration',
   'kysely_migration_lock',
 ]
