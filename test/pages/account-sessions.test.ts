@@ -109,6 +109,19 @@ describe('the sessions on the account page, in a browser', { skip: skipWithoutCh
     })
     assert.equal(still.statusCode, 200, 'the app is not')
 
+    // Signing out ends this browser's own session too (the page holds no refresh token to revoke it by).
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.waitForURL('**/sign-in?notice=signed-out')
+    const left = await inject({
+      method: 'GET',
+      url: '/users/me/sessions',
+      headers: { authorization: `Bearer ${appLogin.json().access_token}` },
+    })
+    assert.deepEqual(
+      (left.json() as { user_agent: string }[]).map((s) => s.user_agent),
+      [longAgent],
+    )
+
     assert.deepEqual(problems, [])
     await context.close()
   })

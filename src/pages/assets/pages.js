@@ -527,6 +527,11 @@
       await loadSessions()
 
       $('[data-action="sign-out"]').addEventListener('click', async () => {
+        // The page keeps no refresh token: its family (the session listed as this browser's) is ended by id.
+        const current = await call('GET', config.api.sessions, { token: session.get() })
+        const mine = Array.isArray(current.body) ? current.body.find((item) => item.current) : undefined
+        if (mine)
+          await call('DELETE', `${config.api.sessions}/${encodeURIComponent(mine.id)}`, { token: session.get() })
         await call('POST', config.api.logout, { token: session.get() })
         session.clear()
         location.assign(`${config.paths.signIn}?notice=signed-out`)
