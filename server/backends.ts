@@ -7,8 +7,14 @@ import {
   DatabaseStrategy,
   JWTStrategy,
   RefreshTokens,
+  SessionLimit,
 } from 'fastify-users'
-import { createKyselyAccessTokenStore, createKyselyRefreshTokenStore, type Database } from 'fastify-users/kysely'
+import {
+  createKyselyAccessTokenStore,
+  createKyselyRefreshTokenStore,
+  createKyselySessionInfoStore,
+  type Database,
+} from 'fastify-users/kysely'
 import { RedisStrategy } from 'fastify-users/redis'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
 import type { Config, RedisConfig } from './config.js'
@@ -28,6 +34,9 @@ export function createBackends(
   redis: RedisClient | undefined,
 ): AuthenticationBackend<User>[] {
   const lifetimeSeconds = config.accessTokenLifetime
+  // Where database sessions and refresh families keep their User-Agent, address and last use (Redis keeps its own).
+  const sessions = createKyselySessionInfoStore(database)
+  const limit = config.maxSessionsPerUser > 0 ? new SessionLimit(config.maxSessionsPerUser) : undefined
   const jwtStrategy = config.jwtKeys
     ? new JWTStrategy<User>({
         secret: config.secret,
@@ -56,6 +65,8 @@ export function createBackends(
         lifetimeSeconds: config.refreshTokenLifetime,
         reuseIntervalSeconds: config.refreshReuseInterval,
         secret: config.secret,
+        sessions,
+        limit,
       }),
     }),
     authenticationBackend<User>({
@@ -65,7 +76,12 @@ export function createBackends(
         cookieSecure: config.cookieSecure,
         csrf: { trustedOrigins: [new URL(config.publicUrl).origin, ...config.csrfTrustedOrigins] },
       }),
-      strategy: new DatabaseStrategy<User>({ store: createKyselyAccessTokenStore(database), lifetimeSeconds }),
+      strategy: new DatabaseStrategy<User>({
+        store: createKyselyAccessTokenStore(database),
+        lifetimeSeconds,
+        sessions,
+        limit,
+      }),
     }),
   ]
   if (redis) {
@@ -73,7 +89,7 @@ export function createBackends(
       authenticationBackend<User>({
         name: 'redis',
         transport: new BearerTransport({ tokenUrl: 'auth/redis/login', schemeName: 'OAuth2PasswordBearerRedis' }),
-        strategy: new RedisStrategy<User>({ redis, lifetimeSeconds }),
+        strategy: new RedisStrategy<User>({ redis, lifetimeSeconds, limit }),
       }),
     )
   }

@@ -42,6 +42,8 @@ export interface Config {
   refreshReuseInterval: number
   /** LOGIN_WITH_USERNAME: users may have a unique `username` and log in with it or their e-mail. */
   loginWithUsername: boolean
+  /** At most this many concurrent sessions (refresh families, database and Redis sessions) per user; 0: no cap. */
+  maxSessionsPerUser: number
   /** Enables the Redis backend (/auth/redis) when set: one server (REDIS_URL), through Sentinel, or a Cluster. */
   redis: RedisConfig | undefined
   /** Connect and command timeout of the Redis client (ms): Redis down answers 503 within it. */
@@ -389,6 +391,7 @@ const OWN_TABLES = [
   'email_identity',
   'oauth_state',
   'rate_limit',
+  'session_info',
   'kysely_migration',
   'kysely_migration_lock',
 ]
@@ -654,6 +657,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     refreshTokenLifetime: int('REFRESH_TOKEN_LIFETIME', 30 * 24 * 3600, 60, 31_536_000),
     refreshReuseInterval: int('REFRESH_REUSE_INTERVAL', 10, 0, 300),
     loginWithUsername: bool('LOGIN_WITH_USERNAME', false),
+    maxSessionsPerUser: int('MAX_SESSIONS_PER_USER', 0, 0, 10_000),
     redis: redisConfig(read, problems),
     redisTimeoutMs: int('REDIS_TIMEOUT_MS', 2000, 100, 600_000),
     cookieSecure: bool('COOKIE_SECURE', true),

@@ -102,8 +102,9 @@ export {
   type JWTStrategyOptions,
   type SigningKey,
 } from './strategies/jwt.js'
-export { RefreshTokens, type RefreshTokensOptions } from './strategies/refresh.js'
-export type { Session, Strategy } from './strategies/strategy.js'
+export { familySessionId, RefreshTokens, type RefreshTokensOptions } from './strategies/refresh.js'
+export { SessionLimit, type SessionSource } from './strategies/session-usage.js'
+export type { Session, SessionContext, Strategy } from './strategies/strategy.js'
 export { BearerTransport } from './transports/bearer.js'
 export { CookieTransport, type CookieTransportOptions } from './transports/cookie.js'
 export type { LoginExtras, Transport, TransportDocs } from './transports/transport.js'

@@ -29,4 +29,9 @@ export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-sto
 export { createKyselyOAuthStateStore, type KyselyStateStoreOptions } from './stores/kysely/oauth-state-store.js'
 export { DatabaseRateLimiter, type DatabaseRateLimiterOptions } from './stores/kysely/rate-limit-store.js'
 export { createKyselyRefreshTokenStore } from './stores/kysely/refresh-token-store.js'
+export {
+  createKyselySessionInfoStore,
+  type SessionInfoRow,
+  type SessionInfoStore,
+} from './stores/kysely/session-info-store.js'
 export { createKyselyUserStore, type KyselyUserStoreOptions } from './stores/kysely/user-store.js'

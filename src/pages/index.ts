@@ -42,6 +42,8 @@ export interface PagesApi {
   me: string
   /** Where the e-mail change page posts its token (EMAIL_CHANGE=confirm). */
   confirmEmailChange: string
+  /** The user's sessions (GET, and DELETE `<sessions>/<id>`): the list on /account. */
+  sessions: string
 }
 
 export interface HostedPagesOptions {
@@ -94,6 +96,7 @@ const DEFAULT_API: PagesApi = {
   verify: '/auth/verify',
   me: '/users/me',
   confirmEmailChange: '/auth/confirm-email-change',
+  sessions: '/users/me/sessions',
 }
 
 /** The pages' Content-Security-Policy: our own script and stylesheet only, no framing, forms post to us only. */

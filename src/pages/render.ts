@@ -311,6 +311,12 @@ ${passwordField(ctx, 'new-password', s.common.newPassword, 'new')}
 ${submit(a.changeSubmit)}
 </form>
 </section>`,
+    `<section aria-labelledby="fu-sessions-title">
+<h2 id="fu-sessions-title">${h(a.sessionsHeading)}</h2>
+<p>${h(a.sessionsIntro)}</p>
+<ul class="fu-sessions" data-slot="sessions"></ul>
+<p data-slot="sessions-empty" hidden>${h(a.sessionsEmpty)}</p>
+</section>`,
     `<section aria-labelledby="fu-sign-out-title">
 <h2 id="fu-sign-out-title">${h(a.signOutHeading)}</h2>
 <p>${h(a.signOutIntro)}</p>

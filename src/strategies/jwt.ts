@@ -15,7 +15,7 @@ import { HmacJwtVerifier, signHmacJwt } from '../core/hmac-jwt.js'
 import type { UserManager } from '../core/manager.js'
 import { AUDIENCE, type Clock } from '../core/tokens.js'
 import type { BaseUser } from '../core/user.js'
-import type { Strategy } from './strategy.js'
+import type { SessionContext, Strategy } from './strategy.js'
 
 export type HmacAlgorithm = 'HS256' | 'HS384' | 'HS512'
 /**
@@ -135,12 +135,14 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
     return typeof claims.pfp === 'string' && this.fingerprintMatches(claims.pfp, user) ? user : null
   }
 
-  async writeToken(user: U): Promise<string> {
+  async writeToken(user: U, context?: SessionContext): Promise<string> {
     const custom = (await this.options.claims?.(user)) ?? {}
     const extra = Object.fromEntries(Object.entries(custom).filter(([name]) => !RESERVED.has(name)))
     const bound = this.options.bindToPassword === false ? {} : { pfp: this.fingerprint(user) }
+    // Issued with a refresh token: `sid` names its family (an additive claim), so the sessions list can say which is this one.
+    const sid = context?.refreshSessionId ? { sid: context.refreshSessionId } : {}
     // `sub` is the id as text, as fastapi-users writes it (`str(user.id)`): a decimal string for integer ids.
-    const payload: JWTPayload = { sub: String(user.id), aud: this.audience, ...extra, ...bound }
+    const payload: JWTPayload = { sub: String(user.id), aud: this.audience, ...extra, ...sid, ...bound }
     const lifetime = this.options.lifetimeSeconds
     if (lifetime !== null) payload.exp = Math.floor(this.now().getTime() / 1000) + lifetime
     if (!this.keys) return signHmacJwt(payload, this.options.secret, this.algorithm as HmacAlgorithm)
@@ -149,6 +151,19 @@ export class JWTStrategy<U extends BaseUser> implements Strategy<U> {
     return new SignJWT(payload)
       .setProtectedHeader({ alg: this.algorithm, typ: 'JWT', kid: signer.kid })
       .sign(signer.privateKey)
+  }
+
+  /**
+   * The `sid` claim of a token this strategy has verified (its refresh family's public id), or null.
+   * Only the payload is decoded: call it for a token `readToken` has accepted.
+   */
+  sessionIdOf(token: string): string | null {
+    try {
+      const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8'))
+      return typeof payload?.sid === 'string' ? payload.sid : null
+    } catch {
+      return null
+    }
   }
 
   async destroyToken(): Promise<void> {

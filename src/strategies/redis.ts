@@ -4,7 +4,12 @@ import type { UserId } from '../core/ids.js'
 import type { UserManager } from '../core/manager.js'
 import type { BaseUser } from '../core/user.js'
 import { generateToken, sessionIdOf } from './session-id.js'
-import type { Session, Strategy } from './strategy.js'
+import { MAX_IP, MAX_USER_AGENT, type SessionLimit, storableMeta, UsageClock } from './session-usage.js'
+import type { Session, SessionContext, Strategy } from './strategy.js'
+
+/** Sets a session's last use, only while its metadata hash exists (never recreating one without a TTL). */
+const TOUCH =
+  "if redis.call('exists', KEYS[1]) == 1 then redis.call('hset', KEYS[1], 'last_used_at', ARGV[1]) end return 0"
 
 export interface RedisStrategyOptions {
   /**
@@ -17,6 +22,8 @@ export interface RedisStrategyOptions {
   lifetimeSeconds: number | null
   /** fastapi-users' default `fastapi_users_token:`. */
   keyPrefix?: string
+  /** A cap on each user's concurrent sessions: the oldest end when a login goes beyond it. */
+  limit?: SessionLimit
 }
 
 /**
@@ -28,36 +35,58 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
   private readonly prefix: string
   /** Keys of different hash slots cannot share a MULTI or a DEL: a Redis Cluster client. */
   private readonly crossSlot: boolean
+  private readonly usage = new UsageClock()
 
   constructor(private readonly options: RedisStrategyOptions) {
     if (!options.redis) throw new TypeError('RedisStrategy: `redis` is required')
     this.prefix = options.keyPrefix ?? 'fastapi_users_token:'
     this.crossSlot = options.redis.isCluster === true
+    options.limit?.register(this)
   }
 
   private userSet(userId: UserId) {
     return `${this.prefix.replace(/token:?$/, '')}user_tokens:${userId}`
   }
 
+  /** A session's metadata (a hash: created_at, last_used_at, user_agent, ip), with its token's TTL. */
+  private infoKey(sessionId: string) {
+    return `${this.prefix.replace(/token:?$/, '')}session_info:${sessionId}`
+  }
+
   async readToken(token: string | undefined, manager: UserManager<U>): Promise<U | null> {
     if (!token || token.length > 64) return null
     const userId = await this.call(() => this.options.redis.get(this.prefix + token))
-    return userId ? manager.get(userId) : null
+    if (!userId) return null
+    const id = sessionIdOf(token)
+    const now = Date.now()
+    // At most one write a minute per session and process.
+    if (this.usage.due(id, now)) await this.call(() => this.options.redis.eval(TOUCH, 1, this.infoKey(id), String(now)))
+    return manager.get(userId)
   }
 
-  async writeToken(user: U): Promise<string> {
+  async writeToken(user: U, context?: SessionContext): Promise<string> {
     const token = generateToken()
     const { redis, lifetimeSeconds } = this.options
     const index = this.userSet(user.id)
+    const now = Date.now()
+    const info = this.infoKey(sessionIdOf(token))
+    const fields = {
+      created_at: String(now),
+      last_used_at: String(now),
+      user_agent: storableMeta(context?.userAgent, MAX_USER_AGENT) ?? '',
+      ip: storableMeta(context?.ip, MAX_IP) ?? '',
+    }
     // One server: the token and its index entry in one MULTI. A Cluster: the index first (its
     // commands share its slot), then the token, so no token exists that "log out everywhere"
     // cannot find; an index entry whose token was never written is pruned by listSessions.
     const multi = redis.multi()
     if (!this.crossSlot) {
+      multi.hset(info, fields)
+      if (lifetimeSeconds !== null) multi.expire(info, lifetimeSeconds)
       if (lifetimeSeconds === null) multi.set(this.prefix + token, String(user.id))
       else multi.set(this.prefix + token, String(user.id), 'EX', lifetimeSeconds)
     }
-    multi.zadd(index, Date.now(), token)
+    multi.zadd(index, now, token)
     if (lifetimeSeconds !== null) {
       // The index lives as long as its newest token, and forgets tokens past their lifetime.
       multi.zremrangebyscore(index, '-inf', Date.now() - lifetimeSeconds * 1000)
@@ -65,12 +94,17 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
     }
     await this.call(() => multi.exec().then(failedStep))
     if (this.crossSlot) {
+      await this.call(async () => {
+        await redis.hset(info, fields)
+        if (lifetimeSeconds !== null) await redis.expire(info, lifetimeSeconds)
+      })
       await this.call(() =>
         lifetimeSeconds === null
           ? redis.set(this.prefix + token, String(user.id))
           : redis.set(this.prefix + token, String(user.id), 'EX', lifetimeSeconds),
       )
     }
+    await this.options.limit?.enforce(user, sessionIdOf(token))
     return token
   }
 
@@ -81,6 +115,7 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
         redis
           .multi()
           .del(this.prefix + token)
+          .del(this.infoKey(sessionIdOf(token)))
           .zrem(this.userSet(user.id), token)
           .exec()
           .then(failedStep),
@@ -89,6 +124,7 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
     }
     // A Cluster: the token first (that is the revocation; its failure reaches the caller), then its index entry.
     await this.call(() => redis.del(this.prefix + token))
+    await this.call(() => redis.del(this.infoKey(sessionIdOf(token))))
     await this.call(() => redis.zrem(this.userSet(user.id), token))
   }
 
@@ -96,13 +132,15 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
     const { redis } = this.options
     const tokens = await this.call(() => redis.zrange(this.userSet(user.id), '0', '-1'))
     if (!this.crossSlot) {
-      const keys = [...tokens.map((t) => this.prefix + t), this.userSet(user.id)]
+      const infos = tokens.map((t) => this.infoKey(sessionIdOf(t)))
+      const keys = [...tokens.map((t) => this.prefix + t), ...infos, this.userSet(user.id)]
       await this.call(() => redis.del(...keys))
       return
     }
     // A Cluster: each token key on its own (they lie in different slots); the index only once all
     // are gone, so that after a failure a retry still finds the tokens left.
     await this.call(() => Promise.all(tokens.map((t) => redis.del(this.prefix + t))))
+    await this.call(() => Promise.all(tokens.map((t) => redis.del(this.infoKey(sessionIdOf(t))))))
     await this.call(() => redis.del(this.userSet(user.id)))
   }
 
@@ -117,10 +155,17 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
         await this.call(() => redis.zrem(this.userSet(user.id), token)) // expired: forget it
         continue
       }
+      const id = sessionIdOf(token)
+      const info = await this.call(() => redis.hgetall(this.infoKey(id)))
+      const created = new Date(Number(entries[i + 1]))
+      const lastUsed = Number(info.last_used_at)
       sessions.push({
-        id: sessionIdOf(token),
-        created_at: new Date(Number(entries[i + 1])).toISOString(),
+        id,
+        created_at: created.toISOString(),
         expires_at: ttl < 0 ? null : new Date(Date.now() + ttl).toISOString(),
+        last_used_at: (Number.isFinite(lastUsed) && lastUsed > 0 ? new Date(lastUsed) : created).toISOString(),
+        user_agent: info.user_agent || null,
+        ip: info.ip || null,
       })
     }
     return sessions.reverse()
@@ -131,7 +176,12 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
     const token = tokens.find((t) => sessionIdOf(t) === sessionId)
     if (!token) return false
     await this.destroyToken(token, user)
+    this.usage.forget(sessionId)
     return true
+  }
+
+  sessionIdOf(token: string): string {
+    return sessionIdOf(token)
   }
 
   /** Redis down or unreachable is a 503, never a 500 and never a silent pass. */

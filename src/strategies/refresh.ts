@@ -2,7 +2,10 @@ import { createHash, createHmac } from 'node:crypto'
 import type { UserManager } from '../core/manager.js'
 import type { BaseUser } from '../core/user.js'
 import type { RefreshTokenRow, RefreshTokenStore } from '../stores/kysely/refresh-token-store.js'
-import { generateToken } from './session-id.js'
+import type { SessionInfoStore } from '../stores/kysely/session-info-store.js'
+import { generateToken, sessionIdOf } from './session-id.js'
+import { MAX_IP, MAX_USER_AGENT, type SessionLimit, storableMeta } from './session-usage.js'
+import type { Session, SessionContext } from './strategy.js'
 
 export interface RefreshTokensOptions {
   store: RefreshTokenStore
@@ -16,6 +19,18 @@ export interface RefreshTokensOptions {
   reuseIntervalSeconds?: number
   /** Keys the derivation of a token's successor (the app's SECRET); required with `reuseIntervalSeconds`. */
   secret?: string
+  /**
+   * Where each family's User-Agent and address are kept (the `session_info` table): with it, and a
+   * store that can list a user's rows, families are listed as sessions (GET /users/me/sessions).
+   */
+  sessions?: SessionInfoStore
+  /** A cap on each user's concurrent sessions: the oldest end when a login goes beyond it. */
+  limit?: SessionLimit
+}
+
+/** A family's public id: a digest of its id (never a token), the `sid` claim of its access tokens. */
+export function familySessionId(familyId: string): string {
+  return sessionIdOf(familyId)
 }
 
 /**
@@ -47,6 +62,92 @@ export class RefreshTokens {
             .update('fastify-users refresh-token successor')
             .digest()
         : null
+    options.limit?.register(this)
+  }
+
+  /**
+   * A new family for a login: its first refresh token and the family's public session id (for the
+   * access token's `sid` claim), with where it was opened from. Beyond the cap, the oldest sessions end.
+   */
+  async open(
+    user: BaseUser,
+    backend: string,
+    context?: SessionContext,
+  ): Promise<{ refreshToken: string; sessionId: string }> {
+    const familyId = generateToken()
+    const refreshToken = await this.issue(user, backend, familyId)
+    const sessionId = familySessionId(familyId)
+    const now = new Date()
+    await this.options.sessions?.create({
+      session_id: sessionId,
+      user_id: user.id,
+      created_at: now,
+      last_used_at: now,
+      user_agent: storableMeta(context?.userAgent, MAX_USER_AGENT),
+      ip: storableMeta(context?.ip, MAX_IP),
+    })
+    await this.options.limit?.enforce(user, sessionId)
+    return { refreshToken, sessionId }
+  }
+
+  /**
+   * The user's live families (of `backend`, or all), as sessions: created when the login was,
+   * last used at the latest refresh, expiring with the newest refresh token. Empty when the store
+   * cannot list.
+   */
+  async listSessions(user: BaseUser, backend?: string): Promise<Session[]> {
+    const { store, sessions } = this.options
+    if (!store.listForUser) return []
+    const [rows, infos] = await Promise.all([store.listForUser(user.id), sessions?.listForUser(user.id) ?? []])
+    const now = Date.now()
+    const revoked = new Set(rows.filter((r) => isMarker(r.token_hash)).map((r) => r.family_id))
+    const first = new Map<string, Date>()
+    const live = new Map<string, RefreshTokenRow>()
+    for (const row of rows) {
+      if (isMarker(row.token_hash) || revoked.has(row.family_id)) continue
+      if (backend !== undefined && row.backend !== backend) continue
+      const seen = first.get(row.family_id)
+      if (!seen || row.created_at < seen) first.set(row.family_id, row.created_at)
+      if (row.used_at !== null || row.expires_at.getTime() <= now) continue
+      const newest = live.get(row.family_id)
+      if (!newest || row.created_at > newest.created_at) live.set(row.family_id, row)
+    }
+    const infoOf = new Map(infos.map((info) => [info.session_id, info]))
+    return [...live.values()]
+      .map((row) => {
+        const id = familySessionId(row.family_id)
+        const info = infoOf.get(id)
+        const created = info?.created_at ?? (first.get(row.family_id) as Date)
+        return {
+          id,
+          created_at: created.toISOString(),
+          expires_at: row.expires_at.toISOString(),
+          // the latest refresh (the login itself until the first)
+          last_used_at: new Date(Math.max(row.created_at.getTime(), created.getTime())).toISOString(),
+          user_agent: info?.user_agent ?? null,
+          ip: info?.ip ?? null,
+        }
+      })
+      .sort((a, b) => b.created_at.localeCompare(a.created_at))
+  }
+
+  /** Ends one family of the user (of `backend`, or any) by its public id: its refresh tokens are deleted. */
+  async destroySession(user: BaseUser, sessionId: string, backend?: string): Promise<boolean> {
+    const { store } = this.options
+    if (!store.listForUser) return false
+    const rows = await store.listForUser(user.id)
+    const row = rows.find(
+      (r) =>
+        !isMarker(r.token_hash) &&
+        familySessionId(r.family_id) === sessionId &&
+        (backend === undefined || r.backend === backend),
+    )
+    if (!row) return false
+    // A family already ended (a live token left behind by nothing) is no session either.
+    if (!(await this.listSessions(user, row.backend)).some((s) => s.id === sessionId)) return false
+    await store.deleteFamily(row.family_id)
+    await this.options.sessions?.delete([sessionId])
+    return true
   }
 
   /** A new refresh token for a login (a new family) or a rotation (the same family). */
@@ -109,7 +210,7 @@ export class RefreshTokens {
     backend: string,
     manager: UserManager<U>,
     admit?: (user: U) => void | Promise<void>,
-  ): Promise<{ user: U; refreshToken: string } | null> {
+  ): Promise<{ user: U; refreshToken: string; sessionId: string } | null> {
     if (!token || token.length > 64) return null
     const { store } = this.options
     const row = await store.get(digest(token))
@@ -121,7 +222,7 @@ export class RefreshTokens {
     // Lost to a concurrent request, or spent earlier: within the interval, answered with the same successor.
     if (won || (await this.withinReuseInterval(row, now))) {
       const next = await this.next(token, row, now, manager, admit)
-      if (next !== 'spent') return next
+      if (next !== 'spent') return next && { ...next, sessionId: familySessionId(row.family_id) }
     }
     await this.revokeFamily(row) // reuse: someone holds a copy; end the whole chain
     return null
@@ -157,17 +258,27 @@ export class RefreshTokens {
     const { store } = this.options
     await store.deleteFamily(row.family_id)
     await store.create({ ...row, token_hash: revokedMarker(row.family_id), created_at: new Date() }).catch(() => {}) // a concurrent revocation already left it
+    await this.options.sessions?.delete([familySessionId(row.family_id)])
   }
 
   /** Ends the family `token` belongs to (logout). */
   async revoke(token: string): Promise<void> {
     const row = await this.options.store.get(digest(token))
-    if (row) await this.options.store.deleteFamily(row.family_id)
+    if (!row) return
+    await this.options.store.deleteFamily(row.family_id)
+    await this.options.sessions?.delete([familySessionId(row.family_id)])
   }
 
-  revokeAll(user: BaseUser): Promise<void> {
-    return this.options.store.deleteForUser(user.id)
+  async revokeAll(user: BaseUser): Promise<void> {
+    const { store, sessions } = this.options
+    const rows = sessions && store.listForUser ? await store.listForUser(user.id) : []
+    await store.deleteForUser(user.id)
+    await sessions?.delete([...new Set(rows.map((r) => familySessionId(r.family_id)))])
   }
+}
+
+function isMarker(tokenHash: string): boolean {
+  return tokenHash.startsWith('revoked:')
 }
 
 /** Never a digest (those are 64 hex digits): cannot collide with a token. */

@@ -138,3 +138,22 @@ test('REFRESH_REUSE_INTERVAL: 10 s by default, 0 (strict rotation) to 300', () =
     )
   }
 })
+
+test('MAX_SESSIONS_PER_USER: off (0) by default, 0 to 10000; session_info is one of our tables', () => {
+  assert.equal(loadConfig({}).maxSessionsPerUser, 0)
+  assert.equal(loadConfig({ MAX_SESSIONS_PER_USER: '5' }).maxSessionsPerUser, 5)
+  for (const bad of ['-1', '10001', '2.5', 'five']) {
+    assert.throws(
+      () => loadConfig({ MAX_SESSIONS_PER_USER: bad }),
+      (error: ConfigError) =>
+        error instanceof ConfigError &&
+        error.problems.some((p) => p.startsWith('MAX_SESSIONS_PER_USER must be a whole number from 0 to 10000')),
+      bad,
+    )
+  }
+  assert.throws(
+    () => loadConfig({ ACCESS_TOKEN_TABLE: 'session_info' }),
+    (error: ConfigError) =>
+      error instanceof ConfigError && /one of fastify-users' own tables/.test(error.problems[0] ?? ''),
+  )
+})

@@ -272,6 +272,14 @@ describe('HS256 stays the default', () => {
     assert.deepEqual(decodeProtectedHeader(access_token), { alg: 'HS256', typ: 'JWT' })
     const { payload } = await jwtVerify(access_token, new TextEncoder().encode(TEST_SECRET), { audience: AUDIENCE })
     assert.equal(payload.sub, user.id)
-    assert.deepEqual(Object.keys(decodeJwt(access_token)).sort(), ['aud', 'exp', 'first_name', 'pfp', 'role', 'sub'])
+    assert.deepEqual(Object.keys(decodeJwt(access_token)).sort(), [
+      'aud',
+      'exp',
+      'first_name',
+      'pfp',
+      'role',
+      'sid',
+      'sub',
+    ])
   })
 })

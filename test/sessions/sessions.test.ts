@@ -30,7 +30,11 @@ interface SessionRead {
   id: string
   backend: string
   created_at: string
+  last_used_at: string | null
   expires_at: string | null
+  user_agent: string | null
+  ip: string | null
+  current: boolean
 }
 
 const byCookie = (token: string) => withCookies({ [ACCESS_COOKIE]: token })
@@ -56,7 +60,7 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(reply(await api.delete('/users/me/sessions/abc')), UNAUTHORIZED)
     })
 
-    it('lists the database and Redis sessions with ids that are not the tokens; JWTs are not sessions', async ({
+    it('lists the database and Redis sessions and the refresh families with ids that are not the tokens', async ({
       api,
     }) => {
       const user = await registered(api)
@@ -66,12 +70,21 @@ for (const kind of databaseKinds()) {
       const jwt = await bearerLogin(api, '/auth/jwt', user.email)
       const sessions = await listSessions(api, bearer(jwt.access_token))
 
-      assert.equal(sessions.length, 3, JSON.stringify(sessions))
-      assert.deepEqual(sessions.map((s) => s.backend).sort(), ['cookie', 'cookie', 'redis'])
-      assert.equal(new Set(sessions.map((s) => s.id)).size, 3, 'ids are unique')
+      assert.equal(sessions.length, 4, JSON.stringify(sessions))
+      assert.deepEqual(sessions.map((s) => s.backend).sort(), ['cookie', 'cookie', 'jwt', 'redis'])
+      assert.equal(new Set(sessions.map((s) => s.id)).size, 4, 'ids are unique')
       const tokens = [...cookies, redis, jwt.access_token, jwt.refresh_token as string]
       for (const session of sessions) {
-        assert.deepEqual(Object.keys(session).sort(), ['backend', 'created_at', 'expires_at', 'id'])
+        assert.deepEqual(Object.keys(session).sort(), [
+          'backend',
+          'created_at',
+          'current',
+          'expires_at',
+          'id',
+          'ip',
+          'last_used_at',
+          'user_agent',
+        ])
         for (const token of tokens) {
           assert.ok(!session.id.includes(token) && !token.includes(session.id), 'the id reveals no token')
         }
@@ -80,11 +93,23 @@ for (const kind of databaseKinds()) {
         const created = Date.parse(session.created_at)
         assert.ok(created >= start - 1000 && created <= Date.now() + 1000, `created_at ${session.created_at} is now`)
         const lifetime = (Date.parse(session.expires_at as string) - created) / 1000
-        assert.ok(Math.abs(lifetime - 3600) <= 5, `${session.backend}: expires_at is 3600 s after created_at`)
+        const expected = session.backend === 'jwt' ? 30 * 24 * 3600 : 3600 // a refresh family: REFRESH_TOKEN_LIFETIME
+        assert.ok(
+          Math.abs(lifetime - expected) <= 5,
+          `${session.backend}: expires_at is ${expected} s after created_at`,
+        )
       }
       // The same list whichever session asks.
       const viaCookie = await listSessions(api, byCookie(cookies[0] as string))
       assert.deepEqual(viaCookie.map((s) => s.id).sort(), sessions.map((s) => s.id).sort())
+      assert.deepEqual(
+        sessions.filter((s) => s.current).map((s) => s.backend),
+        ['jwt'],
+      )
+      assert.deepEqual(
+        viaCookie.filter((s) => s.current).map((s) => s.backend),
+        ['cookie'],
+      )
     })
 
     it('a user sees only their own sessions', async ({ api }) => {

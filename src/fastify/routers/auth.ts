@@ -10,6 +10,7 @@ import { rateLimited } from '../rate-limit.js'
 import { bodyErrors, documented, errors, type SuccessDoc } from '../route-docs.js'
 import { LoginForm } from '../schemas.js'
 import { formScope, jsonScope, type RouterOptions } from '../scope.js'
+import { sessionContextOf } from '../sessions.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
 
@@ -81,8 +82,8 @@ export function authRouter<U extends BaseUser>(
       refreshLifetimeSeconds: refresh?.lifetimeSeconds,
       refreshPath: prefix,
     })
-    const sendTokens = async (reply: FastifyReply, user: U, refreshToken?: string) => {
-      const token = await strategy.writeToken(user)
+    const sendTokens = async (reply: FastifyReply, user: U, refreshToken?: string, refreshSessionId?: string) => {
+      const token = await strategy.writeToken(user, { ...sessionContextOf(reply.request), refreshSessionId })
       // no-store whatever the transport (a custom one too): the answer carries a token.
       reply.header('cache-control', 'no-store')
       return { token, send: () => transport.sendLogin(reply, token, extras(refreshToken)) }
@@ -138,8 +139,8 @@ export function authRouter<U extends BaseUser>(
           await manager.beforeLogin(user, { ...hookContext(request, reply), backend: backend.name, method: 'password' })
           const { token, send } = await unlessGone(
             async () => {
-              const refreshToken = await refresh?.issue(user, backend.name)
-              return sendTokens(reply, user, refreshToken)
+              const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
+              return sendTokens(reply, user, opened?.refreshToken, opened?.sessionId)
             },
             () => new BadCredentials(),
           )
@@ -218,7 +219,7 @@ export function authRouter<U extends BaseUser>(
               return manager.beforeLogin(user, hookCtx)
             })
             if (!rotated) throw unauthorized()
-            return sendTokens(reply, rotated.user, rotated.refreshToken)
+            return sendTokens(reply, rotated.user, rotated.refreshToken, rotated.sessionId)
           }, unauthorized)
           return send()
         },

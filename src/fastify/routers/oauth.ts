@@ -10,6 +10,7 @@ import type { AuthenticationBackend } from '../backend.js'
 import { documented, errors, exampleOf } from '../route-docs.js'
 import { USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
+import { sessionContextOf } from '../sessions.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
 
@@ -235,11 +236,14 @@ export function oauthRouter<U extends BaseUser>(
         if (!user.is_active) throw new BadCredentials()
         if (options.requiresVerification && !user.is_verified) throw new UserNotVerified()
         await manager.beforeLogin(user, { ...ctxHook, backend: backend.name, method: 'oauth', oauthName: client.name })
-        const refreshToken = await refresh?.issue(user, backend.name)
-        const token = await strategy.writeToken(user)
+        const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
+        const token = await strategy.writeToken(user, {
+          ...sessionContextOf(request),
+          refreshSessionId: opened?.sessionId,
+        })
         await manager.onAfterLogin(user, { ...ctxHook, token })
         return transport.sendLogin(reply, token, {
-          refreshToken,
+          refreshToken: opened?.refreshToken,
           refreshLifetimeSeconds: refresh?.lifetimeSeconds,
           refreshPath: options.refreshPath ?? `/auth/${backend.name}`,
         })

@@ -9,6 +9,7 @@ import { booleanParam, integerParam, literalParam, readQuery, textParam } from '
 import { bodyErrors, documented, errors, exampleOf, identifierErrors } from '../route-docs.js'
 import { Null, REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
+import { endSession, listAllSessions, SESSION_LIST_EXAMPLE, SessionList } from '../sessions.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
 import { deleteMeRoute, deleteRefused, type SelfDeleteOptions } from './delete-me.js'
@@ -25,15 +26,6 @@ export interface UsersRouterOptions extends RouterOptions {
 }
 
 const IdParams = Type.Object({ id: Type.String() })
-const SessionList = Type.Array(
-  Type.Object({
-    id: Type.String(),
-    backend: Type.String(),
-    created_at: Type.String({ format: 'date-time' }),
-    expires_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  }),
-  { title: 'SessionList' },
-)
 
 const LIST_LIMIT = { default: 50, max: 100 }
 const MAX_EMAIL_SEARCH = 320
@@ -184,22 +176,17 @@ export function usersRouter<U extends BaseUser>(
         security: ctx.security,
         ...documented({
           description:
-            'Past fastapi-users: the signed-in user’s open sessions of the stateful backends (database, Redis), ' +
-            'each with its backend, creation and expiry. A JWT is no session and is not listed.',
-          success: { 200: { schema: SessionList, description: 'The sessions.' } },
+            'Past fastapi-users: every way the signed-in user is signed in, newest first: the sessions of the ' +
+            'stateful backends (database, Redis) and the refresh-token families (one per login with a refresh ' +
+            'token), each with its backend, creation, last use, expiry, the User-Agent and address it was opened ' +
+            'from, and `current` for the one this request is made with (a JWT names its family in its `sid` claim). ' +
+            'A JWT issued without a refresh token is no session and is not listed.',
+          success: { 200: { schema: SessionList, description: 'The sessions.', example: SESSION_LIST_EXAMPLE } },
           errors: [...signedIn, errors.unavailable],
         }),
       },
       preValidation: activeUser,
-      handler: async (request) => {
-        const user = me(request)
-        const lists = await Promise.all(
-          ctx.backends.map(async (b) =>
-            ((await b.strategy.listSessions?.(user)) ?? []).map((s) => ({ ...s, backend: b.name })),
-          ),
-        )
-        return lists.flat()
-      },
+      handler: async (request) => listAllSessions(request, ctx.backends, me(request)),
     })
 
     instance.delete('/me/sessions', {
@@ -230,7 +217,9 @@ export function usersRouter<U extends BaseUser>(
         params: IdParams,
         ...documented({
           description:
-            'Past fastapi-users: ends one of the signed-in user’s sessions, by its id from GET /users/me/sessions.',
+            'Past fastapi-users: ends one of the signed-in user’s sessions, by its id from GET /users/me/sessions. ' +
+            'A refresh family ends with all its refresh tokens; the access JWTs already issued to it are stateless ' +
+            'and stay valid until they expire (ACCESS_TOKEN_LIFETIME), or until the password changes.',
           success: deleted,
           errors: [...bodyErrors, ...signedIn, csrf, errors.sessionNotFound, errors.unavailable],
         }),
@@ -239,9 +228,7 @@ export function usersRouter<U extends BaseUser>(
       handler: async (request, reply) => {
         const user = me(request)
         const { id } = request.params as { id: string }
-        for (const backend of ctx.backends) {
-          if (await backend.strategy.destroySession?.(user, id)) return reply.code(204).send()
-        }
+        if (await endSession(ctx.backends, user, id)) return reply.code(204).send()
         throw notFound()
       },
     })

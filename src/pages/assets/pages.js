@@ -529,8 +529,66 @@
         resend.hidden = !!user.is_verified
         announceStatus(format(S.account.emailChanged, { email: user.email }))
       })
+      // Where the user is signed in: text nodes only (a User-Agent is whatever a client sent).
+      const sessionList = $('[data-slot="sessions"]')
+      const when = (iso) => (iso ? new Date(iso).toLocaleString() : '—')
+      async function loadSessions() {
+        const result = await call('GET', config.api.sessions, { token: session.get() })
+        if (result.status !== 200 || !Array.isArray(result.body)) return announceError(describe(result).message)
+        sessionList.replaceChildren(
+          ...result.body.map((item) => {
+            const entry = document.createElement('li')
+            entry.className = 'fu-session'
+            entry.dataset.sessionId = item.id
+            const agent = document.createElement('strong')
+            agent.textContent = item.user_agent || S.account.sessionUnknownAgent
+            const details = document.createElement('span')
+            details.textContent = format(S.account.sessionDetails, {
+              ip: item.ip || '—',
+              created: when(item.created_at),
+              used: when(item.last_used_at),
+            })
+            entry.append(agent, details)
+            if (item.current) {
+              const badge = document.createElement('span')
+              badge.className = 'fu-session-current'
+              badge.textContent = S.account.sessionCurrent
+              entry.append(badge)
+            } else {
+              const end = document.createElement('button')
+              end.type = 'button'
+              end.className = 'fu-button fu-button--secondary'
+              end.dataset.action = 'end-session'
+              end.textContent = S.account.sessionEnd
+              end.setAttribute(
+                'aria-label',
+                format(S.account.sessionEndLabel, { agent: agent.textContent, created: when(item.created_at) }),
+              )
+              end.addEventListener('click', async () => {
+                end.disabled = true
+                const ended = await call('DELETE', `${config.api.sessions}/${encodeURIComponent(item.id)}`, {
+                  token: session.get(),
+                })
+                // 404: it had ended already; either way the list is read again
+                if (ended.status === 204 || ended.status === 404) announceStatus(S.account.sessionEnded)
+                else announceError(describe(ended).message)
+                await loadSessions()
+              })
+              entry.append(end)
+            }
+            return entry
+          }),
+        )
+        $('[data-slot="sessions-empty"]').hidden = result.body.some((item) => !item.current)
+      }
+      await loadSessions()
 
       $('[data-action="sign-out"]').addEventListener('click', async () => {
+        // The page keeps no refresh token: its family (the session listed as this browser's) is ended by id.
+        const current = await call('GET', config.api.sessions, { token: session.get() })
+        const mine = Array.isArray(current.body) ? current.body.find((item) => item.current) : undefined
+        if (mine)
+          await call('DELETE', `${config.api.sessions}/${encodeURIComponent(mine.id)}`, { token: session.get() })
         await call('POST', config.api.logout, { token: session.get() })
         session.clear()
         location.assign(`${config.paths.signIn}?notice=signed-out`)

@@ -70,7 +70,7 @@ export interface Capabilities {
 
 /**
  * The names of the tables fastapi-users lets an app name (`__tablename__`); our own tables
- * (`refresh_token`, `email_identity`, `oauth_state`, `rate_limit`) keep theirs.
+ * (`refresh_token`, `email_identity`, `oauth_state`, `rate_limit`, `session_info`) keep theirs.
  */
 export interface TableNames {
   user: string

@@ -11,6 +11,7 @@ import { oauthAccountTable } from './migrations/0004-oauth-account.js'
 import { identityKeys } from './migrations/0005-identity.js'
 import { oauthUniqueAndState } from './migrations/0006-oauth-unique-and-state.js'
 import { rateLimitTable } from './migrations/0007-rate-limit.js'
+import { sessionInfoTable } from './migrations/0008-session-info.js'
 import { loginIdentityTable } from './migrations/0011-login-identity.js'
 
 export interface MigrateOptions {
@@ -60,6 +61,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0005-identity': identityKeys(caps, database),
     '0006-oauth-unique-and-state': oauthUniqueAndState(caps, database),
     '0007-rate-limit': rateLimitTable(),
+    '0008-session-info': sessionInfoTable(caps, database),
     '0011-login-identity': loginIdentityTable(caps, database),
   }
 }

@@ -21,11 +21,22 @@ export interface RefreshTokenStore {
   markUsed(tokenHash: string, at: Date): Promise<boolean>
   deleteFamily(familyId: string): Promise<void>
   deleteForUser(userId: UserId): Promise<void>
+  /** Every row of the user (spent ones and revocation markers too), for the sessions list. */
+  listForUser?(userId: UserId): Promise<RefreshTokenRow[]>
 }
 
 export function createKyselyRefreshTokenStore(database: Database): RefreshTokenStore {
   const { db, capabilities } = database
   const ts = (date: Date) => encodeTimestamp(capabilities, date)
+  const toRow = (row: Record<string, unknown>): RefreshTokenRow => ({
+    token_hash: String(row.token_hash),
+    family_id: String(row.family_id),
+    backend: String(row.backend),
+    user_id: idFromRow(database, row.user_id),
+    created_at: decodeTimestamp(row.created_at),
+    expires_at: decodeTimestamp(row.expires_at),
+    used_at: row.used_at === null ? null : decodeTimestamp(row.used_at),
+  })
   return {
     async create(row) {
       await db
@@ -67,6 +78,15 @@ export function createKyselyRefreshTokenStore(database: Database): RefreshTokenS
     },
     async deleteForUser(userId) {
       await db.deleteFrom('refresh_token').where('user_id', '=', userId).execute().catch(unavailableOr)
+    },
+    async listForUser(userId) {
+      const rows = await db
+        .selectFrom('refresh_token')
+        .selectAll()
+        .where('user_id', '=', userId)
+        .execute()
+        .catch(unavailableOr)
+      return rows.map(toRow)
     },
   }
 }

@@ -11,6 +11,7 @@ const OURS = [
   'email_identity',
   'oauth_state',
   'rate_limit',
+  'session_info',
 ]
 
 /** A table under another name that is shaped like one of fastapi-users' (an app's own `__tablename__`). */

@@ -67,6 +67,7 @@ export function plannedChanges(inspection: Inspection, { state, userTable, linke
       `add email_verified and the unique key on (oauth_name, account_id) to ${inspection.tables.oauthAccount}; create the table oauth_state`,
     ],
     '0007-rate-limit': () => ['create the table rate_limit'],
+    '0008-session-info': () => [`create the table session_info (user_id ${idColumnType(inspection)})`],
     '0011-login-identity': () => [
       `create the table login_identity (field, identity_key, user_id ${idColumnType(inspection)}): the keys of the ` +
         'login identifiers besides the e-mail (a username), empty until the app names some',
