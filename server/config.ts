@@ -94,6 +94,22 @@ export interface Config {
   oauthIsVerifiedByDefault: boolean
   /** Social login creates users for addresses the provider does not vouch for (OAUTH_ALLOW_UNVERIFIED_EMAIL). */
   oauthAllowUnverifiedEmail: boolean
+  /**
+   * Second factors (TWO_FACTOR, on by default: additive routes; a user without a factor signs in as in
+   * fastapi-users): TOTP with recovery codes, `/login/2fa` on every backend, step-up. Undefined when off.
+   */
+  twoFactor: TwoFactorConfig | undefined
+}
+
+export interface TwoFactorConfig {
+  /** Encrypts TOTP secrets at rest (TOTP_ENCRYPTION_KEY; default: derived from SECRET). */
+  encryptionKey: string | undefined
+  /** The issuer authenticator apps show (TOTP_ISSUER). */
+  issuer: string
+  /** How long a login through the second factor or a step-up counts as recent (STEP_UP_WINDOW, seconds). */
+  stepUpWindowSeconds: number
+  /** Ask for the second factor after a social login too (TWO_FACTOR_AFTER_OAUTH, default true). */
+  afterOAuth: boolean
 }
 
 /**
@@ -679,9 +695,23 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     oauthAssociateByEmail: bool('OAUTH_ASSOCIATE_BY_EMAIL', false),
     oauthIsVerifiedByDefault: bool('OAUTH_IS_VERIFIED_BY_DEFAULT', false),
     oauthAllowUnverifiedEmail: bool('OAUTH_ALLOW_UNVERIFIED_EMAIL', false),
+    twoFactor: bool('TWO_FACTOR', true)
+      ? {
+          encryptionKey: totpEncryptionKey(read('TOTP_ENCRYPTION_KEY'), problems),
+          issuer: read('TOTP_ISSUER') ?? 'fastify-users',
+          stepUpWindowSeconds: int('STEP_UP_WINDOW', 300, 30, 86_400),
+          afterOAuth: bool('TWO_FACTOR_AFTER_OAUTH', true),
+        }
+      : undefined,
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs)
     problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/** TOTP_ENCRYPTION_KEY: at least 32 characters when set (it is an AES-256 key's source). */
+function totpEncryptionKey(raw: string | undefined, problems: string[]): string | undefined {
+  if (raw !== undefined && raw.length < 32) problems.push('TOTP_ENCRYPTION_KEY must be at least 32 characters')
+  return raw
 }

@@ -59,6 +59,21 @@ export type {
   UserUpdateOf,
 } from './core/user.js'
 export { defineUserFields } from './core/user.js'
+export {
+  type LoginCheck,
+  type LoginDecision,
+  type LoginTicket,
+  type LoginTicketStore,
+  LoginPipeline,
+  RECOVERY_CODE,
+  type RecoveryCodeStore,
+  type SecondFactor,
+  type SecondFactorStores,
+  type StepUpStore,
+} from './core/second-factor.js'
+export { TotpFactor, type TotpOptions } from './factors/totp/factor.js'
+export type { TotpRow, TotpStore } from './factors/totp/store.js'
+export { base32Decode, base32Encode, hotp, otpauthUrl, timeStep, totp } from './factors/totp/totp.js'
 export { type AuthenticationBackend, authenticationBackend } from './fastify/backend.js'
 export { fastapiCompat } from './fastify/compat.js'
 export type { CurrentUserOptions } from './fastify/current-user.js'
@@ -67,6 +82,7 @@ export { type HealthRoutesOptions, healthRoutes } from './fastify/health.js'
 export type { ReadOAuthAccountsOptions } from './fastify/oauth-accounts-read.js'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi.js'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin.js'
+export { type FactorChange, type SecondFactorOptions, SecondFactors } from './fastify/second-factor.js'
 export {
   AuthRateLimiter,
   accountKey,

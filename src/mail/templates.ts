@@ -42,6 +42,17 @@ export const strings = {
     action: 'Open the application',
   },
   notYou: 'If you did not do this, reset your password at once, or contact us.',
+  secondFactorAdded: {
+    subject: 'Two-step verification was turned on',
+    body: (method: string) => `A second factor (${method}) was just added to your account: signing in now asks for it.`,
+    action: 'Open the application',
+  },
+  secondFactorRemoved: {
+    subject: 'Two-step verification was turned off',
+    body: (method: string, byAdmin: boolean) =>
+      `A second factor (${method}) was just removed from your account${byAdmin ? ' by an administrator' : ''}.`,
+    action: 'Open the application',
+  },
 }
 
 export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
@@ -66,6 +77,20 @@ export function passwordChangedMail(user: MailUser, publicUrl: string): MailCont
 /** To the address the user had, after an e-mail change: the owner hears of it even if the account was taken. */
 export function emailChangedMail(user: MailUser, newEmail: string, publicUrl: string): MailContent {
   const words = { ...strings.emailChanged, body: strings.emailChanged.body(newEmail) }
+  return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
+}
+
+/** To the user, when a second factor is added to or removed from the account. */
+export function secondFactorChangedMail(
+  user: MailUser,
+  change: { method: string; change: 'added' | 'removed'; by: 'user' | 'admin' },
+  publicUrl: string,
+): MailContent {
+  const method = change.method === 'totp' ? 'authenticator app' : change.method
+  const words =
+    change.change === 'added'
+      ? { ...strings.secondFactorAdded, body: strings.secondFactorAdded.body(method) }
+      : { ...strings.secondFactorRemoved, body: strings.secondFactorRemoved.body(method, change.by === 'admin') }
   return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
 }
 

@@ -11,6 +11,7 @@ import { documented, errors, exampleOf } from '../route-docs.js'
 import { USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
+import { twoFactorErrors } from '../second-factor.js'
 import type { RouterContext } from './context.js'
 
 export interface OAuthFlowOptions extends RouterOptions {
@@ -213,6 +214,7 @@ export function oauthRouter<U extends BaseUser>(
             errors.oauthUserExists,
             errors.badCredentials,
             options.requiresVerification && errors.userNotVerified,
+            ctx.secondFactors?.enabled && twoFactorErrors.required,
             errors.validation,
             errors.unavailable,
           ],
@@ -234,7 +236,9 @@ export function oauthRouter<U extends BaseUser>(
         })
         if (!user.is_active) throw new BadCredentials()
         if (options.requiresVerification && !user.is_verified) throw new UserNotVerified()
-        await manager.beforeLogin(user, { ...ctxHook, backend: backend.name, method: 'oauth', oauthName: client.name })
+        const loginCtx = { ...ctxHook, backend: backend.name, method: 'oauth' as const, oauthName: client.name }
+        await manager.beforeLogin(user, loginCtx)
+        await ctx.secondFactors?.check(user, loginCtx) // the login pipeline, as after a password
         const refreshToken = await refresh?.issue(user, backend.name)
         const token = await strategy.writeToken(user)
         await manager.onAfterLogin(user, { ...ctxHook, token })

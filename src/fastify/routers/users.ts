@@ -10,6 +10,7 @@ import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
 import { Null, REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
 import { hookContext } from '../types.js'
+import { changesCredentials, twoFactorErrors } from '../second-factor.js'
 import type { RouterContext } from './context.js'
 
 export interface UsersRouterOptions extends RouterOptions {
@@ -140,13 +141,18 @@ export function usersRouter<U extends BaseUser>(
             csrf,
             errors.validation,
             ctx.rateLimits && errors.tooManyRequests,
+            ctx.secondFactors?.enabled && twoFactorErrors.stepUpRequired,
             errors.unavailable,
           ],
         }),
       },
       preValidation: [activeUser, keepRawBody],
       // a new e-mail address or password: limited per address, per user and per new address
-      preHandler: ctx.rateLimits ? [ctx.rateLimits.credentialChange((request) => request.user?.id)] : [],
+      preHandler: [
+        ...(ctx.rateLimits ? [ctx.rateLimits.credentialChange((request) => request.user?.id)] : []),
+        // a user with a second factor changes the address or password only from a recently authenticated session
+        ...(ctx.secondFactors?.enabled ? [ctx.secondFactors.requireRecentAuth(changesCredentials)] : []),
+      ],
       handler: async (request, reply) =>
         manager.update(me(request), writableInput(request.body as UpdateInput<U>, fields, 'self'), {
           safe: true,

@@ -11,6 +11,10 @@ const OURS = [
   'email_identity',
   'oauth_state',
   'rate_limit',
+  'totp_secret',
+  'recovery_code',
+  'login_ticket',
+  'step_up',
 ]
 
 /** A table under another name that is shaped like one of fastapi-users' (an app's own `__tablename__`). */

@@ -67,6 +67,9 @@ export function plannedChanges(inspection: Inspection, { state, userTable, linke
       `add email_verified and the unique key on (oauth_name, account_id) to ${inspection.tables.oauthAccount}; create the table oauth_state`,
     ],
     '0007-rate-limit': () => ['create the table rate_limit'],
+    '0009-second-factor': () => [
+      `create the tables totp_secret, recovery_code, login_ticket and step_up (user_id ${idColumnType(inspection)})`,
+    ],
   }
   for (const name of state.pending) {
     const step = steps[name]
