@@ -145,6 +145,9 @@ export class SecondFactors<U extends BaseUser> {
       expiresAt: this.now() + lifetime * 1000,
       failures: 0,
     })
+    // fastapi-users' ErrorModel types `detail` as a string or a map of strings; this one carries a list
+    // (`methods`), so the answer is serialised as it is rather than by the route's 400 schema.
+    ctx.reply?.serializer(JSON.stringify)
     throw secondFactorRequired(ticket, methods)
   }
 
