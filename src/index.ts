@@ -36,6 +36,18 @@ export {
   type PasswordHasher,
 } from './core/passwords.js'
 export {
+  type LoginCheck,
+  type LoginDecision,
+  LoginPipeline,
+  type LoginTicket,
+  type LoginTicketStore,
+  RECOVERY_CODE,
+  type RecoveryCodeStore,
+  type SecondFactor,
+  type SecondFactorStores,
+  type StepUpStore,
+} from './core/second-factor.js'
+export {
   DuplicateEmail,
   type NewUser,
   type UpdateConditions,
@@ -59,18 +71,6 @@ export type {
   UserUpdateOf,
 } from './core/user.js'
 export { defineUserFields } from './core/user.js'
-export {
-  type LoginCheck,
-  type LoginDecision,
-  type LoginTicket,
-  type LoginTicketStore,
-  LoginPipeline,
-  RECOVERY_CODE,
-  type RecoveryCodeStore,
-  type SecondFactor,
-  type SecondFactorStores,
-  type StepUpStore,
-} from './core/second-factor.js'
 export { TotpFactor, type TotpOptions } from './factors/totp/factor.js'
 export type { TotpRow, TotpStore } from './factors/totp/store.js'
 export { base32Decode, base32Encode, hotp, otpauthUrl, timeStep, totp } from './factors/totp/totp.js'
@@ -82,7 +82,6 @@ export { type HealthRoutesOptions, healthRoutes } from './fastify/health.js'
 export type { ReadOAuthAccountsOptions } from './fastify/oauth-accounts-read.js'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi.js'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin.js'
-export { type FactorChange, type SecondFactorOptions, SecondFactors } from './fastify/second-factor.js'
 export {
   AuthRateLimiter,
   accountKey,
@@ -95,6 +94,7 @@ export {
   type RateWindow,
 } from './fastify/rate-limit.js'
 export { EmailString, nullable, type UserSchemas } from './fastify/schemas.js'
+export { type FactorChange, type SecondFactorOptions, SecondFactors } from './fastify/second-factor.js'
 export type { CurrentToken, Register, RegisteredUser } from './fastify/types.js'
 export type { AccessTokenRow, AccessTokenStore } from './stores/kysely/access-token-store.js'
 export type { RefreshTokenRow, RefreshTokenStore } from './stores/kysely/refresh-token-store.js'

@@ -15,15 +15,9 @@ export const DisableBody = Type.Object(
   { title: 'SecondFactorDisable' },
 )
 
-export const TotpSetupRead = Type.Object(
-  { secret: Type.String(), otpauth_url: Type.String() },
-  { title: 'TotpSetup' },
-)
+export const TotpSetupRead = Type.Object({ secret: Type.String(), otpauth_url: Type.String() }, { title: 'TotpSetup' })
 
-export const RecoveryCodesRead = Type.Object(
-  { recovery_codes: Type.Array(Type.String()) },
-  { title: 'RecoveryCodes' },
-)
+export const RecoveryCodesRead = Type.Object({ recovery_codes: Type.Array(Type.String()) }, { title: 'RecoveryCodes' })
 
 export const SecondFactorStatus = Type.Object(
   {

@@ -1,5 +1,6 @@
 import { createHash, createHmac, hkdfSync, randomBytes, randomInt } from 'node:crypto'
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
+import { Type } from 'typebox'
 import type { BeforeLoginContext, HookContext } from '../core/hooks.js'
 import type { UserManager } from '../core/manager.js'
 import {
@@ -82,6 +83,25 @@ export const changesCredentials = (request: FastifyRequest) => {
   return body?.email !== undefined || body?.password !== undefined
 }
 
+/** The challenge's `detail`: fastapi-users' ErrorModel has none with a list in it. */
+const ChallengeDetail = Type.Object(
+  { code: Type.Literal('LOGIN_2FA_REQUIRED'), ticket: Type.String(), methods: Type.Array(Type.String()) },
+  { title: 'SecondFactorChallenge' },
+)
+
+/**
+ * A login route's `documented(...)` schema whose 400 may also carry the challenge: ErrorModel's
+ * `detail` (a string, or a map of strings) or SecondFactorChallenge.
+ */
+export function withChallenge<T extends { response: object }>(docs: T, enabled: boolean): T {
+  const response = docs.response as Record<number, Record<string, unknown>>
+  const bad = response[400]
+  if (!enabled || !bad) return docs
+  const properties = bad.properties as { detail: { anyOf: unknown[] } }
+  const detail = { ...properties.detail, anyOf: [...properties.detail.anyOf, ChallengeDetail] }
+  return { ...docs, response: { ...response, 400: { ...bad, properties: { ...properties, detail } } } }
+}
+
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
 
 /**
@@ -145,9 +165,6 @@ export class SecondFactors<U extends BaseUser> {
       expiresAt: this.now() + lifetime * 1000,
       failures: 0,
     })
-    // fastapi-users' ErrorModel types `detail` as a string or a map of strings; this one carries a list
-    // (`methods`), so the answer is serialised as it is rather than by the route's 400 schema.
-    ctx.reply?.serializer(JSON.stringify)
     throw secondFactorRequired(ticket, methods)
   }
 

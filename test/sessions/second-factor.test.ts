@@ -7,9 +7,9 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, type TestContext, test } from 'node:test'
 import type { Redis } from 'ioredis'
-import { base32Decode, hotp, SecondFactors, totp } from '../../src/index.js'
 import { SecretBox } from '../../src/factors/totp/secret-box.js'
 import { base32Encode, matchingStep } from '../../src/factors/totp/totp.js'
+import { base32Decode, hotp, SecondFactors, totp } from '../../src/index.js'
 import { type Database, openDatabase } from '../../src/kysely.js'
 import { client, startTestApp, type TestApp } from '../support/app.js'
 import { databaseKinds } from '../support/databases.js'
@@ -205,7 +205,11 @@ for (const kind of databaseKinds()) {
           otpauth_url,
           `otpauth://totp/fastify-users:${encodeURIComponent(user.email)}?secret=${secret}&issuer=fastify-users&algorithm=SHA1&digits=6&period=30`,
         )
-        const row = await s.db.db.selectFrom('totp_secret').selectAll().where('user_id', '=', user.id).executeTakeFirst()
+        const row = await s.db.db
+          .selectFrom('totp_secret')
+          .selectAll()
+          .where('user_id', '=', user.id)
+          .executeTakeFirst()
         assert.ok(row, 'the pending secret is stored')
         assert.equal(row.confirmed_at, null)
         assert.ok(!String(row.secret).includes(secret), 'not in clear')
@@ -224,7 +228,11 @@ for (const kind of databaseKinds()) {
         assert.equal(codes.length, 10)
         assert.equal(new Set(codes).size, 10)
         for (const code of codes) assert.match(code, /^[a-z2-9]{5}-[a-z2-9]{5}$/)
-        const stored = await s.db.db.selectFrom('recovery_code').select('code_hash').where('user_id', '=', user.id).execute()
+        const stored = await s.db.db
+          .selectFrom('recovery_code')
+          .select('code_hash')
+          .where('user_id', '=', user.id)
+          .execute()
         assert.equal(stored.length, 10)
         assert.ok(stored.every((r) => !codes.some((c) => r.code_hash.includes(c.replace('-', '')))))
         assert.deepEqual(reply(await s.api.get('/auth/2fa', token)), [
@@ -372,7 +380,10 @@ for (const kind of databaseKinds()) {
           400,
           { detail: 'TWO_FACTOR_BAD_CODE' },
         ])
-        assert.deepEqual(reply(await s.api.post('/auth/2fa/step-up', { code: totp(user.key, s.clock.now) }, token)), NO_CONTENT)
+        assert.deepEqual(
+          reply(await s.api.post('/auth/2fa/step-up', { code: totp(user.key, s.clock.now) }, token)),
+          NO_CONTENT,
+        )
         const patched = await s.api.patch('/users/me', { email: user.email }, token)
         assert.equal(patched.statusCode, 200, patched.body)
         // recorded for that session only
@@ -409,7 +420,10 @@ for (const kind of databaseKinds()) {
           400,
           { detail: 'TWO_FACTOR_BAD_PROOF' },
         ])
-        assert.deepEqual(reply(await s.api.post('/auth/2fa/disable', {}, token)), [400, { detail: 'TWO_FACTOR_BAD_PROOF' }])
+        assert.deepEqual(reply(await s.api.post('/auth/2fa/disable', {}, token)), [
+          400,
+          { detail: 'TWO_FACTOR_BAD_PROOF' },
+        ])
         assert.deepEqual(reply(await s.api.post('/auth/2fa/disable', { password: PASSWORD }, token)), NO_CONTENT)
         assert.deepEqual(reply(await s.api.get('/auth/2fa', token)), [
           200,
@@ -420,8 +434,14 @@ for (const kind of databaseKinds()) {
           400,
           { detail: 'TWO_FACTOR_NOT_ENABLED' },
         ])
-        await s.smtp.waitForMail((m) => m.to.includes(user.email) && m.subject === 'Two-step verification was turned off')
-        const rows = await s.db.db.selectFrom('recovery_code').select('code_hash').where('user_id', '=', user.id).execute()
+        await s.smtp.waitForMail(
+          (m) => m.to.includes(user.email) && m.subject === 'Two-step verification was turned off',
+        )
+        const rows = await s.db.db
+          .selectFrom('recovery_code')
+          .select('code_hash')
+          .where('user_id', '=', user.id)
+          .execute()
         assert.equal(rows.length, 0)
       })
 
@@ -429,7 +449,10 @@ for (const kind of databaseKinds()) {
         const user = await enrolled(s)
         const admin = await s.api.token(ADMIN.email, ADMIN.password)
         assert.deepEqual(reply(await s.api.delete(`/users/${user.id}/2fa`, user.token)), [403, { detail: 'Forbidden' }])
-        assert.deepEqual(reply(await s.api.delete(`/users/${model.unknownId}/2fa`, admin)), [404, { detail: 'Not Found' }])
+        assert.deepEqual(reply(await s.api.delete(`/users/${model.unknownId}/2fa`, admin)), [
+          404,
+          { detail: 'Not Found' },
+        ])
         assert.deepEqual(reply(await s.api.delete(`/users/${user.id}/2fa`, admin)), NO_CONTENT)
         assert.equal((await postLogin(s.api, '/auth/jwt', user.email, PASSWORD)).statusCode, 200)
         const mail = await s.smtp.waitForMail(

@@ -10,7 +10,7 @@ import { rateLimited } from '../rate-limit.js'
 import { bodyErrors, documented, errors, type SuccessDoc } from '../route-docs.js'
 import { LoginForm } from '../schemas.js'
 import { formScope, jsonScope, type RouterOptions } from '../scope.js'
-import { twoFactorErrors } from '../second-factor.js'
+import { twoFactorErrors, withChallenge } from '../second-factor.js'
 import { SecondFactorLogin } from '../second-factor-schemas.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -109,28 +109,31 @@ export function authRouter<U extends BaseUser>(
         schema: {
           consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'],
           body: { ...LoginForm, examples: [{ username: 'king.arthur@camelot.bt', password: 'guinevere' }] },
-          ...documented({
-            description: [
-              'Signs a user in with the OAuth2 password form (`username` is the e-mail address) and answers with',
-              `the \`${backend.name}\` backend's token${refresh ? ' and a refresh token' : ''}. Anyone may call it;`,
-              'a wrong password, an unknown address and an inactive account are the same 400.',
-              requiresVerification && 'Unverified users are refused.',
-              ctx.rateLimits && 'Past fastapi-users: limited per address and account, with a lock-out.',
-            ]
-              .filter(Boolean)
-              .join(' '),
-            success: answers(docs.loginResponses, signedIn),
-            errors: [
-              ...bodyErrors,
-              errors.badCredentials,
-              requiresVerification && errors.userNotVerified,
-              ctx.secondFactors?.enabled && twoFactorErrors.required,
-              transport.isCrossSite && errors.csrf,
-              errors.validation,
-              ...loginLimit.errors,
-              errors.unavailable,
-            ],
-          }),
+          ...withChallenge(
+            documented({
+              description: [
+                'Signs a user in with the OAuth2 password form (`username` is the e-mail address) and answers with',
+                `the \`${backend.name}\` backend's token${refresh ? ' and a refresh token' : ''}. Anyone may call it;`,
+                'a wrong password, an unknown address and an inactive account are the same 400.',
+                requiresVerification && 'Unverified users are refused.',
+                ctx.rateLimits && 'Past fastapi-users: limited per address and account, with a lock-out.',
+              ]
+                .filter(Boolean)
+                .join(' '),
+              success: answers(docs.loginResponses, signedIn),
+              errors: [
+                ...bodyErrors,
+                errors.badCredentials,
+                requiresVerification && errors.userNotVerified,
+                ctx.secondFactors?.enabled && twoFactorErrors.required,
+                transport.isCrossSite && errors.csrf,
+                errors.validation,
+                ...loginLimit.errors,
+                errors.unavailable,
+              ],
+            }),
+            ctx.secondFactors?.enabled ?? false,
+          ),
         },
         onRequest: [refuseCrossSite, ...loginLimit.onRequest], // login CSRF, then the address's budget
         onSend: sendDeviceCookie,
@@ -264,12 +267,17 @@ export function authRouter<U extends BaseUser>(
         handler: async (request, reply) => {
           const { send } = await unlessGone(async () => {
             // Verification holds on renewal as on login: checked before a new token is issued.
-            const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager, async (user) => {
-              if (requiresVerification && !user.is_verified) throw new UserNotVerified()
-              const hookCtx = { ...hookContext(request, reply), backend: backend.name, method: 'refresh' as const }
-              await manager.beforeLogin(user, hookCtx)
-              await ctx.secondFactors?.check(user, hookCtx) // refusals only: a refresh is not a new login
-            })
+            const rotated = await refresh.rotate(
+              transport.readRefreshToken(request),
+              backend.name,
+              manager,
+              async (user) => {
+                if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+                const hookCtx = { ...hookContext(request, reply), backend: backend.name, method: 'refresh' as const }
+                await manager.beforeLogin(user, hookCtx)
+                await ctx.secondFactors?.check(user, hookCtx) // refusals only: a refresh is not a new login
+              },
+            )
             if (!rotated) throw unauthorized()
             return sendTokens(reply, rotated.user, rotated.refreshToken)
           }, unauthorized)

@@ -10,8 +10,8 @@ import type { AuthenticationBackend } from '../backend.js'
 import { documented, errors, exampleOf } from '../route-docs.js'
 import { USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
-import { hookContext } from '../types.js'
 import { twoFactorErrors } from '../second-factor.js'
+import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
 
 export interface OAuthFlowOptions extends RouterOptions {

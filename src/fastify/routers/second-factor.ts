@@ -3,6 +3,7 @@ import { Type } from 'typebox'
 import type { BaseUser } from '../../core/user.js'
 import { authenticationOf, csrfPossible } from '../current-user.js'
 import { HttpError, notFound, unauthorized } from '../errors.js'
+import { rateLimited } from '../rate-limit.js'
 import { bodyErrors, documented, type ErrorDoc, errors } from '../route-docs.js'
 import { Null } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
@@ -25,11 +26,19 @@ const error = (status: number, code: string, summary: string): ErrorDoc => ({
 })
 
 export const secondFactorErrors = {
-  totpInvalidCode: error(400, 'TOTP_INVALID_CODE', 'The code is not the pending secret’s current one, or nothing is pending.'),
+  totpInvalidCode: error(
+    400,
+    'TOTP_INVALID_CODE',
+    'The code is not the pending secret’s current one, or nothing is pending.',
+  ),
   totpAlreadyEnabled: error(400, 'TOTP_ALREADY_ENABLED', 'TOTP is already on: disable it first.'),
   notEnabled: error(400, 'TWO_FACTOR_NOT_ENABLED', 'The user has no second factor.'),
   badProof: error(400, 'TWO_FACTOR_BAD_PROOF', 'The password or the code is wrong (or neither was given).'),
-  badCode: error(400, 'TWO_FACTOR_BAD_CODE', 'The code is not a current code of the user’s factor, or was already used.'),
+  badCode: error(
+    400,
+    'TWO_FACTOR_BAD_CODE',
+    'The code is not a current code of the user’s factor, or was already used.',
+  ),
 }
 
 const RECOVERY_EXAMPLE = { recovery_codes: ['k7m2p-9xq4r', 'h3n8t-w5z2c', '…'] }
@@ -56,6 +65,7 @@ export function secondFactorRouter<U extends BaseUser>(
     return request.currentUser as unknown as U
   }
   const window = factors.stepUpWindowSeconds
+  const codeGuesses = rateLimited(ctx.rateLimits, 'login')
 
   return async (instance) => {
     jsonScope(instance, options, ['auth'])
@@ -140,7 +150,11 @@ export function secondFactorRouter<U extends BaseUser>(
               'codes (each works once, in place of a code; only their hashes are kept: show them once). From then on ' +
               'every login of the user asks for a second factor. This session counts as recently authenticated.',
             success: {
-              200: { schema: RecoveryCodesRead, description: 'TOTP is on: the recovery codes.', example: RECOVERY_EXAMPLE },
+              200: {
+                schema: RecoveryCodesRead,
+                description: 'TOTP is on: the recovery codes.',
+                example: RECOVERY_EXAMPLE,
+              },
             },
             errors: [
               ...bodyErrors,
@@ -171,7 +185,7 @@ export function secondFactorRouter<U extends BaseUser>(
       config: { fastapiName: 'auth:2fa.disable' },
       schema: {
         security: ctx.security,
-        body: { ...DisableBody, examples: [{ password: 'guinevere' }, { code: '123456' }] },
+        body: { ...DisableBody, examples: [{ password: 'guinevere' }] },
         ...documented({
           description:
             'Past fastapi-users: turns every second factor of the signed-in user off and deletes the recovery codes, ' +
@@ -267,11 +281,12 @@ export function secondFactorRouter<U extends BaseUser>(
             secondFactorErrors.badCode,
             ...signedIn,
             errors.validation,
-            ...(ctx.rateLimits ? [errors.tooManyRequests] : []),
+            ...codeGuesses.errors,
             errors.unavailable,
           ],
         }),
       },
+      onRequest: codeGuesses.onRequest, // a code guessed here is a login code guessed: login's per-address budget
       preValidation: activeUser,
       handler: async (request, reply) => {
         const user = me(request)

@@ -9,8 +9,8 @@ import { booleanParam, integerParam, literalParam, readQuery, textParam } from '
 import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
 import { Null, REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
-import { hookContext } from '../types.js'
 import { changesCredentials, twoFactorErrors } from '../second-factor.js'
+import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
 
 export interface UsersRouterOptions extends RouterOptions {

@@ -112,7 +112,10 @@ export function createKyselySecondFactorStores(database: Database): SecondFactor
           .transaction()
           .execute(async (trx) => {
             await trx.deleteFrom('step_up').where('token_hash', '=', tokenHash).execute()
-            await trx.insertInto('step_up').values({ token_hash: tokenHash, user_id: userId, expires_at: expiresAt }).execute()
+            await trx
+              .insertInto('step_up')
+              .values({ token_hash: tokenHash, user_id: userId, expires_at: expiresAt })
+              .execute()
           })
           .catch(unavailableOr)
       },
