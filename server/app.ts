@@ -252,6 +252,7 @@ export async function buildApp(
     await app.register(hostedPages, {
       appName: 'fastify-users',
       api: { login: `${config.loginUriPrefix}/login`, logout: `${config.loginUriPrefix}/logout` },
+      twoFactor: config.twoFactor !== undefined,
       signUpFields: [{ name: 'first_name', autocomplete: 'given-name', required: true }],
       passwordRules: [{ kind: 'minLength', value: 8 }, { kind: 'notContainingEmail' }],
       redirectRoot: true,

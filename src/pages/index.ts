@@ -39,6 +39,10 @@ export interface PagesApi {
   requestVerifyToken: string
   verify: string
   me: string
+  /** The second step of the Bearer login (`<login>/2fa`). Default: `login` + `/2fa`. */
+  login2fa?: string
+  /** The second-factor routes' prefix (GET /auth/2fa, /auth/2fa/totp/…). Default `/auth/2fa`. */
+  twoFactor?: string
 }
 
 export interface HostedPagesOptions {
@@ -64,6 +68,11 @@ export interface HostedPagesOptions {
   redirectRoot?: boolean
   /** The sessionStorage key of the access token. Default `fastify-users.access_token`. */
   storageKey?: string
+  /**
+   * Second factors are on (FastifyUsers `secondFactor` and its router): the sign-in page asks for the
+   * code when the login answers LOGIN_2FA_REQUIRED, and /account enrols TOTP (QR code) and turns it off.
+   */
+  twoFactor?: boolean
 }
 
 const DEFAULT_API: PagesApi = {
@@ -116,6 +125,12 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
   const strings: PageStrings = mergeStrings(pageStrings, options.strings)
   const signUpFields = options.signUpFields ?? []
   const api = { ...DEFAULT_API, ...options.api }
+  const twoFactor = options.twoFactor ?? false
+  if (twoFactor) {
+    api.login2fa ??= `${api.login}/2fa`
+    api.twoFactor ??= '/auth/2fa'
+  }
+  const qrPath = `${prefix}${assetsPath}/qr`
 
   const ctx: RenderContext = {
     appName: options.appName ?? 'Account',
@@ -126,8 +141,9 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     passwordRules: options.passwordRules ?? [],
     signUpFields,
     accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
+    twoFactor,
     clientConfig: jsonForHtml({
-      api,
+      api: twoFactor ? { ...api, qr: qrPath } : api,
       paths,
       strings,
       storageKey: options.storageKey ?? 'fastify-users.access_token',
@@ -165,6 +181,29 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
   instance.get('/account', route, async (_request, reply) => send(reply, pages.account))
   if (options.redirectRoot) {
     instance.get(prefix ? '' : '/', route, async (_request, reply) => reply.redirect(paths.account, 302))
+  }
+
+  // The enrolment's QR code, as SVG markup (the page inserts it: no image URL, so img-src stays 'self').
+  // Only otpauth:// URLs, so it renders nothing else; the answer is never cached (it carries a secret).
+  if (twoFactor) {
+    const { toString: qrSvg } = await import('qrcode')
+    instance.post(
+      `${assetsPath}/qr`,
+      {
+        schema: {
+          hide: true,
+          body: {
+            type: 'object',
+            required: ['text'],
+            properties: { text: { type: 'string', maxLength: 1000, pattern: '^otpauth://' } },
+          },
+        },
+      },
+      async (request, reply) => {
+        const svg = await qrSvg((request.body as { text: string }).text, { type: 'svg', margin: 2 })
+        return reply.headers({ 'content-type': 'image/svg+xml', 'cache-control': 'no-store' }).send(svg)
+      },
+    )
   }
 
   instance.get(`${assetsPath}/:name`, route, async (request, reply) => {
