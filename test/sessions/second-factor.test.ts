@@ -9,7 +9,7 @@ import { after, before, describe, type TestContext, test } from 'node:test'
 import type { Redis } from 'ioredis'
 import { SecretBox } from '../../src/factors/totp/secret-box.js'
 import { base32Encode, matchingStep } from '../../src/factors/totp/totp.js'
-import { base32Decode, hotp, SecondFactors, totp } from '../../src/index.js'
+import { base32Decode, hotp, LoginPipeline, LoginRefused, SecondFactors, totp } from '../../src/index.js'
 import { type Database, openDatabase } from '../../src/kysely.js'
 import { client, startTestApp, type TestApp } from '../support/app.js'
 import { databaseKinds } from '../support/databases.js'
@@ -89,9 +89,40 @@ describe('RFC 6238 and the building blocks', () => {
     assert.equal(box.open(`${sealed.slice(0, -2)}AA`, 7), null)
   })
 
-  test('SecondFactors without the option: no challenge, step-up passes', async () => {
-    const factors = new SecondFactors({} as never, undefined, [])
-    assert.equal(factors.enabled, false)
+  test('the login pipeline: checks in order, the first refusal ends it, challenges merged, none on a refresh', async () => {
+    const user = { id: 1, email: 'a@example.com' } as never
+    const seen: string[] = []
+    const pipeline = new LoginPipeline<never>([
+      () => {
+        seen.push('first')
+        return { challenge: ['totp', 'recovery_code'] }
+      },
+      () => {
+        seen.push('second')
+        return { challenge: ['passkey', 'totp'] }
+      },
+    ])
+    const ctx = { backend: 'jwt', method: 'password' as const }
+    assert.deepEqual(await pipeline.run(user, ctx), ['totp', 'recovery_code', 'passkey'])
+    assert.deepEqual(seen, ['first', 'second'])
+    assert.equal(await pipeline.run(user, { ...ctx, method: 'refresh' }), null)
+    pipeline.use(() => {
+      throw new LoginRefused('LOGIN_ACCOUNT_SUSPENDED')
+    })
+    await assert.rejects(
+      pipeline.run(user, ctx),
+      (e: unknown) => (e as LoginRefused).code === 'LOGIN_ACCOUNT_SUSPENDED',
+    )
+    await assert.rejects(pipeline.run(user, { ...ctx, method: 'refresh' }), LoginRefused, 'a refusal holds on refresh')
+  })
+
+  test('SecondFactors without the option: an app check may refuse; a challenge without the option is a setup error', async () => {
+    const user = { id: 1, email: 'a@example.com' } as never
+    const ctx = { backend: 'jwt', method: 'password' as const }
+    assert.equal(new SecondFactors({} as never, undefined, []).enabled, false)
+    await new SecondFactors({} as never, undefined, [() => undefined]).check(user, ctx)
+    const asks = new SecondFactors({} as never, undefined, [() => ({ challenge: ['mine'] })])
+    await assert.rejects(asks.check(user, ctx), TypeError)
   })
 })
 
