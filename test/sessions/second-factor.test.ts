@@ -522,4 +522,18 @@ describe('wrong second-factor codes count toward the login lock-out (SQLite, RAT
     // the password is locked out as well: the same account's failures
     assert.equal((await postLogin(api, '/auth/jwt', user.email, PASSWORD)).statusCode, 429)
   })
+
+  test('the right password does not clear the failures of wrong codes: a new ticket gives no new free attempts', async () => {
+    assert.ok(service)
+    const api = client(service.app)
+    const s = { api, clock } as unknown as Setup
+    const user = await enrolled(s)
+    const first = await ticketOf(s, '/auth/jwt', user.email)
+    assert.deepEqual(reply(await second(s, '/auth/jwt', first, '000000')), BAD_CODE)
+    // the password again (right, admitted as the second free attempt): the wrong code is not forgotten,
+    // so even the right code now waits out the delay
+    const next = await ticketOf(s, '/auth/jwt', user.email)
+    const locked = await second(s, '/auth/jwt', next, totp(user.key, clock.now))
+    assert.deepEqual(reply(locked), [429, { detail: 'TOO_MANY_REQUESTS' }])
+  })
 })

@@ -71,6 +71,12 @@ export function authRouter<U extends BaseUser>(
       throw error
     }
     if (!user?.is_active) throw new BadCredentials()
+    // A user with a second factor has not signed in yet: the password alone neither clears the lock-out's
+    // failures (wrong codes count there) nor counts as one; /login/2fa's success clears them.
+    if (attempt && (await ctx.secondFactors?.hasFactor(user))) {
+      await attempt.abandoned()
+      return user
+    }
     const deviceCookie = await attempt?.succeeded()
     if (deviceCookie) deviceCookies.set(reply, deviceCookie)
     return user
