@@ -73,7 +73,14 @@ export function authRouter<U extends BaseUser>(
     if (!user?.is_active) throw new BadCredentials()
     // A user with a second factor has not signed in yet: the password alone neither clears the lock-out's
     // failures (wrong codes count there) nor counts as one; /login/2fa's success clears them.
-    if (attempt && (await ctx.secondFactors?.hasFactor(user))) {
+    let hasFactor: boolean | undefined
+    try {
+      hasFactor = attempt && (await ctx.secondFactors?.hasFactor(user))
+    } catch (error) {
+      await attempt?.abandoned()
+      throw error
+    }
+    if (attempt && hasFactor) {
       await attempt.abandoned()
       return user
     }
