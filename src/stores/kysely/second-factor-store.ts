@@ -111,7 +111,16 @@ export function createKyselySecondFactorStores(database: Database): SecondFactor
         await db
           .transaction()
           .execute(async (trx) => {
-            await trx.deleteFrom('step_up').where('token_hash', '=', tokenHash).execute()
+            // this session's earlier record, and the user's that have run out (housekeeping)
+            await trx
+              .deleteFrom('step_up')
+              .where((eb) =>
+                eb.or([
+                  eb('token_hash', '=', tokenHash),
+                  eb.and([eb('user_id', '=', userId), eb('expires_at', '<=', Date.now())]),
+                ]),
+              )
+              .execute()
             await trx
               .insertInto('step_up')
               .values({ token_hash: tokenHash, user_id: userId, expires_at: expiresAt })
