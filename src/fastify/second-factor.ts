@@ -196,8 +196,8 @@ export class SecondFactors<U extends BaseUser> {
       throw bad()
     }
     if (!(await this.stores.tickets.spend(hash))) throw bad() // a concurrent request spent it first
-    await attempt?.succeeded()
-    return user
+    const deviceCookie = await attempt?.succeeded()
+    return { user, deviceCookie }
   }
 
   /** Whether the code is one of the user's factors' (or, when `recovery`, an unused recovery code, then used). */

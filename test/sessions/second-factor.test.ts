@@ -526,6 +526,20 @@ describe('wrong second-factor codes count toward the login lock-out (SQLite, RAT
     assert.equal((await postLogin(api, '/auth/jwt', user.email, PASSWORD)).statusCode, 429)
   })
 
+  test('a sign-in through the second factor makes the client a trusted device (its cookie); the password step alone does not', async () => {
+    assert.ok(service)
+    const api = client(service.app)
+    const s = { api, clock } as unknown as Setup
+    const user = await enrolled(s)
+    const challenged = await postLogin(api, '/auth/jwt', user.email, PASSWORD)
+    assert.equal(challenged.statusCode, 400)
+    assert.equal(setCookie(challenged, 'fastapiusersdevice'), undefined)
+    const ok = await second(s, '/auth/jwt', challenged.json().detail.ticket, totp(user.key, clock.now))
+    assert.equal(ok.statusCode, 200, ok.body)
+    assert.ok(setCookie(ok, 'fastapiusersdevice')?.value)
+    clock.now += STEP
+  })
+
   test('the right password does not clear the failures of wrong codes: a new ticket gives no new free attempts', async () => {
     assert.ok(service)
     const api = client(service.app)

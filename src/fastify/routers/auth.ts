@@ -233,9 +233,17 @@ export function authRouter<U extends BaseUser>(
             }),
           },
           onRequest: [refuseCrossSite, ...loginLimit.onRequest],
+          onSend: sendDeviceCookie,
           handler: async (request, reply) => {
             const { ticket, code } = request.body as { ticket: string; code: string }
-            const user = await secondFactors.redeem(request, ticket, code, backend.name, ctx.rateLimits)
+            const { user, deviceCookie } = await secondFactors.redeem(
+              request,
+              ticket,
+              code,
+              backend.name,
+              ctx.rateLimits,
+            )
+            if (deviceCookie) deviceCookies.set(reply, deviceCookie) // signed in: this client is now a trusted device
             if (requiresVerification && !user.is_verified) throw new UserNotVerified()
             const { token, send } = await unlessGone(
               async () => {
