@@ -7,10 +7,18 @@ import {
   type HookContext,
   healthRoutes,
   registerOpenApi,
+  TotpFactor,
   UserAlreadyExists,
   UserManager,
 } from 'fastify-users'
-import { createKyselyUserStore, migrateToLatest, openDatabase, pingDatabase } from 'fastify-users/kysely'
+import {
+  createKyselySecondFactorStores,
+  createKyselyTotpStore,
+  createKyselyUserStore,
+  migrateToLatest,
+  openDatabase,
+  pingDatabase,
+} from 'fastify-users/kysely'
 import {
   accountDeletedMail,
   backgroundMailer,
@@ -19,6 +27,7 @@ import {
   logDelivery,
   passwordChangedMail,
   resetPasswordMail,
+  secondFactorChangedMail,
   smtpDelivery,
   verifyMail,
   welcomeMail,
@@ -66,6 +75,8 @@ export async function buildApp(
   options: {
     logger?: boolean /** Where log lines go instead of stdout (tests). */
     logStream?: { write(line: string): void }
+    /** Now, for the second factors (TOTP steps, tickets, step-ups): tests move it instead of sleeping. */
+    clock?: () => Date
   } = {},
 ): Promise<FastifyInstance> {
   const stream = options.logStream ?? (config.prettyLogs ? await developmentLogStream() : undefined)
@@ -190,6 +201,26 @@ export async function buildApp(
     oauthAccounts: oauthAccountStore(database),
     oauthStates: oauthStateStore(database, redis),
     rateLimit: createRateLimiter(config, { redis, database }, app),
+    // TWO_FACTOR: TOTP and recovery codes, /login/2fa on every backend, step-up (a user without a factor: unchanged)
+    ...(config.twoFactor && {
+      secondFactor: {
+        stores: createKyselySecondFactorStores(database),
+        secret: config.secret,
+        totp: new TotpFactor<User>({
+          store: createKyselyTotpStore(database),
+          encryptionKey: config.twoFactor.encryptionKey ?? config.secret,
+          issuer: config.twoFactor.issuer,
+          clock: options.clock,
+        }),
+        stepUpWindowSeconds: config.twoFactor.stepUpWindowSeconds,
+        afterOAuth: config.twoFactor.afterOAuth,
+        clock: options.clock,
+        onFactorChange: (user, change, ctx) => {
+          logOf(ctx).info({ userId: user.id, ...change }, 'second factor changed')
+          mailer.enqueue({ to: user.email, ...secondFactorChangedMail(user, change, config.publicUrl) })
+        },
+      },
+    }),
   })
   app.decorate('users', users)
 
@@ -227,6 +258,10 @@ export async function buildApp(
   await app.register(users.verifyRouter(), { prefix: '/auth' })
   if (config.emailChange === 'confirm') await app.register(users.emailChangeRouter(), { prefix: '/auth' })
   await app.register(users.usersRouter({ requiresVerification, selfDelete: config.selfDelete }), { prefix: '/users' })
+  if (config.twoFactor) {
+    await app.register(users.secondFactorRouter(), { prefix: '/auth' })
+    await app.register(users.secondFactorAdminRouter(), { prefix: '/users' })
+  }
   await registerOAuthRouters(app, users, backends[0] as (typeof backends)[number], config)
 
   // The hosted pages the mail links open (PAGES=false turns them off); the rules are validatePassword's.
@@ -234,6 +269,7 @@ export async function buildApp(
     await app.register(hostedPages, {
       appName: 'fastify-users',
       api: { login: `${config.loginUriPrefix}/login`, logout: `${config.loginUriPrefix}/logout` },
+      twoFactor: config.twoFactor !== undefined,
       signUpFields: [
         { name: 'first_name', autocomplete: 'given-name', required: true },
         ...(config.loginWithUsername ? [{ name: 'username', autocomplete: 'username', maxLength: 32 }] : []),

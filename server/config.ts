@@ -106,6 +106,22 @@ export interface Config {
   emailChange: EmailChangeMode
   /** Seconds an e-mail change link works (EMAIL_CHANGE_TOKEN_LIFETIME). */
   emailChangeTokenLifetime: number
+  /**
+   * Second factors (TWO_FACTOR, on by default: additive routes; a user without a factor signs in as in
+   * fastapi-users): TOTP with recovery codes, `/login/2fa` on every backend, step-up. Undefined when off.
+   */
+  twoFactor: TwoFactorConfig | undefined
+}
+
+export interface TwoFactorConfig {
+  /** Encrypts TOTP secrets at rest (TOTP_ENCRYPTION_KEY; default: derived from SECRET). */
+  encryptionKey: string | undefined
+  /** The issuer authenticator apps show (TOTP_ISSUER). */
+  issuer: string
+  /** How long a login through the second factor or a step-up counts as recent (STEP_UP_WINDOW, seconds). */
+  stepUpWindowSeconds: number
+  /** Ask for the second factor after a social login too (TWO_FACTOR_AFTER_OAUTH, default true). */
+  afterOAuth: boolean
 }
 
 /**
@@ -704,9 +720,23 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     oauthAllowUnverifiedEmail: bool('OAUTH_ALLOW_UNVERIFIED_EMAIL', false),
     emailChange: emailChangeMode(read('EMAIL_CHANGE'), problems),
     emailChangeTokenLifetime: int('EMAIL_CHANGE_TOKEN_LIFETIME', 3600, 1, 31_536_000),
+    twoFactor: bool('TWO_FACTOR', true)
+      ? {
+          encryptionKey: totpEncryptionKey(read('TOTP_ENCRYPTION_KEY'), problems),
+          issuer: read('TOTP_ISSUER') ?? 'fastify-users',
+          stepUpWindowSeconds: int('STEP_UP_WINDOW', 300, 30, 86_400),
+          afterOAuth: bool('TWO_FACTOR_AFTER_OAUTH', true),
+        }
+      : undefined,
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs)
     problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')
   if (problems.length > 0) throw new ConfigError(problems)
   return config
+}
+
+/** TOTP_ENCRYPTION_KEY: at least 32 characters when set (it is an AES-256 key's source). */
+function totpEncryptionKey(raw: string | undefined, problems: string[]): string | undefined {
+  if (raw !== undefined && raw.length < 32) problems.push('TOTP_ENCRYPTION_KEY must be at least 32 characters')
+  return raw
 }

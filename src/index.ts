@@ -44,6 +44,18 @@ export {
   type PasswordHasher,
 } from './core/passwords.js'
 export {
+  type LoginCheck,
+  type LoginDecision,
+  LoginPipeline,
+  type LoginTicket,
+  type LoginTicketStore,
+  RECOVERY_CODE,
+  type RecoveryCodeStore,
+  type SecondFactor,
+  type SecondFactorStores,
+  type StepUpStore,
+} from './core/second-factor.js'
+export {
   DuplicateEmail,
   DuplicateIdentifier,
   type NewUser,
@@ -68,6 +80,9 @@ export type {
   UserUpdateOf,
 } from './core/user.js'
 export { defineUserFields } from './core/user.js'
+export { TotpFactor, type TotpOptions } from './factors/totp/factor.js'
+export type { TotpRow, TotpStore } from './factors/totp/store.js'
+export { base32Decode, base32Encode, hotp, otpauthUrl, timeStep, totp } from './factors/totp/totp.js'
 export { type AuthenticationBackend, authenticationBackend } from './fastify/backend.js'
 export { fastapiCompat } from './fastify/compat.js'
 export { type ConfirmIdentity, passwordConfirmation } from './fastify/confirm-identity.js'
@@ -90,6 +105,7 @@ export {
 } from './fastify/rate-limit.js'
 export { DELETE_USER_INVALID_PASSWORD, type SelfDeleteOptions } from './fastify/routers/delete-me.js'
 export { EmailString, nullable, type UserSchemas } from './fastify/schemas.js'
+export { type FactorChange, type SecondFactorOptions, SecondFactors } from './fastify/second-factor.js'
 export type { CurrentToken, Register, RegisteredUser } from './fastify/types.js'
 export type { AccessTokenRow, AccessTokenStore } from './stores/kysely/access-token-store.js'
 export type { RefreshTokenRow, RefreshTokenStore } from './stores/kysely/refresh-token-store.js'

@@ -4,6 +4,7 @@
  * `better-sqlite3`, `pg` or `mysql2` beside this package, whichever your database needs.
  */
 
+export { createKyselyTotpStore } from './factors/totp/store.js'
 export { createKyselyAccessTokenStore } from './stores/kysely/access-token-store.js'
 export {
   type Capabilities,
@@ -29,6 +30,7 @@ export { createKyselyOAuthAccountStore } from './stores/kysely/oauth-account-sto
 export { createKyselyOAuthStateStore, type KyselyStateStoreOptions } from './stores/kysely/oauth-state-store.js'
 export { DatabaseRateLimiter, type DatabaseRateLimiterOptions } from './stores/kysely/rate-limit-store.js'
 export { createKyselyRefreshTokenStore } from './stores/kysely/refresh-token-store.js'
+export { createKyselySecondFactorStores } from './stores/kysely/second-factor-store.js'
 export {
   createKyselySessionInfoStore,
   type SessionInfoRow,

@@ -12,6 +12,7 @@ export {
   type MailUser,
   passwordChangedMail,
   resetPasswordMail,
+  secondFactorChangedMail,
   verifyMail,
   welcomeMail,
 } from './mail/templates.js'

@@ -1,7 +1,13 @@
-import type { FastifyPluginAsync, preValidationAsyncHookHandler } from 'fastify'
+import type {
+  FastifyPluginAsync,
+  FastifyRequest,
+  preHandlerAsyncHookHandler,
+  preValidationAsyncHookHandler,
+} from 'fastify'
 import fp from 'fastify-plugin'
 import type { UserManager } from '../core/manager.js'
 import { dropUnvouchedLinks, type OAuthAccountStore } from '../core/oauth.js'
+import type { LoginCheck } from '../core/second-factor.js'
 import type { BaseUser, UserFields } from '../core/user.js'
 import type { OAuthClient } from '../oauth/clients.js'
 import type { OAuthStateStore } from '../oauth/state.js'
@@ -15,10 +21,12 @@ import { emailChangeRouter } from './routers/email-change.js'
 import { type OAuthFlowOptions, type OAuthRouterOptions, oauthAssociateRouter, oauthRouter } from './routers/oauth.js'
 import { registerRouter } from './routers/register.js'
 import { resetPasswordRouter } from './routers/reset.js'
+import { secondFactorAdminRouter, secondFactorRouter } from './routers/second-factor.js'
 import { type UsersRouterOptions, usersRouter } from './routers/users.js'
 import { verifyRouter } from './routers/verify.js'
 import { type UserSchemas, userSchemas } from './schemas.js'
 import type { RouterOptions } from './scope.js'
+import { type SecondFactorOptions, SecondFactors } from './second-factor.js'
 
 export interface FastifyUsersOptions<U extends BaseUser> {
   manager: UserManager<U>
@@ -46,6 +54,17 @@ export interface FastifyUsersOptions<U extends BaseUser> {
    * is fastapi-users' exact shape (see ReadOAuthAccountsOptions for the trade-off). Off by default.
    */
   readOAuthAccounts?: boolean | ReadOAuthAccountsOptions
+  /**
+   * The login pipeline's checks of the app's own, run in order once the credentials checked out and
+   * before any token is written, on every backend's `/login` and after social login: each may refuse
+   * (`LoginRefused(code)`) or ask for a second factor (`{ challenge: methods }`). See LoginCheck.
+   */
+  loginChecks?: LoginCheck<U>[]
+  /**
+   * Past fastapi-users: second factors (TOTP, recovery codes, an app's own), the `/login/2fa` step of
+   * every backend and step-up for sensitive changes. Off when absent: users behave as in fastapi-users.
+   */
+  secondFactor?: SecondFactorOptions<U>
 }
 
 /**
@@ -57,6 +76,8 @@ export class FastifyUsers<U extends BaseUser> {
   readonly backends: AuthenticationBackend<U>[]
   readonly schemas: UserSchemas
   readonly rateLimits: AuthRateLimiter | undefined
+  /** The login pipeline, second factors and step-up (`requireRecentAuth`). */
+  readonly secondFactors: SecondFactors<U>
   private readonly context: RouterContext<U>
   private readonly readOAuthAccounts: ReadOAuthAccountsOptions | undefined
 
@@ -75,7 +96,9 @@ export class FastifyUsers<U extends BaseUser> {
     this.schemas = this.readOAuthAccounts ? withOAuthAccounts(schemas, this.readOAuthAccounts) : schemas
     const { rateLimit } = options
     this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)
+    this.secondFactors = new SecondFactors(this.manager, options.secondFactor, options.loginChecks ?? [])
     this.context = {
+      secondFactors: this.secondFactors,
       manager: this.manager,
       backends: this.backends,
       schemas: this.schemas,
@@ -163,6 +186,31 @@ export class FastifyUsers<U extends BaseUser> {
    */
   oauthAssociateRouter(client: OAuthClient, options: OAuthFlowOptions): FastifyPluginAsync {
     return oauthAssociateRouter(this.context, client, options)
+  }
+
+  /**
+   * Past fastapi-users (needs the `secondFactor` option): GET /2fa, POST /2fa/totp/setup,
+   * /2fa/totp/enable, /2fa/disable, /2fa/recovery-codes and /2fa/step-up; mount it at /auth.
+   */
+  secondFactorRouter(options?: RouterOptions): FastifyPluginAsync {
+    if (!this.secondFactors.enabled) throw new TypeError('secondFactorRouter: the `secondFactor` option is not set')
+    return secondFactorRouter(this.context, options)
+  }
+
+  /** DELETE /{id}/2fa: a superuser removes a user's second factors; mount it at /users. */
+  secondFactorAdminRouter(options?: RouterOptions): FastifyPluginAsync {
+    if (!this.secondFactors.enabled)
+      throw new TypeError('secondFactorAdminRouter: the `secondFactor` option is not set')
+    return secondFactorAdminRouter(this.context, options)
+  }
+
+  /**
+   * A preHandler (after `currentUser`) answering 403 STEP_UP_REQUIRED when the user has a second
+   * factor and this session did not authenticate within the step-up window; `when` narrows it to
+   * the requests that need it. Users without a factor (or without `secondFactor`) pass.
+   */
+  requireRecentAuth(when?: (request: FastifyRequest) => boolean): preHandlerAsyncHookHandler {
+    return this.secondFactors.requireRecentAuth(when)
   }
 
   registerRouter(options?: RouterOptions): FastifyPluginAsync {

@@ -54,6 +54,17 @@ export const strings = {
     action: 'Open the application',
     notYou: 'If you did not do this, contact us at once.',
   },
+  secondFactorAdded: {
+    subject: 'Two-step verification was turned on',
+    body: (method: string) => `A second factor (${method}) was just added to your account: signing in now asks for it.`,
+    action: 'Open the application',
+  },
+  secondFactorRemoved: {
+    subject: 'Two-step verification was turned off',
+    body: (method: string, byAdmin: boolean) =>
+      `A second factor (${method}) was just removed from your account${byAdmin ? ' by an administrator' : ''}.`,
+    action: 'Open the application',
+  },
 }
 
 export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
@@ -94,6 +105,20 @@ export function emailChangeMail(user: MailUser, newEmail: string, token: string,
 /** To the address of an account just deleted (by its owner or a superuser): the last mail it gets from us. */
 export function accountDeletedMail(user: MailUser, publicUrl: string): MailContent {
   return build(user, strings.accountDeleted, joinUrl(publicUrl, '/'), [strings.accountDeleted.notYou])
+}
+
+/** To the user, when a second factor is added to or removed from the account. */
+export function secondFactorChangedMail(
+  user: MailUser,
+  change: { method: string; change: 'added' | 'removed'; by: 'user' | 'admin' },
+  publicUrl: string,
+): MailContent {
+  const method = change.method === 'totp' ? 'authenticator app' : change.method
+  const words =
+    change.change === 'added'
+      ? { ...strings.secondFactorAdded, body: strings.secondFactorAdded.body(method) }
+      : { ...strings.secondFactorRemoved, body: strings.secondFactorRemoved.body(method, change.by === 'admin') }
+  return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
 }
 
 function build(

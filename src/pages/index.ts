@@ -44,6 +44,10 @@ export interface PagesApi {
   confirmEmailChange: string
   /** The user's sessions (GET, and DELETE `<sessions>/<id>`): the list on /account. */
   sessions: string
+  /** The second step of the Bearer login (`<login>/2fa`). Default: `login` + `/2fa`. */
+  login2fa?: string
+  /** The second-factor routes' prefix (GET /auth/2fa, /auth/2fa/totp/…). Default `/auth/2fa`. */
+  twoFactor?: string
 }
 
 export interface HostedPagesOptions {
@@ -84,6 +88,11 @@ export interface HostedPagesOptions {
    * is labelled `signIn.emailOrUsername` and takes any text. Default false.
    */
   signInWithUsername?: boolean
+  /**
+   * Second factors are on (FastifyUsers `secondFactor` and its router): the sign-in page asks for the
+   * code when the login answers LOGIN_2FA_REQUIRED, and /account enrols TOTP (QR code) and turns it off.
+   */
+  twoFactor?: boolean
 }
 
 const DEFAULT_API: PagesApi = {
@@ -140,6 +149,12 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
   const strings: PageStrings = mergeStrings(base, options.strings)
   const signUpFields = options.signUpFields ?? []
   const api = { ...DEFAULT_API, ...options.api }
+  const twoFactor = options.twoFactor ?? false
+  if (twoFactor) {
+    api.login2fa ??= `${api.login}/2fa`
+    api.twoFactor ??= '/auth/2fa'
+  }
+  const qrPath = `${prefix}${assetsPath}/qr`
 
   const ctx: RenderContext = {
     appName: options.appName ?? 'Account',
@@ -152,8 +167,9 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     signInWithUsername: options.signInWithUsername ?? false,
     accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
     accountDeletion: options.accountDeletion ?? false,
+    twoFactor,
     clientConfig: jsonForHtml({
-      api,
+      api: twoFactor ? { ...api, qr: qrPath } : api,
       paths,
       strings,
       storageKey: options.storageKey ?? 'fastify-users.access_token',
@@ -195,6 +211,29 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
   }
   if (options.redirectRoot) {
     instance.get(prefix ? '' : '/', route, async (_request, reply) => reply.redirect(paths.account, 302))
+  }
+
+  // The enrolment's QR code, as SVG markup (the page inserts it: no image URL, so img-src stays 'self').
+  // Only otpauth:// URLs, so it renders nothing else; the answer is never cached (it carries a secret).
+  if (twoFactor) {
+    const { toString: qrSvg } = await import('qrcode')
+    instance.post(
+      `${assetsPath}/qr`,
+      {
+        schema: {
+          hide: true,
+          body: {
+            type: 'object',
+            required: ['text'],
+            properties: { text: { type: 'string', maxLength: 1000, pattern: '^otpauth://' } },
+          },
+        },
+      },
+      async (request, reply) => {
+        const svg = await qrSvg((request.body as { text: string }).text, { type: 'svg', margin: 2 })
+        return reply.headers({ 'content-type': 'image/svg+xml', 'cache-control': 'no-store' }).send(svg)
+      },
+    )
   }
 
   instance.get(`${assetsPath}/:name`, route, async (request, reply) => {

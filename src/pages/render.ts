@@ -50,6 +50,8 @@ export interface RenderContext {
   clientConfig: string
   /** The account page offers "Delete my account" (the app registered `DELETE /users/me`). */
   accountDeletion?: boolean
+  /** Second factors are on: the sign-in challenge step and the account page's section. */
+  twoFactor?: boolean
 }
 
 export { escapeHtml }
@@ -207,7 +209,7 @@ ${submit(s.signIn.submit)}
 <p class="fu-links"><a href="${h(ctx.paths.forgotPassword)}">${h(s.signIn.forgot)}</a></p>
 <!-- extension point: the OAuth providers' buttons go here once social login exists -->
 <p class="fu-links">${h(s.signIn.noAccount)} <a href="${h(ctx.paths.signUp)}">${h(s.signIn.signUpLink)}</a></p>
-<p class="fu-links" data-slot="resend-link" hidden><a href="${h(ctx.paths.verify)}">${h(s.verify.resendSubmit)}</a></p>`
+<p class="fu-links" data-slot="resend-link" hidden><a href="${h(ctx.paths.verify)}">${h(s.verify.resendSubmit)}</a></p>${ctx.twoFactor ? twoFactorChallenge(ctx) : ''}`
   return layout(ctx, 'sign-in', s.signIn.title, body)
 }
 
@@ -317,6 +319,7 @@ ${submit(a.changeSubmit)}
 <ul class="fu-sessions" data-slot="sessions"></ul>
 <p data-slot="sessions-empty" hidden>${h(a.sessionsEmpty)}</p>
 </section>`,
+    ...(ctx.twoFactor ? [twoFactorSection(ctx)] : []),
     `<section aria-labelledby="fu-sign-out-title">
 <h2 id="fu-sign-out-title">${h(a.signOutHeading)}</h2>
 <p>${h(a.signOutIntro)}</p>
@@ -357,6 +360,61 @@ ${passwordField(ctx, 'delete-password', s.common.currentPassword, 'current')}
 <p class="fu-field-error" id="delete-confirm-error"></p>
 </div>
 <button type="submit" class="fu-button fu-button--danger">${h(a.deleteSubmit)}</button>
+</form>
+</section>`
+}
+
+function codeField(ctx: RenderContext, id: string): string {
+  return input(id, h(ctx.strings.twoFactor.code), {
+    type: 'text',
+    name: 'code',
+    autocomplete: 'one-time-code',
+    required: true,
+    extra: ' inputmode="numeric" autocapitalize="none" spellcheck="false" maxlength="20"',
+  })
+}
+
+/** The second step of signing in (a user with a second factor): shown by pages.js in place of the form. */
+function twoFactorChallenge(ctx: RenderContext): string {
+  const t = ctx.strings.twoFactor
+  return `
+<section data-slot="two-factor" aria-labelledby="fu-2fa-title" hidden>
+<h2 id="fu-2fa-title" tabindex="-1">${h(t.challengeTitle)}</h2>
+<p>${h(t.challengeIntro)}</p>
+<form class="fu-form" data-form="two-factor" method="post" novalidate>
+${codeField(ctx, 'two-factor-code')}
+${submit(t.verify)}
+</form>
+</section>`
+}
+
+/** The account page's second-factor section: status, TOTP enrolment (QR code, key, recovery codes once), disabling. */
+function twoFactorSection(ctx: RenderContext): string {
+  const t = ctx.strings.twoFactor
+  return `<section aria-labelledby="fu-2fa-title" data-slot="two-factor">
+<h2 id="fu-2fa-title">${h(t.heading)}</h2>
+<p data-slot="two-factor-status" data-off="${h(t.off)}" data-on="${h(t.on)}"></p>
+<p><button type="button" class="fu-button fu-button--secondary" data-action="totp-setup" hidden>${h(t.setUp)}</button></p>
+<div data-slot="totp-enrol" hidden>
+<p>${h(t.scan)}</p>
+<div class="fu-qr" data-slot="totp-qr"></div>
+<p>${h(t.secret)}: <code data-slot="totp-secret"></code></p>
+<form class="fu-form" data-form="totp-enable" method="post" novalidate>
+${codeField(ctx, 'totp-enable-code')}
+${submit(t.enable)}
+</form>
+</div>
+<div data-slot="recovery-codes" hidden>
+<h3 tabindex="-1">${h(t.recoveryTitle)}</h3>
+<p>${h(t.recoveryIntro)}</p>
+<ul class="fu-codes" data-slot="recovery-list"></ul>
+<p><button type="button" class="fu-button fu-button--secondary" data-action="recovery-done">${h(t.recoveryDone)}</button></p>
+</div>
+<form class="fu-form" data-form="two-factor-disable" method="post" novalidate hidden>
+<p>${h(t.disableIntro)}</p>
+${passwordField(ctx, 'disable-password', ctx.strings.common.password, 'current')}
+${codeField(ctx, 'disable-code')}
+${submit(t.disable)}
 </form>
 </section>`
 }

@@ -151,8 +151,34 @@ export const pageStrings = {
       'This link is not valid or has already been used, or your address or password changed since. Change your address again from your account to get a new one.',
     backToAccount: 'Go to your account',
   },
+  /** Second factors: the sign-in challenge and the account page's section (TWO_FACTOR). */
+  twoFactor: {
+    challengeTitle: 'Two-step verification',
+    challengeIntro: 'Enter the 6-digit code from your authenticator app, or one of your recovery codes.',
+    code: 'Code',
+    verify: 'Verify',
+    heading: 'Two-step verification',
+    off: 'Two-step verification is off: signing in needs only your password.',
+    on: 'Two-step verification is on: signing in also asks for a code from your authenticator app. Recovery codes left: {count}.',
+    setUp: 'Set up an authenticator app',
+    scan: 'Scan this QR code with your authenticator app, or enter the key below, then type the 6-digit code it shows.',
+    secret: 'Key',
+    enable: 'Turn on',
+    recoveryTitle: 'Your recovery codes',
+    recoveryIntro:
+      'Keep these codes somewhere safe: each signs you in once if you lose your device. They are shown only now.',
+    recoveryDone: 'I have saved them',
+    disableIntro: 'To turn it off, enter your password and a code from your app.',
+    disable: 'Turn off',
+    disabled: 'Two-step verification is off.',
+  },
   /** Our routes' error codes and failures, in words. */
   errors: {
+    LOGIN_2FA_BAD_CODE: 'This code is not right, or was already used. Check your app and try again.',
+    TOTP_INVALID_CODE: 'This code is not right. Check the time on your device and try again.',
+    TWO_FACTOR_BAD_PROOF: 'The password or the code is not right.',
+    TWO_FACTOR_BAD_CODE: 'This code is not right, or was already used.',
+    STEP_UP_REQUIRED: 'For your safety, confirm it is you with a code from your authenticator app first.',
     LOGIN_BAD_CREDENTIALS: 'The e-mail address or the password is not right. Check them and try again.',
     LOGIN_USER_NOT_VERIFIED: 'Please confirm your e-mail address first, with the link we sent you.',
     /** A login the app refused (onBeforeLogin) with a code not worded here: add yours beside it. */

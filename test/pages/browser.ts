@@ -45,11 +45,14 @@ export interface PagesService {
 }
 
 /** The reference service as `npm start` runs it, on SQLite, listening on 127.0.0.1 with its mails going to a local SMTP server. */
-export async function startPagesService(env: Record<string, string> = {}): Promise<PagesService> {
+export async function startPagesService(
+  env: Record<string, string> = {},
+  options: { clock?: () => Date } = {},
+): Promise<PagesService> {
   const smtp = await startSmtpServer()
   const port = await freePort()
   const baseUrl = `http://127.0.0.1:${port}`
-  const test = await startTestApp('sqlite', { SMTP_URL: smtp.url, PUBLIC_URL: baseUrl, ...env })
+  const test = await startTestApp('sqlite', { SMTP_URL: smtp.url, PUBLIC_URL: baseUrl, ...env }, options)
   assert.ok(test, 'SQLite is always available')
   await test.app.listen({ host: '127.0.0.1', port })
   return {

@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import { SignJWT } from 'jose'
 import { emailChangeFingerprint } from '../../src/core/email-change.js'
-import { DeleteRefused } from '../../src/index.js'
+import { base32Decode, DeleteRefused, totp } from '../../src/index.js'
 import { startTestApp, TEST_SECRET, type TestApp } from '../support/app.js'
 import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
@@ -155,6 +155,7 @@ const notOAuth = (operationId: string) => !operationId.startsWith('oauth')
 
 describe('every documented error is answered, and every error answered is documented', () => {
   describe('verification required, no rate limits (SQLite)', () => {
+    let now = Date.now() // the second factors' clock (TOTP steps), moved by the test
     let service: TestApp
     let doc: Doc
     let api: Api
@@ -172,7 +173,7 @@ describe('every documented error is answered, and every error answered is docume
           OAUTH_GITHUB_CLIENT_ID: 'github-client',
           OAUTH_GITHUB_CLIENT_SECRET: 'github-secret',
         },
-        { logs },
+        { logs, clock: () => new Date(now) },
       )) as TestApp
       doc = await openApiOf(service.app)
       api = auditedClient(service.app, doc)
@@ -305,6 +306,51 @@ describe('every documented error is answered, and every error answered is docume
         hooks.onBeforeDelete = onBeforeDelete
       }
       await deleteMe(leaving.jwt, { password: PASSWORD })
+      // second factors: a user with TOTP on (its enrolment counts as a recent authentication of its JWT's session)
+      const tf = await userOf(app, { is_verified: true })
+      const tfCookie = (method: string, url: string, payload?: unknown) =>
+        api.send({ method, url, payload: payload as never, headers: { cookie: `fastapiusersauth=${tf.cookie}` } })
+      await api.get('/auth/2fa')
+      const { secret } = (await api.post('/auth/2fa/totp/setup', undefined, tf.jwt)).json()
+      const key = base32Decode(secret)
+      const code = () => totp(key, now)
+      await api.post('/auth/2fa/totp/enable', { code: totp(key, now + 5 * 30_000) }, tf.jwt)
+      await api.post('/auth/2fa/totp/enable', {}, tf.jwt)
+      await api.crossSite('POST', '/auth/2fa/totp/enable', tf.cookie, { code: code() })
+      await api.post('/auth/2fa/totp/enable', { code: code() }, tf.jwt)
+      await api.post('/auth/2fa/totp/setup', undefined, tf.jwt)
+      await api.crossSite('POST', '/auth/2fa/totp/setup', tf.cookie)
+      await tfCookie('PATCH', '/users/me', { email: newEmail('apidocs') })
+      for (const path of ['/auth/2fa/disable', '/auth/2fa/recovery-codes', '/auth/2fa/step-up']) {
+        await api.post(path, { code: '1' }, verified.jwt)
+        await api.crossSite('POST', path, tf.cookie, { code: '1' })
+        await api.post(path, { code: 5 }, tf.jwt)
+      }
+      await tfCookie('POST', '/auth/2fa/disable', { password: PASSWORD })
+      await tfCookie('POST', '/auth/2fa/recovery-codes', { code: code() })
+      await api.post('/auth/2fa/disable', { password: 'wrong-password-123' }, tf.jwt)
+      await api.post('/auth/2fa/recovery-codes', { code: totp(key, now + 5 * 30_000) }, tf.jwt)
+      await api.post('/auth/2fa/step-up', { code: totp(key, now + 5 * 30_000) }, tf.jwt)
+      await api.delete(`/users/${tf.user.id}/2fa`)
+      await api.delete(`/users/${tf.user.id}/2fa`, verified.jwt)
+      await api.crossSite('DELETE', `/users/${tf.user.id}/2fa`, admin.cookie)
+      await api.delete(`/users/${unknownId}/2fa`, admin.jwt)
+      for (const backend of ['jwt', 'cookie']) {
+        const ticket = (await api.login(backend, tf.email, PASSWORD)).json().detail.ticket
+        await api.post(`/auth/${backend}/login/2fa`, { ticket: 'no-such-ticket', code: code() })
+        await api.post(`/auth/${backend}/login/2fa`, {})
+        await api.send({
+          method: 'POST',
+          url: `/auth/${backend}/login/2fa`,
+          payload: { ticket, code: code() },
+          headers: CROSS_SITE,
+        })
+        // unverified meanwhile: the second step refuses as the first would have
+        await app.users.manager.update(tf.user, { is_verified: false }, { safe: false })
+        now += 30_000
+        await api.post(`/auth/${backend}/login/2fa`, { ticket, code: code() })
+        await app.users.manager.update(tf.user, { is_verified: true }, { safe: false })
+      }
 
       // social login, as far as it goes without a provider's answer
       /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */
@@ -355,6 +401,7 @@ describe('every documented error is answered, and every error answered is docume
         'OAUTH_ACCOUNT_ALREADY_LINKED',
         'LOGIN_BAD_CREDENTIALS',
         'LOGIN_USER_NOT_VERIFIED',
+        'LOGIN_2FA_REQUIRED',
       ])
       const social = [...documentedErrors(doc, (id) => !notOAuth(id))]
       assert.ok(social.length > 0)
@@ -411,8 +458,11 @@ describe('every documented error is answered, and every error answered is docume
         })
         if (res.statusCode === 429) break
       }
+      for (const backend of ['jwt', 'cookie'])
+        await twice(() => api.post(`/auth/${backend}/login/2fa`, { ticket: 'no-such-ticket', code: '000000' }))
+      await twice(() => api.post('/auth/2fa/step-up', { code: '000000' }, user.jwt))
       const limited = [...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 429 '))
-      assert.equal(limited.length, 10, limited.join('\n'))
+      assert.equal(limited.length, 13, limited.join('\n'))
       assert.deepEqual(
         undriven(doc, api, (status) => status === '429'),
         [],
@@ -477,7 +527,19 @@ describe('every documented error is answered, and every error answered is docume
         payload: { password: PASSWORD },
         headers: { authorization: `Bearer ${user.jwt}` },
       })
-      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 22)
+      for (const backend of ['jwt', 'cookie'])
+        await api.post(`/auth/${backend}/login/2fa`, { ticket: 'some-ticket', code: '000000' })
+      await api.get('/auth/2fa', user.jwt)
+      await api.post('/auth/2fa/totp/setup', undefined, user.jwt)
+      for (const path of [
+        '/auth/2fa/totp/enable',
+        '/auth/2fa/disable',
+        '/auth/2fa/recovery-codes',
+        '/auth/2fa/step-up',
+      ])
+        await api.post(path, { code: '000000' }, user.jwt)
+      await api.delete(`${id}/2fa`, user.jwt)
+      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 31)
       assert.deepEqual(
         undriven(doc, api, (status) => status === '503'),
         [],

@@ -27,6 +27,8 @@ export async function startTestApp(
     logs?: object[]
     /** Log lines (JSON) go here, at LOG_LEVEL (env), instead of nowhere. */
     logStream?: { write(line: string): void }
+    /** Now, for the second factors (TOTP steps, login tickets, step-ups): a test moves it instead of sleeping. */
+    clock?: () => Date
   } = {},
 ): Promise<TestApp | null> {
   const shared = options.database
@@ -43,7 +45,10 @@ export async function startTestApp(
   })
   const { logs } = options
   const logStream = options.logStream ?? (logs && { write: (line: string) => void logs.push(JSON.parse(line)) })
-  const app = await buildApp(config, logStream ? { logStream } : { logger: false })
+  const app = await buildApp(config, {
+    ...(logStream ? { logStream } : { logger: false }),
+    ...(options.clock && { clock: options.clock }),
+  })
   await app.ready()
   return {
     app,

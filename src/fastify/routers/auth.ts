@@ -5,11 +5,13 @@ import { UserGone } from '../../core/store.js'
 import type { BaseUser } from '../../core/user.js'
 import type { AuthenticationBackend } from '../backend.js'
 import { authenticationOf, csrfFailed, csrfPossible } from '../current-user.js'
-import { unauthorized } from '../errors.js'
+import { HttpError, unauthorized } from '../errors.js'
 import { rateLimited } from '../rate-limit.js'
 import { bodyErrors, documented, errors, type SuccessDoc } from '../route-docs.js'
 import { LoginForm } from '../schemas.js'
 import { formScope, jsonScope, type RouterOptions } from '../scope.js'
+import { twoFactorErrors, withChallenge } from '../second-factor.js'
+import { SecondFactorLogin } from '../second-factor-schemas.js'
 import { sessionContextOf } from '../sessions.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -70,6 +72,19 @@ export function authRouter<U extends BaseUser>(
       throw error
     }
     if (!user?.is_active) throw new BadCredentials()
+    // A user with a second factor has not signed in yet: the password alone neither clears the lock-out's
+    // failures (wrong codes count there) nor counts as one; /login/2fa's success clears them.
+    let hasFactor: boolean | undefined
+    try {
+      hasFactor = attempt && (await ctx.secondFactors?.hasFactor(user))
+    } catch (error) {
+      await attempt?.abandoned()
+      throw error
+    }
+    if (attempt && hasFactor) {
+      await attempt.abandoned()
+      return user
+    }
     const deviceCookie = await attempt?.succeeded()
     if (deviceCookie) deviceCookies.set(reply, deviceCookie)
     return user
@@ -108,27 +123,31 @@ export function authRouter<U extends BaseUser>(
         schema: {
           consumes: ['application/x-www-form-urlencoded', 'multipart/form-data'],
           body: { ...LoginForm, examples: [{ username: 'king.arthur@camelot.bt', password: 'guinevere' }] },
-          ...documented({
-            description: [
-              'Signs a user in with the OAuth2 password form (`username` is the e-mail address) and answers with',
-              `the \`${backend.name}\` backend's token${refresh ? ' and a refresh token' : ''}. Anyone may call it;`,
-              'a wrong password, an unknown address and an inactive account are the same 400.',
-              requiresVerification && 'Unverified users are refused.',
-              ctx.rateLimits && 'Past fastapi-users: limited per address and account, with a lock-out.',
-            ]
-              .filter(Boolean)
-              .join(' '),
-            success: answers(docs.loginResponses, signedIn),
-            errors: [
-              ...bodyErrors,
-              errors.badCredentials,
-              requiresVerification && errors.userNotVerified,
-              transport.isCrossSite && errors.csrf,
-              errors.validation,
-              ...loginLimit.errors,
-              errors.unavailable,
-            ],
-          }),
+          ...withChallenge(
+            documented({
+              description: [
+                'Signs a user in with the OAuth2 password form (`username` is the e-mail address) and answers with',
+                `the \`${backend.name}\` backend's token${refresh ? ' and a refresh token' : ''}. Anyone may call it;`,
+                'a wrong password, an unknown address and an inactive account are the same 400.',
+                requiresVerification && 'Unverified users are refused.',
+                ctx.rateLimits && 'Past fastapi-users: limited per address and account, with a lock-out.',
+              ]
+                .filter(Boolean)
+                .join(' '),
+              success: answers(docs.loginResponses, signedIn),
+              errors: [
+                ...bodyErrors,
+                errors.badCredentials,
+                requiresVerification && errors.userNotVerified,
+                ctx.secondFactors?.enabled && twoFactorErrors.required,
+                transport.isCrossSite && errors.csrf,
+                errors.validation,
+                ...loginLimit.errors,
+                errors.unavailable,
+              ],
+            }),
+            ctx.secondFactors?.enabled ?? false,
+          ),
         },
         onRequest: [refuseCrossSite, ...loginLimit.onRequest], // login CSRF, then the address's budget
         onSend: sendDeviceCookie,
@@ -136,7 +155,9 @@ export function authRouter<U extends BaseUser>(
           const { username, password } = request.body as { username: string; password: string }
           const user = await checkPassword(request, reply, username, password)
           if (requiresVerification && !user.is_verified) throw new UserNotVerified()
-          await manager.beforeLogin(user, { ...hookContext(request, reply), backend: backend.name, method: 'password' })
+          const loginCtx = { ...hookContext(request, reply), backend: backend.name, method: 'password' as const }
+          await manager.beforeLogin(user, loginCtx)
+          await ctx.secondFactors?.check(user, loginCtx) // the login pipeline: may refuse or ask for a second factor
           const { token, send } = await unlessGone(
             async () => {
               const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
@@ -184,6 +205,61 @@ export function authRouter<U extends BaseUser>(
         },
       })
 
+      const secondFactors = ctx.secondFactors
+      if (secondFactors?.enabled) {
+        json.post('/login/2fa', {
+          exposeHeadRoute: false,
+          config: { fastapiName: `auth:${backend.name}.login_2fa` },
+          schema: {
+            body: {
+              ...SecondFactorLogin,
+              examples: [{ ticket: 'Q0f3…', code: '123456' }],
+            },
+            ...documented({
+              description:
+                'Past fastapi-users: the second step of a login answered 400 `LOGIN_2FA_REQUIRED`: the ticket it gave ' +
+                'and a code of one of its `methods` (a TOTP code, or a recovery code, used up) answer exactly as ' +
+                `\`${backend.name}\`'s /login would. A ticket lives five minutes, is this backend's only, allows a few ` +
+                'wrong codes (each counted toward the login lock-out) and is spent by success.',
+              success: answers(docs.loginResponses, signedIn),
+              errors: [
+                ...bodyErrors,
+                twoFactorErrors.badCode,
+                requiresVerification && errors.userNotVerified,
+                transport.isCrossSite && errors.csrf,
+                errors.validation,
+                ...loginLimit.errors,
+                errors.unavailable,
+              ],
+            }),
+          },
+          onRequest: [refuseCrossSite, ...loginLimit.onRequest],
+          onSend: sendDeviceCookie,
+          handler: async (request, reply) => {
+            const { ticket, code } = request.body as { ticket: string; code: string }
+            const { user, deviceCookie } = await secondFactors.redeem(
+              request,
+              ticket,
+              code,
+              backend.name,
+              ctx.rateLimits,
+            )
+            if (deviceCookie) deviceCookies.set(reply, deviceCookie) // signed in: this client is now a trusted device
+            if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+            const { token, send } = await unlessGone(
+              async () => {
+                const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
+                return sendTokens(reply, user, opened?.refreshToken, opened?.sessionId)
+              },
+              () => new HttpError(400, 'LOGIN_2FA_BAD_CODE'),
+            )
+            await secondFactors.recordStepUp(user, token) // a login through the second factor is a recent authentication
+            await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
+            return send()
+          },
+        })
+      }
+
       if (!refresh) return
       json.post('/refresh', {
         exposeHeadRoute: false,
@@ -213,11 +289,17 @@ export function authRouter<U extends BaseUser>(
         handler: async (request, reply) => {
           const { send } = await unlessGone(async () => {
             // Verification holds on renewal as on login: checked before a new token is issued.
-            const rotated = await refresh.rotate(transport.readRefreshToken(request), backend.name, manager, (user) => {
-              if (requiresVerification && !user.is_verified) throw new UserNotVerified()
-              const hookCtx = { ...hookContext(request, reply), backend: backend.name, method: 'refresh' as const }
-              return manager.beforeLogin(user, hookCtx)
-            })
+            const rotated = await refresh.rotate(
+              transport.readRefreshToken(request),
+              backend.name,
+              manager,
+              async (user) => {
+                if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+                const hookCtx = { ...hookContext(request, reply), backend: backend.name, method: 'refresh' as const }
+                await manager.beforeLogin(user, hookCtx)
+                await ctx.secondFactors?.check(user, hookCtx) // refusals only: a refresh is not a new login
+              },
+            )
             if (!rotated) throw unauthorized()
             return sendTokens(reply, rotated.user, rotated.refreshToken, rotated.sessionId)
           }, unauthorized)

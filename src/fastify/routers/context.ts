@@ -7,6 +7,7 @@ import type { AuthenticationBackend } from '../backend.js'
 import type { CurrentUserOptions } from '../current-user.js'
 import type { AuthRateLimiter } from '../rate-limit.js'
 import type { UserSchemas } from '../schemas.js'
+import type { SecondFactors } from '../second-factor.js'
 
 /** What the routers need from FastifyUsers. */
 export interface RouterContext<U extends BaseUser> {
@@ -24,4 +25,6 @@ export interface RouterContext<U extends BaseUser> {
   oauthStates?: OAuthStateStore
   /** Rate limits and login lock-out, when enabled. */
   rateLimits?: AuthRateLimiter
+  /** The login pipeline, second factors and step-up. */
+  secondFactors?: SecondFactors<U>
 }

@@ -10,6 +10,7 @@ import type { AuthenticationBackend } from '../backend.js'
 import { documented, errors, exampleOf } from '../route-docs.js'
 import { USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
+import { twoFactorErrors, withChallenge } from '../second-factor.js'
 import { sessionContextOf } from '../sessions.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -195,29 +196,33 @@ export function oauthRouter<U extends BaseUser>(
       config: { fastapiName: `oauth:${client.name}.${backend.name}.callback` },
       schema: {
         querystring: CallbackQuery,
-        ...documented({
-          description:
-            `The provider redirects the browser here. The state and its cookie are checked, the code exchanged, and ` +
-            `the ${client.name} account's user signed in through the \`${backend.name}\` backend (the answer varies ` +
-            'with the backend, as login). A new user is created for a new address; an existing user with the same ' +
-            'address is linked only when both sides’ addresses are verified and linking by e-mail is on.',
-          success: Object.fromEntries(
-            Object.entries(transport.openapi.loginResponses).map(([status, schema]) => [
-              status,
-              { schema, description: 'Signed in: the access token, as the transport carries it.' },
-            ]),
-          ),
-          errors: [
-            errors.oauthInvalidState,
-            errors.oauthProviderError,
-            errors.oauthNoEmail,
-            errors.oauthUserExists,
-            errors.badCredentials,
-            options.requiresVerification && errors.userNotVerified,
-            errors.validation,
-            errors.unavailable,
-          ],
-        }),
+        ...withChallenge(
+          documented({
+            description:
+              `The provider redirects the browser here. The state and its cookie are checked, the code exchanged, and ` +
+              `the ${client.name} account's user signed in through the \`${backend.name}\` backend (the answer varies ` +
+              'with the backend, as login). A new user is created for a new address; an existing user with the same ' +
+              'address is linked only when both sides’ addresses are verified and linking by e-mail is on.',
+            success: Object.fromEntries(
+              Object.entries(transport.openapi.loginResponses).map(([status, schema]) => [
+                status,
+                { schema, description: 'Signed in: the access token, as the transport carries it.' },
+              ]),
+            ),
+            errors: [
+              errors.oauthInvalidState,
+              errors.oauthProviderError,
+              errors.oauthNoEmail,
+              errors.oauthUserExists,
+              errors.badCredentials,
+              options.requiresVerification && errors.userNotVerified,
+              ctx.secondFactors?.enabled && twoFactorErrors.required,
+              errors.validation,
+              errors.unavailable,
+            ],
+          }),
+          ctx.secondFactors?.enabled ?? false,
+        ),
       },
       handler: async (request, reply) => {
         const identity = await oauth.callback(request, reply)
@@ -235,7 +240,9 @@ export function oauthRouter<U extends BaseUser>(
         })
         if (!user.is_active) throw new BadCredentials()
         if (options.requiresVerification && !user.is_verified) throw new UserNotVerified()
-        await manager.beforeLogin(user, { ...ctxHook, backend: backend.name, method: 'oauth', oauthName: client.name })
+        const loginCtx = { ...ctxHook, backend: backend.name, method: 'oauth' as const, oauthName: client.name }
+        await manager.beforeLogin(user, loginCtx)
+        await ctx.secondFactors?.check(user, loginCtx) // the login pipeline, as after a password
         const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
         const token = await strategy.writeToken(user, {
           ...sessionContextOf(request),

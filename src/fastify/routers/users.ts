@@ -9,6 +9,7 @@ import { booleanParam, integerParam, literalParam, readQuery, textParam } from '
 import { bodyErrors, documented, errors, exampleOf, identifierErrors } from '../route-docs.js'
 import { Null, REGISTER_EXAMPLE, USER_EXAMPLE } from '../schemas.js'
 import { jsonScope, type RouterOptions } from '../scope.js'
+import { changesCredentials, twoFactorErrors } from '../second-factor.js'
 import { endSession, listAllSessions, SESSION_LIST_EXAMPLE, SessionList } from '../sessions.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -148,13 +149,18 @@ export function usersRouter<U extends BaseUser>(
             csrf,
             errors.validation,
             ctx.rateLimits && errors.tooManyRequests,
+            ctx.secondFactors?.enabled && twoFactorErrors.stepUpRequired,
             errors.unavailable,
           ],
         }),
       },
       preValidation: [activeUser, keepRawBody],
       // a new e-mail address or password: limited per address, per user and per new address
-      preHandler: ctx.rateLimits ? [ctx.rateLimits.credentialChange((request) => request.user?.id)] : [],
+      preHandler: [
+        ...(ctx.rateLimits ? [ctx.rateLimits.credentialChange((request) => request.user?.id)] : []),
+        // a user with a second factor changes the address or password only from a recently authenticated session
+        ...(ctx.secondFactors?.enabled ? [ctx.secondFactors.requireRecentAuth(changesCredentials)] : []),
+      ],
       handler: async (request, reply) =>
         manager.update(me(request), writableInput(request.body as UpdateInput<U>, fields, 'self'), {
           safe: true,

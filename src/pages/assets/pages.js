@@ -310,6 +310,139 @@
     input.addEventListener('input', () => checkRules(input, knownEmail()))
   }
 
+  // ---- second factors (TWO_FACTOR) ----
+
+  /** The sign-in's second step: the code form in place of the password form, then the ticket's login. */
+  function challenge(ticket, next) {
+    const panel = $('[data-slot="two-factor"]')
+    const form = $('[data-form="two-factor"]')
+    if (!panel || !form || !config.api.login2fa) return announceError(S.errors.UNKNOWN)
+    $('[data-form="sign-in"]').hidden = true
+    panel.hidden = false
+    clearMessages()
+    $('h2', panel).focus()
+    form.elements.namedItem('code').focus()
+    onSubmit(form, async () => {
+      const code = value(form, 'code').trim()
+      const result = await call('POST', config.api.login2fa, { json: { ticket, code } })
+      if (result.status === 200 && result.body?.access_token) {
+        session.set(result.body.access_token)
+        location.assign(next)
+        return
+      }
+      const problem = describe(result)
+      problem.field = 'code'
+      fail(form, problem)
+    })
+  }
+
+  /** The account page's section: status, TOTP enrolment with its QR code, recovery codes shown once, disabling. */
+  async function twoFactorSection() {
+    const base = config.api.twoFactor
+    const section = $('section[data-slot="two-factor"]')
+    if (!base || !section) return
+    const status = $('[data-slot="two-factor-status"]', section)
+    const setup = $('[data-action="totp-setup"]', section)
+    const enrol = $('[data-slot="totp-enrol"]', section)
+    const codes = $('[data-slot="recovery-codes"]', section)
+    const disable = $('[data-form="two-factor-disable"]', section)
+    const enable = $('[data-form="totp-enable"]', section)
+
+    async function refresh() {
+      const result = await call('GET', base, { token: session.get() })
+      if (result.status !== 200) return announceError(describe(result).message)
+      const on = !!result.body.enabled
+      status.textContent = on
+        ? format(status.dataset.on, { count: result.body.recovery_codes_remaining })
+        : status.dataset.off
+      setup.hidden = on
+      disable.hidden = !on
+      enrol.hidden = true
+    }
+
+    setup.addEventListener('click', async () => {
+      const result = await call('POST', `${base}/totp/setup`, { token: session.get() })
+      if (result.status !== 200) return announceError(describe(result).message)
+      const qr = await fetch(config.api.qr, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ text: result.body.otpauth_url }),
+        credentials: 'same-origin',
+        cache: 'no-store',
+      })
+      const holder = $('[data-slot="totp-qr"]', section)
+      holder.textContent = ''
+      if (qr.ok) {
+        const svg = new DOMParser().parseFromString(await qr.text(), 'image/svg+xml').documentElement
+        if (svg.nodeName === 'svg') {
+          svg.setAttribute('role', 'img')
+          svg.setAttribute('aria-label', 'QR code')
+          holder.append(document.importNode(svg, true))
+        }
+      }
+      $('[data-slot="totp-secret"]', section).textContent = result.body.secret
+      setup.hidden = true
+      enrol.hidden = false
+      enable.elements.namedItem('code').focus()
+    })
+
+    onSubmit(enable, async () => {
+      const result = await call('POST', `${base}/totp/enable`, {
+        json: { code: value(enable, 'code').trim() },
+        token: session.get(),
+      })
+      if (result.status !== 200) {
+        const problem = describe(result)
+        problem.field = 'code'
+        return fail(enable, problem)
+      }
+      enable.reset()
+      enrol.hidden = true
+      const list = $('[data-slot="recovery-list"]', section)
+      list.textContent = ''
+      for (const code of result.body.recovery_codes) {
+        const item = document.createElement('li')
+        item.textContent = code
+        list.append(item)
+      }
+      codes.hidden = false
+      $('h3', codes).focus()
+    })
+
+    $('[data-action="recovery-done"]', section).addEventListener('click', async () => {
+      $('[data-slot="recovery-list"]', section).textContent = ''
+      codes.hidden = true
+      await refresh()
+    })
+
+    onSubmit(disable, async () => {
+      const token = session.get()
+      const code = value(disable, 'code').trim()
+      const payload = { json: { password: value(disable, 'password') }, token }
+      let result = await call('POST', `${base}/disable`, payload)
+      if (describe(result).code === 'STEP_UP_REQUIRED') {
+        // not recently authenticated: the code confirms it is the user, then the password turns it off
+        const stepUp = await call('POST', `${base}/step-up`, { json: { code }, token })
+        if (stepUp.status !== 204) {
+          const problem = describe(stepUp)
+          problem.field = 'code'
+          return fail(disable, problem)
+        }
+        result = await call('POST', `${base}/disable`, payload)
+      }
+      if (result.status !== 204) {
+        const problem = describe(result)
+        if (problem.code === 'TWO_FACTOR_BAD_PROOF') problem.field = 'password'
+        return fail(disable, problem)
+      }
+      disable.reset()
+      announceStatus(S.twoFactor.disabled)
+      await refresh()
+    })
+
+    await refresh()
+  }
+
   // ---- the pages ----
 
   const pages = {
@@ -325,6 +458,7 @@
           location.assign(next)
           return
         }
+        if (result.body?.detail?.code === 'LOGIN_2FA_REQUIRED') return challenge(result.body.detail.ticket, next)
         const problem = describe(result)
         announceError(problem.message)
         $('[data-slot="resend-link"]').hidden = problem.code !== 'LOGIN_USER_NOT_VERIFIED'
@@ -473,6 +607,8 @@
       resend.hidden = !!user.is_verified
       show('ready', undefined, { focus: false })
 
+      await twoFactorSection()
+
       resend.addEventListener('click', async () => {
         const result = await call('POST', config.api.requestVerifyToken, { json: { email: user.email } })
         if (result.status === 202) announceStatus(format(S.account.resent, { email: user.email }))
@@ -485,7 +621,8 @@
         const check = await call('POST', config.api.login, {
           form: { username: user.email, password: value(form, 'current_password') },
         })
-        if (check.status !== 200) {
+        // a user with a second factor: the challenge means the password was right; the session's token changes it
+        if (check.status !== 200 && describe(check).code !== 'LOGIN_2FA_REQUIRED') {
           const problem = describe(check)
           if (problem.code === 'LOGIN_BAD_CREDENTIALS') problem.field = 'current_password'
           if (problem.field) problem.message = S.errors.CURRENT_PASSWORD_WRONG

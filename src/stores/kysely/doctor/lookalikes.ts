@@ -12,6 +12,10 @@ const OURS = [
   'oauth_state',
   'rate_limit',
   'session_info',
+  'totp_secret',
+  'recovery_code',
+  'login_ticket',
+  'step_up',
 ]
 
 /** A table under another name that is shaped like one of fastapi-users' (an app's own `__tablename__`). */
