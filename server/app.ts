@@ -6,15 +6,24 @@ import {
   fastapiCompat,
   type HookContext,
   healthRoutes,
+  Passkeys,
   registerOpenApi,
   UserAlreadyExists,
   UserManager,
 } from 'fastify-users'
-import { createKyselyUserStore, migrateToLatest, openDatabase, pingDatabase } from 'fastify-users/kysely'
+import {
+  createKyselyPasskeyStore,
+  createKyselyUserStore,
+  migrateToLatest,
+  openDatabase,
+  pingDatabase,
+} from 'fastify-users/kysely'
 import {
   backgroundMailer,
   emailChangedMail,
   logDelivery,
+  passkeyAddedMail,
+  passkeysRemovedMail,
   passwordChangedMail,
   resetPasswordMail,
   smtpDelivery,
@@ -167,8 +176,29 @@ export async function buildApp(
 
   const redis = config.redis ? openRedis(config.redis, config.redisTimeoutMs, app) : undefined
   const backends = createBackends(config, database, redis)
+  // WebAuthn passkeys (PASSKEYS=true): the owner hears of each one added or removed.
+  const passkeys =
+    config.passkeys &&
+    new Passkeys({
+      store: createKyselyPasskeyStore(database),
+      ...config.passkeys,
+      hooks: {
+        onPasskeyAdded: (user, passkey) =>
+          mailer.enqueue({ to: user.email, ...passkeyAddedMail(user, passkey.name, config.publicUrl) }),
+        onPasskeysRemoved: (user, removed) =>
+          mailer.enqueue({
+            to: user.email,
+            ...passkeysRemovedMail(
+              user,
+              removed.map((p) => p.name),
+              config.publicUrl,
+            ),
+          }),
+      },
+    })
   const users = new FastifyUsers<User>({
     manager,
+    passkeys,
     backends,
     fields: userFields,
     oauthAccounts: oauthAccountStore(database),
@@ -211,6 +241,14 @@ export async function buildApp(
   await app.register(users.verifyRouter(), { prefix: '/auth' })
   await app.register(users.usersRouter({ requiresVerification }), { prefix: '/users' })
   await registerOAuthRouters(app, users, backends[0] as (typeof backends)[number], config)
+  if (passkeys) {
+    for (const backend of backends) {
+      const prefix = backend.name === 'jwt' ? config.loginUriPrefix : `/auth/${backend.name}`
+      await app.register(users.passkeyLoginRouter(backend, { requiresVerification }), { prefix })
+    }
+    await app.register(users.passkeysRouter({ requiresVerification }), { prefix: '/auth' })
+    await app.register(users.passkeysAdminRouter({ requiresVerification }), { prefix: '/users' })
+  }
 
   // The hosted pages the mail links open (PAGES=false turns them off); the rules are validatePassword's.
   if (config.pages) {

@@ -59,6 +59,15 @@ export type {
   UserUpdateOf,
 } from './core/user.js'
 export { defineUserFields } from './core/user.js'
+export {
+  PasskeyAlreadyRegistered,
+  PasskeyChallengeExpired,
+  PasskeyInvalid,
+} from './factors/passkeys/errors.js'
+export { type PasskeyHooks, Passkeys, type PasskeysOptions } from './factors/passkeys/passkeys.js'
+export type { PasskeyRouterOptions } from './factors/passkeys/routes.js'
+export { type PasskeySecondFactor, passkeySecondFactor } from './factors/passkeys/second-factor.js'
+export type { ChallengePurpose, ChallengeRow, PasskeyRow, PasskeyStore } from './factors/passkeys/store.js'
 export { type AuthenticationBackend, authenticationBackend } from './fastify/backend.js'
 export { fastapiCompat } from './fastify/compat.js'
 export type { CurrentUserOptions } from './fastify/current-user.js'

@@ -8,6 +8,8 @@ export {
   emailChangedMail,
   type MailContent,
   type MailUser,
+  passkeyAddedMail,
+  passkeysRemovedMail,
   passwordChangedMail,
   resetPasswordMail,
   verifyMail,

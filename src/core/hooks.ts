@@ -21,7 +21,7 @@ export interface BeforeLoginContext extends HookContext {
   /** The backend that will issue the tokens. */
   backend: string
   /** A password login, a social login (with `oauthName`), or a refresh token's renewal. */
-  method: 'password' | 'oauth' | 'refresh'
+  method: 'password' | 'oauth' | 'refresh' | 'passkey'
   oauthName?: string
 }
 

@@ -3,6 +3,13 @@ import fp from 'fastify-plugin'
 import type { UserManager } from '../core/manager.js'
 import { dropUnvouchedLinks, type OAuthAccountStore } from '../core/oauth.js'
 import type { BaseUser, UserFields } from '../core/user.js'
+import type { Passkeys } from '../factors/passkeys/passkeys.js'
+import {
+  type PasskeyRouterOptions,
+  passkeyLoginRouter,
+  passkeysAdminRouter,
+  passkeysRouter,
+} from '../factors/passkeys/routes.js'
 import type { OAuthClient } from '../oauth/clients.js'
 import type { OAuthStateStore } from '../oauth/state.js'
 import type { AuthenticationBackend } from './backend.js'
@@ -45,6 +52,11 @@ export interface FastifyUsersOptions<U extends BaseUser> {
    * is fastapi-users' exact shape (see ReadOAuthAccountsOptions for the trade-off). Off by default.
    */
   readOAuthAccounts?: boolean | ReadOAuthAccountsOptions
+  /**
+   * Past fastapi-users: WebAuthn passkeys (`new Passkeys({ store: createKyselyPasskeyStore(db), rpID, origin, … })`),
+   * for `passkeysRouter`, `passkeyLoginRouter` and `passkeysAdminRouter`. Off when absent.
+   */
+  passkeys?: Passkeys
 }
 
 /**
@@ -56,6 +68,7 @@ export class FastifyUsers<U extends BaseUser> {
   readonly backends: AuthenticationBackend<U>[]
   readonly schemas: UserSchemas
   readonly rateLimits: AuthRateLimiter | undefined
+  readonly passkeys: Passkeys | undefined
   private readonly context: RouterContext<U>
   private readonly readOAuthAccounts: ReadOAuthAccountsOptions | undefined
 
@@ -73,6 +86,7 @@ export class FastifyUsers<U extends BaseUser> {
     const schemas = userSchemas(options.fields, options.manager.idType)
     this.schemas = this.readOAuthAccounts ? withOAuthAccounts(schemas, this.readOAuthAccounts) : schemas
     const { rateLimit } = options
+    this.passkeys = options.passkeys
     this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)
     this.context = {
       manager: this.manager,
@@ -178,6 +192,28 @@ export class FastifyUsers<U extends BaseUser> {
 
   usersRouter(options?: UsersRouterOptions): FastifyPluginAsync {
     return usersRouter(this.context, options)
+  }
+
+  /** Past fastapi-users: the signed-in user's passkeys (register, list, rename, delete); mount it at /auth. */
+  passkeysRouter(options?: PasskeyRouterOptions): FastifyPluginAsync {
+    return passkeysRouter(this.context, this.requirePasskeys('passkeysRouter'), options)
+  }
+
+  /** Past fastapi-users: sign-in with a passkey alone through one backend; mount it at that backend's prefix. */
+  passkeyLoginRouter(backend: AuthenticationBackend<U>, options?: PasskeyRouterOptions): FastifyPluginAsync {
+    if (!this.backends.includes(backend))
+      throw new TypeError(`passkeyLoginRouter: backend "${backend.name}" is not one of this FastifyUsers' backends`)
+    return passkeyLoginRouter(this.context, this.requirePasskeys('passkeyLoginRouter'), backend, options)
+  }
+
+  /** Past fastapi-users: DELETE /{id}/passkeys for superusers; mount it at /users. */
+  passkeysAdminRouter(options?: PasskeyRouterOptions): FastifyPluginAsync {
+    return passkeysAdminRouter(this.context, this.requirePasskeys('passkeysAdminRouter'), options)
+  }
+
+  private requirePasskeys(router: string): Passkeys {
+    if (!this.passkeys) throw new TypeError(`${router}: FastifyUsers has no \`passkeys\``)
+    return this.passkeys
   }
 
   /**

@@ -42,6 +42,16 @@ export const strings = {
     action: 'Open the application',
   },
   notYou: 'If you did not do this, reset your password at once, or contact us.',
+  passkeyAdded: {
+    subject: 'A passkey was added to your account',
+    body: (name: string) => `A passkey named "${name}" has just been added to your account: it can sign you in.`,
+    action: 'Review your passkeys',
+  },
+  passkeysRemoved: {
+    subject: 'A passkey was removed from your account',
+    body: (names: string) => `These passkeys were removed from your account and sign you in no more: ${names}.`,
+    action: 'Review your passkeys',
+  },
 }
 
 export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
@@ -67,6 +77,21 @@ export function passwordChangedMail(user: MailUser, publicUrl: string): MailCont
 export function emailChangedMail(user: MailUser, newEmail: string, publicUrl: string): MailContent {
   const words = { ...strings.emailChanged, body: strings.emailChanged.body(newEmail) }
   return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
+}
+
+/** To the user, after a passkey is added to the account. */
+export function passkeyAddedMail(user: MailUser, passkeyName: string, publicUrl: string): MailContent {
+  const words = { ...strings.passkeyAdded, body: strings.passkeyAdded.body(passkeyName) }
+  return build(user, words, joinUrl(publicUrl, '/account'), [strings.notYou])
+}
+
+/** To the user, after passkeys are removed (by the user, or by a superuser). */
+export function passkeysRemovedMail(user: MailUser, passkeyNames: string[], publicUrl: string): MailContent {
+  const words = {
+    ...strings.passkeysRemoved,
+    body: strings.passkeysRemoved.body(passkeyNames.map((n) => `"${n}"`).join(', ')),
+  }
+  return build(user, words, joinUrl(publicUrl, '/account'), [strings.notYou])
 }
 
 function build(

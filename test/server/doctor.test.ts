@@ -292,6 +292,7 @@ for (const kind of databaseKinds()) {
         'create the table refresh_token (user_id integer)',
         'create the table "oauth_account" (user_id integer)',
         'create the table rate_limit',
+        'create the tables passkey and passkey_challenge (user_id integer)',
       ]) {
         assert.ok(wouldDo.includes(change), change)
       }

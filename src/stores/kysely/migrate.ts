@@ -10,6 +10,7 @@ import { oauthAccountTable } from './migrations/0004-oauth-account.js'
 import { identityKeys } from './migrations/0005-identity.js'
 import { oauthUniqueAndState } from './migrations/0006-oauth-unique-and-state.js'
 import { rateLimitTable } from './migrations/0007-rate-limit.js'
+import { passkeyTables } from './migrations/0010-passkeys.js'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -51,6 +52,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0005-identity': identityKeys(caps, database),
     '0006-oauth-unique-and-state': oauthUniqueAndState(caps, database),
     '0007-rate-limit': rateLimitTable(),
+    '0010-passkeys': passkeyTables(caps, database),
   }
 }
 

@@ -11,6 +11,8 @@ const OURS = [
   'email_identity',
   'oauth_state',
   'rate_limit',
+  'passkey',
+  'passkey_challenge',
 ]
 
 /** A table under another name that is shaped like one of fastapi-users' (an app's own `__tablename__`). */

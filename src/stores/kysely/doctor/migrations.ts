@@ -67,6 +67,7 @@ export function plannedChanges(inspection: Inspection, { state, userTable, linke
       `add email_verified and the unique key on (oauth_name, account_id) to ${inspection.tables.oauthAccount}; create the table oauth_state`,
     ],
     '0007-rate-limit': () => ['create the table rate_limit'],
+    '0010-passkeys': () => [`create the tables passkey and passkey_challenge (user_id ${idColumnType(inspection)})`],
   }
   for (const name of state.pending) {
     const step = steps[name]
