@@ -78,7 +78,7 @@ export class Passkeys {
       rpID: this.rpID,
       userName: user.email,
       userID: userHandleOf(user.id),
-      challenge,
+      challenge: bytesOf(challenge),
       timeout: this.challengeLifetimeSeconds * 1000,
       attestationType: 'none',
       excludeCredentials: existing.map((p) => ({ id: p.credential_id, transports: p.transports })),
@@ -184,7 +184,7 @@ export class Passkeys {
     const challenge = await this.newChallenge(purpose, userId)
     return generateAuthenticationOptions({
       rpID: this.rpID,
-      challenge,
+      challenge: bytesOf(challenge),
       timeout: this.challengeLifetimeSeconds * 1000,
       userVerification: this.userVerification,
       allowCredentials: passkeys.map((p) => ({ id: p.credential_id, transports: p.transports })),
@@ -217,6 +217,9 @@ export class Passkeys {
     return challenge
   }
 }
+
+/** A base64url challenge as the bytes the options carry (a string would be taken as UTF-8 and encoded again). */
+const bytesOf = (base64url: string) => new Uint8Array(Buffer.from(base64url, 'base64url'))
 
 /** The WebAuthn user handle of a user: its id as UTF-8 (no e-mail or other personal data). */
 export function userHandleOf(id: UserId): Uint8Array<ArrayBuffer> {

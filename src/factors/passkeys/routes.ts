@@ -55,6 +55,7 @@ const CredentialJson = Type.Unsafe<Record<string, unknown>>({
 const Options = (title: string) =>
   Type.Unsafe<Record<string, unknown>>({
     type: 'object',
+    additionalProperties: true,
     title,
     description: 'WebAuthn options as JSON, for `PublicKeyCredential.parse…OptionsFromJSON()`.',
   })
