@@ -14,6 +14,7 @@ import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
 import { startServiceOn } from '../support/outage.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+import { SoftwareAuthenticator } from '../support/webauthn.js'
 
 const PASSWORD = 'documented-password-1'
 const CROSS_SITE = { 'sec-fetch-site': 'cross-site' }
@@ -151,6 +152,73 @@ function undriven(doc: Doc, api: Api, keep: (status: string) => boolean): string
 
 const notOAuth = (operationId: string) => !operationId.startsWith('oauth')
 
+const PASSKEY_ORIGIN = 'http://localhost:8000'
+
+/** Passkeys (PASSKEYS=true): their routes driven into each of their errors. */
+async function drivePasskeys(
+  api: Api,
+  users: Record<'verified' | 'unverified' | 'admin', Awaited<ReturnType<typeof userOf>>>,
+  unknownId: string,
+) {
+  const { verified, unverified, admin } = users
+  const authenticator = new SoftwareAuthenticator(PASSKEY_ORIGIN)
+  const signedIn: [string, string, unknown?][] = [
+    ['POST', '/auth/passkeys/register/options'],
+    ['POST', '/auth/passkeys/register', { response: {} }],
+    ['GET', '/auth/passkeys'],
+    ['PATCH', `/auth/passkeys/${unknownId}`, { name: 'x' }],
+    ['DELETE', `/auth/passkeys/${unknownId}`],
+  ]
+  for (const [method, url, payload] of signedIn) {
+    await api.send({ method, url, payload: payload as never })
+    await api.send({ method, url, payload: payload as never, headers: { authorization: `Bearer ${unverified.jwt}` } })
+    if (method !== 'GET') await api.crossSite(method, url, verified.cookie, payload)
+  }
+  const options = async () => (await api.post('/auth/passkeys/register/options', undefined, verified.jwt)).json()
+  const response = authenticator.create(await options())
+  await api.post('/auth/passkeys/register', { response }, verified.jwt)
+  await api.post('/auth/passkeys/register', { response }, verified.jwt) // its challenge is spent
+  const elsewhere = authenticator.create(await options(), { origin: 'http://localhost:9999' })
+  await api.post('/auth/passkeys/register', { response: elsewhere }, verified.jwt)
+  const repeated = { ...response, response: { ...response.response } }
+  repeated.response.clientDataJSON = authenticator.create(await options()).response.clientDataJSON
+  await api.post('/auth/passkeys/register', { response: repeated }, verified.jwt)
+  await api.post('/auth/passkeys/register', {}, verified.jwt)
+  await api.patch(`/auth/passkeys/${unknownId}`, { name: 'x' }, verified.jwt)
+  await api.patch(`/auth/passkeys/${unknownId}`, { name: '' }, verified.jwt)
+  await api.delete(`/auth/passkeys/${unknownId}`, verified.jwt)
+
+  for (const backend of ['jwt', 'cookie']) {
+    const loginOptions = async () => (await api.post(`/auth/${backend}/login/passkey/options`)).json()
+    const login = (payload: unknown, headers: Record<string, string> = {}) =>
+      api.send({ method: 'POST', url: `/auth/${backend}/login/passkey`, payload: payload as never, headers })
+    const assertion = authenticator.get(await loginOptions(), { credentialId: response.id })
+    await login({ response: assertion })
+    await login({ response: assertion }) // spent
+    await login({ response: authenticator.get(await loginOptions(), { credentialId: response.id, counter: 0 }) })
+    await login({})
+    await login({ response: authenticator.get(await loginOptions(), { credentialId: response.id }) }, CROSS_SITE)
+  }
+  // the passkey's owner unverified, then inactive
+  await api.patch(`/users/${verified.user.id}`, { is_verified: false }, admin.jwt)
+  const signIn = async (backend: string) =>
+    api.post(`/auth/${backend}/login/passkey`, {
+      response: authenticator.get((await api.post(`/auth/${backend}/login/passkey/options`)).json(), {
+        credentialId: response.id,
+      }),
+    })
+  for (const backend of ['jwt', 'cookie']) await signIn(backend)
+  await api.patch(`/users/${verified.user.id}`, { is_verified: true, is_active: false }, admin.jwt)
+  for (const backend of ['jwt', 'cookie']) await signIn(backend)
+  await api.patch(`/users/${verified.user.id}`, { is_active: true }, admin.jwt)
+
+  const ofUser = `/users/${verified.user.id}/passkeys`
+  await api.delete(ofUser)
+  await api.delete(ofUser, verified.jwt)
+  await api.crossSite('DELETE', ofUser, admin.cookie)
+  await api.delete(`/users/${unknownId}/passkeys`, admin.jwt)
+}
+
 describe('every documented error is answered, and every error answered is documented', () => {
   describe('verification required, no rate limits (SQLite)', () => {
     let service: TestApp
@@ -167,6 +235,8 @@ describe('every documented error is answered, and every error answered is docume
           BODY_LIMIT: '4096',
           OAUTH_GITHUB_CLIENT_ID: 'github-client',
           OAUTH_GITHUB_CLIENT_SECRET: 'github-secret',
+          PASSKEYS: 'true',
+          PUBLIC_URL: PASSKEY_ORIGIN,
         },
         { logs },
       )) as TestApp
@@ -267,6 +337,8 @@ describe('every documented error is answered, and every error answered is docume
       await api.delete(sessionsOf, verified.jwt)
       await api.crossSite('DELETE', sessionsOf, admin.cookie)
       await api.delete(`/users/${unknownId}/sessions`, admin.jwt)
+
+      await drivePasskeys(api, { verified, unverified, admin }, unknownId)
 
       // social login, as far as it goes without a provider's answer
       /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */

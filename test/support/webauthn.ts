@@ -106,7 +106,8 @@ export class SoftwareAuthenticator {
 
   /**
    * Answers request options as `navigator.credentials.get()` would: with `credentialId` (or the one
-   * the options allow, or the only one held), its counter moved forward by one unless `counter` says.
+   * the options allow, or the only one held), its counter moved forward by one unless `counter` says
+   * what to send.
    */
   get(
     options: Json,
@@ -116,8 +117,9 @@ export class SoftwareAuthenticator {
     const id = choose.credentialId ?? allowed[0] ?? [...this.credentials.keys()][0]
     const credential = id ? this.credentials.get(id) : undefined
     if (!credential) throw new Error('the authenticator holds no such credential')
-    credential.counter = choose.counter ?? credential.counter + 1
-    const authenticatorData = this.authDataHead(credential.rpId, 0x01 | 0x04, credential.counter)
+    const counter = choose.counter ?? credential.counter + 1
+    credential.counter = Math.max(credential.counter, counter) // an older count sent once (a clone's) is not kept
+    const authenticatorData = this.authDataHead(credential.rpId, 0x01 | 0x04, counter)
     const clientDataJSON = this.clientData('webauthn.get', choose.challenge ?? options.challenge, choose.origin)
     const signature = sign('sha256', Buffer.concat([authenticatorData, sha256(clientDataJSON)]), credential.privateKey)
     return {
