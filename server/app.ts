@@ -258,6 +258,7 @@ export async function buildApp(
       signUpFields: [{ name: 'first_name', autocomplete: 'given-name', required: true }],
       passwordRules: [{ kind: 'minLength', value: 8 }, { kind: 'notContainingEmail' }],
       redirectRoot: true,
+      passkeys: !!passkeys,
     })
   }
 

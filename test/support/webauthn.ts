@@ -41,7 +41,6 @@ export interface Credential {
   counter: number
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: options come as JSON from the service
 type Json = Record<string, any>
 
 export class SoftwareAuthenticator {
