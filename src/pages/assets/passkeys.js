@@ -214,7 +214,7 @@
       rename.type = 'button'
       rename.className = 'fu-button fu-button--secondary'
       rename.textContent = P.rename
-      rename.setAttribute('aria-label', format(P.renameLabel, { name: passkey.name }))
+      rename.setAttribute('aria-label', format(P.renameAction, { name: passkey.name }))
       const remove = document.createElement('button')
       remove.type = 'button'
       remove.className = 'fu-button fu-button--secondary'
