@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { passkeySecondFactor } from 'fastify-users'
+import { LoginRefused, passkeySecondFactor } from 'fastify-users'
 import { openDatabase } from 'fastify-users/kysely'
 import { client, json, startTestApp, type TestApp } from '../support/app.js'
 import { databaseKinds } from '../support/databases.js'
@@ -262,6 +262,31 @@ for (const kind of databaseKinds()) {
           response: who.authenticator.get(await loginOptions(api)),
         })
         assert.deepEqual(json(res), [400, { detail: 'LOGIN_BAD_CREDENTIALS' }])
+      })
+
+      test('the app’s login veto (onBeforeLogin) holds for a passkey, told it is one', async (t) => {
+        if (!service) return t.skip(`${kind} is not reachable`)
+        const who = await account(api)
+        await addPasskey(api, who)
+        const { hooks } = service.app.users.manager
+        const methods: string[] = []
+        hooks.onBeforeLogin = (user, ctx) => {
+          if (user.email !== who.email) return
+          methods.push(`${ctx.backend} ${ctx.method}`)
+          throw new LoginRefused('LOGIN_ACCOUNT_SUSPENDED')
+        }
+        try {
+          for (const prefix of ['/auth/jwt', '/auth/cookie']) {
+            const res = await api.post(`${prefix}/login/passkey`, {
+              response: who.authenticator.get(await loginOptions(api, prefix)),
+            })
+            assert.deepEqual(json(res), [400, { detail: 'LOGIN_ACCOUNT_SUSPENDED' }])
+            assert.equal(res.headers['set-cookie'], undefined)
+          }
+        } finally {
+          hooks.onBeforeLogin = undefined
+        }
+        assert.deepEqual(methods, ['jwt passkey', 'cookie passkey'])
       })
 
       test('rename and delete one’s own passkeys only; a deleted passkey signs in no more', async (t) => {
