@@ -6,7 +6,6 @@ import {
   fastapiCompat,
   type HookContext,
   healthRoutes,
-  Passkeys,
   registerOpenApi,
   UserAlreadyExists,
   UserManager,
@@ -31,6 +30,7 @@ import {
   welcomeMail,
 } from 'fastify-users/mail'
 import { hostedPages, redactTokenQuery } from 'fastify-users/pages'
+import { Passkeys } from 'fastify-users/passkeys'
 import { decodeJwt } from 'jose'
 import { createBackends, openRedis } from './backends.js'
 import { type Config, DEVELOPMENT_SECRET } from './config.js'

@@ -64,9 +64,8 @@ export {
   PasskeyChallengeExpired,
   PasskeyInvalid,
 } from './factors/passkeys/errors.js'
-export { type PasskeyHooks, Passkeys, type PasskeysOptions } from './factors/passkeys/passkeys.js'
+export type { PasskeyHooks, Passkeys, PasskeysOptions } from './factors/passkeys/passkeys.js'
 export type { PasskeyRouterOptions } from './factors/passkeys/routes.js'
-export { type PasskeySecondFactor, passkeySecondFactor } from './factors/passkeys/second-factor.js'
 export type { ChallengePurpose, ChallengeRow, PasskeyRow, PasskeyStore } from './factors/passkeys/store.js'
 export { type AuthenticationBackend, authenticationBackend } from './fastify/backend.js'
 export { fastapiCompat } from './fastify/compat.js'

@@ -7,8 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
-import { LoginRefused, passkeySecondFactor } from 'fastify-users'
+import { LoginRefused } from 'fastify-users'
 import { openDatabase } from 'fastify-users/kysely'
+import { passkeySecondFactor } from 'fastify-users/passkeys'
 import { client, json, startTestApp, type TestApp } from '../support/app.js'
 import { databaseKinds } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
