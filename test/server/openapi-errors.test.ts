@@ -454,7 +454,11 @@ describe('every documented error is answered, and every error answered is docume
       if (!database) return
       const target = new URL(database.url)
       proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
-      app = await startServiceOn(proxy.url(database.url), { DATABASE_TIMEOUT_MS: '1000' })
+      app = await startServiceOn(proxy.url(database.url), {
+        DATABASE_TIMEOUT_MS: '1000',
+        PASSKEYS: 'true',
+        PUBLIC_URL: PASSKEY_ORIGIN,
+      })
       doc = await openApiOf(app)
       api = auditedClient(app, doc)
     })
@@ -493,7 +497,21 @@ describe('every documented error is answered, and every error answered is docume
       await api.get('/users', user.jwt)
       await api.post('/users', { email: newEmail('apidocs'), password: PASSWORD }, user.jwt)
       await api.delete(`${id}/sessions`, user.jwt)
-      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 21)
+      // passkeys: a well-formed assertion, so that its challenge is looked up
+      const authenticator = new SoftwareAuthenticator(PASSKEY_ORIGIN)
+      authenticator.create({ rp: { id: 'localhost' }, user: { id: 'MQ' }, challenge: 'x' })
+      const assertion = authenticator.get({ challenge: 'c'.repeat(43) })
+      await api.post('/auth/passkeys/register/options', undefined, user.jwt)
+      await api.post('/auth/passkeys/register', { response: {} }, user.jwt)
+      await api.get('/auth/passkeys', user.jwt)
+      await api.patch('/auth/passkeys/some-id', { name: 'x' }, user.jwt)
+      await api.delete('/auth/passkeys/some-id', user.jwt)
+      for (const backend of ['jwt', 'cookie']) {
+        await api.post(`/auth/${backend}/login/passkey/options`)
+        await api.post(`/auth/${backend}/login/passkey`, { response: assertion })
+      }
+      await api.delete(`${id}/passkeys`, user.jwt)
+      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 31)
       assert.deepEqual(
         undriven(doc, api, (status) => status === '503'),
         [],
