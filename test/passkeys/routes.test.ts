@@ -253,6 +253,31 @@ for (const kind of databaseKinds()) {
         )
       })
 
+      test('two instances on one database: a challenge from one is answered at the other, once', async (t) => {
+        if (!service) return t.skip(`${kind} is not reachable`)
+        const other = await startTestApp(
+          kind,
+          { ...model.env, PASSKEYS: 'true', PUBLIC_URL: ORIGIN },
+          {
+            database: service.database,
+          },
+        )
+        assert.ok(other)
+        try {
+          const api2 = client(other.app)
+          const who = await account(api)
+          const options = (await api.post('/auth/passkeys/register/options', undefined, who.token)).json()
+          const response = who.authenticator.create(options)
+          assert.equal((await api2.post('/auth/passkeys/register', { response }, who.token)).statusCode, 201)
+          assert.deepEqual(json(await api.post('/auth/passkeys/register', { response }, who.token)), EXPIRED)
+          const assertion = who.authenticator.get(await loginOptions(api2))
+          assert.equal((await api.post('/auth/jwt/login/passkey', { response: assertion })).statusCode, 200)
+          assert.deepEqual(json(await api2.post('/auth/jwt/login/passkey', { response: assertion })), EXPIRED)
+        } finally {
+          await other.close()
+        }
+      })
+
       test('an inactive user signs in with no passkey', async (t) => {
         if (!service) return t.skip(`${kind} is not reachable`)
         const who = await account(api)

@@ -413,6 +413,8 @@ describe('every documented error is answered, and every error answered is docume
         RATE_LIMIT: 'true',
         RATE_LIMIT_IP_REQUESTS: '1',
         RATE_LIMIT_ACCOUNT_REQUESTS: '1',
+        PASSKEYS: 'true',
+        PUBLIC_URL: PASSKEY_ORIGIN,
       })) as TestApp
       doc = await openApiOf(service.app)
       api = auditedClient(service.app, doc)
@@ -433,8 +435,12 @@ describe('every documented error is answered, and every error answered is docume
       await twice(() => api.post('/auth/request-verify-token', { email: user.email }))
       await twice(() => api.post('/auth/verify', { token: 'not-a-token' }))
       await twice(() => api.patch('/users/me', { password: 'short' }, user.jwt))
+      for (const backend of ['jwt', 'cookie']) {
+        await twice(() => api.post(`/auth/${backend}/login/passkey/options`))
+        await twice(() => api.post(`/auth/${backend}/login/passkey`, { response: {} }))
+      }
       const limited = [...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 429 '))
-      assert.equal(limited.length, 9, limited.join('\n'))
+      assert.equal(limited.length, 13, limited.join('\n'))
       assert.deepEqual(
         undriven(doc, api, (status) => status === '429'),
         [],

@@ -111,7 +111,7 @@ export class Passkeys {
       credential_id: info.credential.id,
       public_key: Buffer.from(info.credential.publicKey).toString('base64url'),
       counter: info.credential.counter,
-      transports: (answer.response.transports ?? []).filter((t) => /^[a-z-]{1,32}$/.test(t)).slice(0, 8),
+      transports: (answer.response.transports ?? []).filter((t) => /^[a-z-]{1,32}$/.test(t)).slice(0, 6), // fits varchar(255)
       name,
       device_type: info.credentialDeviceType,
       backed_up: info.credentialBackedUp,
