@@ -416,3 +416,40 @@ for (const kind of databaseKinds()) {
     })
   }
 }
+
+describe('PASSKEYS_USER_VERIFICATION (SQLite)', () => {
+  for (const verification of ['preferred', 'required'] as const) {
+    test(`${verification}: an authenticator that did not verify its user is ${verification === 'required' ? 'refused' : 'accepted'}`, async () => {
+      const service = (await startTestApp('sqlite', {
+        PASSKEYS: 'true',
+        PUBLIC_URL: ORIGIN,
+        PASSKEYS_USER_VERIFICATION: verification,
+      })) as TestApp
+      try {
+        const api = client(service.app)
+        const who = await account(api)
+        const options = (await api.post('/auth/passkeys/register/options', undefined, who.token)).json()
+        assert.equal(options.authenticatorSelection.userVerification, verification)
+        const unverified = who.authenticator.create(options, { userVerified: false })
+        const res = await api.post('/auth/passkeys/register', { response: unverified }, who.token)
+        let credentialId = unverified.id as string
+        if (verification === 'required') {
+          assert.deepEqual(json(res), INVALID)
+          credentialId = (await addPasskey(api, who)).response.id // verified: accepted
+        } else assert.equal(res.statusCode, 201, res.body)
+        const login = await loginOptions(api)
+        assert.equal(login.userVerification, verification)
+        const signIn = await api.post('/auth/jwt/login/passkey', {
+          response: who.authenticator.get(login, { credentialId, userVerified: false }),
+        })
+        if (verification === 'required') {
+          assert.deepEqual(json(signIn), INVALID)
+          const verified = who.authenticator.get(await loginOptions(api), { credentialId })
+          assert.equal((await api.post('/auth/jwt/login/passkey', { response: verified })).statusCode, 200)
+        } else assert.equal(signIn.statusCode, 200, signIn.body)
+      } finally {
+        await service.close()
+      }
+    })
+  }
+})

@@ -49,7 +49,10 @@ export class SoftwareAuthenticator {
   constructor(readonly origin: string) {}
 
   /** Answers creation options as `navigator.credentials.create()` would (attestation "none"). */
-  create(options: Json, override: { origin?: string; challenge?: string; counter?: number } = {}): Json {
+  create(
+    options: Json,
+    override: { origin?: string; challenge?: string; counter?: number; userVerified?: boolean } = {},
+  ): Json {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
     const jwk = publicKey.export({ format: 'jwk' })
     const cosePublicKey = cbor(
@@ -74,7 +77,7 @@ export class SoftwareAuthenticator {
     }
     const idLength = Buffer.from([id.length >> 8, id.length & 0xff])
     const authData = Buffer.concat([
-      this.authDataHead(rpId, 0x01 | 0x04 | 0x40, counter),
+      this.authDataHead(rpId, 0x01 | (override.userVerified === false ? 0 : 0x04) | 0x40, counter),
       Buffer.alloc(16), // AAGUID: none
       idLength,
       id,
@@ -110,7 +113,13 @@ export class SoftwareAuthenticator {
    */
   get(
     options: Json,
-    choose: { credentialId?: string; counter?: number; origin?: string; challenge?: string } = {},
+    choose: {
+      credentialId?: string
+      counter?: number
+      origin?: string
+      challenge?: string
+      userVerified?: boolean
+    } = {},
   ): Json {
     const allowed = (options.allowCredentials ?? []).map((c: { id: string }) => c.id) as string[]
     const id = choose.credentialId ?? allowed[0] ?? [...this.credentials.keys()][0]
@@ -118,7 +127,8 @@ export class SoftwareAuthenticator {
     if (!credential) throw new Error('the authenticator holds no such credential')
     const counter = choose.counter ?? credential.counter + 1
     credential.counter = Math.max(credential.counter, counter) // an older count sent once (a clone's) is not kept
-    const authenticatorData = this.authDataHead(credential.rpId, 0x01 | 0x04, counter)
+    const flags = 0x01 | (choose.userVerified === false ? 0 : 0x04) // user present, verified unless said
+    const authenticatorData = this.authDataHead(credential.rpId, flags, counter)
     const clientDataJSON = this.clientData('webauthn.get', choose.challenge ?? options.challenge, choose.origin)
     const signature = sign('sha256', Buffer.concat([authenticatorData, sha256(clientDataJSON)]), credential.privateKey)
     return {
