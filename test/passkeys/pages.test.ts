@@ -121,3 +121,32 @@ describe('passkeys in a browser', { skip: skipWithoutChromium() }, () => {
     await context.close()
   })
 })
+
+describe('the pages’ passkey parts follow PASSKEYS', () => {
+  test('off by default: no script, no button, no section; on: all three, the script served as pages.js is', async () => {
+    for (const on of [false, true]) {
+      const service = (await startTestApp(
+        'sqlite',
+        on ? { PASSKEYS: 'true', PUBLIC_URL: 'http://localhost:8000' } : {},
+      )) as TestApp
+      try {
+        const page = async (url: string) => (await service.app.inject({ method: 'GET', url })).body
+        const signIn = await page('/sign-in')
+        const account = await page('/account')
+        const script = /<script src="(\/_pages\/passkeys\.js\?v=[^"]+)" defer><\/script>/.exec(signIn)
+        assert.equal(!!script, on)
+        assert.equal(signIn.includes('data-action="passkey-sign-in"'), on)
+        assert.equal(account.includes('data-section="passkeys"'), on)
+        assert.equal(account.includes('passkeys.js'), on)
+        assert.doesNotMatch(signIn, /<script>(?!<)/) // no inline script
+        if (!script?.[1]) continue
+        const asset = await service.app.inject({ method: 'GET', url: script[1] })
+        assert.equal(asset.statusCode, 200)
+        assert.equal(asset.headers['content-type'], 'text/javascript; charset=utf-8')
+        assert.match(asset.body, /navigator\.credentials\.get/)
+      } finally {
+        await service.close()
+      }
+    }
+  })
+})
