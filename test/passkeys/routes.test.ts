@@ -14,6 +14,7 @@ import { client, json, startTestApp, type TestApp } from '../support/app.js'
 import { databaseKinds } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
 import { idModels } from '../support/id-models.js'
+import { testRedisUrl } from '../support/redis.js'
 import { SoftwareAuthenticator } from '../support/webauthn.js'
 
 const ORIGIN = 'http://localhost:8000'
@@ -452,4 +453,35 @@ describe('PASSKEYS_USER_VERIFICATION (SQLite)', () => {
       }
     })
   }
+})
+
+describe('the Redis backend (SQLite, REDIS_URL)', () => {
+  test('a passkey signs in through /auth/redis as its /login: a bearer token kept in Redis', async (t) => {
+    const redisUrl = await testRedisUrl()
+    if (!redisUrl) return t.skip('Redis is not reachable')
+    const service = (await startTestApp('sqlite', {
+      PASSKEYS: 'true',
+      PUBLIC_URL: ORIGIN,
+      REDIS_URL: redisUrl,
+    })) as TestApp
+    try {
+      const api = client(service.app)
+      const who = await account(api)
+      await addPasskey(api, who)
+      const res = await api.post('/auth/redis/login/passkey', {
+        response: who.authenticator.get(await loginOptions(api, '/auth/redis')),
+      })
+      assert.equal(res.statusCode, 200, res.body)
+      const body = res.json()
+      assert.deepEqual(Object.keys(body).sort(), ['access_token', 'token_type'])
+      assert.equal((await api.get('/users/me', body.access_token)).json().email, who.email)
+      const sessions = (await api.get('/users/me/sessions', body.access_token)).json()
+      assert.deepEqual(
+        sessions.map((s: { backend: string }) => s.backend),
+        ['redis'],
+      )
+    } finally {
+      await service.close()
+    }
+  })
 })
