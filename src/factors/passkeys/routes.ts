@@ -103,6 +103,15 @@ export function passkeyRead(row: PasskeyRow) {
 
 const DEFAULT_NAME = 'Passkey'
 
+/** Runs an after-hook of a change already made: its failure is logged, never the request's answer. */
+async function after(request: FastifyRequest, hook: () => void | Promise<void>) {
+  try {
+    await hook()
+  } catch (error) {
+    request.log.error({ err: error }, 'passkey hook failed')
+  }
+}
+
 /**
  * The signed-in user's passkeys, under the auth prefix: POST /passkeys/register/options and
  * /passkeys/register, GET /passkeys, PATCH and DELETE /passkeys/{id}.
@@ -176,7 +185,7 @@ export function passkeysRouter<U extends BaseUser>(
         const user = me(request)
         const body = request.body as { response: unknown; name?: string }
         const passkey = await passkeys.register(user, body.response, body.name?.trim() || DEFAULT_NAME)
-        await passkeys.hooks.onPasskeyAdded?.(user, passkey, hookContext(request, reply))
+        await after(request, () => passkeys.hooks.onPasskeyAdded?.(user, passkey, hookContext(request, reply)))
         return reply.code(201).send(passkeyRead(passkey))
       },
     })
@@ -246,7 +255,7 @@ export function passkeysRouter<U extends BaseUser>(
         const { id } = request.params as { id: string }
         const passkey = await passkeys.store.getForUser(user.id, id)
         if (!passkey || !(await passkeys.store.delete(user.id, id))) throw notFound()
-        await passkeys.hooks.onPasskeysRemoved?.(user, [passkey], hookContext(request, reply))
+        await after(request, () => passkeys.hooks.onPasskeysRemoved?.(user, [passkey], hookContext(request, reply)))
         return reply.code(204).send()
       },
     })
@@ -294,7 +303,8 @@ export function passkeysAdminRouter<U extends BaseUser>(
         if (!user) throw notFound()
         const removed = await passkeys.store.listForUser(user.id)
         await passkeys.store.deleteForUser(user.id)
-        if (removed.length > 0) await passkeys.hooks.onPasskeysRemoved?.(user, removed, hookContext(request, reply))
+        if (removed.length > 0)
+          await after(request, () => passkeys.hooks.onPasskeysRemoved?.(user, removed, hookContext(request, reply)))
         return reply.code(204).send()
       },
     })
