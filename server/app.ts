@@ -12,6 +12,7 @@ import {
   UserManager,
 } from 'fastify-users'
 import {
+  createKyselyPasskeyStore,
   createKyselySecondFactorStores,
   createKyselyTotpStore,
   createKyselyUserStore,
@@ -25,6 +26,8 @@ import {
   emailChangedMail,
   emailChangeMail,
   logDelivery,
+  passkeyAddedMail,
+  passkeysRemovedMail,
   passwordChangedMail,
   resetPasswordMail,
   secondFactorChangedMail,
@@ -33,6 +36,7 @@ import {
   welcomeMail,
 } from 'fastify-users/mail'
 import { hostedPages, redactTokenQuery } from 'fastify-users/pages'
+import { Passkeys } from 'fastify-users/passkeys'
 import { decodeJwt } from 'jose'
 import { createBackends, openRedis } from './backends.js'
 import { type Config, DEVELOPMENT_SECRET } from './config.js'
@@ -194,8 +198,29 @@ export async function buildApp(
 
   const redis = config.redis ? openRedis(config.redis, config.redisTimeoutMs, app) : undefined
   const backends = createBackends(config, database, redis)
+  // WebAuthn passkeys (PASSKEYS=true): the owner hears of each one added or removed.
+  const passkeys =
+    config.passkeys &&
+    new Passkeys({
+      store: createKyselyPasskeyStore(database),
+      ...config.passkeys,
+      hooks: {
+        onPasskeyAdded: (user, passkey) =>
+          mailer.enqueue({ to: user.email, ...passkeyAddedMail(user, passkey.name, config.publicUrl) }),
+        onPasskeysRemoved: (user, removed) =>
+          mailer.enqueue({
+            to: user.email,
+            ...passkeysRemovedMail(
+              user,
+              removed.map((p) => p.name),
+              config.publicUrl,
+            ),
+          }),
+      },
+    })
   const users = new FastifyUsers<User>({
     manager,
+    passkeys,
     backends,
     fields: userFields,
     oauthAccounts: oauthAccountStore(database),
@@ -263,6 +288,14 @@ export async function buildApp(
     await app.register(users.secondFactorAdminRouter(), { prefix: '/users' })
   }
   await registerOAuthRouters(app, users, backends[0] as (typeof backends)[number], config)
+  if (passkeys) {
+    for (const backend of backends) {
+      const prefix = backend.name === 'jwt' ? config.loginUriPrefix : `/auth/${backend.name}`
+      await app.register(users.passkeyLoginRouter(backend, { requiresVerification }), { prefix })
+    }
+    await app.register(users.passkeysRouter({ requiresVerification }), { prefix: '/auth' })
+    await app.register(users.passkeysAdminRouter({ requiresVerification }), { prefix: '/users' })
+  }
 
   // The hosted pages the mail links open (PAGES=false turns them off); the rules are validatePassword's.
   if (config.pages) {
@@ -279,6 +312,7 @@ export async function buildApp(
       redirectRoot: true,
       confirmEmailChange: config.emailChange === 'confirm',
       accountDeletion: config.selfDelete,
+      passkeys: !!passkeys,
     })
   }
 

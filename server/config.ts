@@ -111,6 +111,8 @@ export interface Config {
    * fastapi-users): TOTP with recovery codes, `/login/2fa` on every backend, step-up. Undefined when off.
    */
   twoFactor: TwoFactorConfig | undefined
+  /** WebAuthn passkeys (PASSKEYS, off by default): relying party and origin from PUBLIC_URL. */
+  passkeys: PasskeysConfig | undefined
 }
 
 export interface TwoFactorConfig {
@@ -122,6 +124,50 @@ export interface TwoFactorConfig {
   stepUpWindowSeconds: number
   /** Ask for the second factor after a social login too (TWO_FACTOR_AFTER_OAUTH, default true). */
   afterOAuth: boolean
+}
+
+export interface PasskeysConfig {
+  /** The relying party id: PUBLIC_URL's host name. */
+  rpID: string
+  /** PUBLIC_URL's origin. */
+  origin: string
+  /** The name authenticators show (PASSKEYS_RP_NAME). */
+  rpName: string
+  /** PASSKEYS_USER_VERIFICATION: required (PIN or biometrics every time) or preferred. */
+  userVerification: 'required' | 'preferred'
+}
+
+/**
+ * PASSKEYS=true: the relying party is PUBLIC_URL's host name, which WebAuthn accepts only as a domain
+ * (no IP address) in a secure context (https, or http on localhost).
+ */
+function passkeysConfig(
+  enabled: boolean,
+  publicUrl: string | undefined,
+  read: (name: string) => string | undefined,
+  problems: string[],
+): PasskeysConfig | undefined {
+  if (!enabled || !publicUrl) return undefined
+  const url = new URL(publicUrl)
+  const host = url.hostname
+  if (isIP(host.replace(/^\[|\]$/g, '')) !== 0) {
+    problems.push(`PASSKEYS needs PUBLIC_URL to name a host, not an IP address (got ${host})`)
+    return undefined
+  }
+  const local = host === 'localhost' || host.endsWith('.localhost')
+  if (url.protocol !== 'https:' && !local) {
+    problems.push('PASSKEYS needs an https PUBLIC_URL (http only on localhost)')
+    return undefined
+  }
+  const verification = (read('PASSKEYS_USER_VERIFICATION') ?? 'preferred').toLowerCase()
+  if (verification !== 'required' && verification !== 'preferred')
+    problems.push(`PASSKEYS_USER_VERIFICATION must be required or preferred (got "${verification}")`)
+  return {
+    rpID: host,
+    origin: url.origin,
+    rpName: read('PASSKEYS_RP_NAME') ?? 'fastify-users',
+    userVerification: verification === 'required' ? 'required' : 'preferred',
+  }
 }
 
 /**
@@ -728,6 +774,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
           afterOAuth: bool('TWO_FACTOR_AFTER_OAUTH', true),
         }
       : undefined,
+    passkeys: passkeysConfig(bool('PASSKEYS', false), publicUrl, read, problems),
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs)
     problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')

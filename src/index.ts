@@ -80,6 +80,14 @@ export type {
   UserUpdateOf,
 } from './core/user.js'
 export { defineUserFields } from './core/user.js'
+export {
+  PasskeyAlreadyRegistered,
+  PasskeyChallengeExpired,
+  PasskeyInvalid,
+} from './factors/passkeys/errors.js'
+export type { PasskeyHooks, Passkeys, PasskeysOptions } from './factors/passkeys/passkeys.js'
+export type { PasskeyRouterOptions } from './factors/passkeys/routes.js'
+export type { ChallengePurpose, ChallengeRow, PasskeyRow, PasskeyStore } from './factors/passkeys/store.js'
 export { TotpFactor, type TotpOptions } from './factors/totp/factor.js'
 export type { TotpRow, TotpStore } from './factors/totp/store.js'
 export { base32Decode, base32Encode, hotp, otpauthUrl, timeStep, totp } from './factors/totp/totp.js'

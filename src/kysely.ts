@@ -4,6 +4,7 @@
  * `better-sqlite3`, `pg` or `mysql2` beside this package, whichever your database needs.
  */
 
+export { createKyselyPasskeyStore } from './factors/passkeys/store.js'
 export { createKyselyTotpStore } from './factors/totp/store.js'
 export { createKyselyAccessTokenStore } from './stores/kysely/access-token-store.js'
 export {

@@ -10,6 +10,8 @@ export {
   emailChangeMail,
   type MailContent,
   type MailUser,
+  passkeyAddedMail,
+  passkeysRemovedMail,
   passwordChangedMail,
   resetPasswordMail,
   secondFactorChangedMail,

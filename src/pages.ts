@@ -7,6 +7,7 @@ export {
   type PageStrings,
   type PageStringsOverride,
   type PagesApi,
+  type PasskeysPagesApi,
   type PasswordRule,
   pageStrings,
   redactTokenQuery,

@@ -20,8 +20,8 @@ export interface LoginContext extends HookContext {
 export interface BeforeLoginContext extends HookContext {
   /** The backend that will issue the tokens. */
   backend: string
-  /** A password login, a social login (with `oauthName`), or a refresh token's renewal. */
-  method: 'password' | 'oauth' | 'refresh'
+  /** A password login, a social login (with `oauthName`), a refresh token's renewal, or a passkey sign-in. */
+  method: 'password' | 'oauth' | 'refresh' | 'passkey'
   oauthName?: string
 }
 

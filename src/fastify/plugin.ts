@@ -9,6 +9,13 @@ import type { UserManager } from '../core/manager.js'
 import { dropUnvouchedLinks, type OAuthAccountStore } from '../core/oauth.js'
 import type { LoginCheck } from '../core/second-factor.js'
 import type { BaseUser, UserFields } from '../core/user.js'
+import type { Passkeys } from '../factors/passkeys/passkeys.js'
+import {
+  type PasskeyRouterOptions,
+  passkeyLoginRouter,
+  passkeysAdminRouter,
+  passkeysRouter,
+} from '../factors/passkeys/routes.js'
 import type { OAuthClient } from '../oauth/clients.js'
 import type { OAuthStateStore } from '../oauth/state.js'
 import type { AuthenticationBackend } from './backend.js'
@@ -65,6 +72,11 @@ export interface FastifyUsersOptions<U extends BaseUser> {
    * every backend and step-up for sensitive changes. Off when absent: users behave as in fastapi-users.
    */
   secondFactor?: SecondFactorOptions<U>
+  /**
+   * Past fastapi-users: WebAuthn passkeys (`new Passkeys({ store: createKyselyPasskeyStore(db), rpID, origin, … })`),
+   * for `passkeysRouter`, `passkeyLoginRouter` and `passkeysAdminRouter`. Off when absent.
+   */
+  passkeys?: Passkeys
 }
 
 /**
@@ -78,6 +90,7 @@ export class FastifyUsers<U extends BaseUser> {
   readonly rateLimits: AuthRateLimiter | undefined
   /** The login pipeline, second factors and step-up (`requireRecentAuth`). */
   readonly secondFactors: SecondFactors<U>
+  readonly passkeys: Passkeys | undefined
   private readonly context: RouterContext<U>
   private readonly readOAuthAccounts: ReadOAuthAccountsOptions | undefined
 
@@ -95,6 +108,7 @@ export class FastifyUsers<U extends BaseUser> {
     const schemas = userSchemas(options.fields, options.manager.idType)
     this.schemas = this.readOAuthAccounts ? withOAuthAccounts(schemas, this.readOAuthAccounts) : schemas
     const { rateLimit } = options
+    this.passkeys = options.passkeys
     this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)
     this.secondFactors = new SecondFactors(this.manager, options.secondFactor, options.loginChecks ?? [])
     this.context = {
@@ -227,6 +241,28 @@ export class FastifyUsers<U extends BaseUser> {
 
   usersRouter(options?: UsersRouterOptions): FastifyPluginAsync {
     return usersRouter(this.context, options)
+  }
+
+  /** Past fastapi-users: the signed-in user's passkeys (register, list, rename, delete); mount it at /auth. */
+  passkeysRouter(options?: PasskeyRouterOptions): FastifyPluginAsync {
+    return passkeysRouter(this.context, this.requirePasskeys('passkeysRouter'), options)
+  }
+
+  /** Past fastapi-users: sign-in with a passkey alone through one backend; mount it at that backend's prefix. */
+  passkeyLoginRouter(backend: AuthenticationBackend<U>, options?: PasskeyRouterOptions): FastifyPluginAsync {
+    if (!this.backends.includes(backend))
+      throw new TypeError(`passkeyLoginRouter: backend "${backend.name}" is not one of this FastifyUsers' backends`)
+    return passkeyLoginRouter(this.context, this.requirePasskeys('passkeyLoginRouter'), backend, options)
+  }
+
+  /** Past fastapi-users: DELETE /{id}/passkeys for superusers; mount it at /users. */
+  passkeysAdminRouter(options?: PasskeyRouterOptions): FastifyPluginAsync {
+    return passkeysAdminRouter(this.context, this.requirePasskeys('passkeysAdminRouter'), options)
+  }
+
+  private requirePasskeys(router: string): Passkeys {
+    if (!this.passkeys) throw new TypeError(`${router}: FastifyUsers has no \`passkeys\``)
+    return this.passkeys
   }
 
   /**

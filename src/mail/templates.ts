@@ -65,6 +65,16 @@ export const strings = {
       `A second factor (${method}) was just removed from your account${byAdmin ? ' by an administrator' : ''}.`,
     action: 'Open the application',
   },
+  passkeyAdded: {
+    subject: 'A passkey was added to your account',
+    body: (name: string) => `A passkey named "${name}" has just been added to your account: it can sign you in.`,
+    action: 'Review your passkeys',
+  },
+  passkeysRemoved: {
+    subject: 'A passkey was removed from your account',
+    body: (names: string) => `These passkeys were removed from your account and sign you in no more: ${names}.`,
+    action: 'Review your passkeys',
+  },
 }
 
 export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
@@ -119,6 +129,21 @@ export function secondFactorChangedMail(
       ? { ...strings.secondFactorAdded, body: strings.secondFactorAdded.body(method) }
       : { ...strings.secondFactorRemoved, body: strings.secondFactorRemoved.body(method, change.by === 'admin') }
   return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
+}
+
+/** To the user, after a passkey is added to the account. */
+export function passkeyAddedMail(user: MailUser, passkeyName: string, publicUrl: string): MailContent {
+  const words = { ...strings.passkeyAdded, body: strings.passkeyAdded.body(passkeyName) }
+  return build(user, words, joinUrl(publicUrl, '/account'), [strings.notYou])
+}
+
+/** To the user, after passkeys are removed (by the user, or by a superuser). */
+export function passkeysRemovedMail(user: MailUser, passkeyNames: string[], publicUrl: string): MailContent {
+  const words = {
+    ...strings.passkeysRemoved,
+    body: strings.passkeysRemoved.body(passkeyNames.map((n) => `"${n}"`).join(', ')),
+  }
+  return build(user, words, joinUrl(publicUrl, '/account'), [strings.notYou])
 }
 
 function build(

@@ -93,6 +93,26 @@ export interface HostedPagesOptions {
    * code when the login answers LOGIN_2FA_REQUIRED, and /account enrols TOTP (QR code) and turns it off.
    */
   twoFactor?: boolean
+  /**
+   * Passkeys (FastifyUsers' `passkeys` and its routers registered): a "Sign in with a passkey" button on
+   * /sign-in (through `api.login`'s backend: `<login>/passkey`) and a passkeys section on /account.
+   * `true` for the reference service's routes, or their paths. Off by default.
+   */
+  passkeys?: boolean | Partial<PasskeysPagesApi>
+}
+
+/** The passkey routes the pages call. */
+export interface PasskeysPagesApi {
+  /** `POST`: request options for a sign-in. Default `<api.login>/passkey/options`. */
+  loginOptions: string
+  /** `POST`: the sign-in with an assertion. Default `<api.login>/passkey`. */
+  login: string
+  /** `POST`: creation options. Default `/auth/passkeys/register/options`. */
+  registerOptions: string
+  /** `POST`: the new passkey. Default `/auth/passkeys/register`. */
+  register: string
+  /** `GET` the list; `PATCH`/`DELETE` `<list>/<id>`. Default `/auth/passkeys`. */
+  list: string
 }
 
 const DEFAULT_API: PagesApi = {
@@ -129,6 +149,7 @@ const asset = (name: string, type: string) => {
 const ASSETS = {
   'pages.css': asset('pages.css', 'text/css; charset=utf-8'),
   'pages.js': asset('pages.js', 'text/javascript; charset=utf-8'),
+  'passkeys.js': asset('passkeys.js', 'text/javascript; charset=utf-8'),
 }
 
 /** The pages plugin. Its routes are hidden from the OpenAPI document. */
@@ -155,6 +176,16 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     api.twoFactor ??= '/auth/2fa'
   }
   const qrPath = `${prefix}${assetsPath}/qr`
+  const passkeys = options.passkeys
+    ? {
+        loginOptions: `${api.login}/passkey/options`,
+        login: `${api.login}/passkey`,
+        registerOptions: '/auth/passkeys/register/options',
+        register: '/auth/passkeys/register',
+        list: '/auth/passkeys',
+        ...(options.passkeys === true ? {} : options.passkeys),
+      }
+    : undefined
 
   const ctx: RenderContext = {
     appName: options.appName ?? 'Account',
@@ -168,8 +199,10 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
     accountDeletion: options.accountDeletion ?? false,
     twoFactor,
+    ...(passkeys && { passkeys: { js: assetUrl('passkeys.js') } }),
     clientConfig: jsonForHtml({
       api: twoFactor ? { ...api, qr: qrPath } : api,
+      ...(passkeys && { passkeys }),
       paths,
       strings,
       storageKey: options.storageKey ?? 'fastify-users.access_token',

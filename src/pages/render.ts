@@ -52,6 +52,8 @@ export interface RenderContext {
   accountDeletion?: boolean
   /** Second factors are on: the sign-in challenge step and the account page's section. */
   twoFactor?: boolean
+  /** Passkeys on: the script that drives them (passkeys.js). */
+  passkeys?: { js: string }
 }
 
 export { escapeHtml }
@@ -76,7 +78,7 @@ function layout(ctx: RenderContext, page: string, title: string, body: string): 
 ${ctx.stylesheets.map((href) => `<link rel="stylesheet" href="${h(href)}">`).join('\n')}
 <script type="application/json" id="fu-config">${ctx.clientConfig}</script>
 <script src="${h(ctx.assets.js)}" defer></script>
-</head>
+${ctx.passkeys ? `<script src="${h(ctx.passkeys.js)}" defer></script>\n` : ''}</head>
 <body data-page="${h(page)}">
 <header class="fu-header"><a class="fu-brand" href="${h(ctx.paths.account)}">${h(ctx.appName)}</a></header>
 <main class="fu-card" id="main">
@@ -207,6 +209,7 @@ ${passwordField(ctx, 'password', s.common.password, 'current')}
 ${submit(s.signIn.submit)}
 </form>
 <p class="fu-links"><a href="${h(ctx.paths.forgotPassword)}">${h(s.signIn.forgot)}</a></p>
+${ctx.passkeys ? passkeySignIn(ctx) : ''}
 <!-- extension point: the OAuth providers' buttons go here once social login exists -->
 <p class="fu-links">${h(s.signIn.noAccount)} <a href="${h(ctx.paths.signUp)}">${h(s.signIn.signUpLink)}</a></p>
 <p class="fu-links" data-slot="resend-link" hidden><a href="${h(ctx.paths.verify)}">${h(s.verify.resendSubmit)}</a></p>${ctx.twoFactor ? twoFactorChallenge(ctx) : ''}`
@@ -320,6 +323,7 @@ ${submit(a.changeSubmit)}
 <p data-slot="sessions-empty" hidden>${h(a.sessionsEmpty)}</p>
 </section>`,
     ...(ctx.twoFactor ? [twoFactorSection(ctx)] : []),
+    ...(ctx.passkeys ? [passkeysSection(ctx)] : []),
     `<section aria-labelledby="fu-sign-out-title">
 <h2 id="fu-sign-out-title">${h(a.signOutHeading)}</h2>
 <p>${h(a.signOutIntro)}</p>
@@ -415,6 +419,30 @@ ${submit(t.enable)}
 ${passwordField(ctx, 'disable-password', ctx.strings.common.password, 'current')}
 ${codeField(ctx, 'disable-code')}
 ${submit(t.disable)}
+</form>
+</section>`
+}
+
+/** The sign-in page's passkey button (shown by passkeys.js where the browser has WebAuthn). */
+function passkeySignIn(ctx: RenderContext): string {
+  const p = ctx.strings.passkeys
+  return `<div data-slot="passkey-sign-in" hidden>
+<p class="fu-or">${h(p.or)}</p>
+<p><button type="button" class="fu-button fu-button--secondary" data-action="passkey-sign-in">${h(p.signIn)}</button></p>
+</div>`
+}
+
+/** The account page's passkeys: the list (filled in by passkeys.js) and the form that adds one. */
+function passkeysSection(ctx: RenderContext): string {
+  const p = ctx.strings.passkeys
+  return `<section aria-labelledby="fu-passkeys-title" data-section="passkeys">
+<h2 id="fu-passkeys-title">${h(p.heading)}</h2>
+<p>${h(p.intro)}</p>
+<p data-slot="passkeys-none" hidden>${h(p.none)}</p>
+<ul class="fu-passkeys" data-slot="passkeys"></ul>
+<form class="fu-form" data-form="add-passkey" method="post" novalidate>
+${input('passkey-name', h(p.nameLabel), { type: 'text', name: 'name', hint: p.nameHint, extra: ' maxlength="100"' })}
+${submit(p.add)}
 </form>
 </section>`
 }

@@ -157,3 +157,37 @@ test('MAX_SESSIONS_PER_USER: off (0) by default, 0 to 10000; session_info is one
       error instanceof ConfigError && /one of fastify-users' own tables/.test(error.problems[0] ?? ''),
   )
 })
+
+test('PASSKEYS: off by default; the relying party from PUBLIC_URL, https or localhost, never an IP address', () => {
+  assert.equal(loadConfig({}).passkeys, undefined)
+  assert.deepEqual(loadConfig({ PASSKEYS: 'true', PUBLIC_URL: 'https://app.example.com/' }).passkeys, {
+    rpID: 'app.example.com',
+    origin: 'https://app.example.com',
+    rpName: 'fastify-users',
+    userVerification: 'preferred',
+  })
+  assert.deepEqual(
+    loadConfig({
+      PASSKEYS: 'true',
+      PUBLIC_URL: 'http://localhost:8000',
+      PASSKEYS_RP_NAME: 'Camelot',
+      PASSKEYS_USER_VERIFICATION: 'required',
+    }).passkeys,
+    { rpID: 'localhost', origin: 'http://localhost:8000', rpName: 'Camelot', userVerification: 'required' },
+  )
+  for (const [env, message] of [
+    [{}, 'PASSKEYS needs PUBLIC_URL to name a host, not an IP address (got 127.0.0.1)'],
+    [{ PUBLIC_URL: 'https://[::1]:8000' }, 'PASSKEYS needs PUBLIC_URL to name a host, not an IP address (got [::1])'],
+    [{ PUBLIC_URL: 'http://app.example.com' }, 'PASSKEYS needs an https PUBLIC_URL (http only on localhost)'],
+    [
+      { PUBLIC_URL: 'https://app.example.com', PASSKEYS_USER_VERIFICATION: 'always' },
+      'PASSKEYS_USER_VERIFICATION must be required or preferred (got "always")',
+    ],
+  ] as const) {
+    assert.throws(
+      () => loadConfig({ PASSKEYS: 'true', ...env }),
+      (error: ConfigError) => error instanceof ConfigError && error.problems.includes(message),
+      message,
+    )
+  }
+})

@@ -293,6 +293,7 @@ for (const kind of databaseKinds()) {
         'create the table "oauth_account" (user_id integer)',
         'create the table rate_limit',
         'create the tables totp_secret, recovery_code, login_ticket and step_up (user_id integer)',
+        'create the tables passkey and passkey_challenge (user_id integer)',
         'create the table login_identity (field, identity_key, user_id integer): the keys of the login identifiers ' +
           'besides the e-mail (a username), empty until the app names some',
       ]) {

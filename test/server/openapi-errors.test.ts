@@ -16,6 +16,7 @@ import { createTestDatabase, type TestDatabase } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
 import { startServiceOn } from '../support/outage.js'
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js'
+import { SoftwareAuthenticator } from '../support/webauthn.js'
 
 const PASSWORD = 'documented-password-1'
 const CROSS_SITE = { 'sec-fetch-site': 'cross-site' }
@@ -153,6 +154,73 @@ function undriven(doc: Doc, api: Api, keep: (status: string) => boolean): string
 
 const notOAuth = (operationId: string) => !operationId.startsWith('oauth')
 
+const PASSKEY_ORIGIN = 'http://localhost:8000'
+
+/** Passkeys (PASSKEYS=true): their routes driven into each of their errors. */
+async function drivePasskeys(
+  api: Api,
+  users: Record<'verified' | 'unverified' | 'admin', Awaited<ReturnType<typeof userOf>>>,
+  unknownId: string,
+) {
+  const { verified, unverified, admin } = users
+  const authenticator = new SoftwareAuthenticator(PASSKEY_ORIGIN)
+  const signedIn: [string, string, unknown?][] = [
+    ['POST', '/auth/passkeys/register/options'],
+    ['POST', '/auth/passkeys/register', { response: {} }],
+    ['GET', '/auth/passkeys'],
+    ['PATCH', `/auth/passkeys/${unknownId}`, { name: 'x' }],
+    ['DELETE', `/auth/passkeys/${unknownId}`],
+  ]
+  for (const [method, url, payload] of signedIn) {
+    await api.send({ method, url, payload: payload as never })
+    await api.send({ method, url, payload: payload as never, headers: { authorization: `Bearer ${unverified.jwt}` } })
+    if (method !== 'GET') await api.crossSite(method, url, verified.cookie, payload)
+  }
+  const options = async () => (await api.post('/auth/passkeys/register/options', undefined, verified.jwt)).json()
+  const response = authenticator.create(await options())
+  await api.post('/auth/passkeys/register', { response }, verified.jwt)
+  await api.post('/auth/passkeys/register', { response }, verified.jwt) // its challenge is spent
+  const elsewhere = authenticator.create(await options(), { origin: 'http://localhost:9999' })
+  await api.post('/auth/passkeys/register', { response: elsewhere }, verified.jwt)
+  const repeated = { ...response, response: { ...response.response } }
+  repeated.response.clientDataJSON = authenticator.create(await options()).response.clientDataJSON
+  await api.post('/auth/passkeys/register', { response: repeated }, verified.jwt)
+  await api.post('/auth/passkeys/register', {}, verified.jwt)
+  await api.patch(`/auth/passkeys/${unknownId}`, { name: 'x' }, verified.jwt)
+  await api.patch(`/auth/passkeys/${unknownId}`, { name: '' }, verified.jwt)
+  await api.delete(`/auth/passkeys/${unknownId}`, verified.jwt)
+
+  for (const backend of ['jwt', 'cookie']) {
+    const loginOptions = async () => (await api.post(`/auth/${backend}/login/passkey/options`)).json()
+    const login = (payload: unknown, headers: Record<string, string> = {}) =>
+      api.send({ method: 'POST', url: `/auth/${backend}/login/passkey`, payload: payload as never, headers })
+    const assertion = authenticator.get(await loginOptions(), { credentialId: response.id })
+    await login({ response: assertion })
+    await login({ response: assertion }) // spent
+    await login({ response: authenticator.get(await loginOptions(), { credentialId: response.id, counter: 0 }) })
+    await login({})
+    await login({ response: authenticator.get(await loginOptions(), { credentialId: response.id }) }, CROSS_SITE)
+  }
+  // the passkey's owner unverified, then inactive
+  await api.patch(`/users/${verified.user.id}`, { is_verified: false }, admin.jwt)
+  const signIn = async (backend: string) =>
+    api.post(`/auth/${backend}/login/passkey`, {
+      response: authenticator.get((await api.post(`/auth/${backend}/login/passkey/options`)).json(), {
+        credentialId: response.id,
+      }),
+    })
+  for (const backend of ['jwt', 'cookie']) await signIn(backend)
+  await api.patch(`/users/${verified.user.id}`, { is_verified: true, is_active: false }, admin.jwt)
+  for (const backend of ['jwt', 'cookie']) await signIn(backend)
+  await api.patch(`/users/${verified.user.id}`, { is_active: true }, admin.jwt)
+
+  const ofUser = `/users/${verified.user.id}/passkeys`
+  await api.delete(ofUser)
+  await api.delete(ofUser, verified.jwt)
+  await api.crossSite('DELETE', ofUser, admin.cookie)
+  await api.delete(`/users/${unknownId}/passkeys`, admin.jwt)
+}
+
 describe('every documented error is answered, and every error answered is documented', () => {
   describe('verification required, no rate limits (SQLite)', () => {
     let now = Date.now() // the second factors' clock (TOTP steps), moved by the test
@@ -172,6 +240,8 @@ describe('every documented error is answered, and every error answered is docume
           BODY_LIMIT: '4096',
           OAUTH_GITHUB_CLIENT_ID: 'github-client',
           OAUTH_GITHUB_CLIENT_SECRET: 'github-secret',
+          PASSKEYS: 'true',
+          PUBLIC_URL: PASSKEY_ORIGIN,
         },
         { logs, clock: () => new Date(now) },
       )) as TestApp
@@ -351,6 +421,7 @@ describe('every documented error is answered, and every error answered is docume
         await api.post(`/auth/${backend}/login/2fa`, { ticket, code: code() })
         await app.users.manager.update(tf.user, { is_verified: true }, { safe: false })
       }
+      await drivePasskeys(api, { verified, unverified, admin }, unknownId)
 
       // social login, as far as it goes without a provider's answer
       /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */
@@ -427,6 +498,8 @@ describe('every documented error is answered, and every error answered is docume
         RATE_LIMIT_IP_REQUESTS: '1',
         RATE_LIMIT_ACCOUNT_REQUESTS: '1',
         SELF_DELETE: 'true',
+        PASSKEYS: 'true',
+        PUBLIC_URL: PASSKEY_ORIGIN,
       })) as TestApp
       doc = await openApiOf(service.app)
       api = auditedClient(service.app, doc)
@@ -461,8 +534,12 @@ describe('every documented error is answered, and every error answered is docume
       for (const backend of ['jwt', 'cookie'])
         await twice(() => api.post(`/auth/${backend}/login/2fa`, { ticket: 'no-such-ticket', code: '000000' }))
       await twice(() => api.post('/auth/2fa/step-up', { code: '000000' }, user.jwt))
+      for (const backend of ['jwt', 'cookie']) {
+        await twice(() => api.post(`/auth/${backend}/login/passkey/options`))
+        await twice(() => api.post(`/auth/${backend}/login/passkey`, { response: {} }))
+      }
       const limited = [...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 429 '))
-      assert.equal(limited.length, 13, limited.join('\n'))
+      assert.equal(limited.length, 17, limited.join('\n'))
       assert.deepEqual(
         undriven(doc, api, (status) => status === '429'),
         [],
@@ -482,7 +559,12 @@ describe('every documented error is answered, and every error answered is docume
       if (!database) return
       const target = new URL(database.url)
       proxy = await startTcpProxy({ host: target.hostname, port: Number(target.port) })
-      app = await startServiceOn(proxy.url(database.url), { DATABASE_TIMEOUT_MS: '1000', SELF_DELETE: 'true' })
+      app = await startServiceOn(proxy.url(database.url), {
+        DATABASE_TIMEOUT_MS: '1000',
+        SELF_DELETE: 'true',
+        PASSKEYS: 'true',
+        PUBLIC_URL: PASSKEY_ORIGIN,
+      })
       doc = await openApiOf(app)
       api = auditedClient(app, doc)
     })
@@ -539,7 +621,21 @@ describe('every documented error is answered, and every error answered is docume
       ])
         await api.post(path, { code: '000000' }, user.jwt)
       await api.delete(`${id}/2fa`, user.jwt)
-      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 31)
+      // passkeys: a well-formed assertion, so that its challenge is looked up
+      const authenticator = new SoftwareAuthenticator(PASSKEY_ORIGIN)
+      authenticator.create({ rp: { id: 'localhost' }, user: { id: 'MQ' }, challenge: 'x' })
+      const assertion = authenticator.get({ challenge: 'c'.repeat(43) })
+      await api.post('/auth/passkeys/register/options', undefined, user.jwt)
+      await api.post('/auth/passkeys/register', { response: {} }, user.jwt)
+      await api.get('/auth/passkeys', user.jwt)
+      await api.patch('/auth/passkeys/some-id', { name: 'x' }, user.jwt)
+      await api.delete('/auth/passkeys/some-id', user.jwt)
+      for (const backend of ['jwt', 'cookie']) {
+        await api.post(`/auth/${backend}/login/passkey/options`)
+        await api.post(`/auth/${backend}/login/passkey`, { response: assertion })
+      }
+      await api.delete(`${id}/passkeys`, user.jwt)
+      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 41)
       assert.deepEqual(
         undriven(doc, api, (status) => status === '503'),
         [],

@@ -13,6 +13,7 @@ import { oauthUniqueAndState } from './migrations/0006-oauth-unique-and-state.js
 import { rateLimitTable } from './migrations/0007-rate-limit.js'
 import { sessionInfoTable } from './migrations/0008-session-info.js'
 import { secondFactorTables } from './migrations/0009-second-factor.js'
+import { passkeyTables } from './migrations/0010-passkeys.js'
 import { loginIdentityTable } from './migrations/0011-login-identity.js'
 
 export interface MigrateOptions {
@@ -64,6 +65,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0007-rate-limit': rateLimitTable(),
     '0008-session-info': sessionInfoTable(caps, database),
     '0009-second-factor': secondFactorTables(caps, database),
+    '0010-passkeys': passkeyTables(caps, database),
     '0011-login-identity': loginIdentityTable(caps, database),
   }
 }

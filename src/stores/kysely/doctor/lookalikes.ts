@@ -16,6 +16,8 @@ const OURS = [
   'recovery_code',
   'login_ticket',
   'step_up',
+  'passkey',
+  'passkey_challenge',
 ]
 
 /** A table under another name that is shaped like one of fastapi-users' (an app's own `__tablename__`). */

@@ -71,6 +71,7 @@ export function plannedChanges(inspection: Inspection, { state, userTable, linke
     '0009-second-factor': () => [
       `create the tables totp_secret, recovery_code, login_ticket and step_up (user_id ${idColumnType(inspection)})`,
     ],
+    '0010-passkeys': () => [`create the tables passkey and passkey_challenge (user_id ${idColumnType(inspection)})`],
     '0011-login-identity': () => [
       `create the table login_identity (field, identity_key, user_id ${idColumnType(inspection)}): the keys of the ` +
         'login identifiers besides the e-mail (a username), empty until the app names some',
