@@ -160,12 +160,18 @@ for (const kind of databaseKinds()) {
       await new Promise((resolve) => setTimeout(resolve, 300)) // the welcome mails of the registrations
       const before = smtp.messages.length
       assert.deepEqual(json(await api.post(route, { email })), [202, null])
-      await new Promise((resolve) => setTimeout(resolve, 400))
       // the envelope spells IDN domains in punycode: compared in the form the service stores
-      return smtp.messages
-        .slice(before)
-        .filter((m) => m.subject === subject)
-        .flatMap((m) => m.to.map((to) => normalizedEmail(to)))
+      const sent = () =>
+        smtp.messages
+          .slice(before)
+          .filter((m) => m.subject === subject)
+          .flatMap((m) => m.to.map((to) => normalizedEmail(to)))
+      // every address asked for here has an owner: wait for its mail (a loaded machine is slow), then a
+      // little longer, so that a second, wrong recipient would be seen too
+      for (let waited = 0; sent().length === 0 && waited < 10_000; waited += 50)
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      return sent()
     }
     const property = (
       arbitrary: fc.Arbitrary<[string, string]>,
