@@ -755,6 +755,23 @@
             const ask = { token: session.get(), answer: null }
             document.dispatchEvent(new CustomEvent('fu:step-up', { detail: ask }))
             if (ask.answer && (await ask.answer)) result = await remove()
+            else {
+              // no passkey to hand: a code of the authenticator app (or a passkey failed), typed in this form
+              const slot = $('[data-slot="delete-code"]', deletion)
+              const code = value(deletion, 'code').trim()
+              if (slot?.hidden) {
+                slot.hidden = false
+                return fail(deletion, { ...describe(result), field: 'code' })
+              }
+              if (slot && code) {
+                const stepUp = await call('POST', `${config.api.twoFactor}/step-up`, {
+                  json: { code },
+                  token: session.get(),
+                })
+                if (stepUp.status !== 204) return fail(deletion, { ...describe(stepUp), field: 'code' })
+                result = await remove()
+              }
+            }
           }
           if (result.status === 204) {
             session.clear()
