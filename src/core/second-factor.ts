@@ -12,6 +12,11 @@ type MaybePromise<T> = T | Promise<T>
 export interface SecondFactor<U extends BaseUser = BaseUser> {
   /** The name in the 2FA-required answer's `methods` and in GET /auth/2fa (`totp`, `passkey`…). */
   readonly method: string
+  /**
+   * The body field carrying this factor's proof at `/login/2fa` and `/2fa/step-up`: `code` (the
+   * default: a string the user types) or `passkey` (a WebAuthn assertion, given to `verify` as its JSON).
+   */
+  readonly field?: 'code' | 'passkey'
   /** Whether the user has this factor turned on (confirmed, not merely pending). */
   isEnabled(user: U): Promise<boolean>
   /**
@@ -19,6 +24,11 @@ export interface SecondFactor<U extends BaseUser = BaseUser> {
    * A factor whose proofs must not be replayed spends the proof here.
    */
   verify(user: U, proof: string): Promise<boolean>
+  /**
+   * What the client needs before it can answer (WebAuthn request options): issued for this user
+   * alone. Factors whose proof is typed (TOTP) have none.
+   */
+  options?(user: U): Promise<unknown>
   /** Removes the user's factor entirely (disable, a superuser's DELETE /users/{id}/2fa). */
   remove(user: U): Promise<void>
 }

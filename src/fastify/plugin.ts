@@ -16,6 +16,7 @@ import {
   passkeysAdminRouter,
   passkeysRouter,
 } from '../factors/passkeys/routes.js'
+import { passkeySecondFactor } from '../factors/passkeys/second-factor.js'
 import type { OAuthClient } from '../oauth/clients.js'
 import type { OAuthStateStore } from '../oauth/state.js'
 import type { AuthenticationBackend } from './backend.js'
@@ -110,7 +111,9 @@ export class FastifyUsers<U extends BaseUser> {
     const { rateLimit } = options
     this.passkeys = options.passkeys
     this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)
-    this.secondFactors = new SecondFactors(this.manager, options.secondFactor, options.loginChecks ?? [])
+    // A passkey is a second factor: with both on, a user with one is asked for it after the password.
+    const wired = options.passkeys && options.secondFactor ? [passkeySecondFactor<U>(options.passkeys)] : []
+    this.secondFactors = new SecondFactors(this.manager, options.secondFactor, options.loginChecks ?? [], wired)
     this.context = {
       secondFactors: this.secondFactors,
       manager: this.manager,

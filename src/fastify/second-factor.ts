@@ -102,6 +102,12 @@ export function withChallenge<T extends { response: object }>(docs: T, enabled: 
   return { ...docs, response: { ...response, 400: { ...bad, properties: { ...properties, detail } } } }
 }
 
+/** A proof of a second factor, as the bodies carry it: a typed `code`, or a passkey's assertion. */
+export interface SecondFactorProof {
+  code?: string
+  passkey?: unknown
+}
+
 const sha256 = (value: string) => createHash('sha256').update(value).digest('hex')
 
 /**
@@ -121,10 +127,13 @@ export class SecondFactors<U extends BaseUser> {
     private readonly manager: UserManager<U>,
     options: SecondFactorOptions<U> | undefined,
     checks: LoginCheck<U>[],
+    /** Factors the wiring adds (the passkeys of FastifyUsers' `passkeys`), after the app's own. */
+    wired: SecondFactor<U>[] = [],
   ) {
     this.options = options
     this.totp = options?.totp
-    this.factors = [...(options?.totp ? [options.totp] : []), ...(options?.factors ?? [])]
+    const own = [...(options?.totp ? [options.totp] : []), ...(options?.factors ?? [])]
+    this.factors = [...own, ...wired.filter((w) => !own.some((f) => f.method === w.method))]
     this.stepUpWindowSeconds = options?.stepUpWindowSeconds ?? 300
     this.clock = options?.clock ?? (() => new Date())
     if (options && !options.secret) throw new TypeError('secondFactor.secret is required')
@@ -172,20 +181,20 @@ export class SecondFactors<U extends BaseUser> {
    * The user a ticket and a code (of a factor, or a recovery code) sign in on this backend; the
    * ticket is then spent. A wrong code counts against the ticket's tries and the login lock-out.
    */
-  async redeem(request: FastifyRequest, ticket: string, code: string, backend: string, limits?: AuthRateLimiter) {
+  async redeem(
+    request: FastifyRequest,
+    ticket: string,
+    proof: string | SecondFactorProof,
+    backend: string,
+    limits?: AuthRateLimiter,
+  ) {
     const bad = () => new HttpError(400, 'LOGIN_2FA_BAD_CODE')
     const hash = sha256(ticket)
-    const found = await this.stores.tickets.get(hash)
-    if (!found || found.backend !== backend || found.expiresAt <= this.now()) throw bad()
-    const user = await this.manager.get(found.userId)
-    if (!user?.is_active) {
-      await this.stores.tickets.spend(hash)
-      throw bad()
-    }
+    const user = await this.ticketUser(hash, backend)
     const attempt = await limits?.beginLogin(request, user.email)
     let accepted: boolean
     try {
-      accepted = await this.verifyAny(user, code, true)
+      accepted = await this.verifyProof(user, typeof proof === 'string' ? { code: proof } : proof, true)
     } catch (error) {
       await attempt?.abandoned()
       throw error
@@ -200,13 +209,55 @@ export class SecondFactors<U extends BaseUser> {
     return { user, deviceCookie }
   }
 
+  /** The active user of a live ticket of this backend; 400 LOGIN_2FA_BAD_CODE otherwise. */
+  private async ticketUser(hash: string, backend: string): Promise<U> {
+    const bad = () => new HttpError(400, 'LOGIN_2FA_BAD_CODE')
+    const found = await this.stores.tickets.get(hash)
+    if (!found || found.backend !== backend || found.expiresAt <= this.now()) throw bad()
+    const user = await this.manager.get(found.userId)
+    if (!user?.is_active) {
+      await this.stores.tickets.spend(hash)
+      throw bad()
+    }
+    return user
+  }
+
+  /**
+   * What the client needs to answer a ticket with `method` (a passkey's request options, limited to
+   * the ticket's user's credentials, the challenge bound to that user). 400 LOGIN_2FA_BAD_CODE when
+   * the ticket is not a live one of this backend or the user has no such factor. Spends no try.
+   */
+  async ticketOptions(ticket: string, backend: string, method: string): Promise<unknown> {
+    const user = await this.ticketUser(sha256(ticket), backend)
+    return this.optionsFor(user, method, () => new HttpError(400, 'LOGIN_2FA_BAD_CODE'))
+  }
+
+  /** The options of the user's factor `method` (step-up); `refuse()` is thrown when it has none on. */
+  async optionsFor(user: U, method: string, refuse: () => Error): Promise<unknown> {
+    const factor = this.factors.find((f) => f.method === method)
+    if (!factor?.options || !(await factor.isEnabled(user))) throw refuse()
+    return factor.options(user)
+  }
+
   /** Whether the code is one of the user's factors' (or, when `recovery`, an unused recovery code, then used). */
   async verifyAny(user: U, code: string, recovery: boolean): Promise<boolean> {
+    return this.verifyProof(user, { code }, recovery)
+  }
+
+  /**
+   * Whether the proof is accepted: a passkey assertion by the factors answered with one, a code by
+   * the others (or, when `recovery`, an unused recovery code, then used).
+   */
+  async verifyProof(user: U, proof: SecondFactorProof, recovery: boolean): Promise<boolean> {
+    const field = proof.passkey !== undefined ? 'passkey' : 'code'
+    const value = field === 'passkey' ? JSON.stringify(proof.passkey) : (proof.code ?? '')
+    if (field === 'code' && value === '') return false
     for (const factor of this.factors) {
-      if ((await factor.isEnabled(user)) && (await factor.verify(user, code))) return true
+      if ((factor.field ?? 'code') !== field) continue
+      if ((await factor.isEnabled(user)) && (await factor.verify(user, value))) return true
     }
-    if (!recovery) return false
-    return this.stores.recoveryCodes.use(user.id, this.recoveryHash(user, code), this.now())
+    if (!recovery || field !== 'code') return false
+    return this.stores.recoveryCodes.use(user.id, this.recoveryHash(user, value), this.now())
   }
 
   /** The methods the user has on, with recovery codes when any remain. */

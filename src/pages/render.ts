@@ -358,6 +358,7 @@ function deleteAccountSection(ctx: RenderContext): string {
 <p>${h(a.deleteIntro)}</p>
 <form class="fu-form" data-form="delete-account" method="post" novalidate>
 ${passwordField(ctx, 'delete-password', s.common.currentPassword, 'current')}
+${ctx.twoFactor ? `<div data-slot="delete-code" hidden>\n${codeField(ctx, 'delete-code', false)}\n</div>` : ''}
 <div class="fu-field fu-check">
 <input id="delete-confirm" name="confirm" type="checkbox" required aria-describedby="delete-confirm-error">
 <label for="delete-confirm">${h(a.deleteConfirm)}</label>
@@ -368,12 +369,12 @@ ${passwordField(ctx, 'delete-password', s.common.currentPassword, 'current')}
 </section>`
 }
 
-function codeField(ctx: RenderContext, id: string): string {
+function codeField(ctx: RenderContext, id: string, required = true): string {
   return input(id, h(ctx.strings.twoFactor.code), {
     type: 'text',
     name: 'code',
     autocomplete: 'one-time-code',
-    required: true,
+    required,
     extra: ' inputmode="numeric" autocapitalize="none" spellcheck="false" maxlength="20"',
   })
 }

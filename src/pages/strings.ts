@@ -175,6 +175,7 @@ export const pageStrings = {
   /** Passkeys (hostedPages' `passkeys` option): the sign-in button and the account page's section. */
   passkeys: {
     signIn: 'Sign in with a passkey',
+    useAsSecondFactor: 'Use a passkey',
     or: 'or',
     heading: 'Passkeys',
     intro: 'A passkey signs you in with your device’s screen lock or a security key, without a password.',

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
+import { base32Decode, totp } from '../../src/index.js'
 import { startTestApp } from '../support/app.js'
 import {
   launchBrowser,
@@ -81,6 +82,63 @@ describe('deleting one’s account from /account in a browser', { skip: skipWith
     await page.goto('/account')
     await page.waitForURL('**/sign-in?next=%2Faccount')
     assert.equal(await text(page.locator('#fu-title')), 'Sign in')
+    assert.deepEqual(problems, [])
+    await context.close()
+  })
+
+  test('a user with TOTP: the page asks for a code (the step-up), then deletes', async () => {
+    const email = uniqueEmail('leaving-2fa')
+    const app = service.test.app
+    const registered = await app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email, password: PASSWORD, first_name: 'Lea' },
+    })
+    assert.equal(registered.statusCode, 201, registered.body)
+    const { context, page, problems } = await openPage(browser, service.baseUrl)
+    // signed in before TOTP is on: this tab's session is not a recent authentication
+    await page.goto('/sign-in?next=/account')
+    await page.getByLabel('E-mail address').fill(email)
+    await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
+    await page.getByRole('button', { name: 'Sign in' }).click()
+    await page.waitForURL('**/account')
+    const login = await app.inject({
+      method: 'POST',
+      url: '/auth/jwt/login',
+      payload: new URLSearchParams({ username: email, password: PASSWORD }).toString(),
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    })
+    const other = `Bearer ${login.json().access_token}`
+    const setup = await app.inject({ method: 'POST', url: '/auth/2fa/totp/setup', headers: { authorization: other } })
+    const key = base32Decode(setup.json().secret)
+    const enabled = await app.inject({
+      method: 'POST',
+      url: '/auth/2fa/totp/enable',
+      headers: { authorization: other },
+      payload: { code: totp(key, Date.now()) },
+    })
+    assert.equal(enabled.statusCode, 200, enabled.body)
+
+    await page.locator('#delete-password').fill(PASSWORD)
+    await page.getByLabel('I understand that my account will be deleted for good.').check()
+    const submit = page.getByRole('button', { name: 'Delete my account' })
+    await submit.click()
+    const code = page.locator('#delete-code')
+    await code.waitFor()
+    await page
+      .locator('#delete-code-error', {
+        hasText: 'For your safety, confirm it is you with a code from your authenticator app first.',
+      })
+      .waitFor()
+    assert.ok(await app.users.manager.getByEmail(email), 'still there')
+    await code.fill('000000')
+    await submit.click()
+    await page.locator('#delete-code-error', { hasText: 'This code is not right, or was already used.' }).waitFor()
+    // the next step's code (one step of drift is accepted; the enabling one is spent)
+    await code.fill(totp(key, Date.now() + 30_000))
+    await submit.click()
+    await page.waitForURL('**/sign-in?notice=account-deleted')
+    assert.equal(await app.users.manager.getByEmail(email), null, 'the user is gone')
     assert.deepEqual(problems, [])
     await context.close()
   })

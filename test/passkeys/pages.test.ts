@@ -120,6 +120,58 @@ describe('passkeys in a browser', { skip: skipWithoutChromium() }, () => {
     assert.deepEqual(problems, [])
     await context.close()
   })
+
+  test('a passkey as the second factor: deleting one asks for a passkey first; a password sign-in then asks for it', async () => {
+    const email = uniqueEmail('passkey-2fa')
+    const registered = await service.app.inject({
+      method: 'POST',
+      url: '/auth/register',
+      payload: { email, password: PASSWORD, first_name: 'Ada' },
+    })
+    assert.equal(registered.statusCode, 201, registered.body)
+    const { context, page, problems } = await openPage(browser, baseUrl)
+    const authenticator = await virtualAuthenticator(page)
+    const signInWithPassword = async () => {
+      await page.goto('/sign-in')
+      await page.getByLabel('E-mail address').fill(email)
+      await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
+      await page.getByRole('button', { name: 'Sign in', exact: true }).click()
+    }
+    await signInWithPassword()
+    await page.waitForURL('**/account')
+    const section = page.locator('[data-section="passkeys"]')
+    const add = async (name: string) => {
+      await page.getByLabel('Name of the new passkey').fill(name)
+      await page.getByRole('button', { name: 'Add a passkey' }).click()
+      await page
+        .getByRole('status')
+        .filter({ hasText: `Your passkey “${name}” has been added.` })
+        .waitFor()
+    }
+    await add('First')
+    // this session signed in before the passkey (a second factor) existed: not recent; the passkey confirms it
+    await page.getByRole('button', { name: 'Delete the passkey “First”' }).click()
+    await page.getByRole('status').filter({ hasText: 'Your passkey “First” has been deleted.' }).waitFor()
+    await section.getByText('You have no passkey yet.').waitFor()
+    await add('Second')
+    assert.equal(await text(section.locator('.fu-passkey-name')), 'Second')
+
+    await page.getByRole('button', { name: 'Sign out' }).click()
+    await page.waitForURL('**/sign-in?notice=signed-out')
+    await signInWithPassword()
+    const step = page.locator('[data-slot="two-factor"]')
+    await step.waitFor()
+    // a passkey is the only factor: no code to type
+    assert.equal(await page.locator('[data-form="two-factor"]').isHidden(), true)
+    await screenshot(page, 'sign-in-passkey-second-factor')
+    await step.getByRole('button', { name: 'Use a passkey' }).click()
+    await page.waitForURL('**/account')
+    assert.equal(await text(page.locator('[data-field="email"]')), email)
+    assert.match(await text(section.locator('.fu-passkey-meta')), /last used/)
+    assert.ok((await authenticator.credentials()).length >= 1)
+    assert.deepEqual(problems, [])
+    await context.close()
+  })
 })
 
 describe('the pages’ passkey parts follow PASSKEYS', () => {

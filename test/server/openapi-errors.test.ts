@@ -176,6 +176,8 @@ async function drivePasskeys(
     await api.send({ method, url, payload: payload as never, headers: { authorization: `Bearer ${unverified.jwt}` } })
     if (method !== 'GET') await api.crossSite(method, url, verified.cookie, payload)
   }
+  // before its first passkey (a second factor: its deletion then needs a step-up)
+  await api.delete(`/auth/passkeys/${unknownId}`, verified.jwt)
   const options = async () => (await api.post('/auth/passkeys/register/options', undefined, verified.jwt)).json()
   const response = authenticator.create(await options())
   await api.post('/auth/passkeys/register', { response }, verified.jwt)
@@ -188,7 +190,6 @@ async function drivePasskeys(
   await api.post('/auth/passkeys/register', {}, verified.jwt)
   await api.patch(`/auth/passkeys/${unknownId}`, { name: 'x' }, verified.jwt)
   await api.patch(`/auth/passkeys/${unknownId}`, { name: '' }, verified.jwt)
-  await api.delete(`/auth/passkeys/${unknownId}`, verified.jwt)
 
   for (const backend of ['jwt', 'cookie']) {
     const loginOptions = async () => (await api.post(`/auth/${backend}/login/passkey/options`)).json()
@@ -422,6 +423,27 @@ describe('every documented error is answered, and every error answered is docume
         await app.users.manager.update(tf.user, { is_verified: true }, { safe: false })
       }
       await drivePasskeys(api, { verified, unverified, admin }, unknownId)
+      // a passkey as the second factor: a ticket's options; step-up by passkey; what needs a step-up
+      for (const backend of ['jwt', 'cookie']) {
+        await api.post(`/auth/${backend}/login/2fa/passkey/options`, { ticket: 'no-such-ticket' })
+        await api.post(`/auth/${backend}/login/2fa/passkey/options`, {})
+        await api.send({
+          method: 'POST',
+          url: `/auth/${backend}/login/2fa/passkey/options`,
+          payload: { ticket: 'no-such-ticket' },
+          headers: CROSS_SITE,
+        })
+      }
+      await api.post('/auth/2fa/step-up/passkey/options')
+      await api.post('/auth/2fa/step-up/passkey/options', undefined, unverified.jwt)
+      await api.crossSite('POST', '/auth/2fa/step-up/passkey/options', tf.cookie)
+      const tfKey = new SoftwareAuthenticator(PASSKEY_ORIGIN)
+      const tfOptions = (await api.post('/auth/passkeys/register/options', undefined, tf.jwt)).json()
+      const tfPasskey = (
+        await api.post('/auth/passkeys/register', { response: tfKey.create(tfOptions) }, tf.jwt)
+      ).json()
+      await tfCookie('DELETE', `/auth/passkeys/${tfPasskey.id}`)
+      await tfCookie('DELETE', '/users/me', { password: PASSWORD })
 
       // social login, as far as it goes without a provider's answer
       /** Starts a flow and comes back from the provider with `error=access_denied`, state and cookie as they should be. */
@@ -534,12 +556,14 @@ describe('every documented error is answered, and every error answered is docume
       for (const backend of ['jwt', 'cookie'])
         await twice(() => api.post(`/auth/${backend}/login/2fa`, { ticket: 'no-such-ticket', code: '000000' }))
       await twice(() => api.post('/auth/2fa/step-up', { code: '000000' }, user.jwt))
+      for (const backend of ['jwt', 'cookie'])
+        await twice(() => api.post(`/auth/${backend}/login/2fa/passkey/options`, { ticket: 'no-such-ticket' }))
       for (const backend of ['jwt', 'cookie']) {
         await twice(() => api.post(`/auth/${backend}/login/passkey/options`))
         await twice(() => api.post(`/auth/${backend}/login/passkey`, { response: {} }))
       }
       const limited = [...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 429 '))
-      assert.equal(limited.length, 17, limited.join('\n'))
+      assert.equal(limited.length, 19, limited.join('\n'))
       assert.deepEqual(
         undriven(doc, api, (status) => status === '429'),
         [],
@@ -621,6 +645,9 @@ describe('every documented error is answered, and every error answered is docume
       ])
         await api.post(path, { code: '000000' }, user.jwt)
       await api.delete(`${id}/2fa`, user.jwt)
+      for (const backend of ['jwt', 'cookie'])
+        await api.post(`/auth/${backend}/login/2fa/passkey/options`, { ticket: 'some-ticket' })
+      await api.post('/auth/2fa/step-up/passkey/options', undefined, user.jwt)
       // passkeys: a well-formed assertion, so that its challenge is looked up
       const authenticator = new SoftwareAuthenticator(PASSKEY_ORIGIN)
       authenticator.create({ rp: { id: 'localhost' }, user: { id: 'MQ' }, challenge: 'x' })
@@ -635,7 +662,7 @@ describe('every documented error is answered, and every error answered is docume
         await api.post(`/auth/${backend}/login/passkey`, { response: assertion })
       }
       await api.delete(`${id}/passkeys`, user.jwt)
-      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 41)
+      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 44)
       assert.deepEqual(
         undriven(doc, api, (status) => status === '503'),
         [],

@@ -11,6 +11,7 @@ import { bodyErrors, documented, type ErrorDoc, errors } from '../../fastify/rou
 import type { RouterContext } from '../../fastify/routers/context.js'
 import { Null } from '../../fastify/schemas.js'
 import { jsonScope, type RouterOptions } from '../../fastify/scope.js'
+import { twoFactorErrors } from '../../fastify/second-factor.js'
 import { hookContext } from '../../fastify/types.js'
 import type { Passkeys } from './passkeys.js'
 import type { PasskeyRow } from './store.js'
@@ -28,6 +29,8 @@ const passkeyError = (code: string, summary: string): ErrorDoc => ({
 })
 
 /** The passkey codes, for the routers' docs. */
+const stepUpRequired = twoFactorErrors.stepUpRequired
+
 export const passkeyErrors = {
   invalid: passkeyError(
     'PASSKEY_INVALID',
@@ -244,12 +247,26 @@ export function passkeysRouter<U extends BaseUser>(
         params: IdParams,
         ...documented({
           description:
-            'Past fastapi-users: removes one of the signed-in user’s passkeys; it signs in no more. The owner is told by mail in the reference service.',
+            'Past fastapi-users: removes one of the signed-in user’s passkeys; it signs in no more. The owner is told by mail in the reference service.' +
+            (ctx.secondFactors?.enabled
+              ? ' With second factors on, a passkey is one: this needs a recent authentication (POST /auth/2fa/step-up).'
+              : ''),
           success: { 204: { schema: Null, description: 'Done: no body.' } },
-          errors: [...bodyErrors, ...signedIn, csrf, passkeyErrors.notFound, errors.unavailable],
+          errors: [
+            ...bodyErrors,
+            ...signedIn,
+            csrf,
+            ctx.secondFactors?.enabled && stepUpRequired,
+            passkeyErrors.notFound,
+            errors.unavailable,
+          ],
         }),
       },
       preValidation: activeUser,
+      // with second factors on, a passkey is one: removing it needs a recent authentication (step-up)
+      preHandler: async (request) => {
+        if (ctx.secondFactors?.enabled) await ctx.secondFactors.assertRecent(request)
+      },
       handler: async (request, reply) => {
         const user = me(request)
         const { id } = request.params as { id: string }
@@ -403,6 +420,8 @@ export function passkeyLoginRouter<U extends BaseUser>(
           throw error
         }
         reply.header('cache-control', 'no-store')
+        // a passkey is a second factor: signing in with one is a recent authentication (step-up)
+        if (ctx.secondFactors?.enabled) await ctx.secondFactors.recordStepUp(user, token)
         await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
         return transport.sendLogin(reply, token, {
           refreshToken,

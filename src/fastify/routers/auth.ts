@@ -11,7 +11,7 @@ import { bodyErrors, documented, errors, type SuccessDoc } from '../route-docs.j
 import { LoginForm } from '../schemas.js'
 import { formScope, jsonScope, type RouterOptions } from '../scope.js'
 import { twoFactorErrors, withChallenge } from '../second-factor.js'
-import { SecondFactorLogin } from '../second-factor-schemas.js'
+import { SecondFactorLogin, TicketBody } from '../second-factor-schemas.js'
 import { sessionContextOf } from '../sessions.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
@@ -218,7 +218,9 @@ export function authRouter<U extends BaseUser>(
             ...documented({
               description:
                 'Past fastapi-users: the second step of a login answered 400 `LOGIN_2FA_REQUIRED`: the ticket it gave ' +
-                'and a code of one of its `methods` (a TOTP code, or a recovery code, used up) answer exactly as ' +
+                'and a code of one of its `methods` (a TOTP code, or a recovery code, used up) or, for `passkey`, the ' +
+                'assertion answering `/login/2fa/passkey/options` (`{"ticket", "passkey"}`: exactly one of `code` and ' +
+                '`passkey`) answer exactly as ' +
                 `\`${backend.name}\`'s /login would. A ticket lives five minutes, is this backend's only, allows a few ` +
                 'wrong codes (each counted toward the login lock-out) and is spent by success.',
               success: answers(docs.loginResponses, signedIn),
@@ -236,11 +238,11 @@ export function authRouter<U extends BaseUser>(
           onRequest: [refuseCrossSite, ...loginLimit.onRequest],
           onSend: sendDeviceCookie,
           handler: async (request, reply) => {
-            const { ticket, code } = request.body as { ticket: string; code: string }
+            const { ticket, code, passkey } = request.body as { ticket: string; code?: string; passkey?: unknown }
             const { user, deviceCookie } = await secondFactors.redeem(
               request,
               ticket,
-              code,
+              { code, passkey },
               backend.name,
               ctx.rateLimits,
             )
@@ -258,6 +260,50 @@ export function authRouter<U extends BaseUser>(
             return send()
           },
         })
+
+        if (secondFactors.factors.some((f) => f.method === 'passkey' && f.options)) {
+          json.post('/login/2fa/passkey/options', {
+            exposeHeadRoute: false,
+            config: { fastapiName: `auth:${backend.name}.login_2fa_passkey_options` },
+            schema: {
+              body: { ...TicketBody, examples: [{ ticket: 'Q0f3…' }] },
+              ...documented({
+                description:
+                  'Past fastapi-users: request options for `navigator.credentials.get()` answering a ticket of ' +
+                  '`/login` whose `methods` contain `passkey`: only the ticket’s user’s passkeys are allowed, and the ' +
+                  'challenge is bound to that user. Send the assertion to `/login/2fa` as `passkey`. Spends no try.',
+                success: {
+                  200: {
+                    schema: {
+                      type: 'object',
+                      additionalProperties: true,
+                      title: 'PublicKeyCredentialRequestOptionsJSON',
+                    } as unknown as TSchema,
+                    description: 'The options.',
+                  },
+                },
+                errors: [
+                  ...bodyErrors,
+                  {
+                    ...twoFactorErrors.badCode,
+                    summary: 'The ticket is unknown, expired, spent or another backend’s, or its user has no passkey.',
+                  },
+                  transport.isCrossSite && errors.csrf,
+                  errors.validation,
+                  ...loginLimit.errors,
+                  errors.unavailable,
+                ],
+              }),
+            },
+            onRequest: [refuseCrossSite, ...loginLimit.onRequest],
+            handler: async (request, reply) => {
+              const { ticket } = request.body as { ticket: string }
+              const options = await secondFactors.ticketOptions(ticket, backend.name, 'passkey')
+              reply.header('cache-control', 'no-store')
+              return options
+            },
+          })
+        }
       }
 
       if (!refresh) return

@@ -6,6 +6,7 @@ import { authenticationOf, csrfPossible } from '../current-user.js'
 import { unauthorized } from '../errors.js'
 import { bodyErrors, documented, type ErrorDoc, errors } from '../route-docs.js'
 import { Null } from '../schemas.js'
+import { twoFactorErrors } from '../second-factor.js'
 import { hookContext } from '../types.js'
 import type { RouterContext } from './context.js'
 
@@ -57,12 +58,17 @@ export function deleteMeRoute<U extends BaseUser>(
           'current password (`{"password"}`; a wrong or missing one counts toward the login lock-out like a failed ' +
           'login). The app’s before-delete hook may refuse; every session and refresh token of the user ends, its ' +
           'linked OAuth accounts go, the owner is told by mail in the reference service, and a cookie that ' +
-          'authenticated the request is cleared.',
+          'authenticated the request is cleared.' +
+          (ctx.secondFactors?.enabled
+            ? ' A user with a second factor (TOTP, a passkey) needs a recent authentication too (a login through the ' +
+              'factor, or POST /auth/2fa/step-up): the password AND the step-up, checked first.'
+            : ''),
         success: { 204: { schema: Null, description: 'Deleted: no body.' } },
         errors: [
           ...bodyErrors,
           deleteInvalidPassword,
           deleteRefused,
+          ctx.secondFactors?.enabled && twoFactorErrors.stepUpRequired,
           errors.unauthorized,
           options.verified && errors.notVerified,
           csrfPossible(ctx) && errors.csrf,
@@ -77,6 +83,8 @@ export function deleteMeRoute<U extends BaseUser>(
     handler: async (request: FastifyRequest, reply: FastifyReply) => {
       const auth = authenticationOf<U>(request)
       if (!auth) throw unauthorized()
+      // a user with a second factor: a recent authentication first (any confirmIdentity comes after it)
+      if (ctx.secondFactors?.enabled) await ctx.secondFactors.assertRecent(request)
       const body = request.body && typeof request.body === 'object' ? (request.body as Record<string, unknown>) : {}
       await confirm(request, reply, auth.user, body)
       await ctx.manager.delete(auth.user, hookContext(request, reply))

@@ -13,6 +13,7 @@ import {
   DisableBody,
   RecoveryCodesRead,
   SecondFactorStatus,
+  StepUpBody,
   TotpSetupRead,
 } from '../second-factor-schemas.js'
 import { hookContext } from '../types.js'
@@ -188,7 +189,8 @@ export function secondFactorRouter<U extends BaseUser>(
         body: { ...DisableBody, examples: [{ password: 'guinevere' }] },
         ...documented({
           description:
-            'Past fastapi-users: turns every second factor of the signed-in user off and deletes the recovery codes, ' +
+            'Past fastapi-users: turns every second factor of the signed-in user off (TOTP, and its passkeys: a passkey ' +
+            'is one of the factors) and deletes the recovery codes, ' +
             'given the password or a current code. Needs a recent authentication (a login through the second ' +
             `factor, or POST /2fa/step-up, within ${window} s).`,
           success: { 204: { schema: Null, description: 'Done: no body.' } },
@@ -268,10 +270,11 @@ export function secondFactorRouter<U extends BaseUser>(
       config: { fastapiName: 'auth:2fa.step_up' },
       schema: {
         security: ctx.security,
-        body: { ...CodeBody, examples: [{ code: '123456' }] },
+        body: { ...StepUpBody, examples: [{ code: '123456' }] },
         ...documented({
           description:
-            'Past fastapi-users: a current code of a second factor marks this session (its token) as recently ' +
+            'Past fastapi-users: a current code of a second factor, or a passkey’s assertion (`{"passkey"}`, answering ' +
+            '`/2fa/step-up/passkey/options`), marks this session (its token) as recently ' +
             `authenticated for ${window} s: long enough to change the e-mail address or the password, disable ` +
             'the factors or get new recovery codes. Recorded server-side, shared by every instance.',
           success: { 204: { schema: Null, description: 'Done: no body.' } },
@@ -293,7 +296,8 @@ export function secondFactorRouter<U extends BaseUser>(
         if (!(await factors.hasFactor(user))) throw new HttpError(400, 'TWO_FACTOR_NOT_ENABLED')
         // wrong codes here count toward the login lock-out, as at /login/2fa
         const attempt = await ctx.rateLimits?.beginLogin(request, user.email)
-        if (!(await factors.verifyAny(user, (request.body as { code: string }).code, false)))
+        const { code, passkey } = request.body as { code?: string; passkey?: unknown }
+        if (!(await factors.verifyProof(user, { code, passkey }, false)))
           throw new HttpError(400, 'TWO_FACTOR_BAD_CODE')
         await attempt?.succeeded()
         const auth = authenticationOf<U>(request)
@@ -302,6 +306,47 @@ export function secondFactorRouter<U extends BaseUser>(
         return reply.code(204).send()
       },
     })
+
+    if (factors.factors.some((f) => f.method === 'passkey' && f.options)) {
+      instance.post('/2fa/step-up/passkey/options', {
+        ...common,
+        config: { fastapiName: 'auth:2fa.step_up_passkey_options' },
+        schema: {
+          security: ctx.security,
+          ...documented({
+            description:
+              'Past fastapi-users: request options for `navigator.credentials.get()` limited to the signed-in user’s ' +
+              'passkeys, the challenge bound to the user: send the assertion to POST /2fa/step-up as `passkey`.',
+            success: {
+              200: {
+                schema: Type.Unsafe<Record<string, unknown>>({
+                  type: 'object',
+                  additionalProperties: true,
+                  title: 'PublicKeyCredentialRequestOptionsJSON',
+                }),
+                description: 'The options.',
+              },
+            },
+            errors: [
+              ...bodyErrors,
+              { ...secondFactorErrors.notEnabled, summary: 'The user has no passkey (or second factors are off).' },
+              ...signedIn,
+              errors.unavailable,
+            ],
+          }),
+        },
+        preValidation: activeUser,
+        handler: async (request, reply) => {
+          const options = await factors.optionsFor(
+            me(request),
+            'passkey',
+            () => new HttpError(400, 'TWO_FACTOR_NOT_ENABLED'),
+          )
+          reply.header('cache-control', 'no-store')
+          return options
+        },
+      })
+    }
   }
 }
 
@@ -324,7 +369,7 @@ export function secondFactorAdminRouter<U extends BaseUser>(
         params: IdParams,
         ...documented({
           description:
-            'Past fastapi-users: removes every second factor and recovery code of a user, by id (a user who lost ' +
+            'Past fastapi-users: removes every second factor (TOTP, passkeys) and recovery code of a user, by id (a user who lost ' +
             'the device and the codes): superusers only. The user is told by mail in the reference service.',
           success: { 204: { schema: Null, description: 'Done: no body.' } },
           errors: [

@@ -313,7 +313,7 @@
   // ---- second factors (TWO_FACTOR) ----
 
   /** The sign-in's second step: the code form in place of the password form, then the ticket's login. */
-  function challenge(ticket, next) {
+  function challenge(ticket, next, methods = []) {
     const panel = $('[data-slot="two-factor"]')
     const form = $('[data-form="two-factor"]')
     if (!panel || !form || !config.api.login2fa) return announceError(S.errors.UNKNOWN)
@@ -321,7 +321,10 @@
     panel.hidden = false
     clearMessages()
     $('h2', panel).focus()
-    form.elements.namedItem('code').focus()
+    // a user whose only factor is a passkey types no code: passkeys.js offers "Use a passkey"
+    form.hidden = methods.length > 0 && methods.every((m) => m === 'passkey')
+    document.dispatchEvent(new CustomEvent('fu:two-factor-challenge', { detail: { ticket, next, methods } }))
+    if (!form.hidden) form.elements.namedItem('code').focus()
     onSubmit(form, async () => {
       const code = value(form, 'code').trim()
       const result = await call('POST', config.api.login2fa, { json: { ticket, code } })
@@ -458,7 +461,10 @@
           location.assign(next)
           return
         }
-        if (result.body?.detail?.code === 'LOGIN_2FA_REQUIRED') return challenge(result.body.detail.ticket, next)
+        if (result.body?.detail?.code === 'LOGIN_2FA_REQUIRED') {
+          const { ticket, methods } = result.body.detail
+          return challenge(ticket, next, Array.isArray(methods) ? methods : [])
+        }
         const problem = describe(result)
         announceError(problem.message)
         $('[data-slot="resend-link"]').hidden = problem.code !== 'LOGIN_USER_NOT_VERIFIED'
@@ -741,10 +747,32 @@
             box.focus()
             return
           }
-          const result = await call('DELETE', config.api.me, {
-            json: { password: value(deletion, 'password') },
-            token: session.get(),
-          })
+          const remove = () =>
+            call('DELETE', config.api.me, { json: { password: value(deletion, 'password') }, token: session.get() })
+          let result = await remove()
+          if (describe(result).code === 'STEP_UP_REQUIRED') {
+            // a user with a second factor: passkeys.js confirms it with a passkey (when it can), then again
+            const ask = { token: session.get(), answer: null }
+            document.dispatchEvent(new CustomEvent('fu:step-up', { detail: ask }))
+            if (ask.answer && (await ask.answer)) result = await remove()
+            else {
+              // no passkey to hand: a code of the authenticator app (or a passkey failed), typed in this form
+              const slot = $('[data-slot="delete-code"]', deletion)
+              const code = value(deletion, 'code').trim()
+              if (slot?.hidden) {
+                slot.hidden = false
+                return fail(deletion, { ...describe(result), field: 'code' })
+              }
+              if (slot && code) {
+                const stepUp = await call('POST', `${config.api.twoFactor}/step-up`, {
+                  json: { code },
+                  token: session.get(),
+                })
+                if (stepUp.status !== 204) return fail(deletion, { ...describe(stepUp), field: 'code' })
+                result = await remove()
+              }
+            }
+          }
           if (result.status === 204) {
             session.clear()
             location.assign(`${config.paths.signIn}?notice=account-deleted`)

@@ -192,6 +192,69 @@
     })
   }
 
+  /** Asks the authenticator for an assertion answering these request options (JSON); null when refused. */
+  async function assertion(options) {
+    try {
+      const credential = await navigator.credentials.get({ publicKey: requestOptions(options) })
+      return credential ? credentialJson(credential) : null
+    } catch (error) {
+      ceremonyFailed(error)
+      return null
+    }
+  }
+
+  /** The sign-in's second step (pages.js' challenge): "Use a passkey" when the ticket allows one. */
+  function secondFactorStep() {
+    document.addEventListener('fu:two-factor-challenge', (event) => {
+      const { ticket, next, methods } = event.detail
+      const panel = $('[data-slot="two-factor"]')
+      const url = config.api?.login2fa
+      if (!panel || !url || !supported || !methods.includes('passkey')) return
+      const button = document.createElement('button')
+      button.type = 'button'
+      button.className = 'fu-button fu-button--secondary'
+      button.dataset.action = 'passkey-second-factor'
+      button.textContent = P.useAsSecondFactor
+      panel.append(button)
+      button.addEventListener('click', async () => {
+        if (button.getAttribute('aria-disabled')) return
+        busy(button, true)
+        try {
+          const options = await call('POST', `${url}/passkey/options`, { ticket })
+          if (options.status !== 200) return announceError(problem(options))
+          const passkey = await assertion(options.body)
+          if (!passkey) return
+          const result = await call('POST', url, { ticket, passkey })
+          if (result.status === 200 && result.body?.access_token) {
+            token.set(result.body.access_token)
+            location.assign(next)
+            return
+          }
+          announceError(problem(result))
+        } finally {
+          busy(button, false)
+        }
+      })
+    })
+  }
+
+  /** A step-up with a passkey (POST <twoFactor>/step-up): true when this session is now recent. */
+  async function stepUp(bearer) {
+    const base = config.api?.twoFactor
+    if (!base || !supported) return false
+    const options = await call('POST', `${base}/step-up/passkey/options`, undefined, bearer)
+    if (options.status !== 200) return false
+    const passkey = await assertion(options.body)
+    if (!passkey) return false
+    const result = await call('POST', `${base}/step-up`, { passkey }, bearer)
+    if (result.status !== 204) announceError(problem(result))
+    return result.status === 204
+  }
+  // pages.js asks when a change needs a recent authentication (deleting the account)
+  document.addEventListener('fu:step-up', (event) => {
+    event.detail.answer = stepUp(event.detail.token)
+  })
+
   // ---- /account ----
 
   function accountPage() {
@@ -260,7 +323,11 @@
         })
       })
       remove.addEventListener('click', async () => {
-        const result = await call('DELETE', `${api.list}/${encodeURIComponent(passkey.id)}`, undefined, bearer)
+        const url = `${api.list}/${encodeURIComponent(passkey.id)}`
+        let result = await call('DELETE', url, undefined, bearer)
+        // a passkey is a second factor: deleting one needs a recent authentication, which a passkey gives
+        if (result.body?.detail === 'STEP_UP_REQUIRED' && (await stepUp(bearer)))
+          result = await call('DELETE', url, undefined, bearer)
         if (result.status !== 204) return announceError(problem(result))
         announceStatus(format(P.removed, { name: passkey.name }))
         await refresh()
@@ -315,6 +382,9 @@
   }
 
   const page = document.body.dataset.page
-  if (page === 'sign-in') signInPage()
+  if (page === 'sign-in') {
+    signInPage()
+    secondFactorStep()
+  }
   if (page === 'account') accountPage()
 })()
