@@ -424,7 +424,7 @@ for (const kind of databaseKinds()) {
       })
 
       describe('the access token', () => {
-        it('is HS256 with exactly sub, aud, first_name, role and exp one hour ahead', async (api) => {
+        it('is HS256 with exactly sub, aud, first_name, role, exp one hour ahead, and our pfp and sid', async (api) => {
           const email = newEmail()
           const { id } = await registered(api, email, PASSWORD, 'Zoë')
           const issuedAfter = now()
@@ -434,14 +434,17 @@ for (const kind of databaseKinds()) {
           assert.ok(
             typeof claims.exp === 'number' && claims.exp >= issuedAfter + 3600 - 2 && claims.exp <= now() + 3600 + 2,
           )
-          // pfp: the password binding that makes a password change end the token (ours, not fastapi-users')
+          // pfp: the password binding that makes a password change end the token (ours, not fastapi-users');
+          // sid: the refresh family the token was issued with (the sessions list marks it current)
           assert.match(String(claims.pfp), /^[\w-]{16}$/)
+          assert.match(String(claims.sid), /^[\w-]{22}$/)
           assert.deepEqual(claims, {
             sub: String(id),
             aud: [AUTH_AUDIENCE],
             first_name: 'Zoë',
             role: 'user',
             pfp: claims.pfp,
+            sid: claims.sid,
             exp: claims.exp,
           })
         })
@@ -456,6 +459,7 @@ for (const kind of databaseKinds()) {
             first_name: null,
             role: 'admin',
             pfp: claims.pfp,
+            sid: claims.sid,
             exp: claims.exp,
           })
         })
