@@ -61,6 +61,11 @@ export function secondFactorRouter<U extends BaseUser>(
   const factors = factorsOf(ctx)
   const { manager } = ctx
   const activeUser = ctx.currentUser({ active: true })
+  /** Disable and recovery-codes: the user has a factor on, and authenticated recently. */
+  const factorOnAndRecent = async (request: FastifyRequest) => {
+    if (!(await factors.hasFactor(me(request)))) throw new HttpError(400, 'TWO_FACTOR_NOT_ENABLED')
+    await factors.assertRecent(request)
+  }
   const me = (request: FastifyRequest): U => {
     if (!request.currentUser) throw unauthorized()
     return request.currentUser as unknown as U
@@ -206,10 +211,7 @@ export function secondFactorRouter<U extends BaseUser>(
         }),
       },
       preValidation: activeUser,
-      preHandler: async (request) => {
-        if (!(await factors.hasFactor(me(request)))) throw new HttpError(400, 'TWO_FACTOR_NOT_ENABLED')
-        await factors.assertRecent(request)
-      },
+      preHandler: factorOnAndRecent,
       handler: async (request, reply) => {
         const user = me(request)
         const { password, code } = request.body as { password?: string; code?: string }
@@ -252,10 +254,7 @@ export function secondFactorRouter<U extends BaseUser>(
         }),
       },
       preValidation: activeUser,
-      preHandler: async (request) => {
-        if (!(await factors.hasFactor(me(request)))) throw new HttpError(400, 'TWO_FACTOR_NOT_ENABLED')
-        await factors.assertRecent(request)
-      },
+      preHandler: factorOnAndRecent,
       handler: async (request, reply) => {
         const user = me(request)
         if (!(await factors.verifyAny(user, (request.body as { code: string }).code, false)))
