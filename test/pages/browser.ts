@@ -113,6 +113,15 @@ export function linkIn(mail: ReceivedMail, prefix: string): string {
   return link
 }
 
+/** Signs in on /sign-in (the e-mail and password form) and lands on /account. */
+export async function signInToAccount(page: Page, email: string, password: string): Promise<void> {
+  await page.goto('/sign-in?next=/account')
+  await page.getByLabel('E-mail address').fill(email)
+  await page.getByLabel('Password', { exact: true }).fill(password)
+  await page.getByRole('button', { name: 'Sign in' }).click()
+  await page.waitForURL('**/account')
+}
+
 let counter = 0
 /** A new address for each test, so tests on one service never meet. */
 export function uniqueEmail(name: string): string {

@@ -13,6 +13,7 @@ import {
   openPage,
   type PagesService,
   screenshot,
+  signInToAccount,
   skipWithoutChromium,
   startPagesService,
   text,
@@ -43,11 +44,7 @@ describe('deleting one’s account from /account in a browser', { skip: skipWith
     })
     assert.equal(registered.statusCode, 201, registered.body)
     const { context, page, problems } = await openPage(browser, service.baseUrl)
-    await page.goto('/sign-in?next=/account')
-    await page.getByLabel('E-mail address').fill(email)
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await signInToAccount(page, email, PASSWORD)
     await page.getByRole('heading', { name: 'Delete your account' }).waitFor()
     const password = page.locator('#delete-password')
     const confirm = page.getByLabel('I understand that my account will be deleted for good.')
@@ -97,11 +94,7 @@ describe('deleting one’s account from /account in a browser', { skip: skipWith
     assert.equal(registered.statusCode, 201, registered.body)
     const { context, page, problems } = await openPage(browser, service.baseUrl)
     // signed in before TOTP is on: this tab's session is not a recent authentication
-    await page.goto('/sign-in?next=/account')
-    await page.getByLabel('E-mail address').fill(email)
-    await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await signInToAccount(page, email, PASSWORD)
     const login = await app.inject({
       method: 'POST',
       url: '/auth/jwt/login',

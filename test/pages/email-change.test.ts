@@ -12,6 +12,7 @@ import {
   openPage,
   type PagesService,
   screenshot,
+  signInToAccount,
   skipWithoutChromium,
   startPagesService,
   text,
@@ -43,11 +44,7 @@ describe('e-mail change confirmed by the new address, in a browser', { skip: ski
     assert.equal(res.statusCode, 201, res.body)
 
     const { context, page, problems } = await openPage(browser, service.baseUrl)
-    await page.goto('/sign-in?next=/account')
-    await page.getByLabel('E-mail address').fill(email)
-    await page.getByLabel('Password', { exact: true }).fill(password)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await signInToAccount(page, email, password)
     assert.equal(await text(page.locator('dd[data-field="email"]')), email)
 
     await page.locator('#new-email').fill(target)
@@ -137,11 +134,7 @@ describe('e-mail change at once (EMAIL_CHANGE unset, fastapi-users), in a browse
     await service.test.app.users.manager.update(stored, { is_verified: true }, { safe: false })
 
     const { context, page, problems } = await openPage(browser, service.baseUrl)
-    await page.goto('/sign-in?next=/account')
-    await page.getByLabel('E-mail address').fill(email)
-    await page.getByLabel('Password', { exact: true }).fill(password)
-    await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await signInToAccount(page, email, password)
     assert.equal(await text(page.locator('dd[data-slot="verified"]')), 'E-mail address verified')
 
     await page.locator('#new-email').fill(target)
