@@ -6,6 +6,25 @@
  */
 
 export { type CliConfig, type CliConfigExport, defineCliConfig } from './cli/config.js'
+export {
+  AUDIT_EMAIL_MAX,
+  AUDIT_USER_AGENT_MAX,
+  AUTH_EVENT_TYPES,
+  type AuditListener,
+  AuditLog,
+  type AuditLogOptions,
+  type AuditQuery,
+  type AuditReader,
+  type AuditSink,
+  type AuthEvent,
+  type AuthEventInput,
+  type AuthEventOutcome,
+  type AuthEventType,
+  functionAuditSink,
+  logAuditSink,
+  multiAuditSink,
+  type StoredAuthEvent,
+} from './core/audit.js'
 export { EMAIL_CHANGE_AUDIENCE, EMAIL_CHANGE_MODES, type EmailChangeMode } from './core/email-change.js'
 export * from './core/errors.js'
 export type {

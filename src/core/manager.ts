@@ -165,7 +165,7 @@ export class UserManager<U extends BaseUser> {
   readonly emailChange: EmailChangeMode
   private readonly validator: PasswordValidator<U> | undefined
   private readonly userValidator: UserValidator<U> | undefined
-  private readonly logger: ManagerLogger | undefined
+  readonly logger: ManagerLogger | undefined
   private readonly maxPasswordLength: number
   readonly clock: Clock
   /** The type of user ids, from the store (default 'uuid'). */

@@ -5,6 +5,7 @@ import type {
   preValidationAsyncHookHandler,
 } from 'fastify'
 import fp from 'fastify-plugin'
+import { AuditLog, type AuditSink } from '../core/audit.js'
 import type { UserManager } from '../core/manager.js'
 import { dropUnvouchedLinks, type OAuthAccountStore } from '../core/oauth.js'
 import type { LoginCheck } from '../core/second-factor.js'
@@ -78,6 +79,12 @@ export interface FastifyUsersOptions<U extends BaseUser> {
    * for `passkeysRouter`, `passkeyLoginRouter` and `passkeysAdminRouter`. Off when absent.
    */
   passkeys?: Passkeys
+  /**
+   * Past fastapi-users: the audit log of security events (logins that failed, lock-outs, sessions
+   * ended…). A sink (createKyselyAuditSink(db), logAuditSink(log), functionAuditSink(fn)) or an
+   * AuditLog of your own; call `users.audit.close()` on shutdown to flush it. Off when absent.
+   */
+  audit?: AuditLog | AuditSink
 }
 
 /**
@@ -92,6 +99,8 @@ export class FastifyUsers<U extends BaseUser> {
   /** The login pipeline, second factors and step-up (`requireRecentAuth`). */
   readonly secondFactors: SecondFactors<U>
   readonly passkeys: Passkeys | undefined
+  /** The audit log, when `audit` was given. */
+  readonly audit: AuditLog | undefined
   private readonly context: RouterContext<U>
   private readonly readOAuthAccounts: ReadOAuthAccountsOptions | undefined
 
@@ -110,6 +119,9 @@ export class FastifyUsers<U extends BaseUser> {
     this.schemas = this.readOAuthAccounts ? withOAuthAccounts(schemas, this.readOAuthAccounts) : schemas
     const { rateLimit } = options
     this.passkeys = options.passkeys
+    const { audit } = options
+    this.audit =
+      audit instanceof AuditLog || !audit ? audit : new AuditLog({ sink: audit, logger: this.manager.logger })
     this.rateLimits = rateLimit instanceof AuthRateLimiter || !rateLimit ? rateLimit : new AuthRateLimiter(rateLimit)
     // A passkey is a second factor: with both on, a user with one is asked for it after the password.
     const wired = options.passkeys && options.secondFactor ? [passkeySecondFactor<U>(options.passkeys)] : []
@@ -125,6 +137,7 @@ export class FastifyUsers<U extends BaseUser> {
       oauthAccounts: options.oauthAccounts,
       oauthStates: options.oauthStates,
       rateLimits: this.rateLimits,
+      audit: this.audit,
     }
     // A password change or reset, a deactivation, "log out everywhere": end every stored session.
     const refreshes = new Set(this.backends.flatMap((b) => (b.refresh ? [b.refresh] : [])))

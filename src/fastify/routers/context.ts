@@ -1,4 +1,5 @@
 import type { preValidationAsyncHookHandler } from 'fastify'
+import type { AuditLog } from '../../core/audit.js'
 import type { UserManager } from '../../core/manager.js'
 import type { OAuthAccountStore } from '../../core/oauth.js'
 import type { BaseUser, UserFields } from '../../core/user.js'
@@ -27,4 +28,6 @@ export interface RouterContext<U extends BaseUser> {
   rateLimits?: AuthRateLimiter
   /** The login pipeline, second factors and step-up. */
   secondFactors?: SecondFactors<U>
+  /** The audit log, when the app keeps one: routes record their events here (see ../audit.ts). */
+  audit?: AuditLog
 }
