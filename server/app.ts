@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
+  type AuditSink,
   createPasswordHasher,
   FastifyUsers,
   fastapiCompat,
@@ -81,6 +82,8 @@ export async function buildApp(
     logStream?: { write(line: string): void }
     /** Now, for the second factors (TOTP steps, tickets, step-ups): tests move it instead of sleeping. */
     clock?: () => Date
+    /** Another place audit events go, beside what AUDIT_LOG chooses (tests collect them here). */
+    auditSink?: AuditSink
   } = {},
 ): Promise<FastifyInstance> {
   const stream = options.logStream ?? (config.prettyLogs ? await developmentLogStream() : undefined)
@@ -226,6 +229,7 @@ export async function buildApp(
     oauthAccounts: oauthAccountStore(database),
     oauthStates: oauthStateStore(database, redis),
     rateLimit: createRateLimiter(config, { redis, database }, app),
+    ...(options.auditSink && { audit: options.auditSink }),
     // TWO_FACTOR: TOTP and recovery codes, /login/2fa on every backend, step-up (a user without a factor: unchanged)
     ...(config.twoFactor && {
       secondFactor: {
@@ -248,6 +252,8 @@ export async function buildApp(
     }),
   })
   app.decorate('users', users)
+  // Events still queued are written before the database closes (onClose hooks run in reverse order).
+  app.addHook('onClose', async () => users.audit?.close())
 
   await app.register(fastapiCompat)
   await registerOpenApi(app, {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
 import { buildApp } from '../../server/app.js'
 import { loadConfig } from '../../server/config.js'
+import { type AuthEvent, functionAuditSink } from '../../src/core/audit.js'
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js'
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789'
@@ -29,6 +30,8 @@ export async function startTestApp(
     logStream?: { write(line: string): void }
     /** Now, for the second factors (TOTP steps, login tickets, step-ups): a test moves it instead of sleeping. */
     clock?: () => Date
+    /** Every audit event the service records is pushed here too (call `app.users.audit.flush()` first). */
+    audit?: AuthEvent[]
   } = {},
 ): Promise<TestApp | null> {
   const shared = options.database
@@ -48,6 +51,7 @@ export async function startTestApp(
   const app = await buildApp(config, {
     ...(logStream ? { logStream } : { logger: false }),
     ...(options.clock && { clock: options.clock }),
+    ...(options.audit && { auditSink: collectingSink(options.audit) }),
   })
   await app.ready()
   return {
@@ -94,3 +98,7 @@ export function client(app: FastifyInstance) {
 }
 
 export const json = (res: Response) => [res.statusCode, res.body === '' ? '' : res.json()]
+
+function collectingSink(into: AuthEvent[]) {
+  return functionAuditSink((events) => void into.push(...events))
+}
