@@ -153,11 +153,12 @@ export function auditRouter<U extends BaseUser>(
     return { items: items.map(wire), next: found.length > query.limit && last ? last.id : null }
   }
 
-  return async (instance) => {
-    jsonScope(instance, options, ['audit'])
-    const common = { exposeHeadRoute: false }
-    const refusedUnverified = verified && errors.notVerified
+  const common = { exposeHeadRoute: false }
+  const refusedUnverified = verified && errors.notVerified
 
+  // the user's own events under the `users` tag, beside /users/me; the superusers' log under `audit`
+  const own: FastifyPluginAsync = async (instance) => {
+    jsonScope(instance, options, ['users'])
     instance.get('/users/me/events', {
       ...common,
       config: { fastapiName: 'users:events' },
@@ -188,7 +189,10 @@ export function auditRouter<U extends BaseUser>(
         return result
       },
     })
+  }
 
+  const all: FastifyPluginAsync = async (instance) => {
+    jsonScope(instance, options, ['audit'])
     instance.get('/audit-events', {
       ...common,
       config: { fastapiName: 'audit:events' },
@@ -219,5 +223,10 @@ export function auditRouter<U extends BaseUser>(
       preValidation: [superuser, readInto(adminReaders)],
       handler: async (request) => pageOf(queryOf(request)),
     })
+  }
+
+  return async (instance) => {
+    await instance.register(own)
+    await instance.register(all)
   }
 }
