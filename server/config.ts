@@ -469,6 +469,7 @@ const OWN_TABLES = [
   'oauth_state',
   'rate_limit',
   'session_info',
+  'auth_event',
   'kysely_migration',
   'kysely_migration_lock',
 ]
