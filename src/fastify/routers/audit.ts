@@ -69,11 +69,19 @@ const EVENT_EXAMPLE = {
 }
 const { email: _example, ...OWN_EXAMPLE } = EVENT_EXAMPLE
 
+const ISO_DATE = /^(\d{4}-\d\d-\d\d)(?:[T ](\d\d:\d\d(?::\d\d(?:\.\d{1,9})?)?)(Z|[+-]\d\d:?\d\d)?)?$/i
+// MariaDB's DATETIME holds years 1000 to 9999: a bound past them is clamped (no event lies beyond)
+const EARLIEST = Date.UTC(1000, 0, 1)
+const LATEST = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
+
+/** An ISO 8601 date (its midnight, UTC) or date and time (UTC without a zone), as pydantic reads a datetime. */
 const dateParam: QueryReader<Date> = (text) => {
-  const date = /^\d{4}-\d\d-\d\d([T ]\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:?\d\d)?)?$/i.test(text.trim())
-    ? new Date(/T|\s/i.test(text.trim()) && !/Z|[+-]\d\d:?\d\d$/i.test(text.trim()) ? `${text.trim()}Z` : text.trim())
-    : null
-  if (date && !Number.isNaN(date.getTime())) return { value: date }
+  const [, day, time, zone] = ISO_DATE.exec(text.trim()) ?? []
+  const midnight = day ? Date.parse(`${day}T00:00:00Z`) : Number.NaN
+  // a day the month does not have (2026-02-30) is no date, where Date.parse would roll it over
+  const real = !Number.isNaN(midnight) && new Date(midnight).toISOString().slice(0, 10) === day
+  const ms = real ? (time ? Date.parse(`${day}T${time}${zone ?? 'Z'}`) : midnight) : Number.NaN
+  if (!Number.isNaN(ms)) return { value: new Date(Math.min(Math.max(ms, EARLIEST), LATEST)) }
   return { error: { type: 'datetime_from_date_parsing', msg: 'Input should be a valid datetime or date' } }
 }
 
