@@ -429,8 +429,54 @@ describe('the service’s wiring of the audit log (SQLite, PostgreSQL, MariaDB)'
     const off = (await startTestApp('sqlite', { AUDIT_LOG: 'off' })) as TestApp
     try {
       assert.equal(off.app.users.audit, undefined)
+      assert.throws(() => off.app.users.auditRouter(), TypeError)
     } finally {
       await off.close()
+    }
+  })
+
+  test('sqlite: auditRouter reads the sink when it can list, through several sinks too; a TypeError when none can', async (t) => {
+    const logOnly = await startTestApp('sqlite', { AUDIT_LOG: 'log' })
+    if (!logOnly) return t.skip('sqlite')
+    try {
+      assert.throws(() => logOnly.app.users.auditRouter(), /auditRouter: no `reader`/)
+    } finally {
+      await logOnly.close()
+    }
+    // the database and the test's array: multiAuditSink lists through the database
+    const both = (await startTestApp('sqlite', { AUDIT_LOG: 'both' }, { audit: [] })) as TestApp
+    try {
+      assert.equal(typeof both.app.users.auditRouter(), 'function')
+    } finally {
+      await both.close()
+    }
+  })
+
+  test('sqlite, integer ids: user_id is an integer in any spelling the manager reads; else 422 int_parsing', async (t) => {
+    const service = await startTestApp('sqlite', { ...SUPERUSER_ENV, USER_ID_TYPE: 'integer' })
+    if (!service) return t.skip('sqlite')
+    try {
+      const api = client(service.app)
+      const email = newEmail('audit-int')
+      const id = (await api.register(email, PASSWORD)).json().id
+      assert.equal(typeof id, 'number')
+      await record(service.app, [{ type: 'login.succeeded', outcome: 'success', user_id: String(id) }])
+      const admin = await api.token(ADMIN.email, ADMIN.password)
+      const res = await api.get(`/audit-events?user_id=${id}`, admin)
+      assert.deepEqual(
+        res.json().items.map((e: { user_id: string }) => e.user_id),
+        [String(id)],
+      )
+      const own = await api.get('/users/me/events', await api.token(email, PASSWORD))
+      assert.deepEqual(
+        own.json().items.map((e: { type: string }) => e.type),
+        ['login.succeeded'],
+      )
+      assert.deepEqual(queryError(await api.get('/audit-events?user_id=abc', admin)), [
+        ['query.user_id', 'int_parsing'],
+      ])
+    } finally {
+      await service.close()
     }
   })
 })
