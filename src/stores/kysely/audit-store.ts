@@ -126,7 +126,7 @@ export function createKyselyAuditSink(
         .$if(query.type !== undefined, (q) => q.where('type', '=', query.type))
         .$if(query.since !== undefined, (q) => q.where('at', '>=', ts(query.since as Date)))
         .$if(query.until !== undefined, (q) => q.where('at', '<', ts(query.until as Date)))
-        .$if(query.before !== undefined, (q) => q.where('id', '<', query.before))
+        .$if(query.before !== undefined, (q) => q.where('id', '<', cursor(query.before as string)))
         .orderBy('id', 'desc')
         .limit(query.limit)
         .execute()
@@ -134,6 +134,12 @@ export function createKyselyAuditSink(
       return rows.map(storedEvent)
     },
   }
+}
+
+/** A cursor as a number where it is one (compared as text, MariaDB would not use the index for it). */
+const cursor = (before: string): number | string => {
+  const n = Number(before)
+  return Number.isSafeInteger(n) ? n : before
 }
 
 const text = (value: unknown): string | null => (value === null || value === undefined ? null : String(value))
