@@ -121,6 +121,12 @@ for (const kind of databaseKinds()) {
       if (skip(t)) return
       // 103 events: more than one insert batch of the log (100), written here as one
       await sink.write(Array.from({ length: 103 }, (_, i) => event({ user_id: 'pager', request_id: `r${i}` })))
+      // and 6000 at once (72,000 values): split into inserts every database takes; pruned in chunks of 1000
+      const longAgo = new Date('2000-01-01T00:00:00.000Z')
+      await sink.write(Array.from({ length: 6000 }, () => event({ user_id: 'bulk', at: longAgo })))
+      assert.equal((await all({ user_id: 'bulk', limit: 100 })).length, 100)
+      assert.equal(await createKyselyAuditSink(database).prune(new Date('2000-01-02T00:00:00.000Z')), 6000)
+      assert.deepEqual(await all({ user_id: 'bulk', limit: 100 }), [])
       const seen: string[] = []
       let cursor: string | undefined
       for (let pages = 0; pages < 30; pages++) {

@@ -25,6 +25,9 @@ const COLUMNS = {
 /** `detail` is TEXT: 65,535 bytes on MariaDB; a detail past this is stored as `{"truncated":true}`. */
 const MAX_DETAIL_BYTES = 16_384
 
+/** Rows per INSERT: 12 parameters each, far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
+const INSERT_ROWS = 1000
+
 // Deadlocks and serialisation failures between instances pruning the same rows at once: try again.
 const RETRYABLE = new Set(['40P01', '40001', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
 
@@ -85,8 +88,12 @@ export function createKyselyAuditSink(
 
   return {
     async write(events) {
-      if (events.length === 0) return
-      await db.insertInto('auth_event').values(events.map(row)).execute().catch(unavailableOr)
+      // one insert per batch of the log (100); a longer array in inserts of INSERT_ROWS, within every
+      // database's limit of bound parameters
+      for (let i = 0; i < events.length; i += INSERT_ROWS) {
+        const rows = events.slice(i, i + INSERT_ROWS).map(row)
+        await db.insertInto('auth_event').values(rows).execute().catch(unavailableOr)
+      }
     },
 
     async prune(before) {
