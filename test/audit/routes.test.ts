@@ -361,6 +361,41 @@ describe('the service’s wiring of the audit log (SQLite, PostgreSQL, MariaDB)'
     })
   }
 
+  for (const kind of databaseKinds()) {
+    test(`${kind}: two instances on one database (workers) write their own events to one table and read both`, async (t) => {
+      const database = await createTestDatabase(kind)
+      if (!database) return t.skip(`${kind} is not reachable locally`)
+      const first = (await startTestApp(kind, SUPERUSER_ENV, { database })) as TestApp
+      const second = (await startTestApp(kind, SUPERUSER_ENV, { database })) as TestApp
+      try {
+        await Promise.all(
+          [first, second].map((service, n) =>
+            record(
+              service.app,
+              Array.from({ length: 60 }, (_, i) => ({ type: 'logout', outcome: 'success', request_id: `w${n}-${i}` })),
+            ),
+          ),
+        )
+        for (const service of [first, second]) {
+          const api = client(service.app)
+          const { items } = await walk(
+            service.app,
+            '/audit-events?type=logout&limit=50',
+            await api.token(ADMIN.email, ADMIN.password),
+          )
+          assert.deepEqual(
+            items.map((e) => e.request_id).sort(),
+            [0, 1].flatMap((n) => Array.from({ length: 60 }, (_, i) => `w${n}-${i}`)).sort(),
+          )
+        }
+      } finally {
+        await first.close()
+        await second.close()
+        await database.drop()
+      }
+    })
+  }
+
   test('sqlite: AUDIT_RETENTION_DAYS prunes at start exactly what is older; 0 keeps everything', async (t) => {
     const database = await createTestDatabase('sqlite')
     if (!database) return t.skip('sqlite')
