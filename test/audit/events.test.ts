@@ -183,8 +183,10 @@ for (const kind of databaseKinds()) {
         }),
         [ev('register', { user_id: id })],
       )
-      assert.deepEqual(await main.step(() => api.register(email.toUpperCase(), PASSWORD)), [
-        ev('register', { outcome: 'failure', reason: 'REGISTER_USER_ALREADY_EXISTS', email: email.toUpperCase() }),
+      // as validated: the body's address with its domain lower-cased, its local part as typed
+      const typed = email.replace(/^audit/, 'Audit')
+      assert.deepEqual(await main.step(() => api.register(typed, PASSWORD)), [
+        ev('register', { outcome: 'failure', reason: 'REGISTER_USER_ALREADY_EXISTS', email: typed }),
       ])
     })
 
