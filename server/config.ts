@@ -113,6 +113,35 @@ export interface Config {
   twoFactor: TwoFactorConfig | undefined
   /** WebAuthn passkeys (PASSKEYS, off by default): relying party and origin from PUBLIC_URL. */
   passkeys: PasskeysConfig | undefined
+  /** Prometheus metrics at GET /metrics (METRICS, off by default); undefined when off. */
+  metrics: MetricsConfig | undefined
+}
+
+export interface MetricsConfig {
+  /** METRICS_TOKEN: GET /metrics then needs `Authorization: Bearer <token>`; open to whoever reaches it when unset. */
+  token: string | undefined
+}
+
+/** The shortest METRICS_TOKEN accepted: a bearer token is guessed only if it is short. */
+const MIN_METRICS_TOKEN_LENGTH = 16
+
+/**
+ * METRICS=true serves GET /metrics; METRICS_TOKEN protects it. In production a service with metrics
+ * and no token refuses to start: the figures tell an attacker how logins fail and when lock-outs
+ * hit, and a port meant for a private scraper is too easily public.
+ */
+function metricsConfig(
+  enabled: boolean,
+  token: string | undefined,
+  production: boolean,
+  problems: string[],
+): MetricsConfig | undefined {
+  if (token !== undefined && token.length < MIN_METRICS_TOKEN_LENGTH)
+    problems.push(`METRICS_TOKEN must be at least ${MIN_METRICS_TOKEN_LENGTH} characters`)
+  if (!enabled) return undefined
+  if (production && token === undefined)
+    problems.push('METRICS=true needs METRICS_TOKEN in production (the scraper sends it as a bearer token)')
+  return { token }
 }
 
 export interface TwoFactorConfig {
@@ -775,6 +804,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
         }
       : undefined,
     passkeys: passkeysConfig(bool('PASSKEYS', false), publicUrl, read, problems),
+    metrics: metricsConfig(bool('METRICS', false), read('METRICS_TOKEN'), production, problems),
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs)
     problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')
