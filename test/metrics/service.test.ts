@@ -115,6 +115,12 @@ for (const kind of databaseKinds()) {
       )
     })
 
+    it('is outside the OpenAPI document', async (api) => {
+      const res = await api.get('/openapi.json')
+      assert.equal(res.statusCode, 200)
+      assert.equal(Object.keys(res.json().paths).includes('/metrics'), false)
+    })
+
     it('the Redis gauge is 1 while the client is ready', async (api) => {
       let up: number | undefined
       for (let i = 0; i < 50 && up !== 1; i++) {
