@@ -43,7 +43,7 @@ import { hostedPages, redactTokenQuery } from 'fastify-users/pages'
 import { Passkeys } from 'fastify-users/passkeys'
 import { decodeJwt } from 'jose'
 import { Registry } from 'prom-client'
-import { createBackends, openRedis } from './backends.js'
+import { createBackends, openRedis, sessionLimit } from './backends.js'
 import { type Config, DEVELOPMENT_SECRET } from './config.js'
 import { developmentLogStream } from './logging.js'
 import { oauthAccountStore, oauthStateStore, registerOAuthRouters } from './oauth.js'
@@ -204,7 +204,8 @@ export async function buildApp(
   })
 
   const redis = config.redis ? openRedis(config.redis, config.redisTimeoutMs, app) : undefined
-  const backends = createBackends(config, database, redis)
+  const limit = sessionLimit(config)
+  const backends = createBackends(config, database, redis, limit)
   // WebAuthn passkeys (PASSKEYS=true): the owner hears of each one added or removed.
   const passkeys =
     config.passkeys &&
@@ -257,6 +258,16 @@ export async function buildApp(
     }),
   })
   app.decorate('users', users)
+  // MAX_SESSIONS_PER_USER: the sessions the cap ends are recorded once per login that ended any.
+  limit?.onEnded((user, ended) =>
+    users.audit?.record({
+      type: 'session.ended',
+      outcome: 'success',
+      user_id: String(user.id),
+      reason: 'cap',
+      detail: { sessions: ended },
+    }),
+  )
   // Events still queued are written before the database closes (onClose hooks run in reverse order).
   app.addHook('onClose', async () => users.audit?.close())
 

@@ -23,6 +23,11 @@ import { accessTokenClaims, type User } from './user.js'
 /** The service's Redis client: one server (directly or through Sentinel) or a Cluster. */
 export type RedisClient = Redis | Cluster
 
+/** MAX_SESSIONS_PER_USER's cap, shared by every backend, or none. */
+export function sessionLimit(config: Config): SessionLimit | undefined {
+  return config.maxSessionsPerUser > 0 ? new SessionLimit(config.maxSessionsPerUser) : undefined
+}
+
 /**
  * The reference service's backends, tried in this order:
  * /auth/jwt (LOGIN_URI_PREFIX; Bearer + JWT, with refresh tokens), /auth/cookie (Cookie + database, CSRF-checked),
@@ -32,11 +37,12 @@ export function createBackends(
   config: Config,
   database: Database,
   redis: RedisClient | undefined,
+  /** The cap on each user's sessions (MAX_SESSIONS_PER_USER); `sessionLimit(config)` by default. */
+  limit: SessionLimit | undefined = sessionLimit(config),
 ): AuthenticationBackend<User>[] {
   const lifetimeSeconds = config.accessTokenLifetime
   // Where database sessions and refresh families keep their User-Agent, address and last use (Redis keeps its own).
   const sessions = createKyselySessionInfoStore(database)
-  const limit = config.maxSessionsPerUser > 0 ? new SessionLimit(config.maxSessionsPerUser) : undefined
   const jwtStrategy = config.jwtKeys
     ? new JWTStrategy<User>({
         secret: config.secret,

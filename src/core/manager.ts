@@ -1,3 +1,4 @@
+import type { AuthEventInput } from './audit.js'
 import { normalizeEmail } from './email.js'
 import {
   EMAIL_CHANGE_AUDIENCE,
@@ -68,6 +69,27 @@ export interface TokenSettings {
   /** Default HS256, as fastapi-users. */
   algorithm?: HmacJwtAlgorithm
 }
+
+/**
+ * Why every session of a user ended (the audit log's `session.ended` reason): the user signed out
+ * everywhere (`user`), a superuser did (`admin`), or a change ended them.
+ */
+export type SessionEndReason =
+  | 'user'
+  | 'admin'
+  | 'password_changed'
+  | 'password_reset'
+  | 'deactivated'
+  | 'email_changed'
+  | 'mailbox_proven'
+  | 'cap'
+
+/**
+ * Told of the audit events only the manager knows of (why sessions ended, an e-mail change asked
+ * for), with the hook context of the operation (the Fastify layer reads its request from there).
+ * Framework-neutral: the listener adds the client's address and the request id.
+ */
+export type ManagerEventListener = (event: AuthEventInput, ctx: HookContext | undefined) => void
 
 export interface ManagerLogger {
   error(obj: object, msg?: string): void
@@ -172,7 +194,8 @@ export class UserManager<U extends BaseUser> {
   readonly idType: UserIdType
   private readonly parseIdOption: ((value: string) => UserId | null) | undefined
   private readonly revokers: ((user: U) => Promise<void>)[] = []
-  private readonly proofListeners: ((user: U) => Promise<void>)[] = []
+  private readonly proofListeners: ((user: U, ctx?: HookContext) => Promise<void>)[] = []
+  private readonly eventListeners: ManagerEventListener[] = []
   private readonly oauthCallbacks: Pick<UserManagerOptions<U>, 'oauthCallback' | 'oauthAssociateCallback'>
   /** The fields a login's `username` may name, in look-up order. */
   readonly loginIdentifiers: readonly string[]
@@ -221,17 +244,50 @@ export class UserManager<U extends BaseUser> {
    * verification, or a password reset (the reset link reached the mailbox). It runs before the
    * after-hooks; a failure fails the request. The OAuth links use it (`dropUnvouchedLinks`).
    */
-  onMailboxProven(listener: (user: U) => Promise<void>): void {
+  onMailboxProven(listener: (user: U, ctx?: HookContext) => Promise<void>): void {
     this.proofListeners.push(listener)
   }
 
-  private async mailboxProven(user: U): Promise<void> {
-    for (const listener of this.proofListeners) await listener(user)
+  private async mailboxProven(user: U, ctx?: HookContext): Promise<void> {
+    for (const listener of this.proofListeners) await listener(user, ctx)
   }
 
-  /** Ends every session and refresh token of the user ("log out everywhere"). */
-  async revokeSessions(user: U): Promise<void> {
+  /**
+   * Ends every session and refresh token of the user ("log out everywhere"). With `ended`, one
+   * `session.ended` event with its reason is told to the event listeners once all ended.
+   */
+  async revokeSessions(
+    user: U,
+    ended?: { reason: SessionEndReason; ctx?: HookContext; actorId?: string },
+  ): Promise<void> {
     for (const revoke of this.revokers) await revoke(user)
+    if (ended)
+      this.emit(
+        {
+          type: 'session.ended',
+          outcome: 'success',
+          user_id: String(user.id),
+          reason: ended.reason,
+          ...(ended.actorId !== undefined && { actor_id: ended.actorId }),
+        },
+        ended.ctx,
+      )
+  }
+
+  /** Registers a listener of the audit events the manager records (FastifyUsers' audit log does). */
+  onEvent(listener: ManagerEventListener): void {
+    this.eventListeners.push(listener)
+  }
+
+  /** Tells the event listeners; a failing listener never fails the operation. */
+  emit(event: AuthEventInput, ctx?: HookContext): void {
+    for (const listener of this.eventListeners) {
+      try {
+        listener(event, ctx)
+      } catch (err) {
+        ;(ctx?.logger ?? this.logger)?.error({ err }, 'user manager event listener failed')
+      }
+    }
   }
 
   /** One page of users, filtered and ordered (the superusers' list); a TypeError where the store cannot list. */
@@ -336,13 +392,19 @@ export class UserManager<U extends BaseUser> {
     if (revokes) await this.revokeSessions(user)
     const { updated, previousEmail } = await this.storeUpdate(user, newEmail, changes)
     const result = updated ?? user
-    if (revokes) await this.revokeSessions(result) // and any session opened meanwhile
+    if (revokes) {
+      const reason = changes.hashed_password !== undefined ? 'password_changed' : 'deactivated'
+      await this.revokeSessions(result, { reason, ctx: options.ctx }) // and any session opened meanwhile
+    }
     const reported = reportedChanges(input, options.safe !== false)
     if (pending !== undefined) delete reported.email
     const changedEmail = newEmail !== undefined && updated && previousEmail !== updated.email
     const ctx = { ...options.ctx, ...(changedEmail ? { previousEmail } : {}) }
     await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, reported, ctx), options.ctx)
-    if (pending !== undefined && updated) await this.requestEmailChange(updated, pending, options.ctx)
+    if (pending !== undefined && updated) {
+      await this.requestEmailChange(updated, pending, options.ctx)
+      this.emit({ type: 'email_change.requested', outcome: 'success', user_id: String(updated.id) }, options.ctx)
+    }
     return result
   }
 
@@ -422,7 +484,7 @@ export class UserManager<U extends BaseUser> {
     }
     if (!updated) throw new InvalidEmailChangeToken()
     const result = updated
-    await this.revokeSessions(result) // and any session opened meanwhile
+    await this.revokeSessions(result, { reason: 'email_changed', ctx }) // and any session opened meanwhile
     const after = { ...ctx, previousEmail: user.email }
     await this.after('onAfterUpdate', () => this.hooks.onAfterUpdate?.(result, { email }, after), ctx)
     return result
@@ -519,6 +581,11 @@ export class UserManager<U extends BaseUser> {
     return user ? user.email : username
   }
 
+  /** The user a login's `username` names (any of `loginIdentifiers`), or null: for the audit of a failed login. */
+  getByLoginName(username: string): Promise<U | null> {
+    return findByLoginName(this.store, this.loginIdentifiers, username.trim())
+  }
+
   /** Runs the `onBeforeLogin` veto: a `LoginRefused` it throws refuses the login before any token is written. */
   async beforeLogin(user: U, ctx: BeforeLoginContext): Promise<void> {
     await this.hooks.onBeforeLogin?.(user, ctx)
@@ -576,13 +643,13 @@ export class UserManager<U extends BaseUser> {
     const hashed = await this.passwords.hash(password)
     await this.revokeSessions(user)
     // Before the write: a failure here leaves the password as it was, never a proof without its effects.
-    if (!user.is_verified) await this.mailboxProven(user)
+    if (!user.is_verified) await this.mailboxProven(user, ctx)
     // Compare-and-set on the old hash: of two resets racing with one token, only one wins.
     const updated = await this.store.update(user, { hashed_password: hashed } as UserChanges<U>, {
       ifPasswordIs: user.hashed_password,
     })
     if (!updated) throw new InvalidResetPasswordToken()
-    await this.revokeSessions(updated) // and any session opened meanwhile
+    await this.revokeSessions(updated, { reason: 'password_reset', ctx }) // and any session opened meanwhile
     await this.after('onAfterResetPassword', () => this.hooks.onAfterResetPassword?.(updated, ctx), ctx)
     return updated
   }
@@ -608,7 +675,7 @@ export class UserManager<U extends BaseUser> {
       if (!user || this.parseId(String(claims.sub)) !== user.id) throw new InvalidVerifyToken()
       if (user.is_verified) throw new UserAlreadyVerified()
       // Before the write: a failure here leaves the user unverified, to verify again, never verified with the links kept.
-      await this.mailboxProven(user)
+      await this.mailboxProven(user, ctx)
       // Compare-and-set on what was just checked: a verification that lost a race with another one or
       // with an e-mail change writes nothing and is judged again (already verified, or a dead token).
       const verified = await this.store.update(user, { is_verified: true } as UserChanges<U>, {

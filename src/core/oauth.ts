@@ -279,11 +279,16 @@ export function vouchesForUser(account: OAuthAccount, user: Pick<BaseUser, 'emai
  * Pre-account hijacking (Sudhodanan and Paverd, USENIX Security 2022) ends here.
  */
 export async function dropUnvouchedLinks(accounts: OAuthAccountStore, user: BaseUser): Promise<number> {
-  let removed = 0
+  return (await removeUnvouchedLinks(accounts, user)).length
+}
+
+/** `dropUnvouchedLinks`, answering the links it removed (the audit log records one `oauth.unlinked` each). */
+export async function removeUnvouchedLinks(accounts: OAuthAccountStore, user: BaseUser): Promise<OAuthAccount[]> {
+  const removed: OAuthAccount[] = []
   for (const account of await accounts.listForUser(user.id)) {
     if (vouchesForUser(account, user)) continue
     await accounts.remove(account)
-    removed++
+    removed.push(account)
   }
   return removed
 }

@@ -7,7 +7,7 @@ import type {
 import fp from 'fastify-plugin'
 import { AuditLog, type AuditSink } from '../core/audit.js'
 import type { UserManager } from '../core/manager.js'
-import { dropUnvouchedLinks, type OAuthAccountStore } from '../core/oauth.js'
+import { type OAuthAccountStore, removeUnvouchedLinks } from '../core/oauth.js'
 import type { LoginCheck } from '../core/second-factor.js'
 import type { BaseUser, UserFields } from '../core/user.js'
 import type { Passkeys } from '../factors/passkeys/passkeys.js'
@@ -20,6 +20,7 @@ import {
 import { passkeySecondFactor } from '../factors/passkeys/second-factor.js'
 import type { OAuthClient } from '../oauth/clients.js'
 import type { OAuthStateStore } from '../oauth/state.js'
+import { auditManagerEvent, audit as recordAudit } from './audit.js'
 import type { AuthenticationBackend } from './backend.js'
 import { type CurrentUserOptions, currentUserHook } from './current-user.js'
 import { type ReadOAuthAccountsOptions, readOAuthAccountsHook, withOAuthAccounts } from './oauth-accounts-read.js'
@@ -126,6 +127,7 @@ export class FastifyUsers<U extends BaseUser> {
     // A passkey is a second factor: with both on, a user with one is asked for it after the password.
     const wired = options.passkeys && options.secondFactor ? [passkeySecondFactor<U>(options.passkeys)] : []
     this.secondFactors = new SecondFactors(this.manager, options.secondFactor, options.loginChecks ?? [], wired)
+    this.secondFactors.audit = this.audit
     this.context = {
       secondFactors: this.secondFactors,
       manager: this.manager,
@@ -154,8 +156,35 @@ export class FastifyUsers<U extends BaseUser> {
     // and so does every session (one may have been opened through such a link).
     const { oauthAccounts } = options
     if (oauthAccounts) {
-      this.manager.onMailboxProven(async (user) => {
-        if ((await dropUnvouchedLinks(oauthAccounts, user)) > 0) await this.manager.revokeSessions(user)
+      this.manager.onMailboxProven(async (user, ctx) => {
+        const dropped = await removeUnvouchedLinks(oauthAccounts, user)
+        for (const account of dropped)
+          this.manager.emit(
+            {
+              type: 'oauth.unlinked',
+              outcome: 'success',
+              user_id: String(user.id),
+              reason: 'mailbox_proven',
+              detail: { provider: account.oauth_name },
+            },
+            ctx,
+          )
+        if (dropped.length > 0) await this.manager.revokeSessions(user, { reason: 'mailbox_proven', ctx })
+      })
+    }
+    // The audit log: the manager's own events (why sessions ended…) and the lock-out's refusals.
+    const log = this.audit
+    if (log) {
+      this.manager.onEvent((event, ctx) => auditManagerEvent(log, event, ctx))
+      this.rateLimits?.onLockout(async (request, username, scope) => {
+        const user = await this.manager.getByEmail(username).catch(() => null)
+        recordAudit(log, request, {
+          type: 'login.locked',
+          outcome: 'failure',
+          reason: 'TOO_MANY_REQUESTS',
+          ...(user ? { user_id: String(user.id) } : { email: username }),
+          detail: { scope },
+        })
       })
     }
   }

@@ -164,6 +164,17 @@ class FallbackLimiter {
 }
 
 /**
+ * Told of each login attempt the lock-out refuses (429 before any password check): `account` when the
+ * account's (or a trusted device's) progressive delay refused it, `address` when the client address
+ * failed too many logins. `username` is the account name the attempt counted against.
+ */
+export type LockoutListener = (
+  request: FastifyRequest,
+  username: string,
+  scope: 'account' | 'address',
+) => void | Promise<void>
+
+/**
  * Rate limits and brute-force lock-out for the routes of FastifyUsers. Routers attach
  * `perIp(action)` to each limited route (so every path Fastify routes there is counted, never
  * a raw URL string), `perAccount(action)` after validation, and wrap the password check in
@@ -177,6 +188,7 @@ export class AuthRateLimiter {
   private readonly accountFailures: Limiter
   private readonly accountGate: Limiter
   private readonly devices: Required<DeviceCookieOptions> | undefined
+  private readonly lockoutListeners: LockoutListener[] = []
 
   constructor(options: RateLimitOptions = {}) {
     const { limits = {} } = options
@@ -264,11 +276,17 @@ export class AuthRateLimiter {
     // A trusted device (its cookie names this account) is its own lock-out key; any other client shares the account's.
     const device = this.trustedDevice(request, account)
     const key = device === undefined ? account : `device:${device}`
-    await take(this.ipFailures, ip, true)
+    try {
+      await take(this.ipFailures, ip, true)
+    } catch (error) {
+      await this.lockedOut(error, request, username, 'address')
+      throw error
+    }
     try {
       await this.admitAccount(key)
     } catch (error) {
       await this.ipFailures.reward(ip).catch(() => {})
+      await this.lockedOut(error, request, username, 'account')
       throw error
     }
     return {
@@ -281,6 +299,22 @@ export class AuthRateLimiter {
       abandoned: async () => {
         await Promise.allSettled([this.ipFailures.reward(ip), this.accountFailures.reward(key)])
       },
+    }
+  }
+
+  /** Registers a listener of the login attempts the lock-out refuses (FastifyUsers' audit log: `login.locked`). */
+  onLockout(listener: LockoutListener): void {
+    this.lockoutListeners.push(listener)
+  }
+
+  private async lockedOut(error: unknown, request: FastifyRequest, username: string, scope: 'account' | 'address') {
+    if (!(error instanceof HttpError) || error.statusCode !== 429) return
+    for (const listener of this.lockoutListeners) {
+      try {
+        await listener(request, username, scope)
+      } catch (err) {
+        request.log.error({ err }, 'lock-out listener failed')
+      }
     }
   }
 

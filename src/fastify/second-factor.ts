@@ -1,6 +1,7 @@
 import { createHash, createHmac, hkdfSync, randomBytes, randomInt } from 'node:crypto'
 import type { FastifyRequest, preHandlerAsyncHookHandler } from 'fastify'
 import { Type } from 'typebox'
+import type { AuditLog } from '../core/audit.js'
 import type { BeforeLoginContext, HookContext } from '../core/hooks.js'
 import type { UserManager } from '../core/manager.js'
 import {
@@ -15,6 +16,7 @@ import {
 import type { Clock } from '../core/tokens.js'
 import type { BaseUser } from '../core/user.js'
 import type { TotpFactor } from '../factors/totp/factor.js'
+import { audit } from './audit.js'
 import { authenticationOf } from './current-user.js'
 import { HttpError, unauthorized } from './errors.js'
 import type { AuthRateLimiter } from './rate-limit.js'
@@ -122,6 +124,8 @@ export class SecondFactors<U extends BaseUser> {
   private readonly options: SecondFactorOptions<U> | undefined
   private readonly recoveryKey: Buffer
   private readonly clock: Clock
+  /** Where a wrong code at `/login/2fa` is recorded (`second_factor.failed`); set by FastifyUsers. */
+  audit: AuditLog | undefined
 
   constructor(
     private readonly manager: UserManager<U>,
@@ -200,6 +204,14 @@ export class SecondFactors<U extends BaseUser> {
       throw error
     }
     if (!accepted) {
+      audit(this.audit, request, {
+        type: 'second_factor.failed',
+        outcome: 'failure',
+        reason: 'LOGIN_2FA_BAD_CODE',
+        user_id: String(user.id),
+        backend,
+        detail: { stage: 'login' },
+      })
       const failures = await this.stores.tickets.fail(hash)
       if (failures >= (this.options?.ticketTries ?? 5)) await this.stores.tickets.spend(hash)
       throw bad()

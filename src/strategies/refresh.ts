@@ -210,6 +210,8 @@ export class RefreshTokens {
     backend: string,
     manager: UserManager<U>,
     admit?: (user: U) => void | Promise<void>,
+    /** Told (with the family's user id) when a spent token came back and its whole family was revoked. */
+    onReuse?: (userId: string) => void,
   ): Promise<{ user: U; refreshToken: string; sessionId: string } | null> {
     if (!token || token.length > 64) return null
     const { store } = this.options
@@ -225,6 +227,7 @@ export class RefreshTokens {
       if (next !== 'spent') return next && { ...next, sessionId: familySessionId(row.family_id) }
     }
     await this.revokeFamily(row) // reuse: someone holds a copy; end the whole chain
+    onReuse?.(String(row.user_id))
     return null
   }
 

@@ -51,6 +51,7 @@ export interface SessionSource {
  */
 export class SessionLimit {
   private readonly sources: SessionSource[] = []
+  private readonly listeners: ((user: BaseUser, ended: number) => void)[] = []
 
   constructor(readonly max: number) {
     if (!Number.isInteger(max) || max < 1) throw new TypeError('SessionLimit: `max` must be an integer >= 1')
@@ -59,6 +60,11 @@ export class SessionLimit {
   /** Called by the strategies and refresh tokens given this limit. */
   register(source: SessionSource): void {
     if (!this.sources.includes(source)) this.sources.push(source)
+  }
+
+  /** Told how many sessions of a user the cap ended (the audit log's `session.ended`, reason `cap`). */
+  onEnded(listener: (user: BaseUser, ended: number) => void): void {
+    this.listeners.push(listener)
   }
 
   /** Ends the user's oldest sessions beyond the cap, never `opened` (the one just opened). */
@@ -71,8 +77,16 @@ export class SessionLimit {
     const oldestFirst = all
       .filter(({ session }) => session.id !== opened)
       .sort((a, b) => Date.parse(a.session.created_at) - Date.parse(b.session.created_at))
-    for (const { source, session } of oldestFirst.slice(0, all.length - this.max)) {
+    const ending = oldestFirst.slice(0, all.length - this.max)
+    for (const { source, session } of ending) {
       await source.destroySession(user, session.id)
+    }
+    for (const listener of this.listeners) {
+      try {
+        listener(user, ending.length)
+      } catch {
+        // a listener (the audit log) never fails the login that opened the session
+      }
     }
   }
 }

@@ -238,9 +238,10 @@ export async function startListeningApp(
   kind: DatabaseKind,
   port: number,
   env: Record<string, string>,
+  options: Parameters<typeof startTestApp>[2] = {},
 ): Promise<(TestApp & { url: string }) | null> {
   const url = `http://127.0.0.1:${port}`
-  const started = await startTestApp(kind, { PORT: String(port), PUBLIC_URL: url, ...env })
+  const started = await startTestApp(kind, { PORT: String(port), PUBLIC_URL: url, ...env }, options)
   if (!started) return null
   await started.app.listen({ port, host: '127.0.0.1' })
   return { ...started, url }

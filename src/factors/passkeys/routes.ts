@@ -3,6 +3,7 @@ import { type TSchema, Type } from 'typebox'
 import { BadCredentials, UserNotVerified } from '../../core/errors.js'
 import { UserGone } from '../../core/store.js'
 import type { BaseUser } from '../../core/user.js'
+import { audit, failureCode } from '../../fastify/audit.js'
 import type { AuthenticationBackend } from '../../fastify/backend.js'
 import { csrfFailed, csrfPossible } from '../../fastify/current-user.js'
 import { notFound, unauthorized } from '../../fastify/errors.js'
@@ -188,6 +189,12 @@ export function passkeysRouter<U extends BaseUser>(
         const user = me(request)
         const body = request.body as { response: unknown; name?: string }
         const passkey = await passkeys.register(user, body.response, body.name?.trim() || DEFAULT_NAME)
+        audit(ctx.audit, request, {
+          type: 'passkey.added',
+          outcome: 'success',
+          user_id: String(user.id),
+          detail: { passkey_id: passkey.id },
+        })
         await after(request, () => passkeys.hooks.onPasskeyAdded?.(user, passkey, hookContext(request, reply)))
         return reply.code(201).send(passkeyRead(passkey))
       },
@@ -272,6 +279,12 @@ export function passkeysRouter<U extends BaseUser>(
         const { id } = request.params as { id: string }
         const passkey = await passkeys.store.getForUser(user.id, id)
         if (!passkey || !(await passkeys.store.delete(user.id, id))) throw notFound()
+        audit(ctx.audit, request, {
+          type: 'passkey.removed',
+          outcome: 'success',
+          user_id: String(user.id),
+          detail: { passkey_id: passkey.id },
+        })
         await after(request, () => passkeys.hooks.onPasskeysRemoved?.(user, [passkey], hookContext(request, reply)))
         return reply.code(204).send()
       },
@@ -320,6 +333,14 @@ export function passkeysAdminRouter<U extends BaseUser>(
         if (!user) throw notFound()
         const removed = await passkeys.store.listForUser(user.id)
         await passkeys.store.deleteForUser(user.id)
+        if (removed.length > 0)
+          audit(ctx.audit, request, {
+            type: 'passkey.removed',
+            outcome: 'success',
+            user_id: String(user.id),
+            actor_id: request.currentUser ? String(request.currentUser.id) : null,
+            detail: { count: removed.length },
+          })
         if (removed.length > 0)
           await after(request, () => passkeys.hooks.onPasskeysRemoved?.(user, removed, hookContext(request, reply)))
         return reply.code(204).send()
@@ -405,7 +426,30 @@ export function passkeyLoginRouter<U extends BaseUser>(
       },
       onRequest: [refuseCrossSite, ...loginLimit.onRequest],
       handler: async (request, reply: FastifyReply) => {
+        let userId: string | null = null
+        try {
+          return await signIn(request, reply, (id) => {
+            userId = id
+          })
+        } catch (error) {
+          const reason = failureCode(error)
+          if (reason)
+            audit(ctx.audit, request, {
+              type: 'login.failed',
+              outcome: 'failure',
+              reason,
+              user_id: userId,
+              backend: backend.name,
+              detail: { method: 'passkey' },
+            })
+          throw error
+        }
+      },
+    })
+    const signIn = async (request: FastifyRequest, reply: FastifyReply, known: (userId: string) => void) => {
+      {
         const passkey = await passkeys.authenticate((request.body as { response: unknown }).response, 'login')
+        known(String(passkey.user_id))
         const user = await manager.get(passkey.user_id)
         if (!user?.is_active) throw new BadCredentials()
         if (requiresVerification && !user.is_verified) throw new UserNotVerified()
@@ -422,13 +466,20 @@ export function passkeyLoginRouter<U extends BaseUser>(
         reply.header('cache-control', 'no-store')
         // a passkey is a second factor: signing in with one is a recent authentication (step-up)
         if (ctx.secondFactors?.enabled) await ctx.secondFactors.recordStepUp(user, token)
+        audit(ctx.audit, request, {
+          type: 'login.succeeded',
+          outcome: 'success',
+          user_id: String(user.id),
+          backend: backend.name,
+          detail: { method: 'passkey' },
+        })
         await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
         return transport.sendLogin(reply, token, {
           refreshToken,
           refreshLifetimeSeconds: refresh?.lifetimeSeconds,
           refreshPath: prefix,
         })
-      },
-    })
+      }
+    }
   }
 }

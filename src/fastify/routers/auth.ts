@@ -3,6 +3,7 @@ import type { TSchema } from 'typebox'
 import { BadCredentials, UserNotVerified } from '../../core/errors.js'
 import { UserGone } from '../../core/store.js'
 import type { BaseUser } from '../../core/user.js'
+import { audit, failureCode } from '../audit.js'
 import type { AuthenticationBackend } from '../backend.js'
 import { authenticationOf, csrfFailed, csrfPossible } from '../current-user.js'
 import { HttpError, unauthorized } from '../errors.js'
@@ -90,6 +91,33 @@ export function authRouter<U extends BaseUser>(
     return user
   }
 
+  /**
+   * A login refused with a client's code: `login.failed` with that code, about the account when
+   * one is known (the password checked out, or the name is an account's), else the name as typed.
+   * A challenge for the second factor is no failure; a lock-out's refusal is `login.locked`.
+   */
+  const loginFailed = async (request: FastifyRequest, error: unknown, username: string, known: U | null) => {
+    const reason = failureCode(error)
+    if (!ctx.audit || !reason || reason === 'LOGIN_2FA_REQUIRED' || reason === 'TOO_MANY_REQUESTS') return
+    const user = known ?? (await manager.getByLoginName(username).catch(() => null))
+    audit(ctx.audit, request, {
+      type: 'login.failed',
+      outcome: 'failure',
+      reason,
+      backend: backend.name,
+      ...(user ? { user_id: String(user.id) } : { email: username }),
+      detail: { method: 'password' },
+    })
+  }
+  const loginSucceeded = (request: FastifyRequest, user: U, method: 'password' | '2fa') =>
+    audit(ctx.audit, request, {
+      type: 'login.succeeded',
+      outcome: 'success',
+      user_id: String(user.id),
+      backend: backend.name,
+      detail: { method },
+    })
+
   return async (instance) => {
     const prefix = instance.prefix || '/'
     const extras = (refreshToken?: string) => ({
@@ -153,20 +181,28 @@ export function authRouter<U extends BaseUser>(
         onSend: sendDeviceCookie,
         handler: async (request, reply) => {
           const { username, password } = request.body as { username: string; password: string }
-          const user = await checkPassword(request, reply, username, password)
-          if (requiresVerification && !user.is_verified) throw new UserNotVerified()
-          const loginCtx = { ...hookContext(request, reply), backend: backend.name, method: 'password' as const }
-          await manager.beforeLogin(user, loginCtx)
-          await ctx.secondFactors?.check(user, loginCtx) // the login pipeline: may refuse or ask for a second factor
-          const { token, send } = await unlessGone(
-            async () => {
-              const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
-              return sendTokens(reply, user, opened?.refreshToken, opened?.sessionId)
-            },
-            () => new BadCredentials(),
-          )
-          await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
-          return send()
+          let known: U | null = null
+          try {
+            const user = await checkPassword(request, reply, username, password)
+            known = user
+            if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+            const loginCtx = { ...hookContext(request, reply), backend: backend.name, method: 'password' as const }
+            await manager.beforeLogin(user, loginCtx)
+            await ctx.secondFactors?.check(user, loginCtx) // the login pipeline: may refuse or ask for a second factor
+            const { token, send } = await unlessGone(
+              async () => {
+                const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
+                return sendTokens(reply, user, opened?.refreshToken, opened?.sessionId)
+              },
+              () => new BadCredentials(),
+            )
+            loginSucceeded(request, user, 'password')
+            await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
+            return send()
+          } catch (error) {
+            await loginFailed(request, error, username, known)
+            throw error
+          }
         },
       })
     })
@@ -201,6 +237,12 @@ export function authRouter<U extends BaseUser>(
           await strategy.destroyToken(auth.token, auth.user)
           const refreshToken = refresh && transport.readRefreshToken(request)
           if (refreshToken) await refresh.revoke(refreshToken)
+          audit(ctx.audit, request, {
+            type: 'logout',
+            outcome: 'success',
+            user_id: String(auth.user.id),
+            backend: backend.name,
+          })
           return transport.sendLogout(reply, refresh ? extras() : {})
         },
       })
@@ -256,6 +298,7 @@ export function authRouter<U extends BaseUser>(
               () => new HttpError(400, 'LOGIN_2FA_BAD_CODE'),
             )
             await secondFactors.recordStepUp(user, token) // a login through the second factor is a recent authentication
+            loginSucceeded(request, user, '2fa')
             await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
             return send()
           },
@@ -345,8 +388,22 @@ export function authRouter<U extends BaseUser>(
                 await manager.beforeLogin(user, hookCtx)
                 await ctx.secondFactors?.check(user, hookCtx) // refusals only: a refresh is not a new login
               },
+              (userId) =>
+                audit(ctx.audit, request, {
+                  type: 'refresh.reuse_detected',
+                  outcome: 'failure',
+                  reason: 'REFRESH_TOKEN_REUSED',
+                  user_id: userId,
+                  backend: backend.name,
+                }),
             )
             if (!rotated) throw unauthorized()
+            audit(ctx.audit, request, {
+              type: 'refresh',
+              outcome: 'success',
+              user_id: String(rotated.user.id),
+              backend: backend.name,
+            })
             return sendTokens(reply, rotated.user, rotated.refreshToken, rotated.sessionId)
           }, unauthorized)
           return send()

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, preValidationAsyncHookHandler } from 'fastify'
 import { type TObject, Type } from 'typebox'
 import type { BaseUser } from '../../core/user.js'
+import { audit } from '../audit.js'
 import { type ConfirmIdentity, passwordConfirmation } from '../confirm-identity.js'
 import { authenticationOf, csrfPossible } from '../current-user.js'
 import { unauthorized } from '../errors.js'
@@ -88,6 +89,7 @@ export function deleteMeRoute<U extends BaseUser>(
       const body = request.body && typeof request.body === 'object' ? (request.body as Record<string, unknown>) : {}
       await confirm(request, reply, auth.user, body)
       await ctx.manager.delete(auth.user, hookContext(request, reply))
+      audit(ctx.audit, request, { type: 'user.deleted', outcome: 'success', user_id: String(auth.user.id) })
       // A cookie that authenticated the request is cleared as a logout clears it; any other transport answers 204.
       const transport = auth.backend.transport
       if (transport.isCrossSite && transport.openapi.logoutResponses[204]) return transport.sendLogout(reply)

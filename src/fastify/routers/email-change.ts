@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user.js'
+import { audited } from '../audit.js'
 import { rateLimited } from '../rate-limit.js'
 import { bodyErrors, documented, type ErrorDoc, errors, exampleOf } from '../route-docs.js'
 import { TokenBody, USER_EXAMPLE } from '../schemas.js'
@@ -66,7 +67,14 @@ export function emailChangeRouter<U extends BaseUser>(
       onRequest: limit.onRequest,
       handler: async (request, reply) => {
         const { token } = request.body as { token: string }
-        return reply.send(await manager.confirmEmailChange(token, hookContext(request, reply)))
+        const user = await audited(
+          ctx.audit,
+          request,
+          { type: 'email_change.done' },
+          () => manager.confirmEmailChange(token, hookContext(request, reply)),
+          (changed) => ({ type: 'email_change.done', outcome: 'success', user_id: String(changed.id) }),
+        )
+        return reply.send(user)
       },
     })
   }

@@ -6,6 +6,7 @@ import type { OAuthAccountStore, OAuthIdentity } from '../../core/oauth.js'
 import type { BaseUser } from '../../core/user.js'
 import type { OAuthClient } from '../../oauth/clients.js'
 import { checkFlow, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state.js'
+import { audit } from '../audit.js'
 import type { AuthenticationBackend } from '../backend.js'
 import { documented, errors, exampleOf } from '../route-docs.js'
 import { USER_EXAMPLE } from '../schemas.js'
@@ -248,6 +249,13 @@ export function oauthRouter<U extends BaseUser>(
           ...sessionContextOf(request),
           refreshSessionId: opened?.sessionId,
         })
+        audit(ctx.audit, request, {
+          type: 'login.succeeded',
+          outcome: 'success',
+          user_id: String(user.id),
+          backend: backend.name,
+          detail: { method: 'oauth', provider: client.name },
+        })
         await manager.onAfterLogin(user, { ...ctxHook, token })
         return transport.sendLogin(reply, token, {
           refreshToken: opened?.refreshToken,
@@ -337,6 +345,12 @@ export function oauthAssociateRouter<U extends BaseUser>(
           identity,
           accounts,
           ctx: hookContext(request, reply),
+        })
+        audit(ctx.audit, request, {
+          type: 'oauth.linked',
+          outcome: 'success',
+          user_id: String(user.id),
+          detail: { provider: client.name },
         })
         return user
       },

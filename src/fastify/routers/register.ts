@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { CreateInput } from '../../core/manager.js'
 import { type BaseUser, writableInput } from '../../core/user.js'
+import { audited } from '../audit.js'
 import { keepRawBody } from '../errors.js'
 import { rateLimited } from '../rate-limit.js'
 import { bodyErrors, documented, errors, exampleOf, identifierErrors } from '../route-docs.js'
@@ -52,10 +53,18 @@ export function registerRouter<U extends BaseUser>(
       preValidation: keepRawBody,
       preHandler: limit.preHandler,
       handler: async (request, reply) => {
-        const user = await ctx.manager.create(writableInput(request.body as CreateInput<U>, ctx.fields, 'register'), {
-          safe: true,
-          ctx: hookContext(request, reply),
-        })
+        const input = request.body as CreateInput<U>
+        const user = await audited(
+          ctx.audit,
+          request,
+          { type: 'register', email: input.email },
+          () =>
+            ctx.manager.create(writableInput(input, ctx.fields, 'register'), {
+              safe: true,
+              ctx: hookContext(request, reply),
+            }),
+          (created) => ({ type: 'register', outcome: 'success', user_id: String(created.id) }),
+        )
         return reply.code(201).send(user)
       },
     })

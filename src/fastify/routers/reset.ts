@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user.js'
+import { audit, audited } from '../audit.js'
 import { rateLimited } from '../rate-limit.js'
 import { bodyErrors, documented, errors } from '../route-docs.js'
 import { EMAIL_EXAMPLE, EmailBody, Null, ResetPasswordBody } from '../schemas.js'
@@ -41,6 +42,11 @@ export function resetPasswordRouter<U extends BaseUser>(
         const { email } = request.body as { email: string }
         const user = await manager.getByEmail(email)
         if (user) await manager.forgotPassword(user, hookContext(request, reply))
+        audit(ctx.audit, request, {
+          type: 'password.forgot_requested',
+          outcome: 'success',
+          ...(user ? { user_id: String(user.id) } : { email }),
+        })
         return reply.code(202).send(null)
       },
     })
@@ -72,7 +78,13 @@ export function resetPasswordRouter<U extends BaseUser>(
       onRequest: reset.onRequest,
       handler: async (request, reply) => {
         const { token, password } = request.body as { token: string; password: string }
-        await manager.resetPassword(token, password, hookContext(request, reply))
+        await audited(
+          ctx.audit,
+          request,
+          { type: 'password.reset' },
+          () => manager.resetPassword(token, password, hookContext(request, reply)),
+          (user) => ({ type: 'password.reset', outcome: 'success', user_id: String(user.id) }),
+        )
         return reply.code(200).send(null)
       },
     })

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { Type } from 'typebox'
 import type { BaseUser } from '../../core/user.js'
+import { audit } from '../audit.js'
 import { authenticationOf, csrfPossible } from '../current-user.js'
 import { HttpError, notFound, unauthorized } from '../errors.js'
 import { rateLimited } from '../rate-limit.js'
@@ -70,6 +71,22 @@ export function secondFactorRouter<U extends BaseUser>(
     if (!request.currentUser) throw unauthorized()
     return request.currentUser as unknown as U
   }
+  /** A wrong code or proof on one of these routes: `second_factor.failed` with the code answered. */
+  const wrong = (request: FastifyRequest, code: string, stage: string) => {
+    audit(ctx.audit, request, {
+      type: 'second_factor.failed',
+      outcome: 'failure',
+      reason: code,
+      user_id: String(me(request).id),
+      detail: { stage },
+    })
+    return new HttpError(400, code)
+  }
+  const factorEvent = (
+    request: FastifyRequest,
+    type: 'second_factor.enabled' | 'second_factor.disabled' | 'second_factor.recovery_codes_renewed',
+    method: string,
+  ) => audit(ctx.audit, request, { type, outcome: 'success', user_id: String(me(request).id), detail: { method } })
   const window = factors.stepUpWindowSeconds
   const codeGuesses = rateLimited(ctx.rateLimits, 'login')
 
@@ -175,8 +192,9 @@ export function secondFactorRouter<U extends BaseUser>(
         handler: async (request, reply) => {
           const user = me(request)
           if (!(await totp.enable(user, (request.body as { code: string }).code.trim())))
-            throw new HttpError(400, 'TOTP_INVALID_CODE')
+            throw wrong(request, 'TOTP_INVALID_CODE', 'enable')
           const codes = await factors.newRecoveryCodes(user)
+          factorEvent(request, 'second_factor.enabled', 'totp')
           const auth = authenticationOf<U>(request)
           if (auth) await factors.recordStepUp(user, auth.token)
           await factors.notify(user, { method: 'totp', change: 'added', by: 'user' }, hookContext(request, reply))
@@ -221,8 +239,9 @@ export function secondFactorRouter<U extends BaseUser>(
           const checked = await manager.authenticate({ username: user.email, password })
           proven = checked !== null && checked.id === user.id
         }
-        if (!proven) throw new HttpError(400, 'TWO_FACTOR_BAD_PROOF')
+        if (!proven) throw wrong(request, 'TWO_FACTOR_BAD_PROOF', 'disable')
         const removed = await factors.removeAll(user)
+        for (const method of removed) factorEvent(request, 'second_factor.disabled', method)
         for (const method of removed)
           await factors.notify(user, { method, change: 'removed', by: 'user' }, hookContext(request, reply))
         return reply.code(204).send()
@@ -258,9 +277,11 @@ export function secondFactorRouter<U extends BaseUser>(
       handler: async (request, reply) => {
         const user = me(request)
         if (!(await factors.verifyAny(user, (request.body as { code: string }).code, false)))
-          throw new HttpError(400, 'TWO_FACTOR_BAD_CODE')
+          throw wrong(request, 'TWO_FACTOR_BAD_CODE', 'recovery_codes')
         reply.header('cache-control', 'no-store')
-        return { recovery_codes: await factors.newRecoveryCodes(user) }
+        const codes = await factors.newRecoveryCodes(user)
+        factorEvent(request, 'second_factor.recovery_codes_renewed', 'recovery_code')
+        return { recovery_codes: codes }
       },
     })
 
@@ -297,11 +318,17 @@ export function secondFactorRouter<U extends BaseUser>(
         const attempt = await ctx.rateLimits?.beginLogin(request, user.email)
         const { code, passkey } = request.body as { code?: string; passkey?: unknown }
         if (!(await factors.verifyProof(user, { code, passkey }, false)))
-          throw new HttpError(400, 'TWO_FACTOR_BAD_CODE')
+          throw wrong(request, 'TWO_FACTOR_BAD_CODE', 'step_up')
         await attempt?.succeeded()
         const auth = authenticationOf<U>(request)
         if (!auth) throw unauthorized()
         await factors.recordStepUp(user, auth.token)
+        audit(ctx.audit, request, {
+          type: 'step_up.succeeded',
+          outcome: 'success',
+          user_id: String(user.id),
+          detail: { method: passkey !== undefined ? 'passkey' : 'code' },
+        })
         return reply.code(204).send()
       },
     })
@@ -386,6 +413,14 @@ export function secondFactorAdminRouter<U extends BaseUser>(
         const user = await ctx.manager.get((request.params as { id: string }).id)
         if (!user) throw notFound()
         const removed = await factors.removeAll(user)
+        for (const method of removed)
+          audit(ctx.audit, request, {
+            type: 'second_factor.disabled',
+            outcome: 'success',
+            user_id: String(user.id),
+            actor_id: request.currentUser ? String(request.currentUser.id) : null,
+            detail: { method },
+          })
         for (const method of removed)
           await factors.notify(user, { method, change: 'removed', by: 'admin' }, hookContext(request, reply))
         return reply.code(204).send()

@@ -3,6 +3,7 @@ import { Type } from 'typebox'
 import type { CreateInput, UpdateInput } from '../../core/manager.js'
 import { USER_ORDERS } from '../../core/store.js'
 import { type BaseUser, writableInput } from '../../core/user.js'
+import { audit, audited } from '../audit.js'
 import { csrfPossible } from '../current-user.js'
 import { keepRawBody, notFound, unauthorized } from '../errors.js'
 import { booleanParam, integerParam, literalParam, readQuery, textParam } from '../query.js'
@@ -57,6 +58,15 @@ const ListQuery = Type.Object({
   ),
 })
 
+/** The names of the fields an update changed (never their values), the password apart. */
+function changedFields(before: BaseUser, after: BaseUser): string[] {
+  const a = before as unknown as Record<string, unknown>
+  const b = after as unknown as Record<string, unknown>
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])]
+    .filter((key) => key !== 'hashed_password' && JSON.stringify(a[key]) !== JSON.stringify(b[key]))
+    .sort()
+}
+
 /**
  * GET/PATCH /me for the user, GET/PATCH/DELETE /:id for superusers: fastapi-users'
  * get_users_router, with its order of checks (401, 403, then 404, then the body).
@@ -81,6 +91,29 @@ export function usersRouter<U extends BaseUser>(
     return user
   }
   // Runs after the superuser check and before body validation, as FastAPI's get_user_or_404.
+  /**
+   * An update through PATCH /me or /{id}: `password.changed` when the body set a password, and
+   * `user.updated` naming the other fields it changed; a refusal is recorded as the failure of the
+   * first. `actor` is the superuser, for PATCH /{id}.
+   */
+  const auditedUpdate = (request: FastifyRequest, before: U, input: UpdateInput<U>, update: () => Promise<U>) => {
+    const actor = request.currentUser && request.currentUser.id !== before.id ? String(request.currentUser.id) : null
+    const who = { user_id: String(before.id), actor_id: actor }
+    const password = typeof input.password === 'string'
+    return audited(
+      ctx.audit,
+      request,
+      { type: password ? 'password.changed' : 'user.updated', ...who },
+      update,
+      (after) => {
+        if (password) audit(ctx.audit, request, { type: 'password.changed', outcome: 'success', ...who })
+        const fields = changedFields(before, after)
+        return fields.length > 0
+          ? { type: 'user.updated', outcome: 'success', ...who, detail: { fields: fields.join(',') } }
+          : null
+      },
+    )
+  }
   const loadTarget = async (request: FastifyRequest) => {
     const user = await manager.get((request.params as { id: string }).id)
     if (!user) throw notFound()
@@ -161,11 +194,12 @@ export function usersRouter<U extends BaseUser>(
         // a user with a second factor changes the address or password only from a recently authenticated session
         ...(ctx.secondFactors?.enabled ? [ctx.secondFactors.requireRecentAuth(changesCredentials)] : []),
       ],
-      handler: async (request, reply) =>
-        manager.update(me(request), writableInput(request.body as UpdateInput<U>, fields, 'self'), {
-          safe: true,
-          ctx: hookContext(request, reply),
-        }),
+      handler: async (request, reply) => {
+        const input = writableInput(request.body as UpdateInput<U>, fields, 'self')
+        return auditedUpdate(request, me(request), input, () =>
+          manager.update(me(request), input, { safe: true, ctx: hookContext(request, reply) }),
+        )
+      },
     })
 
     // Past fastapi-users: a user deletes its own account (opt-in).
@@ -210,7 +244,7 @@ export function usersRouter<U extends BaseUser>(
       },
       preValidation: activeUser,
       handler: async (request, reply) => {
-        await manager.revokeSessions(me(request))
+        await manager.revokeSessions(me(request), { reason: 'user', ctx: hookContext(request, reply) })
         return reply.code(204).send()
       },
     })
@@ -234,8 +268,15 @@ export function usersRouter<U extends BaseUser>(
       handler: async (request, reply) => {
         const user = me(request)
         const { id } = request.params as { id: string }
-        if (await endSession(ctx.backends, user, id)) return reply.code(204).send()
-        throw notFound()
+        if (!(await endSession(ctx.backends, user, id))) throw notFound()
+        audit(ctx.audit, request, {
+          type: 'session.ended',
+          outcome: 'success',
+          user_id: String(user.id),
+          reason: 'user',
+          detail: { sessions: 'one' },
+        })
+        return reply.code(204).send()
       },
     })
 
@@ -330,6 +371,12 @@ export function usersRouter<U extends BaseUser>(
       handler: async (request, reply) => {
         const input = writableInput(request.body as CreateInput<U>, fields, 'admin')
         const created = await manager.create(input, { safe: false, ctx: hookContext(request, reply) })
+        audit(ctx.audit, request, {
+          type: 'register',
+          outcome: 'success',
+          user_id: String(created.id),
+          actor_id: String(me(request).id),
+        })
         return reply.code(201).send(created)
       },
     })
@@ -351,7 +398,7 @@ export function usersRouter<U extends BaseUser>(
       onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget],
       handler: async (request, reply) => {
-        await manager.revokeSessions(target(request))
+        await manager.revokeSessions(target(request), { reason: 'admin', ctx: hookContext(request, reply) })
         return reply.code(204).send()
       },
     })
@@ -403,11 +450,12 @@ export function usersRouter<U extends BaseUser>(
       },
       onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget, keepRawBody],
-      handler: async (request, reply) =>
-        manager.update(target(request), writableInput(request.body as UpdateInput<U>, fields, 'admin'), {
-          safe: false,
-          ctx: hookContext(request, reply),
-        }),
+      handler: async (request, reply) => {
+        const input = writableInput(request.body as UpdateInput<U>, fields, 'admin')
+        return auditedUpdate(request, target(request), input, () =>
+          manager.update(target(request), input, { safe: false, ctx: hookContext(request, reply) }),
+        )
+      },
     })
 
     instance.delete('/:id', {
@@ -427,7 +475,19 @@ export function usersRouter<U extends BaseUser>(
       onRequest: nonEmptyId,
       preValidation: [superuser, loadTarget],
       handler: async (request, reply) => {
-        await manager.delete(target(request), hookContext(request, reply))
+        const user = target(request)
+        await audited(
+          ctx.audit,
+          request,
+          { type: 'user.deleted', user_id: String(user.id), actor_id: String(me(request).id) },
+          () => manager.delete(user, hookContext(request, reply)),
+          () => ({
+            type: 'user.deleted',
+            outcome: 'success',
+            user_id: String(user.id),
+            actor_id: String(me(request).id),
+          }),
+        )
         return reply.code(204).send()
       },
     })

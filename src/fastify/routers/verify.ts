@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify'
 import type { BaseUser } from '../../core/user.js'
+import { audit, audited } from '../audit.js'
 import { rateLimited } from '../rate-limit.js'
 import { bodyErrors, documented, errors, exampleOf } from '../route-docs.js'
 import { EMAIL_EXAMPLE, EmailBody, Null, TokenBody, USER_EXAMPLE } from '../schemas.js'
@@ -41,6 +42,11 @@ export function verifyRouter<U extends BaseUser>(
         const { email } = request.body as { email: string }
         const user = await manager.getByEmail(email)
         if (user) await manager.requestVerify(user, hookContext(request, reply))
+        audit(ctx.audit, request, {
+          type: 'verify.requested',
+          outcome: 'success',
+          ...(user ? { user_id: String(user.id) } : { email }),
+        })
         return reply.code(202).send(null)
       },
     })
@@ -78,7 +84,14 @@ export function verifyRouter<U extends BaseUser>(
       onRequest: verify.onRequest,
       handler: async (request, reply) => {
         const { token } = request.body as { token: string }
-        return reply.send(await manager.verify(token, hookContext(request, reply)))
+        const user = await audited(
+          ctx.audit,
+          request,
+          { type: 'verify.done' },
+          () => manager.verify(token, hookContext(request, reply)),
+          (verified) => ({ type: 'verify.done', outcome: 'success', user_id: String(verified.id) }),
+        )
+        return reply.send(user)
       },
     })
   }
