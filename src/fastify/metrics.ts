@@ -18,7 +18,6 @@ export const LOGIN_FAILURE_REASONS = [
   'LOGIN_2FA_BAD_CODE',
   'PASSKEY_INVALID',
   'PASSKEY_CHALLENGE_EXPIRED',
-  'TOO_MANY_REQUESTS',
 ] as const
 
 export interface MetricsOptions {
