@@ -619,18 +619,49 @@ async function main() {
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   })
   const script = args.tsx ? 'server/main.ts' : built.server
-  const startOurs = (name: string, databaseUrl: string) => () =>
-    ServerProcess.start({
-      name,
-      script,
-      ...(databaseUrl.startsWith('postgres') ? { databaseCommand: 'postgres' } : {}),
-      env: oursEnv(databaseUrl),
-      port: port++,
-      cpus: pin.serverCpus,
-      readyPath: '/bench/ceiling',
-      nodeOptions: [...serverNodeOptions, ...profileOptions(name)],
-    })
+  const startOurs =
+    (name: string, databaseUrl: string, extraEnv: Record<string, string> = {}) =>
+    () =>
+      ServerProcess.start({
+        name,
+        script,
+        ...(databaseUrl.startsWith('postgres') ? { databaseCommand: 'postgres' } : {}),
+        env: { ...oursEnv(databaseUrl), ...extraEnv },
+        port: port++,
+        cpus: pin.serverCpus,
+        readyPath: '/bench/ceiling',
+        nodeOptions: [...serverNodeOptions, ...profileOptions(name)],
+      })
   const ours = (base: string) => oursScenarios(base, settings)
+
+  /**
+   * GET /users/me (JWT) on a server of its own with METRICS=true (SQLite, like the first target), added
+   * to the SQLite target's table: its note tells its req/s over the plain scenario's (when that ran).
+   */
+  const runMetricsOverhead = async (sqliteTarget: TargetResult) => {
+    const withMetrics = await runTarget(
+      { id: 'sqlite', label: 'fastify-users on SQLite, METRICS=true', kind: 'ours' },
+      startOurs('fastify-users (SQLite, METRICS=true)', `sqlite:${join(work, 'ours-metrics.sqlite')}`, {
+        METRICS: 'true',
+        METRICS_TOKEN: randomBytes(24).toString('base64url'),
+      }),
+      async (base) =>
+        (await ours(base))
+          .filter((def) => def.id === 'me-jwt')
+          .map((def) => ({ ...def, id: 'me-jwt-metrics' as const, label: 'GET /users/me (JWT), METRICS=true' })),
+      report.hashing,
+    )
+    const result = withMetrics.scenarios.find((s) => s.id === 'me-jwt-metrics')
+    if (!result) return
+    const plain = sqliteTarget.scenarios.find((s) => s.id === 'me-jwt')?.summary?.rps
+    const ceiling = sqliteTarget.scenarios.find((s) => s.id === 'ceiling')?.summary?.rps
+    if (result.summary && ceiling) result.vsCeiling = result.summary.rps / ceiling
+    if (result.summary && plain) {
+      result.note = `${fmt((result.summary.rps / plain) * 100, 1)} % of the plain GET /users/me (JWT) req/s`
+      log(`  METRICS=true: ${result.note}`)
+    }
+    sqliteTarget.scenarios.push(result)
+  }
 
   try {
     report.targets.push(
@@ -646,6 +677,9 @@ async function main() {
         },
       ),
     )
+
+    const sqliteTarget = report.targets[0]
+    if (wanted('me-jwt-metrics') && sqliteTarget) await runMetricsOverhead(sqliteTarget)
 
     if (args['no-postgres']) {
       report.targets.push({

@@ -1,3 +1,4 @@
+import cluster from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
@@ -5,6 +6,7 @@ import {
   createPasswordHasher,
   FastifyUsers,
   fastapiCompat,
+  functionAuditSink,
   type HookContext,
   healthRoutes,
   logAuditSink,
@@ -40,9 +42,11 @@ import {
   verifyMail,
   welcomeMail,
 } from 'fastify-users/mail'
+import { clusterWorkerScrape, metricsPlugin } from 'fastify-users/metrics'
 import { hostedPages, redactTokenQuery } from 'fastify-users/pages'
 import { Passkeys } from 'fastify-users/passkeys'
 import { decodeJwt } from 'jose'
+import { Registry } from 'prom-client'
 import { createBackends, openRedis, sessionLimit } from './backends.js'
 import { type Config, DEVELOPMENT_SECRET } from './config.js'
 import { developmentLogStream } from './logging.js'
@@ -247,9 +251,13 @@ export async function buildApp(
     oauthAccounts: oauthAccountStore(database),
     oauthStates: oauthStateStore(database, redis),
     rateLimit: createRateLimiter(config, { redis, database }, app),
-    ...(auditSinks.length > 0 && {
-      audit: auditSinks.length === 1 ? (auditSinks[0] as AuditSink) : multiAuditSink(...auditSinks),
-    }),
+    // The audit log always exists (METRICS counts logins from its events); without a sink it keeps nothing.
+    audit:
+      auditSinks.length === 0
+        ? functionAuditSink(() => {})
+        : auditSinks.length === 1
+          ? (auditSinks[0] as AuditSink)
+          : multiAuditSink(...auditSinks),
     // TWO_FACTOR: TOTP and recovery codes, /login/2fa on every backend, step-up (a user without a factor: unchanged)
     ...(config.twoFactor && {
       secondFactor: {
@@ -286,6 +294,13 @@ export async function buildApp(
   app.addHook('onClose', async () => users.audit?.close())
 
   await app.register(fastapiCompat)
+  // Before the routes, whose requests it counts; a worker's /metrics answers for every worker (main.ts).
+  if (config.metrics) {
+    const registry = new Registry()
+    const scrape = cluster.isWorker ? clusterWorkerScrape(registry) : undefined
+    const metricsOptions = { registry, users, database, redis, token: config.metrics.token, scrape }
+    await app.register(metricsPlugin, metricsOptions)
+  }
   await registerOpenApi(app, {
     title: 'fastify-users',
     description: 'The fastify-users reference service: fastapi-users 12.1 compatible user management.',

@@ -117,6 +117,8 @@ export interface Config {
   auditLog: AuditLogMode
   /** Days events are kept in the table (AUDIT_RETENTION_DAYS); 0 keeps them forever. */
   auditRetentionDays: number
+  /** Prometheus metrics at GET /metrics (METRICS, off by default); undefined when off. */
+  metrics: MetricsConfig | undefined
 }
 
 export const AUDIT_LOG_MODES = ['database', 'log', 'both', 'off'] as const
@@ -128,6 +130,33 @@ function auditLogMode(raw: string | undefined, problems: string[]): AuditLogMode
   if ((AUDIT_LOG_MODES as readonly string[]).includes(mode)) return mode as AuditLogMode
   problems.push(`AUDIT_LOG must be one of ${AUDIT_LOG_MODES.join(', ')} (got "${raw}")`)
   return 'database'
+}
+
+export interface MetricsConfig {
+  /** METRICS_TOKEN: GET /metrics then needs `Authorization: Bearer <token>`; open to whoever reaches it when unset. */
+  token: string | undefined
+}
+
+/** The shortest METRICS_TOKEN accepted: a bearer token is guessed only if it is short. */
+const MIN_METRICS_TOKEN_LENGTH = 16
+
+/**
+ * METRICS=true serves GET /metrics; METRICS_TOKEN protects it. In production a service with metrics
+ * and no token refuses to start: the figures tell an attacker how logins fail and when lock-outs
+ * hit, and a port meant for a private scraper is too easily public.
+ */
+function metricsConfig(
+  enabled: boolean,
+  token: string | undefined,
+  production: boolean,
+  problems: string[],
+): MetricsConfig | undefined {
+  if (token !== undefined && token.length < MIN_METRICS_TOKEN_LENGTH)
+    problems.push(`METRICS_TOKEN must be at least ${MIN_METRICS_TOKEN_LENGTH} characters`)
+  if (!enabled) return undefined
+  if (production && token === undefined)
+    problems.push('METRICS=true needs METRICS_TOKEN in production (the scraper sends it as a bearer token)')
+  return { token }
 }
 
 export interface TwoFactorConfig {
@@ -793,6 +822,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
         }
       : undefined,
     passkeys: passkeysConfig(bool('PASSKEYS', false), publicUrl, read, problems),
+    metrics: metricsConfig(bool('METRICS', false), read('METRICS_TOKEN'), production, problems),
   }
   if (config.headersTimeoutMs > config.requestTimeoutMs)
     problems.push('HEADERS_TIMEOUT_MS must not exceed REQUEST_TIMEOUT_MS')

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster'
 import { DatabaseUnreachable } from 'fastify-users/kysely'
+import { serveClusterMetrics } from 'fastify-users/metrics'
 import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './config.js'
 
@@ -42,11 +43,13 @@ async function serve(config: Config) {
  * WEB_CONCURRENCY > 1: this process migrates the database and creates the first superuser once
  * (building the app and closing it), then forks that many workers that share the port
  * (node:cluster) and replaces any that dies. SIGTERM/SIGINT stop the workers gracefully.
+ * With METRICS, it gathers every worker's figures for the worker a scrape reached.
  */
 async function primary(config: Config) {
   const setup = await buildApp(config)
   await setup.close()
   const log = setup.log
+  if (config.metrics) serveClusterMetrics()
   let stopping = false
   const fork = () => cluster.fork()
   for (let i = 0; i < config.webConcurrency; i++) fork()

@@ -60,6 +60,7 @@ export {
   createPasswordHasher,
   DEFAULT_BCRYPT_ROUNDS,
   type HasherOptions,
+  type HashQueueStats,
   MAX_PASSWORD_LENGTH,
   OWASP_ARGON2ID,
   type PasswordAlgorithm,

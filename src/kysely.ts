@@ -14,6 +14,7 @@ export {
   type DatabaseOptions,
   DEFAULT_TABLE_NAMES,
   openDatabase,
+  type PoolStats,
   pingDatabase,
   type TableNames,
 } from './stores/kysely/database.js'

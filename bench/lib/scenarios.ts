@@ -24,6 +24,7 @@ export interface Settings {
 export type ScenarioId =
   | 'ceiling'
   | 'me-jwt'
+  | 'me-jwt-metrics'
   | 'me-database'
   | 'me-redis'
   | 'login'

@@ -27,6 +27,8 @@ export interface PasswordHasher {
   matches(password: string, storedHash: string): Promise<boolean>
   /** Costs what a real verification costs, for users that do not exist. */
   verifyDummy(password: string): Promise<void>
+  /** The queue in front of the hashing threads, for metrics (createPasswordHasher's hashers have one). */
+  readonly queue?: HashQueueStats
 }
 
 export interface HasherOptions {
@@ -48,26 +50,65 @@ export interface HasherOptions {
   concurrency?: number
 }
 
+/**
+ * What a hash queue tells an observer (the metrics plugin): how many hashes run and wait now, and
+ * each hash's wait for its slot. Kept free of any metrics library.
+ */
+export interface HashQueueStats {
+  /** Hashes computing now. */
+  readonly running: number
+  /** Hashes waiting for a slot now (the queue's depth). */
+  readonly waiting: number
+  /** Called with each hash's wait for its slot, in seconds (0 when a slot was free). Returns the unsubscribe. */
+  onWait(listener: (seconds: number) => void): () => void
+}
+
+/** A function that runs a task when a slot is free, with its queue's figures. */
+export type BoundedRunner = (<T>(task: () => Promise<T>) => Promise<T>) & { readonly stats: HashQueueStats }
+
 /** Runs at most `n` tasks at once, the others in arrival order. */
-export function bounded(n: number): <T>(task: () => Promise<T>) => Promise<T> {
+export function bounded(n: number): BoundedRunner {
   if (!Number.isInteger(n) || n < 1) throw new RangeError('password hashing concurrency must be a positive integer')
   let running = 0
   const waiting: (() => void)[] = []
+  const listeners = new Set<(seconds: number) => void>()
+  const waited = (seconds: number) => {
+    for (const listener of listeners) listener(seconds)
+  }
   // a finished task hands its slot straight to the next in line, so no newcomer can slip in between
   const release = () => {
     const next = waiting.shift()
     if (next) next()
     else running--
   }
-  return async (task) => {
-    if (running < n) running++
-    else await new Promise<void>((resolve) => waiting.push(resolve))
+  const run = async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running < n) {
+      running++
+      if (listeners.size > 0) waited(0)
+    } else {
+      const queued = performance.now()
+      await new Promise<void>((resolve) => waiting.push(resolve))
+      if (listeners.size > 0) waited((performance.now() - queued) / 1000)
+    }
     try {
       return await task()
     } finally {
       release()
     }
   }
+  const stats: HashQueueStats = {
+    get running() {
+      return running
+    },
+    get waiting() {
+      return waiting.length
+    },
+    onWait(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+  }
+  return Object.assign(run, { stats })
 }
 
 export type PasswordAlgorithm = 'argon2id' | 'bcrypt'
@@ -128,6 +169,7 @@ export function createPasswordHasher(
 
   return {
     hash,
+    queue: limit.stats,
     async verify(password, storedHash) {
       if (!(await check(password, storedHash))) return { valid: false }
       if (isCurrent(storedHash)) return { valid: true }

@@ -100,7 +100,20 @@ export interface Database {
    * through Kysely.
    */
   readNow?: (sql: string, parameters: readonly unknown[]) => Record<string, unknown>[]
+  /** The connection pool's use now (each driver's adapter reads its own pool), for metrics. */
+  poolStats(): PoolStats
   close(): Promise<void>
+}
+
+/**
+ * Connections by state: checked out by a query (`used`), open and free (`idle`), and requests
+ * waiting for one (`waiting`). SQLite has one connection, held by a transaction across awaits only
+ * briefly: it reports it idle, as statements run synchronously.
+ */
+export interface PoolStats {
+  used: number
+  idle: number
+  waiting: number
 }
 
 export interface DatabaseOptions {
@@ -127,11 +140,17 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
   const timeoutMs = options.timeoutMs ?? 5000
   const scheme = url.slice(0, url.indexOf(':')).toLowerCase()
   const schema = { userIdType: options.userIdType ?? 'uuid', tables: { ...DEFAULT_TABLE_NAMES, ...options.tables } }
-  const wrap = (kind: Database['kind'], db: Kysely<unknown>, capabilities: Capabilities): Database => ({
+  const wrap = (
+    kind: Database['kind'],
+    db: Kysely<unknown>,
+    capabilities: Capabilities,
+    poolStats: () => PoolStats,
+  ): Database => ({
     db,
     kind,
     capabilities,
     ...schema,
+    poolStats,
     close: () => db.destroy(),
   })
 
@@ -162,6 +181,7 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
         timestampsAsText: true,
         migrationLock: 'immediate-transaction',
       },
+      () => ({ used: 0, idle: 1, waiting: 0 }),
     )
     if (file === ':memory:') return database // a second connection would open another, empty database
     const reader = new SQLite(file, { readonly: true, fileMustExist: true, timeout: timeoutMs })
@@ -189,19 +209,24 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     // release) emits 'error' too, with no pool listener then: unhandled, that would crash the process.
     // Its query has already failed, and the pool drops it at release.
     pool.on('connect', (client) => client.on('error', () => {}))
-    return wrap('postgres', new Kysely({ dialect: new PostgresDialect({ pool: discardingTimedOut(pool) }) }), {
-      returning: true,
-      uuidColumn: 'uuid',
-      integerKey: 'serial',
-      integerMax: 2 ** 31 - 1,
-      caseInsensitiveUnique: 'expression-index',
-      exactCollation: null,
-      codePointOrder: 'C',
-      bindsBooleans: true,
-      timestampColumn: 'timestamptz',
-      timestampsAsText: false,
-      migrationLock: 'advisory-lock',
-    })
+    return wrap(
+      'postgres',
+      new Kysely({ dialect: new PostgresDialect({ pool: discardingTimedOut(pool) }) }),
+      {
+        returning: true,
+        uuidColumn: 'uuid',
+        integerKey: 'serial',
+        integerMax: 2 ** 31 - 1,
+        caseInsensitiveUnique: 'expression-index',
+        exactCollation: null,
+        codePointOrder: 'C',
+        bindsBooleans: true,
+        timestampColumn: 'timestamptz',
+        timestampsAsText: false,
+        migrationLock: 'advisory-lock',
+      },
+      () => ({ used: pool.totalCount - pool.idleCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    )
   }
   if (scheme === 'mysql' || scheme === 'mariadb') {
     const { createPool } = loadPeer<typeof import('mysql2')>('mysql2', `${scheme}://`)
@@ -214,19 +239,24 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
       dateStrings: false,
       enableKeepAlive: true,
     })
-    return wrap('mysql', new Kysely({ dialect: new MysqlDialect({ pool: withQueryTimeout(pool, timeoutMs) }) }), {
-      returning: false,
-      uuidColumn: 'char(36)',
-      integerKey: 'auto-increment',
-      integerMax: 2 ** 31 - 1,
-      caseInsensitiveUnique: 'collation',
-      exactCollation: 'utf8mb4_nopad_bin',
-      codePointOrder: null,
-      bindsBooleans: true,
-      timestampColumn: 'datetime(6)',
-      timestampsAsText: false,
-      migrationLock: 'named-lock',
-    })
+    return wrap(
+      'mysql',
+      new Kysely({ dialect: new MysqlDialect({ pool: withQueryTimeout(pool, timeoutMs) }) }),
+      {
+        returning: false,
+        uuidColumn: 'char(36)',
+        integerKey: 'auto-increment',
+        integerMax: 2 ** 31 - 1,
+        caseInsensitiveUnique: 'collation',
+        exactCollation: 'utf8mb4_nopad_bin',
+        codePointOrder: null,
+        bindsBooleans: true,
+        timestampColumn: 'datetime(6)',
+        timestampsAsText: false,
+        migrationLock: 'named-lock',
+      },
+      () => mysqlPoolStats(pool),
+    )
   }
   throw new TypeError(`unsupported DATABASE_URL scheme "${scheme}:" (use sqlite:, postgres:, mysql: or mariadb:)`)
 }
@@ -312,6 +342,14 @@ function withQueryTimeout(pool: Mysql2Pool, timeoutMs: number): MysqlPool {
     },
     end: (callback) => pool.end(callback),
   }
+}
+
+/** mysql2 keeps its pool's figures in fields of its own (stable since mysql2 1.x, untyped). */
+function mysqlPoolStats(pool: Mysql2Pool): PoolStats {
+  const inner = pool as unknown as Record<string, { length: number } | undefined>
+  const all = inner._allConnections?.length ?? 0
+  const idle = inner._freeConnections?.length ?? 0
+  return { used: all - idle, idle, waiting: inner._connectionQueue?.length ?? 0 }
 }
 
 function sqlitePath(url: string): string {

@@ -16,10 +16,10 @@ export async function openDatabaseReadOnly(url: string, options: DatabaseOptions
   if (!existsSync(file)) throw new DoctorError(`${file} does not exist (the service would create an empty database)`)
   // SQLite's capabilities exactly as openDatabase gives them, read from a throwaway in-memory database.
   const memory = openDatabase('sqlite::memory:', options)
-  const { capabilities, userIdType, tables } = memory
+  const { capabilities, userIdType, tables, poolStats } = memory
   await memory.close()
   const SQLite = sqliteDriver()
   const sqlite = new SQLite(file, { readonly: true, fileMustExist: true, timeout: options.timeoutMs ?? 5000 })
   const db = new Kysely({ dialect: new SqliteDialect({ database: sqlite }) })
-  return { db, kind: 'sqlite', capabilities, userIdType, tables, close: () => db.destroy() }
+  return { db, kind: 'sqlite', capabilities, userIdType, tables, poolStats, close: () => db.destroy() }
 }
