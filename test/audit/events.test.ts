@@ -193,7 +193,11 @@ for (const kind of databaseKinds()) {
       let created = ''
       assert.deepEqual(
         await main.step(async () => {
-          const res = await api.post('/users', { email: newEmail('audit'), password: PASSWORD }, admin)
+          const res = await api.post(
+            '/users',
+            { email: newEmail('audit'), password: PASSWORD, first_name: 'Al' },
+            admin,
+          )
           assert.equal(res.statusCode, 201, res.body)
           created = String(res.json().id)
         }),
