@@ -74,18 +74,25 @@ export class RefreshTokens {
     backend: string,
     context?: SessionContext,
   ): Promise<{ refreshToken: string; sessionId: string }> {
+    const { store, sessions } = this.options
     const familyId = generateToken()
-    const refreshToken = await this.issue(user, backend, familyId)
+    const refreshToken = generateToken()
+    const row = this.rowOf(refreshToken, user, backend, familyId)
     const sessionId = familySessionId(familyId)
-    const now = new Date()
-    await this.options.sessions?.create({
+    const info = sessions && {
       session_id: sessionId,
       user_id: user.id,
-      created_at: now,
-      last_used_at: now,
+      created_at: row.created_at,
+      last_used_at: row.created_at,
       user_agent: storableMeta(context?.userAgent, MAX_USER_AGENT),
       ip: storableMeta(context?.ip, MAX_IP),
-    })
+    }
+    if (info && store.openFamily) {
+      await store.openFamily(row, info) // both rows at once (SQLite: one commit)
+    } else {
+      await store.create(row)
+      await sessions?.create(info as NonNullable<typeof info>)
+    }
     await this.options.limit?.enforce(user, sessionId)
     return { refreshToken, sessionId }
   }

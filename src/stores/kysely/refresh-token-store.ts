@@ -2,6 +2,7 @@ import { sql } from 'kysely'
 import type { UserId } from '../../core/ids.js'
 import { type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
+import { insertSessionInfo, type SessionInfoRow } from './session-info-store.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
 export interface RefreshTokenRow {
@@ -33,6 +34,13 @@ export interface RefreshTokenStore {
    * create() does when the row exists already. Optional: without it, create() and get() are used.
    */
   createSuccessor?(row: Omit<RefreshTokenRow, 'used_at'>, spentHash: string): Promise<boolean>
+  /**
+   * A login's new family: its first token and its session_info row, stored together (SQLite: one
+   * transaction, one commit to wait for instead of two). Only where the session_info table is the
+   * one RefreshTokens' `sessions` store writes (the Kysely store on the same database): see the
+   * `sessionInfo` option of createKyselyRefreshTokenStore. Optional.
+   */
+  openFamily?(row: Omit<RefreshTokenRow, 'used_at'>, session: SessionInfoRow): Promise<void>
   deleteFamily(familyId: string): Promise<void>
   deleteForUser(userId: UserId): Promise<void>
   /** Every row of the user (spent ones and revocation markers too), for the sessions list. */
@@ -46,7 +54,16 @@ const REVOKED_PREFIX = 'revoked:'
  * has it; MariaDB, without it: a read of the token and of its family's marker, then the
  * conditional UPDATE) and one for its successor (an `INSERT … SELECT` conditional on the spent row).
  */
-export function createKyselyRefreshTokenStore(database: Database): RefreshTokenStore {
+export function createKyselyRefreshTokenStore(
+  database: Database,
+  options: {
+    /**
+     * RefreshTokens' `sessions` is createKyselySessionInfoStore(database), the same database: a
+     * login's first token and its session_info row are then written together (openFamily).
+     */
+    sessionInfo?: boolean
+  } = {},
+): RefreshTokenStore {
   const { db, capabilities } = database
   const ts = (date: Date) => encodeTimestamp(capabilities, date)
   const toRow = (row: Record<string, unknown>): RefreshTokenRow => ({
@@ -77,14 +94,28 @@ export function createKyselyRefreshTokenStore(database: Database): RefreshTokenS
       .catch(unavailableOr)
     return Number(result.numUpdatedRows) === 1
   }
+  const insert = (into: Database['db'], row: Omit<RefreshTokenRow, 'used_at'>) =>
+    into
+      .insertInto('refresh_token')
+      .values({ ...row, created_at: ts(row.created_at), expires_at: ts(row.expires_at), used_at: null })
   return {
     async create(row) {
-      await db
-        .insertInto('refresh_token')
-        .values({ ...row, created_at: ts(row.created_at), expires_at: ts(row.expires_at), used_at: null })
-        .execute()
-        .catch(unavailableOr)
+      await insert(db, row).execute().catch(unavailableOr)
     },
+    ...(options.sessionInfo && {
+      async openFamily(row: Omit<RefreshTokenRow, 'used_at'>, session: SessionInfoRow) {
+        // SQLite commits synchronously, fsync included, on the event loop: one commit, not two.
+        // Elsewhere a transaction would cost two more round trips: both rows at once, as before.
+        const written =
+          database.kind === 'sqlite'
+            ? db.transaction().execute(async (trx) => {
+                await insert(trx, row).execute()
+                await insertSessionInfo(trx, capabilities, session).execute()
+              })
+            : Promise.all([insert(db, row).execute(), insertSessionInfo(db, capabilities, session).execute()])
+        await written.catch(unavailableOr)
+      },
+    }),
     get,
     async spend(tokenHash, backend, at) {
       if (!capabilities.returning) {
