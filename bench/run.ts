@@ -152,6 +152,7 @@ const settings: Settings = {
   floodConnections: 32,
   probeConnections: 4,
   probeRate: 100,
+  twoFactorUsers: quick ? 16 : 160,
 }
 /** --node-options "…": extra node flags for our server (e.g. V8 heap sizing experiments). */
 const serverNodeOptions = (args['node-options'] ?? '').split(/\s+/).filter(Boolean)
@@ -465,7 +466,7 @@ async function runScaling(port: () => number, env: (databaseUrl: string) => Reco
     try {
       // the first worker to listen answers the readiness probe: give the others time to start
       if (workers > 1) await sleep(5000)
-      const defs = await oursScenarios(server.url, settings)
+      const defs = await oursScenarios(server.url, settings, (id) => id === 'me-jwt')
       const spec = defs.find((d) => d.id === 'me-jwt')?.spec
       if (!spec || 'unavailable' in spec) throw new Error('no /users/me scenario')
       if (settings.warmup > 0)
@@ -667,7 +668,7 @@ async function main() {
       readyPath: '/bench/ceiling',
       nodeOptions: [...serverNodeOptions, ...profileOptions(name)],
     })
-  const ours = (base: string) => oursScenarios(base, settings)
+  const ours = (base: string) => oursScenarios(base, settings, wanted)
 
   try {
     report.targets.push(
@@ -677,7 +678,7 @@ async function main() {
         ours,
         report.hashing,
         async () => {
-          if (!['login', 'register', 'isolation'].some(wanted)) return
+          if (!['login', 'register', 'login-2fa', 'isolation'].some(wanted)) return
           log('  raw password hashing, pinned like the server, while it idles:')
           await measureHashing(report.hashing, oursEnv(`sqlite:${join(work, 'hashrate.sqlite')}`))
         },
