@@ -152,7 +152,7 @@ const settings: Settings = {
   floodConnections: 32,
   probeConnections: 4,
   probeRate: 100,
-  twoFactorUsers: quick ? 16 : 160,
+  twoFactorUsers: quick ? 16 : 320,
 }
 /** --node-options "…": extra node flags for our server (e.g. V8 heap sizing experiments). */
 const serverNodeOptions = (args['node-options'] ?? '').split(/\s+/).filter(Boolean)

@@ -263,7 +263,10 @@ export async function oursScenarios(
           ? { unavailable: 'not asked for (--only)' }
           : {
               ...hashing,
-              skipSeconds: 0, // a run is bounded by the codes its users have left: all of it counts
+              // a run is bounded by the codes its users have left (maxLogins): all of it counts, and it
+              // may take longer than the duration to get through them on a slow machine
+              skipSeconds: 0,
+              duration: settings.duration + 20,
               method: 'POST',
               path: '/auth/jwt/login',
               expectStatus: 200,
