@@ -26,7 +26,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { buildBench } from './lib/build.js'
-import type { HashRateResult, HashRateSpec } from './lib/hashrate.js'
+import type { HashRateResult, HashRateRound, HashRateSpec } from './lib/hashrate.js'
 import {
   machineBusySeconds,
   type Pinning,
@@ -39,7 +39,7 @@ import {
 import { summarizeProfile } from './lib/profile.js'
 import { renderMarkdown, renderSummary } from './lib/report.js'
 import { oursScenarios, peerScenarios, type ScenarioDef, type ScenarioId, type Settings } from './lib/scenarios.js'
-import { median, type Summary, summarize } from './lib/stats.js'
+import { type Summary, summarize } from './lib/stats.js'
 import type { LoadResult, LoadSpec } from './lib/types.js'
 
 export interface ScenarioResult {
@@ -85,7 +85,24 @@ export interface BenchReport {
     backgroundCpu: number
   }
   settings: Settings & { logLevel: string; loader: string; server: string }
-  hashing: Record<string, { rate: number; meanMs: number; runs: HashRateResult[]; concurrency: number }>
+  /** Raw hashing rates: the median of several rounds in one process started as the server is, and their spread. */
+  hashing: Record<
+    string,
+    {
+      rate: number
+      /** Half the range of the rounds' rates over the median. */
+      spread?: number
+      meanMs: number
+      concurrency: number
+      /** libuv's thread pool size of the measuring process (the server's). */
+      threadPool?: number
+      /** argon2id: the hash's algorithm, version and parameters, as the service writes them. */
+      params?: string
+      rounds?: HashRateRound[]
+      /** Older reports: one process per repetition. */
+      runs?: HashRateResult[]
+    }
+  >
   targets: TargetResult[]
   /** WEB_CONCURRENCY: the same scenario with 1…cores worker processes, server and loader unpinned. */
   scaling?: ScalingResult
@@ -135,6 +152,7 @@ const settings: Settings = {
   floodConnections: 32,
   probeConnections: 4,
   probeRate: 100,
+  twoFactorUsers: quick ? 16 : 320,
 }
 /** --node-options "…": extra node flags for our server (e.g. V8 heap sizing experiments). */
 const serverNodeOptions = (args['node-options'] ?? '').split(/\s+/).filter(Boolean)
@@ -448,7 +466,7 @@ async function runScaling(port: () => number, env: (databaseUrl: string) => Reco
     try {
       // the first worker to listen answers the readiness probe: give the others time to start
       if (workers > 1) await sleep(5000)
-      const defs = await oursScenarios(server.url, settings)
+      const defs = await oursScenarios(server.url, settings, (id) => id === 'me-jwt')
       const spec = defs.find((d) => d.id === 'me-jwt')?.spec
       if (!spec || 'unavailable' in spec) throw new Error('no /users/me scenario')
       if (settings.warmup > 0)
@@ -488,10 +506,12 @@ async function runScaling(port: () => number, env: (databaseUrl: string) => Reco
  * The physical limit of the password routes: hashes per second with as many in flight as the
  * server has cores (more only share the same cores, and lose to contention); also, for context,
  * argon2id verify with 4 in flight, as libuv's default thread pool runs it when nothing bounds it.
+ * Each is measured in one process started as the server is (its core, its environment, its node
+ * flags, its hasher): a warm-up, then several rounds; the median and the spread are reported.
  */
-async function measureHashing(into: BenchReport['hashing']) {
+async function measureHashing(into: BenchReport['hashing'], serverEnv: Record<string, string>) {
   const cores = pin.enabled ? pin.serverCpus.split(',').length : availableParallelism()
-  const jobs: (Omit<HashRateSpec, 'seconds'> & { key: string })[] = [
+  const jobs: (Pick<HashRateSpec, 'algorithm' | 'operation' | 'concurrency'> & { key: string })[] = [
     { key: 'argon2id-verify', algorithm: 'argon2id', operation: 'verify', concurrency: cores },
     { key: 'argon2id-hash', algorithm: 'argon2id', operation: 'hash', concurrency: cores },
     { key: 'argon2id-verify-pool', algorithm: 'argon2id', operation: 'verify', concurrency: 4 },
@@ -499,20 +519,38 @@ async function measureHashing(into: BenchReport['hashing']) {
       ? []
       : [{ key: 'scrypt-hash', algorithm: 'scrypt' as const, operation: 'hash' as const, concurrency: cores }]),
   ]
-  const seconds = quick ? 1 : 2
   for (const { key, ...job } of jobs) {
-    const runs: HashRateResult[] = []
-    for (let rep = 0; rep < settings.reps; rep++) {
-      const spec: HashRateSpec = { ...job, seconds }
-      runs.push(await runJsonScript<HashRateResult>(pin.serverCpus, built.hashrate, [JSON.stringify(spec)], 120_000))
+    const spec: HashRateSpec = {
+      ...job,
+      asServer: true,
+      warmupSeconds: quick ? 0.5 : 1,
+      rounds: quick ? 3 : 5,
+      roundSeconds: quick ? 0.5 : 1.5,
     }
+    const result = await runJsonScript<HashRateResult>(
+      pin.serverCpus,
+      built.hashrate,
+      [JSON.stringify(spec)],
+      120_000,
+      {
+        env: serverEnv,
+        nodeOptions: serverNodeOptions,
+      },
+    )
     into[key] = {
-      rate: median(runs.map((r) => r.rate)),
-      meanMs: median(runs.map((r) => r.meanMs)),
-      runs,
+      rate: result.rate,
+      spread: result.spread,
+      meanMs: result.meanMs,
       concurrency: job.concurrency,
+      threadPool: result.threadPool,
+      ...(result.params && { params: result.params }),
+      rounds: result.perRound,
     }
-    log(`  raw ${key}: ${fmt(into[key]!.rate, 1)}/s on CPU ${pin.serverCpus || 'any'} (${job.concurrency} in flight)`)
+    log(
+      `  raw ${key}: ${fmt(result.rate, 1)}/s ±${fmt(result.spread * 100, 1)} % on CPU ${pin.serverCpus || 'any'} ` +
+        `(${job.concurrency} in flight; rounds ${result.perRound.map((r) => fmt(r.rate, 1)).join(', ')}; ` +
+        `others ${result.perRound.map((r) => fmt(r.otherCpu, 2)).join(', ')} cores)`,
+    )
   }
 }
 
@@ -632,7 +670,7 @@ async function main() {
         readyPath: '/bench/ceiling',
         nodeOptions: [...serverNodeOptions, ...profileOptions(name)],
       })
-  const ours = (base: string) => oursScenarios(base, settings)
+  const ours = (base: string) => oursScenarios(base, settings, wanted)
 
   /**
    * GET /users/me (JWT) on a server of its own with METRICS=true (SQLite, like the first target), added
@@ -671,9 +709,9 @@ async function main() {
         ours,
         report.hashing,
         async () => {
-          if (!['login', 'register', 'isolation'].some(wanted)) return
+          if (!['login', 'register', 'login-2fa', 'isolation'].some(wanted)) return
           log('  raw password hashing, pinned like the server, while it idles:')
-          await measureHashing(report.hashing)
+          await measureHashing(report.hashing, oursEnv(`sqlite:${join(work, 'hashrate.sqlite')}`))
         },
       ),
     )

@@ -3,7 +3,6 @@ import { availableParallelism } from 'node:os'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   type AuditSink,
-  createPasswordHasher,
   FastifyUsers,
   fastapiCompat,
   functionAuditSink,
@@ -51,6 +50,7 @@ import { createBackends, openRedis, sessionLimit } from './backends.js'
 import { type Config, DEVELOPMENT_SECRET } from './config.js'
 import { developmentLogStream } from './logging.js'
 import { oauthAccountStore, oauthStateStore, registerOAuthRouters } from './oauth.js'
+import { servicePasswordHasher } from './passwords.js'
 import { createRateLimiter, trustProxyOption } from './rate-limit.js'
 import { redocRoutes } from './redoc.js'
 import { frameworkErrors, securityHeaders } from './security-headers.js'
@@ -157,12 +157,7 @@ export async function buildApp(
     emailChangeToken: { lifetimeSeconds: config.emailChangeTokenLifetime },
     validatePassword,
     // hashing is bounded so that a login flood cannot take every core from the event loops
-    passwords: createPasswordHasher(config.passwordHash.argon2, {
-      algorithm: config.passwordHash.algorithm,
-      bcryptRounds: config.passwordHash.bcryptRounds,
-      concurrency:
-        config.passwordHashConcurrency ?? Math.max(1, Math.floor(availableParallelism() / config.webConcurrency)),
-    }),
+    passwords: servicePasswordHasher(config),
     maxPasswordLength: config.maxPasswordLength,
     logger: app.log,
     hooks: {

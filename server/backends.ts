@@ -67,7 +67,7 @@ export function createBackends(
       transport: new BearerTransport({ tokenUrl: `${config.loginUriPrefix.slice(1)}/login` }),
       strategy: jwtStrategy,
       refresh: new RefreshTokens({
-        store: createKyselyRefreshTokenStore(database),
+        store: createKyselyRefreshTokenStore(database, { sessionInfo: true }), // `sessions` is this database's
         lifetimeSeconds: config.refreshTokenLifetime,
         reuseIntervalSeconds: config.refreshReuseInterval,
         secret: config.secret,

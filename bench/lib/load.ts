@@ -8,10 +8,11 @@
  * server's, the loader's and the rest of the machine's CPU are read over exactly the loaded window.
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import autocannon from 'autocannon'
+import { base32Decode, hotp, timeStep } from '../../src/factors/totp/totp.js'
 import { commandCpuSeconds, cpuSecondsBetween, machineBusySeconds, processCpuSeconds } from './proc.js'
 import type { LoadResult, LoadSpec } from './types.js'
 
@@ -54,7 +55,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const own0 = ownCpuSeconds()
   const started = performance.now()
   const measured =
-    spec.tool === 'wrk' && !spec.overallRate && !tokens && !spec.skipSeconds
+    spec.tool === 'wrk' && !spec.overallRate && !tokens && !spec.skipSeconds && !spec.secondFactor
       ? await withWrk(spec)
       : await withAutocannon(spec, tokens)
   const seconds = (performance.now() - started) / 1000
@@ -88,41 +89,55 @@ async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Me
   }
   const unique = spec.body?.includes('{{unique}}') ?? false
 
+  const record = (statusCode: number, responseTime: number) => {
+    if (skip && performance.now() < windowStart) return
+    if (statusCode !== spec.expectStatus) return addError(String(statusCode))
+    if (ok === latencies.length) {
+      const bigger = new Float64Array(latencies.length * 2)
+      bigger.set(latencies)
+      latencies = bigger
+    }
+    latencies[ok++] = responseTime
+  }
+  const factor = spec.secondFactor && secondFactorFlow(spec.secondFactor, () => instance.stop())
+
   const options: autocannon.Options = {
     url: spec.url,
     connections: spec.connections,
     duration: spec.duration + (spec.skipSeconds ?? 0),
     pipelining: 1,
     timeout: 30,
-    requests: [
-      {
-        method: spec.method,
-        path: spec.path,
-        headers: spec.headers ?? {},
-        ...(spec.body !== undefined ? { body: spec.body } : {}),
-        ...(unique
-          ? {
-              setupRequest: (request: any) => {
-                request.body = spec.body!.replaceAll('{{unique}}', `${runId}-${counter++}`)
-                return request
-              },
-            }
-          : {}),
-        // autocannon resets a connection's context after each request: the tokens live in one pool
-        // instead, each one in a single request at a time (taken to build it, its successor put back)
-        ...(chainStart
-          ? {
-              setupRequest: (request: any) => {
-                request.body = spec.body!.replaceAll('{{chain}}', chainStart.pop() ?? '')
-                return request
-              },
-              onResponse: (status: number, body: string) => {
-                if (status === spec.expectStatus) chainStart.push(JSON.parse(body)[spec.chain!.field])
-              },
-            }
-          : {}),
-      },
-    ],
+    requests: factor
+      ? factor.requests((status, started) => record(status, performance.now() - started))
+      : [
+          {
+            method: spec.method,
+            path: spec.path,
+            headers: spec.headers ?? {},
+            ...(spec.body !== undefined ? { body: spec.body } : {}),
+            ...(unique
+              ? {
+                  setupRequest: (request: any) => {
+                    request.body = spec.body!.replaceAll('{{unique}}', `${runId}-${counter++}`)
+                    return request
+                  },
+                }
+              : {}),
+            // autocannon resets a connection's context after each request: the tokens live in one pool
+            // instead, each one in a single request at a time (taken to build it, its successor put back)
+            ...(chainStart
+              ? {
+                  setupRequest: (request: any) => {
+                    request.body = spec.body!.replaceAll('{{chain}}', chainStart.pop() ?? '')
+                    return request
+                  },
+                  onResponse: (status: number, body: string) => {
+                    if (status === spec.expectStatus) chainStart.push(JSON.parse(body)[spec.chain!.field])
+                  },
+                }
+              : {}),
+          },
+        ],
     ...(spec.overallRate ? { overallRate: spec.overallRate } : {}),
   }
 
@@ -136,21 +151,15 @@ async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Me
     instance = autocannon(options, (error, result) => (error ? reject(error) : resolve(result)))
   })
   instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
-    if (skip && performance.now() < windowStart) return
-    if (statusCode !== spec.expectStatus) return addError(String(statusCode))
-    if (ok === latencies.length) {
-      const bigger = new Float64Array(latencies.length * 2)
-      bigger.set(latencies)
-      latencies = bigger
-    }
-    latencies[ok++] = responseTime
+    if (!factor) record(statusCode, responseTime) // a second-factor login counts at its second step
   })
   // time-outs come here too ('request timed out')
   instance.on('reqError', (error: Error & { code?: string }) => {
     if (!skip || performance.now() >= windowStart) addError(error.code ?? error.message)
   })
   await finished
-  const ended = performance.now()
+  const ended = factor?.endedAt() ?? performance.now()
+  factor?.save()
   return {
     ok,
     errors: Object.values(errorKinds).reduce((a, b) => a + b, 0),
@@ -158,6 +167,72 @@ async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Me
     seconds: (ended - windowStart) / 1000,
     rps: (ok * 1000) / (ended - windowStart),
     ...percentiles(latencies, ok),
+  }
+}
+
+/**
+ * LoadSpec.secondFactor: the two requests of each login, and which user and code each one uses
+ * (every user's next unused time step, from one before the current to one after).
+ */
+function secondFactorFlow(flow: NonNullable<LoadSpec['secondFactor']>, stop: () => void) {
+  const lastStep: Record<string, number> = existsSync(flow.stateFile)
+    ? JSON.parse(readFileSync(flow.stateFile, 'utf8'))
+    : {}
+  const keys = new Map(flow.users.map((u) => [u.email, base32Decode(u.secret)]))
+  const enrolled = new Map(flow.users.map((u) => [u.email, u.lastStep]))
+  let cursor = 0
+  let started = 0
+  let exhaustedAt: number | undefined
+  const nextLogin = (): { email: string; code: string } | null => {
+    if (started >= flow.maxLogins) return null
+    const now = timeStep(Date.now())
+    for (let tried = 0; tried < flow.users.length; tried++) {
+      const { email } = flow.users[cursor++ % flow.users.length]!
+      const step = Math.max(now - 1, (lastStep[email] ?? enrolled.get(email)!) + 1)
+      if (step > now + 1) continue
+      lastStep[email] = step
+      started++
+      return { email, code: hotp(keys.get(email)!, step) }
+    }
+    return null
+  }
+  const form = { 'content-type': 'application/x-www-form-urlencoded' }
+  return {
+    requests: (done: (status: number, started: number) => void): autocannon.Request[] => [
+      {
+        method: 'POST',
+        path: flow.loginPath,
+        headers: form,
+        setupRequest: (request: any, context: any) => {
+          const login = nextLogin()
+          if (!login && exhaustedAt === undefined) {
+            exhaustedAt = performance.now() // every user's codes are used up: the run ends here
+            stop()
+          }
+          context.login = login
+          context.started = performance.now()
+          request.body = new URLSearchParams({ username: login?.email ?? '', password: flow.password }).toString()
+          return request
+        },
+        onResponse: (status: number, body: string, context: any) => {
+          context.ticket = status === 400 ? (JSON.parse(body).detail?.ticket ?? '') : ''
+        },
+      },
+      {
+        method: 'POST',
+        path: flow.codePath,
+        headers: { 'content-type': 'application/json' },
+        setupRequest: (request: any, context: any) => {
+          request.body = JSON.stringify({ ticket: context.ticket ?? '', code: context.login?.code ?? '' })
+          return request
+        },
+        onResponse: (status: number, _body: string, context: any) => {
+          if (context.login && exhaustedAt === undefined) done(status, context.started)
+        },
+      },
+    ],
+    endedAt: () => exhaustedAt,
+    save: () => writeFileSync(flow.stateFile, JSON.stringify(lastStep)),
   }
 }
 

@@ -51,11 +51,24 @@ function nodeCommand(cpus: string, script: string, args: string[], nodeOptions: 
   return cpus ? ['taskset', ['-c', cpus, ...node]] : [node[0]!, node.slice(1)]
 }
 
-/** Runs a script to completion and parses the JSON line it prints last. */
-export function runJsonScript<T>(cpus: string, script: string, args: string[], timeoutMs: number): Promise<T> {
-  const [command, argv] = nodeCommand(cpus, script, args)
+/**
+ * Runs a script to completion and parses the JSON line it prints last; `options.env` is added to
+ * this process's environment, `options.nodeOptions` go to node (the hash-rate probe runs as the server does).
+ */
+export function runJsonScript<T>(
+  cpus: string,
+  script: string,
+  args: string[],
+  timeoutMs: number,
+  options: { env?: Record<string, string>; nodeOptions?: string[] } = {},
+): Promise<T> {
+  const [command, argv] = nodeCommand(cpus, script, args, options.nodeOptions)
   return new Promise((resolve, reject) => {
-    const child = spawn(command, argv, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(command, argv, {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.env && { env: { ...process.env, ...options.env } }),
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (chunk) => {

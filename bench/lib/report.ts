@@ -240,10 +240,12 @@ function hashingTable(report: BenchReport): string {
   const rows = Object.entries(report.hashing).map(([key, h]) => [
     labels[key] ?? key,
     rate(h.rate),
+    h.spread === undefined ? '' : `±${(h.spread * 100).toFixed(1)} %`,
+    h.rounds ? h.rounds.map((r) => rate(r.rate)).join(' / ') : '',
     ms(h.meanMs),
     String(h.concurrency),
   ])
-  return table(['operation', 'per second', 'ms each (as awaited)', 'in flight'], rows)
+  return table(['operation', 'per second (median)', 'spread', 'rounds', 'ms each (as awaited)', 'in flight'], rows)
 }
 
 function targetsTable(report: BenchReport): string {
@@ -355,8 +357,10 @@ export function renderMarkdown(report: BenchReport): string {
   }
   out.push('## Raw password hashing, measured in the same run')
   out.push(
-    "The physical limit of the password routes: a separate process pinned to the server's core(s), with as many " +
-      'operations in flight as the server has cores, while the server idles. More in flight only share the same ' +
+    'The physical limit of the password routes: a separate process started as the server is (pinned to its core(s), ' +
+      "its environment and node flags, so the same libuv thread pool; the service's own hasher and parameters, " +
+      'server/passwords.ts), with as many operations in flight as the server has cores, while the server idles: a ' +
+      'warm-up, then several timed rounds, their median and spread (half the range). More in flight only share the same ' +
       "cores and lose to contention: the row with 4 in flight is what libuv's default thread pool does when " +
       'nothing bounds the hashing.',
   )

@@ -3,6 +3,9 @@
  * prepare them (a user, its token or session cookie). A scenario that the server cannot serve yet
  * (the sessions issue's database/Redis strategies, token refresh) is reported as not available.
  */
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { base32Decode, timeStep, totp } from '../../src/factors/totp/totp.js'
 import type { LoadSpec } from './types.js'
 
 export interface Settings {
@@ -19,6 +22,8 @@ export interface Settings {
   /** … while a probe sends /users/me at a fixed rate over a few connections. */
   probeConnections: number
   probeRate: number
+  /** Users with TOTP on for the second-factor login: each serves one login per 30-s time step. */
+  twoFactorUsers: number
 }
 
 export type ScenarioId =
@@ -30,6 +35,8 @@ export type ScenarioId =
   | 'login'
   | 'register'
   | 'refresh'
+  | 'login-2fa'
+  | 'sessions'
   | 'isolation'
 
 export interface ScenarioDef {
@@ -108,7 +115,64 @@ async function prepareOurs(base: string) {
   return { paths, bearer, cookie, jwt: await bearer('/auth/jwt') }
 }
 
-export async function oursScenarios(base: string, settings: Settings): Promise<ScenarioDef[]> {
+/** A new user's access token (JWT) after `logins` logins (so many refresh families: sessions). */
+async function userWithSessions(base: string, email: string, logins: number): Promise<Record<string, string>> {
+  const registered = await request(`${base}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password: PASSWORD, first_name: 'Bench' }),
+  })
+  if (registered.status !== 201 && !registered.text.includes('REGISTER_USER_ALREADY_EXISTS'))
+    fail('register', registered)
+  let token = ''
+  for (let i = 0; i < logins; i++) {
+    const form = new URLSearchParams({ username: email, password: PASSWORD }).toString()
+    const response = await request(`${base}/auth/jwt/login`, {
+      method: 'POST',
+      headers: { ...FORM, 'user-agent': `bench device ${i}` },
+      body: form,
+    })
+    if (response.status !== 200) fail(`log in as ${email}`, response)
+    token = (JSON.parse(response.text) as { access_token: string }).access_token
+  }
+  return { authorization: `Bearer ${token}` }
+}
+
+/** Users with TOTP turned on (setup, then enable with a code of the new secret), four at a time. */
+async function twoFactorUsers(
+  base: string,
+  count: number,
+): Promise<{ email: string; secret: string; lastStep: number }[]> {
+  const run = `${process.pid.toString(36)}${Date.now().toString(36)}`
+  const users: { email: string; secret: string; lastStep: number }[] = []
+  let next = 0
+  const enrol = async () => {
+    while (next < count) {
+      const email = `bench-2fa-${run}-${next++}@example.com`
+      const headers = { ...(await userWithSessions(base, email, 1)), 'content-type': 'application/json' }
+      const setup = await request(`${base}/auth/2fa/totp/setup`, { method: 'POST', headers, body: '{}' })
+      if (setup.status !== 200) fail('TOTP setup', setup)
+      const { secret } = JSON.parse(setup.text) as { secret: string }
+      const now = Date.now()
+      const code = totp(base32Decode(secret), now)
+      const enabled = await request(`${base}/auth/2fa/totp/enable`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ code }),
+      })
+      if (enabled.status !== 200) fail('TOTP enable', enabled)
+      users.push({ email, secret, lastStep: timeStep(now) })
+    }
+  }
+  await Promise.all([enrol(), enrol(), enrol(), enrol()])
+  return users
+}
+
+export async function oursScenarios(
+  base: string,
+  settings: Settings,
+  wanted: (id: ScenarioId) => boolean = () => true,
+): Promise<ScenarioDef[]> {
   const { paths, bearer, cookie, jwt } = await prepareOurs(base)
   const fast = { url: base, connections: settings.fastConnections, duration: settings.duration }
   const hashing = { ...hashingLoad, url: base, connections: settings.hashConnections, duration: settings.duration }
@@ -189,6 +253,48 @@ export async function oursScenarios(base: string, settings: Settings): Promise<S
             expectStatus: 200,
           }
         : unavailable('no refresh route at /auth/jwt/refresh'),
+    },
+    {
+      id: 'login-2fa',
+      label: 'POST /auth/jwt/login + /login/2fa (TOTP)',
+      limit: 'verify',
+      spec: !paths.includes('/auth/jwt/login/2fa')
+        ? unavailable('no second-factor login at /auth/jwt/login/2fa (TWO_FACTOR=false)')
+        : !wanted('login-2fa')
+          ? { unavailable: 'not asked for (--only)' }
+          : {
+              ...hashing,
+              // a run is bounded by the codes its users have left (maxLogins): all of it counts, and it
+              // may take longer than the duration to get through them on a slow machine
+              skipSeconds: 0,
+              duration: settings.duration + 20,
+              method: 'POST',
+              path: '/auth/jwt/login',
+              expectStatus: 200,
+              secondFactor: {
+                maxLogins: Math.ceil(settings.twoFactorUsers / (settings.reps + (settings.warmup > 0 ? 1 : 0))),
+                loginPath: '/auth/jwt/login',
+                codePath: '/auth/jwt/login/2fa',
+                password: PASSWORD,
+                users: await twoFactorUsers(base, settings.twoFactorUsers),
+                stateFile: join(tmpdir(), `fastify-users-bench-totp-${process.pid}-${Date.now()}.json`),
+              },
+            },
+    },
+    {
+      id: 'sessions',
+      label: 'GET /users/me/sessions (JWT, 5 sessions)',
+      spec: !paths.includes('/users/me/sessions')
+        ? unavailable('no sessions list at /users/me/sessions')
+        : !wanted('sessions')
+          ? { unavailable: 'not asked for (--only)' }
+          : {
+              ...fast,
+              method: 'GET',
+              path: '/users/me/sessions',
+              headers: await userWithSessions(base, `bench-sessions-${Date.now().toString(36)}@example.com`, 5),
+              expectStatus: 200,
+            },
     },
   ]
 }

@@ -26,6 +26,25 @@ export interface LoadSpec {
    * that request alone, and each answer's `field` replaces it. Always run by autocannon.
    */
   chain?: { loginPath: string; loginBody: string; logins: number; field: string }
+  /**
+   * A second-factor login per request (always autocannon): POST `loginPath` (form) answered 400
+   * LOGIN_2FA_REQUIRED with a ticket, then POST `codePath` with the ticket and the TOTP code of one
+   * of `users` (base32 secrets), computed by the loader. The request counts once, the second step's
+   * 200 as its success, its latency from the first step's start. A code is accepted once per user
+   * and time step (30 s, one either side): each user serves at most one login per step, as the
+   * state file (the last step used, by user, across runs) tells; the run ends early when every
+   * user's codes are used up, or after `maxLogins`.
+   */
+  secondFactor?: {
+    loginPath: string
+    codePath: string
+    password: string
+    /** Each with the time step its enrolment used (the server accepts only later ones). */
+    users: { email: string; secret: string; lastStep: number }[]
+    stateFile: string
+    /** Logins one run starts at most (the users' codes are shared by the warm-up and the repetitions). */
+    maxLogins: number
+  }
   /** The load generator: wrk (when installed) or autocannon; a fixed-rate run always uses autocannon. */
   tool?: 'wrk' | 'autocannon'
   /** The server's process id: its CPU use is read over exactly the measured window. */

@@ -74,18 +74,25 @@ export class RefreshTokens {
     backend: string,
     context?: SessionContext,
   ): Promise<{ refreshToken: string; sessionId: string }> {
+    const { store, sessions } = this.options
     const familyId = generateToken()
-    const refreshToken = await this.issue(user, backend, familyId)
+    const refreshToken = generateToken()
+    const row = this.rowOf(refreshToken, user, backend, familyId)
     const sessionId = familySessionId(familyId)
-    const now = new Date()
-    await this.options.sessions?.create({
+    const info = sessions && {
       session_id: sessionId,
       user_id: user.id,
-      created_at: now,
-      last_used_at: now,
+      created_at: row.created_at,
+      last_used_at: row.created_at,
       user_agent: storableMeta(context?.userAgent, MAX_USER_AGENT),
       ip: storableMeta(context?.ip, MAX_IP),
-    })
+    }
+    if (info && store.openFamily) {
+      await store.openFamily(row, info) // both rows at once (SQLite: one commit)
+    } else {
+      await store.create(row)
+      await sessions?.create(info as NonNullable<typeof info>)
+    }
     await this.options.limit?.enforce(user, sessionId)
     return { refreshToken, sessionId }
   }
@@ -173,21 +180,48 @@ export class RefreshTokens {
    * The successor of a spent token, stored once whichever request (of any instance) gets here
    * first; null when it exists and is already spent itself (a replay, not a race).
    */
-  private async successor(spent: string, row: RefreshTokenRow, user: BaseUser): Promise<string | null> {
-    if (!this.successorKey) return this.issue(user, row.backend, row.family_id)
-    const token = createHmac('sha256', this.successorKey).update(spent).digest('base64url')
+  private async successor(
+    spent: string,
+    row: RefreshTokenRow,
+    user: BaseUser,
+  ): Promise<{ token: string; checked: boolean } | 'gone' | null> {
     const { store } = this.options
+    const token = this.successorKey
+      ? createHmac('sha256', this.successorKey).update(spent).digest('base64url')
+      : generateToken()
+    const successorRow = this.rowOf(token, user, row.backend, row.family_id)
+    if (store.createSuccessor) {
+      // one statement: stored only while the spent row (its family) still exists
+      try {
+        if (await store.createSuccessor(successorRow, row.token_hash)) return { token, checked: true }
+        // Revoked meanwhile for a reuse (a racing request presented it too): answered as before, with a
+        // token that the family's marker refuses at its first use. Ended otherwise: none.
+        if (!(await store.get(revokedMarker(row.family_id)))) return 'gone'
+        await store.create(successorRow).catch(() => {}) // stored already by a racer: the same token
+        return { token, checked: true }
+      } catch (error) {
+        // A concurrent request stored it first (the primary key refused ours): the same token.
+        const stored = this.successorKey && (await store.get(digest(token)))
+        if (!stored) throw error
+        return stored.used_at === null && stored.family_id === row.family_id ? { token, checked: false } : null
+      }
+    }
+    if (!this.successorKey) {
+      await store.create(successorRow)
+      return { token, checked: false }
+    }
     const existing = await store.get(digest(token))
-    if (existing) return existing.used_at === null && existing.family_id === row.family_id ? token : null
+    if (existing)
+      return existing.used_at === null && existing.family_id === row.family_id ? { token, checked: false } : null
     try {
-      await store.create(this.rowOf(token, user, row.backend, row.family_id))
+      await store.create(successorRow)
     } catch (error) {
       // A concurrent request stored it first (the primary key refused ours): the same token.
       const stored = await store.get(digest(token))
       if (!stored) throw error
-      return stored.used_at === null ? token : null
+      return stored.used_at === null ? { token, checked: false } : null
     }
-    return token
+    return { token, checked: false }
   }
 
   /** Whether the spent token of `row` may still be answered with its successor. */
@@ -215,17 +249,34 @@ export class RefreshTokens {
   ): Promise<{ user: U; refreshToken: string; sessionId: string } | null> {
     if (!token || token.length > 64) return null
     const { store } = this.options
-    const row = await store.get(digest(token))
+    const tokenHash = digest(token)
+    const now = new Date()
+    // The usual case in one statement: an unspent token of this backend, its family not revoked.
+    const spent = store.spend ? await store.spend(tokenHash, backend, now) : null
+    if (spent) return this.advance(token, spent, now, manager, admit, onReuse)
+    const row = await store.get(tokenHash)
     if (!row || row.backend !== backend) return null
     // A revoked family stays revoked: a token issued concurrently with the revocation is refused here.
     if (await store.get(revokedMarker(row.family_id))) return null
-    const now = new Date()
     const won = row.used_at === null && (await store.markUsed(row.token_hash, now))
     // Lost to a concurrent request, or spent earlier: within the interval, answered with the same successor.
-    if (won || (await this.withinReuseInterval(row, now))) {
-      const next = await this.next(token, row, now, manager, admit)
-      if (next !== 'spent') return next && { ...next, sessionId: familySessionId(row.family_id) }
-    }
+    if (won || (await this.withinReuseInterval(row, now))) return this.advance(token, row, now, manager, admit, onReuse)
+    await this.revokeFamily(row) // reuse: someone holds a copy; end the whole chain
+    onReuse?.(String(row.user_id))
+    return null
+  }
+
+  /** After `token` was spent (or its spending raced): its successor, or the family revoked if it is spent too. */
+  private async advance<U extends BaseUser>(
+    token: string,
+    row: RefreshTokenRow,
+    now: Date,
+    manager: UserManager<U>,
+    admit?: (user: U) => void | Promise<void>,
+    onReuse?: (userId: string) => void,
+  ): Promise<{ user: U; refreshToken: string; sessionId: string } | null> {
+    const next = await this.next(token, row, now, manager, admit)
+    if (next !== 'spent') return next && { ...next, sessionId: familySessionId(row.family_id) }
     await this.revokeFamily(row) // reuse: someone holds a copy; end the whole chain
     onReuse?.(String(row.user_id))
     return null
@@ -243,13 +294,20 @@ export class RefreshTokens {
     const user = await manager.get(row.user_id)
     if (!user?.is_active) return null
     await admit?.(user)
-    const refreshToken = await this.successor(token, row, user)
-    if (refreshToken === null) return 'spent'
+    const successor = await this.successor(token, row, user)
+    if (successor === null) return 'spent'
+    if (successor === 'gone') return null // ended meanwhile (logout, password change): nothing was stored
+    const refreshToken = successor.token
     // Ended meanwhile by a logout, log out everywhere or a password change: the spent row went with
     // its family, and a successor stored after that deletion (here a late racer may store it) must
     // not outlive it. A reuse's revocation leaves a marker that refuses the successor at its first use.
     const { store } = this.options
-    if (this.successorKey && !(await store.get(row.token_hash)) && !(await store.get(revokedMarker(row.family_id)))) {
+    if (
+      this.successorKey &&
+      !successor.checked &&
+      !(await store.get(row.token_hash)) &&
+      !(await store.get(revokedMarker(row.family_id)))
+    ) {
       await store.deleteFamily(row.family_id)
       return null
     }

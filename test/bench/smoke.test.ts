@@ -27,7 +27,7 @@ test('the bench runs end to end on a tiny load and writes its JSON and Markdown'
         '--reps=1',
         '--no-peer',
         '--no-postgres',
-        '--only=ceiling,me-jwt,me-database',
+        '--only=ceiling,me-jwt,me-database,login-2fa,sessions',
         `--out=${out}`,
         `--markdown=${markdown}`,
       ],
@@ -42,16 +42,22 @@ test('the bench runs end to end on a tiny load and writes its JSON and Markdown'
     const report = JSON.parse(readFileSync(out, 'utf8'))
     const sqlite = report.targets.find((t: { id: string }) => t.id === 'sqlite')
     assert.equal(sqlite.status, 'ok')
-    for (const id of ['ceiling', 'me-jwt', 'me-database']) {
+    for (const id of ['ceiling', 'me-jwt', 'me-database', 'login-2fa', 'sessions']) {
       const scenario = sqlite.scenarios.find((s: { id: string }) => s.id === id)
       assert.equal(scenario.status, 'ok', id)
       assert.ok(scenario.summary.ok > 0, `${id} got answers`)
       assert.equal(scenario.summary.errors, 0, `${id} had no errors`)
     }
+    // the raw hashing limit: a median over several rounds, with their spread
+    const verify = report.hashing['argon2id-verify']
+    assert.ok(verify.rate > 0 && verify.rounds.length === 3, JSON.stringify(verify))
+    assert.ok(verify.spread >= 0 && verify.params === 'argon2id v=19 m=19456,t=2,p=1', JSON.stringify(verify))
     assert.equal(report.machine.node, process.version)
     const table = readFileSync(markdown, 'utf8')
     assert.match(table, /\| GET \/users\/me \(JWT\) \|/)
     assert.match(table, /## Targets/)
+    assert.match(table, /\| POST \/auth\/jwt\/login \+ \/login\/2fa \(TOTP\) \|/)
+    assert.match(table, /\| GET \/users\/me\/sessions \(JWT, 5 sessions\) \|/)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

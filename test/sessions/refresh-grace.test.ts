@@ -187,6 +187,14 @@ function gatedInserts(store: RefreshTokenStore) {
       await gate
       return store.create(row)
     },
+    // the rotation's own insert, conditional on the spent row (the store's one-statement path)
+    ...(store.createSuccessor && {
+      async createSuccessor(row: Parameters<NonNullable<RefreshTokenStore['createSuccessor']>>[0], spentHash: string) {
+        arrived()
+        await gate
+        return store.createSuccessor!(row, spentHash)
+      },
+    }),
   }
   return { store: gated, open, waiting }
 }

@@ -1,6 +1,8 @@
+import { sql } from 'kysely'
 import type { UserId } from '../../core/ids.js'
 import { type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
+import { insertSessionInfo, type SessionInfoRow } from './session-info-store.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
 export interface RefreshTokenRow {
@@ -19,13 +21,49 @@ export interface RefreshTokenStore {
   get(tokenHash: string): Promise<RefreshTokenRow | null>
   /** Marks the token spent; false when it already was (a concurrent or repeated use). */
   markUsed(tokenHash: string, at: Date): Promise<boolean>
+  /**
+   * The usual refresh in one step: marks the token of `backend` spent at `at` if it is unspent and
+   * its family carries no revocation marker (`revoked:<family_id>`), and returns its row as it was
+   * before; null otherwise (unknown, another backend's, spent, revoked), and nothing changed. The
+   * caller then looks closer with get() and markUsed(). Optional: without it, those are used alone.
+   */
+  spend?(tokenHash: string, backend: string, at: Date): Promise<RefreshTokenRow | null>
+  /**
+   * Stores a rotation's new token only while the spent token's row (`spentHash`) still exists, in
+   * one statement: false (nothing stored) when it is gone (its family ended meanwhile). Fails as
+   * create() does when the row exists already. Optional: without it, create() and get() are used.
+   */
+  createSuccessor?(row: Omit<RefreshTokenRow, 'used_at'>, spentHash: string): Promise<boolean>
+  /**
+   * A login's new family: its first token and its session_info row, stored together (SQLite: one
+   * transaction, one commit to wait for instead of two). Only where the session_info table is the
+   * one RefreshTokens' `sessions` store writes (the Kysely store on the same database): see the
+   * `sessionInfo` option of createKyselyRefreshTokenStore. Optional.
+   */
+  openFamily?(row: Omit<RefreshTokenRow, 'used_at'>, session: SessionInfoRow): Promise<void>
   deleteFamily(familyId: string): Promise<void>
   deleteForUser(userId: UserId): Promise<void>
   /** Every row of the user (spent ones and revocation markers too), for the sessions list. */
   listForUser?(userId: UserId): Promise<RefreshTokenRow[]>
 }
 
-export function createKyselyRefreshTokenStore(database: Database): RefreshTokenStore {
+const REVOKED_PREFIX = 'revoked:'
+
+/**
+ * A refresh costs one statement for the spent token (an `UPDATE … RETURNING` where the database
+ * has it; MariaDB, without it: a read of the token and of its family's marker, then the
+ * conditional UPDATE) and one for its successor (an `INSERT … SELECT` conditional on the spent row).
+ */
+export function createKyselyRefreshTokenStore(
+  database: Database,
+  options: {
+    /**
+     * RefreshTokens' `sessions` is createKyselySessionInfoStore(database), the same database: a
+     * login's first token and its session_info row are then written together (openFamily).
+     */
+    sessionInfo?: boolean
+  } = {},
+): RefreshTokenStore {
   const { db, capabilities } = database
   const ts = (date: Date) => encodeTimestamp(capabilities, date)
   const toRow = (row: Record<string, unknown>): RefreshTokenRow => ({
@@ -37,42 +75,94 @@ export function createKyselyRefreshTokenStore(database: Database): RefreshTokenS
     expires_at: decodeTimestamp(row.expires_at),
     used_at: row.used_at === null ? null : decodeTimestamp(row.used_at),
   })
+  const get = async (tokenHash: string): Promise<RefreshTokenRow | null> => {
+    const row = await db
+      .selectFrom('refresh_token')
+      .selectAll()
+      .where('token_hash', '=', tokenHash)
+      .executeTakeFirst()
+      .catch(unavailableOr)
+    return row ? toRow(row) : null
+  }
+  const markUsed = async (tokenHash: string, at: Date): Promise<boolean> => {
+    const result = await db
+      .updateTable('refresh_token')
+      .set({ used_at: ts(at) })
+      .where('token_hash', '=', tokenHash)
+      .where('used_at', 'is', null)
+      .executeTakeFirst()
+      .catch(unavailableOr)
+    return Number(result.numUpdatedRows) === 1
+  }
+  const insert = (into: Database['db'], row: Omit<RefreshTokenRow, 'used_at'>) =>
+    into
+      .insertInto('refresh_token')
+      .values({ ...row, created_at: ts(row.created_at), expires_at: ts(row.expires_at), used_at: null })
   return {
     async create(row) {
-      await db
-        .insertInto('refresh_token')
-        .values({ ...row, created_at: ts(row.created_at), expires_at: ts(row.expires_at), used_at: null })
-        .execute()
-        .catch(unavailableOr)
+      await insert(db, row).execute().catch(unavailableOr)
     },
-    async get(tokenHash) {
-      const row = await db
-        .selectFrom('refresh_token')
-        .selectAll()
-        .where('token_hash', '=', tokenHash)
-        .executeTakeFirst()
-        .catch(unavailableOr)
-      if (!row) return null
-      return {
-        token_hash: row.token_hash,
-        family_id: row.family_id,
-        backend: row.backend,
-        user_id: idFromRow(database, row.user_id),
-        created_at: decodeTimestamp(row.created_at),
-        expires_at: decodeTimestamp(row.expires_at),
-        used_at: row.used_at === null ? null : decodeTimestamp(row.used_at),
+    ...(options.sessionInfo && {
+      async openFamily(row: Omit<RefreshTokenRow, 'used_at'>, session: SessionInfoRow) {
+        // SQLite commits synchronously, fsync included, on the event loop: one commit, not two.
+        // Elsewhere a transaction would cost two more round trips: both rows at once, as before.
+        const written =
+          database.kind === 'sqlite'
+            ? db.transaction().execute(async (trx) => {
+                await insert(trx, row).execute()
+                await insertSessionInfo(trx, capabilities, session).execute()
+              })
+            : Promise.all([insert(db, row).execute(), insertSessionInfo(db, capabilities, session).execute()])
+        await written.catch(unavailableOr)
+      },
+    }),
+    get,
+    async spend(tokenHash, backend, at) {
+      if (!capabilities.returning) {
+        const row = await get(tokenHash)
+        if (!row || row.backend !== backend || row.used_at !== null) return null
+        if (await get(REVOKED_PREFIX + row.family_id)) return null
+        return (await markUsed(tokenHash, at)) ? row : null
       }
-    },
-    async markUsed(tokenHash, at) {
-      const result = await db
+      const row = await db
         .updateTable('refresh_token')
         .set({ used_at: ts(at) })
         .where('token_hash', '=', tokenHash)
+        .where('backend', '=', backend)
         .where('used_at', 'is', null)
+        .where(({ not, exists, selectFrom }) =>
+          not(
+            exists(
+              selectFrom('refresh_token as marker')
+                .select(sql.lit(1).as('one'))
+                .where('marker.token_hash', '=', sql`${sql.lit(REVOKED_PREFIX)} || refresh_token.family_id`),
+            ),
+          ),
+        )
+        .returningAll()
         .executeTakeFirst()
         .catch(unavailableOr)
-      return Number(result.numUpdatedRows) === 1
+      return row ? { ...toRow(row), used_at: null } : null
     },
+    async createSuccessor(row, spentHash) {
+      const values = { ...row, created_at: ts(row.created_at), expires_at: ts(row.expires_at), used_at: null }
+      const columns = Object.keys(values) as (keyof typeof values)[]
+      const result = await db
+        .insertInto('refresh_token')
+        .columns(columns)
+        .expression(
+          db
+            .selectFrom('refresh_token as spent')
+            .select(columns.map((column) => sql`${values[column]}`.as(column)))
+            .where('spent.token_hash', '=', spentHash)
+            // PostgreSQL: a concurrent deletion of the family is waited for, never read past
+            .$if(database.kind === 'postgres', (query) => query.forShare()),
+        )
+        .executeTakeFirst()
+        .catch(unavailableOr)
+      return Number(result.numInsertedOrUpdatedRows ?? 0) === 1
+    },
+    markUsed,
     async deleteFamily(familyId) {
       await db.deleteFrom('refresh_token').where('family_id', '=', familyId).execute().catch(unavailableOr)
     },

@@ -1,5 +1,5 @@
 import type { UserId } from '../../core/ids.js'
-import { type Database, idFromRow } from './database.js'
+import { type Capabilities, type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
@@ -26,22 +26,24 @@ export interface SessionInfoStore {
 export const MAX_USER_AGENT = 512
 export const MAX_IP = 64
 
+/** The INSERT of one session_info row (on `db`, or the caller's transaction). */
+export function insertSessionInfo(db: Database['db'], capabilities: Capabilities, row: SessionInfoRow) {
+  const ts = (date: Date) => encodeTimestamp(capabilities, date)
+  return db.insertInto('session_info').values({
+    ...row,
+    user_agent: row.user_agent?.slice(0, MAX_USER_AGENT) ?? null,
+    ip: row.ip?.slice(0, MAX_IP) ?? null,
+    created_at: ts(row.created_at),
+    last_used_at: ts(row.last_used_at),
+  })
+}
+
 export function createKyselySessionInfoStore(database: Database): SessionInfoStore {
   const { db, capabilities } = database
   const ts = (date: Date) => encodeTimestamp(capabilities, date)
   return {
     async create(row) {
-      await db
-        .insertInto('session_info')
-        .values({
-          ...row,
-          user_agent: row.user_agent?.slice(0, MAX_USER_AGENT) ?? null,
-          ip: row.ip?.slice(0, MAX_IP) ?? null,
-          created_at: ts(row.created_at),
-          last_used_at: ts(row.last_used_at),
-        })
-        .execute()
-        .catch(unavailableOr)
+      await insertSessionInfo(db, capabilities, row).execute().catch(unavailableOr)
     },
     async listForUser(userId) {
       const rows = await db
