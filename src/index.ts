@@ -47,6 +47,8 @@ export {
 export { type IdOf, parseIntegerId, parseUuid, type UserId, type UserIdType } from './core/ids.js'
 export {
   type CreateInput,
+  type ManagerEventListener,
+  type SessionEndReason,
   type TokenSettings,
   type UpdateInput,
   UserManager,
@@ -126,6 +128,7 @@ export {
   clientKey,
   DEFAULT_RATE_LIMITS,
   type DeviceCookieOptions,
+  type LockoutListener,
   type RateLimitOptions,
   type RateLimitStore,
   type RateLimits,

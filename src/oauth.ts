@@ -17,6 +17,7 @@ export {
   type OAuthCallbackInput,
   type OAuthIdentity,
   type OAuthResolveOptions,
+  removeUnvouchedLinks,
   resolveOAuthUser,
   vouchesForUser,
 } from './core/oauth.js'

@@ -356,6 +356,8 @@ export class UserManager<U extends BaseUser> {
       if (error instanceof DuplicateIdentifier) throw new IdentifierAlreadyExists(error.field, 'REGISTER')
       throw error
     }
+    // every way a user is made (registration, a superuser, a social login, the CLI) is a `register` event
+    this.emit({ type: 'register', outcome: 'success', user_id: String(user.id) }, options.ctx)
     await this.after('onAfterRegister', () => this.hooks.onAfterRegister?.(user, options.ctx ?? {}), options.ctx)
     return user
   }

@@ -188,6 +188,21 @@ for (const kind of databaseKinds()) {
       assert.deepEqual(await main.step(() => api.register(typed, PASSWORD)), [
         ev('register', { outcome: 'failure', reason: 'REGISTER_USER_ALREADY_EXISTS', email: typed }),
       ])
+      // a superuser's POST /users: the same event, with the superuser as the actor
+      const adminId = String((await api.get('/users/me', admin)).json().id)
+      let created = ''
+      assert.deepEqual(
+        await main.step(async () => {
+          const res = await api.post(
+            '/users',
+            { email: newEmail('audit'), password: PASSWORD, first_name: 'Al' },
+            admin,
+          )
+          assert.equal(res.statusCode, 201, res.body)
+          created = String(res.json().id)
+        }),
+        [ev('register', { user_id: created, actor_id: adminId })],
+      )
     })
 
     it('login: succeeded (password), failed against a known account and against an unknown address', async () => {
@@ -518,6 +533,7 @@ for (const kind of databaseKinds()) {
       const [forgot] = await social.step(() => sapi.post('/auth/forgot-password', { email: claimed }))
       const ownerId = String(forgot?.user_id)
       assert.deepEqual(signedIn, [
+        browserEvent(ev('register', { user_id: ownerId })),
         browserEvent(
           ev('login.succeeded', { user_id: ownerId, backend: 'jwt', detail: { method: 'oauth', provider: 'test' } }),
         ),
@@ -532,6 +548,19 @@ for (const kind of databaseKinds()) {
       // a signed-in user links a provider account
       const user = await registered(sapi)
       const { access_token } = await loginTokens(sapi, user.email)
+      // a provider account with a registered user's address (no linking by e-mail): refused
+      const taken = flows.account('taken', { email: user.email })
+      assert.deepEqual(strip(await social.step(() => flows.signIn(taken.sub))), [
+        browserEvent(
+          ev('login.failed', {
+            outcome: 'failure',
+            reason: 'OAUTH_USER_ALREADY_EXISTS',
+            backend: 'jwt',
+            email: user.email,
+            detail: { method: 'oauth', provider: 'test' },
+          }),
+        ),
+      ])
       const own = flows.account('own')
       const linked = strip(
         await social.step(async () => {

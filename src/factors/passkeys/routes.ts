@@ -447,39 +447,37 @@ export function passkeyLoginRouter<U extends BaseUser>(
       },
     })
     const signIn = async (request: FastifyRequest, reply: FastifyReply, known: (userId: string) => void) => {
-      {
-        const passkey = await passkeys.authenticate((request.body as { response: unknown }).response, 'login')
-        known(String(passkey.user_id))
-        const user = await manager.get(passkey.user_id)
-        if (!user?.is_active) throw new BadCredentials()
-        if (requiresVerification && !user.is_verified) throw new UserNotVerified()
-        await manager.beforeLogin(user, { ...hookContext(request, reply), backend: backend.name, method: 'passkey' })
-        let token: string
-        let refreshToken: string | undefined
-        try {
-          refreshToken = await refresh?.issue(user, backend.name)
-          token = await strategy.writeToken(user)
-        } catch (error) {
-          if (error instanceof UserGone) throw new BadCredentials()
-          throw error
-        }
-        reply.header('cache-control', 'no-store')
-        // a passkey is a second factor: signing in with one is a recent authentication (step-up)
-        if (ctx.secondFactors?.enabled) await ctx.secondFactors.recordStepUp(user, token)
-        audit(ctx.audit, request, {
-          type: 'login.succeeded',
-          outcome: 'success',
-          user_id: String(user.id),
-          backend: backend.name,
-          detail: { method: 'passkey' },
-        })
-        await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
-        return transport.sendLogin(reply, token, {
-          refreshToken,
-          refreshLifetimeSeconds: refresh?.lifetimeSeconds,
-          refreshPath: prefix,
-        })
+      const passkey = await passkeys.authenticate((request.body as { response: unknown }).response, 'login')
+      known(String(passkey.user_id))
+      const user = await manager.get(passkey.user_id)
+      if (!user?.is_active) throw new BadCredentials()
+      if (requiresVerification && !user.is_verified) throw new UserNotVerified()
+      await manager.beforeLogin(user, { ...hookContext(request, reply), backend: backend.name, method: 'passkey' })
+      let token: string
+      let refreshToken: string | undefined
+      try {
+        refreshToken = await refresh?.issue(user, backend.name)
+        token = await strategy.writeToken(user)
+      } catch (error) {
+        if (error instanceof UserGone) throw new BadCredentials()
+        throw error
       }
+      reply.header('cache-control', 'no-store')
+      // a passkey is a second factor: signing in with one is a recent authentication (step-up)
+      if (ctx.secondFactors?.enabled) await ctx.secondFactors.recordStepUp(user, token)
+      audit(ctx.audit, request, {
+        type: 'login.succeeded',
+        outcome: 'success',
+        user_id: String(user.id),
+        backend: backend.name,
+        detail: { method: 'passkey' },
+      })
+      await manager.onAfterLogin(user, { ...hookContext(request, reply), token })
+      return transport.sendLogin(reply, token, {
+        refreshToken,
+        refreshLifetimeSeconds: refresh?.lifetimeSeconds,
+        refreshPath: prefix,
+      })
     }
   }
 }

@@ -6,7 +6,7 @@ import type { OAuthAccountStore, OAuthIdentity } from '../../core/oauth.js'
 import type { BaseUser } from '../../core/user.js'
 import type { OAuthClient } from '../../oauth/clients.js'
 import { checkFlow, OAUTH_CSRF_COOKIE, type OAuthStateStore, startFlow } from '../../oauth/state.js'
-import { audit } from '../audit.js'
+import { audit, failureCode } from '../audit.js'
 import type { AuthenticationBackend } from '../backend.js'
 import { documented, errors, exampleOf } from '../route-docs.js'
 import { USER_EXAMPLE } from '../schemas.js'
@@ -226,44 +226,69 @@ export function oauthRouter<U extends BaseUser>(
         ),
       },
       handler: async (request, reply) => {
-        const identity = await oauth.callback(request, reply)
-        const ctxHook = hookContext(request, reply)
-        const user = await manager.oauthCallback({
-          oauthName: client.name,
-          identity,
-          accounts,
-          options: {
-            associateByEmail: options.associateByEmail,
-            allowUnverifiedEmail: options.allowUnverifiedEmail,
-            isVerifiedByDefault: options.isVerifiedByDefault,
-            ctx: ctxHook,
-          },
-        })
-        if (!user.is_active) throw new BadCredentials()
-        if (options.requiresVerification && !user.is_verified) throw new UserNotVerified()
-        const loginCtx = { ...ctxHook, backend: backend.name, method: 'oauth' as const, oauthName: client.name }
-        await manager.beforeLogin(user, loginCtx)
-        await ctx.secondFactors?.check(user, loginCtx) // the login pipeline, as after a password
-        const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
-        const token = await strategy.writeToken(user, {
-          ...sessionContextOf(request),
-          refreshSessionId: opened?.sessionId,
-        })
-        audit(ctx.audit, request, {
-          type: 'login.succeeded',
-          outcome: 'success',
-          user_id: String(user.id),
-          backend: backend.name,
-          detail: { method: 'oauth', provider: client.name },
-        })
-        await manager.onAfterLogin(user, { ...ctxHook, token })
-        return transport.sendLogin(reply, token, {
-          refreshToken: opened?.refreshToken,
-          refreshLifetimeSeconds: refresh?.lifetimeSeconds,
-          refreshPath: options.refreshPath ?? `/auth/${backend.name}`,
-        })
+        // a refused social login: `login.failed` with the code, about the user or the provider's address once known
+        const seen: { userId?: string; email?: string | null } = {}
+        try {
+          return await signIn(request, reply, seen)
+        } catch (error) {
+          const reason = failureCode(error)
+          if (reason && reason !== 'LOGIN_2FA_REQUIRED')
+            audit(ctx.audit, request, {
+              type: 'login.failed',
+              outcome: 'failure',
+              reason,
+              backend: backend.name,
+              ...(seen.userId ? { user_id: seen.userId } : { email: seen.email ?? null }),
+              detail: { method: 'oauth', provider: client.name },
+            })
+          throw error
+        }
       },
     })
+    const signIn = async (
+      request: FastifyRequest,
+      reply: FastifyReply,
+      seen: { userId?: string; email?: string | null },
+    ) => {
+      const identity = await oauth.callback(request, reply)
+      seen.email = identity.accountEmail
+      const ctxHook = hookContext(request, reply)
+      const user = await manager.oauthCallback({
+        oauthName: client.name,
+        identity,
+        accounts,
+        options: {
+          associateByEmail: options.associateByEmail,
+          allowUnverifiedEmail: options.allowUnverifiedEmail,
+          isVerifiedByDefault: options.isVerifiedByDefault,
+          ctx: ctxHook,
+        },
+      })
+      seen.userId = String(user.id)
+      if (!user.is_active) throw new BadCredentials()
+      if (options.requiresVerification && !user.is_verified) throw new UserNotVerified()
+      const loginCtx = { ...ctxHook, backend: backend.name, method: 'oauth' as const, oauthName: client.name }
+      await manager.beforeLogin(user, loginCtx)
+      await ctx.secondFactors?.check(user, loginCtx) // the login pipeline, as after a password
+      const opened = await refresh?.open(user, backend.name, sessionContextOf(request))
+      const token = await strategy.writeToken(user, {
+        ...sessionContextOf(request),
+        refreshSessionId: opened?.sessionId,
+      })
+      audit(ctx.audit, request, {
+        type: 'login.succeeded',
+        outcome: 'success',
+        user_id: String(user.id),
+        backend: backend.name,
+        detail: { method: 'oauth', provider: client.name },
+      })
+      await manager.onAfterLogin(user, { ...ctxHook, token })
+      return transport.sendLogin(reply, token, {
+        refreshToken: opened?.refreshToken,
+        refreshLifetimeSeconds: refresh?.lifetimeSeconds,
+        refreshPath: options.refreshPath ?? `/auth/${backend.name}`,
+      })
+    }
   }
 }
 

@@ -54,16 +54,12 @@ export function registerRouter<U extends BaseUser>(
       preHandler: limit.preHandler,
       handler: async (request, reply) => {
         const input = request.body as CreateInput<U>
-        const user = await audited(
-          ctx.audit,
-          request,
-          { type: 'register', email: input.email },
-          () =>
-            ctx.manager.create(writableInput(input, ctx.fields, 'register'), {
-              safe: true,
-              ctx: hookContext(request, reply),
-            }),
-          (created) => ({ type: 'register', outcome: 'success', user_id: String(created.id) }),
+        // a refusal is recorded here; the success by the manager, as for every user it creates
+        const user = await audited(ctx.audit, request, { type: 'register', email: input.email }, () =>
+          ctx.manager.create(writableInput(input, ctx.fields, 'register'), {
+            safe: true,
+            ctx: hookContext(request, reply),
+          }),
         )
         return reply.code(201).send(user)
       },

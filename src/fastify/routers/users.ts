@@ -370,13 +370,8 @@ export function usersRouter<U extends BaseUser>(
       preValidation: [superuser, keepRawBody],
       handler: async (request, reply) => {
         const input = writableInput(request.body as CreateInput<U>, fields, 'admin')
+        // recorded by the manager: `register`, with this superuser as the actor
         const created = await manager.create(input, { safe: false, ctx: hookContext(request, reply) })
-        audit(ctx.audit, request, {
-          type: 'register',
-          outcome: 'success',
-          user_id: String(created.id),
-          actor_id: String(me(request).id),
-        })
         return reply.code(201).send(created)
       },
     })
