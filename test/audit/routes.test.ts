@@ -2,13 +2,15 @@
  * The audit log's read routes in the reference service, on every database: GET /users/me/events (a
  * user's own events, never another's, without the e-mail typed) and GET /audit-events (superusers,
  * filtered), newest first, a cursor at a time; 401/403 before 422; the users routes beside them
- * unchanged. Events are recorded through `app.users.audit` (the routes' own events are another suite's).
+ * unchanged. Events are recorded through `app.users.audit`, after those the routes record themselves
+ * (each user's `register` and `login.succeeded`: asserted here as they are, their fields another suite's).
  * Then the service's wiring: AUDIT_LOG, events flushed on a clean shutdown, retention at start.
  */
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { FastifyInstance } from 'fastify'
 import type { AuthEventInput } from '../../src/index.js'
+import { openDatabase } from '../../src/kysely.js'
 import { client, json, startTestApp, type TestApp } from '../support/app.js'
 import { createTestDatabase, databaseKinds } from '../support/databases.js'
 import { newEmail } from '../support/emails.js'
@@ -25,6 +27,28 @@ async function record(app: FastifyInstance, events: AuthEventInput[]) {
   assert.ok(log, 'the service keeps an audit log')
   for (const event of events) log.record(event)
   await log.flush()
+}
+
+/** The events the routes record when a user registers and signs in with a password (`inject`'s request), newest first. */
+function signedUp(user_id: string) {
+  const request = {
+    outcome: 'success',
+    user_id,
+    actor_id: null,
+    reason: null,
+    ip: '127.0.0.1',
+    user_agent: 'lightMyRequest',
+  }
+  return [
+    { ...request, type: 'login.succeeded', backend: 'jwt', detail: { method: 'password' } },
+    { ...request, type: 'register', backend: null, detail: null },
+  ]
+}
+
+/** An event read back without its `id` and `at`, its `request_id` (Fastify's, `req-…`, or a test's) checked. */
+function withoutRequestId({ request_id, ...rest }: Record<string, unknown>) {
+  assert.match(String(request_id), /^req-[0-9a-z]+$/, `${rest.type}: the request id`)
+  return rest
 }
 
 /** Every item of every page, following `next` from the first page of `url`. */
@@ -112,7 +136,9 @@ for (const kind of databaseKinds()) {
         return rest
       })
       const none = { actor_id: null, reason: null, backend: null, ip: null, user_agent: null, request_id: null }
-      assert.deepEqual(items, [
+      // the events recorded here, after those of the user's own register and sign-in
+      assert.deepEqual(items.slice(3).map(withoutRequestId), signedUp(alice.id))
+      assert.deepEqual(items.slice(0, 3), [
         {
           ...none,
           type: 'user.updated',
@@ -152,11 +178,16 @@ for (const kind of databaseKinds()) {
     test('a user never sees another’s events, whatever it asks', async (t) => {
       if (skipped(t)) return
       const { alice, bob } = people
+      // the route reads neither `user_id` nor `type`: bob's own events, all of them
       const res = await client(app).get(`/users/me/events?user_id=${alice.id}&type=login.failed`, bob.token)
       assert.equal(res.statusCode, 200, res.body)
       assert.deepEqual(
         res.json().items.map((e: { type: string; user_id: string }) => [e.type, e.user_id]),
-        [['logout', bob.id]],
+        [
+          ['logout', bob.id],
+          ['login.succeeded', bob.id],
+          ['register', bob.id],
+        ],
       )
     })
 
@@ -175,20 +206,28 @@ for (const kind of databaseKinds()) {
           request_id: `p${i}`,
         })),
       )
+      // 13 events: the 11 recorded here, then (older) the sign-in's and the register's
       const { items, pages } = await walk(app, '/users/me/events?limit=3', token)
-      assert.equal(pages, 4)
+      assert.equal(pages, 5)
       assert.deepEqual(
-        items.map((e) => e.request_id),
+        items.slice(0, 11).map((e) => e.request_id),
         Array.from({ length: 11 }, (_, i) => `p${10 - i}`),
       )
+      assert.deepEqual(
+        items.slice(11).map(({ id, at, ...rest }) => withoutRequestId(rest)),
+        signedUp(id),
+      )
       // a page that ends exactly at the last event says so
-      const first = (await api.get('/users/me/events?limit=11', token)).json()
-      assert.equal(first.items.length, 11)
+      const first = (await api.get('/users/me/events?limit=13', token)).json()
+      assert.equal(first.items.length, 13)
       assert.equal(first.next, null)
-      const ten = (await api.get('/users/me/events?limit=10', token)).json()
-      assert.equal(ten.next, ten.items[9].id)
+      assert.deepEqual(first.items, items)
+      const twelve = (await api.get('/users/me/events?limit=12', token)).json()
+      assert.equal(twelve.items.length, 12)
+      assert.equal(twelve.next, twelve.items[11].id)
       const default20 = (await api.get('/users/me/events', token)).json()
-      assert.equal(default20.items.length, 11)
+      assert.equal(default20.items.length, 13)
+      assert.equal(default20.next, null)
     })
 
     test('/audit-events: 401 without a user, 403 for a non-superuser, 200 for a superuser', async (t) => {
@@ -233,8 +272,17 @@ for (const kind of databaseKinds()) {
         return res.json().items.map((e: { type: string }) => e.type)
       }
       const spelled = /^\d+$/.test(alice.id) ? alice.id : alice.id.toUpperCase().replace(/-/g, '')
-      assert.deepEqual(await types(`user_id=${spelled}`), ['user.updated', 'login.failed', 'login.succeeded'])
-      assert.deepEqual(await types(`user_id=${alice.id}&type=login.succeeded`), ['login.succeeded'])
+      // the events recorded here, then those of alice's register and sign-in
+      const recorded = ['user.updated', 'login.failed', 'login.succeeded']
+      assert.deepEqual(await types(`user_id=${spelled}`), [...recorded, 'login.succeeded', 'register'])
+      const succeeded = await api.get(`/audit-events?user_id=${alice.id}&type=login.succeeded`, admin)
+      assert.deepEqual(
+        succeeded.json().items.map((e: { ip: string | null; detail: unknown }) => [e.ip, e.detail]),
+        [
+          ['192.0.2.1', null],
+          ['127.0.0.1', { method: 'password' }],
+        ],
+      )
       const old = Date.now() - 400 * DAY
       await record(app, [
         { type: 'password.changed', outcome: 'success', user_id: alice.id, at: new Date(old) },
@@ -254,7 +302,8 @@ for (const kind of databaseKinds()) {
       // bounds past what every database stores (MariaDB's DATETIME: years 1000 to 9999) are no error
       const everything = await types(`user_id=${alice.id}&since=0001-01-01&until=9999-12-31T23:00:00-05:00`)
       assert.deepEqual(everything, await types(`user_id=${alice.id}`))
-      assert.equal(everything.length, 5)
+      // in the order recorded, last first (the pages' cursor is the id): the back-dated two were recorded last
+      assert.deepEqual(everything, ['password.reset', 'password.changed', ...recorded, 'login.succeeded', 'register'])
     })
 
     test('pages of /audit-events walk every event once, newest first', async (t) => {
@@ -444,7 +493,7 @@ describe('the service’s wiring of the audit log (SQLite, PostgreSQL, MariaDB)'
     }
   })
 
-  test('sqlite: AUDIT_LOG=log writes log lines and mounts no read route; off keeps no log', async (t) => {
+  test('sqlite: AUDIT_LOG=log writes log lines and mounts no read route; off writes nothing anywhere', async (t) => {
     const logs: object[] = []
     const service = await startTestApp('sqlite', { ...SUPERUSER_ENV, AUDIT_LOG: 'log', LOG_LEVEL: 'info' }, { logs })
     if (!service) return t.skip('sqlite')
@@ -461,10 +510,36 @@ describe('the service’s wiring of the audit log (SQLite, PostgreSQL, MariaDB)'
     } finally {
       await service.close()
     }
-    const off = (await startTestApp('sqlite', { AUDIT_LOG: 'off' })) as TestApp
+    // off: the log exists (METRICS counts logins from it) but writes no row and no line, and reads nothing
+    const offLogs: object[] = []
+    const off = (await startTestApp(
+      'sqlite',
+      { ...SUPERUSER_ENV, AUDIT_LOG: 'off', LOG_LEVEL: 'info' },
+      { logs: offLogs },
+    )) as TestApp
     try {
-      assert.equal(off.app.users.audit, undefined)
-      assert.throws(() => off.app.users.auditRouter(), TypeError)
+      const log = off.app.users.audit
+      assert.ok(log)
+      const api = client(off.app)
+      const email = newEmail('audit-off')
+      assert.equal((await api.register(email, PASSWORD)).statusCode, 201)
+      const token = await api.token(email, PASSWORD)
+      const admin = await api.token(ADMIN.email, ADMIN.password)
+      await record(off.app, [{ type: 'logout', outcome: 'success', request_id: 'to-nowhere' }])
+      assert.deepEqual(json(await api.get('/audit-events', admin)), [404, { detail: 'Not Found' }])
+      assert.deepEqual(json(await api.get('/users/me/events', token)), [404, { detail: 'Not Found' }])
+      assert.throws(() => off.app.users.auditRouter(), /auditRouter: no `reader`/)
+      assert.deepEqual(
+        offLogs.filter((l) => /^audit: /.test(String((l as { msg?: unknown }).msg)) || 'audit' in l),
+        [],
+      )
+      // the table is there (migrations make it) and empty
+      const database = openDatabase(off.database.url)
+      try {
+        assert.deepEqual(await database.db.selectFrom('auth_event').selectAll().execute(), [])
+      } finally {
+        await database.close()
+      }
     } finally {
       await off.close()
     }
@@ -498,14 +573,24 @@ describe('the service’s wiring of the audit log (SQLite, PostgreSQL, MariaDB)'
       await record(service.app, [{ type: 'login.succeeded', outcome: 'success', user_id: String(id) }])
       const admin = await api.token(ADMIN.email, ADMIN.password)
       const res = await api.get(`/audit-events?user_id=${id}`, admin)
+      // the one recorded here, then the register's (the user has not signed in yet)
       assert.deepEqual(
-        res.json().items.map((e: { user_id: string }) => e.user_id),
-        [String(id)],
+        res.json().items.map((e: { type: string; user_id: string }) => [e.type, e.user_id]),
+        [
+          ['login.succeeded', String(id)],
+          ['register', String(id)],
+        ],
       )
-      const own = await api.get('/users/me/events', await api.token(email, PASSWORD))
+      const token = await api.token(email, PASSWORD)
+      await service.app.users.audit?.flush()
+      const own = await api.get('/users/me/events', token)
       assert.deepEqual(
-        own.json().items.map((e: { type: string }) => e.type),
-        ['login.succeeded'],
+        own.json().items.map((e: { type: string; user_id: string; ip: string | null }) => [e.type, e.user_id, e.ip]),
+        [
+          ['login.succeeded', String(id), '127.0.0.1'],
+          ['login.succeeded', String(id), null],
+          ['register', String(id), '127.0.0.1'],
+        ],
       )
       assert.deepEqual(queryError(await api.get('/audit-events?user_id=abc', admin)), [
         ['query.user_id', 'int_parsing'],
