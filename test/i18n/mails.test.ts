@@ -45,10 +45,18 @@ for (const kind of databaseKinds()) {
         const m = (catalogues[code] as (typeof catalogues)['en']).mail
         const email = newEmail(`mail-${code}`)
         const headers = { 'accept-language': header }
-        const registered = await post(service, '/auth/register', { email, password: PASSWORD, first_name: 'Ada' }, headers)
+        const registered = await post(
+          service,
+          '/auth/register',
+          { email, password: PASSWORD, first_name: 'Ada' },
+          headers,
+        )
         assert.equal(registered.statusCode, 201, registered.body)
         const welcome = await mailTo(email, m.welcome.subject)
-        assert.equal(welcome.text, `${m.greeting.replace('{name}', 'Ada')}\n\n${m.welcome.body}\n\nhttps://accounts.example/\n\n${m.signature}\n`)
+        assert.equal(
+          welcome.text,
+          `${m.greeting.replace('{name}', 'Ada')}\n\n${m.welcome.body}\n\nhttps://accounts.example/\n\n${m.signature}\n`,
+        )
         assert.match(welcome.html, new RegExp(`<html lang="${code}">`))
 
         const verify = await post(service, '/auth/request-verify-token', { email }, headers)
@@ -64,11 +72,14 @@ for (const kind of databaseKinds()) {
       })
     }
 
-    test('the lang cookie (the pages\' choice) beats Accept-Language; the API answers stay the contract\'s', async (t) => {
+    test("the lang cookie (the pages' choice) beats Accept-Language; the API answers stay the contract's", async (t) => {
       if (!service) return t.skip(`${kind} is not reachable`)
       const email = newEmail('cookie')
       const headers = { 'accept-language': 'de', cookie: 'theme=dark; lang=es' }
-      assert.equal((await post(service, '/auth/register', { email, password: PASSWORD, first_name: 'Ada' }, headers)).statusCode, 201)
+      assert.equal(
+        (await post(service, '/auth/register', { email, password: PASSWORD, first_name: 'Ada' }, headers)).statusCode,
+        201,
+      )
       await mailTo(email, '¡Te damos la bienvenida!')
       const taken = await post(service, '/auth/register', { email, password: PASSWORD, first_name: 'Ada' }, headers)
       assert.deepEqual([taken.statusCode, taken.json()], [400, { detail: 'REGISTER_USER_ALREADY_EXISTS' }])
@@ -84,13 +95,29 @@ for (const kind of databaseKinds()) {
     test('no language asked for, or none of ours: DEFAULT_LOCALE (en unless set)', async (t) => {
       if (!service || !german) return t.skip(`${kind} is not reachable`)
       const one = newEmail('default-en')
-      assert.equal((await post(service, '/auth/register', { email: one, password: PASSWORD, first_name: 'Ada' }, { 'accept-language': 'ja' })).statusCode, 201)
+      assert.equal(
+        (
+          await post(
+            service,
+            '/auth/register',
+            { email: one, password: PASSWORD, first_name: 'Ada' },
+            { 'accept-language': 'ja' },
+          )
+        ).statusCode,
+        201,
+      )
       await mailTo(one, 'Welcome!')
       const two = newEmail('default-de')
-      assert.equal((await post(german, '/auth/register', { email: two, password: PASSWORD, first_name: 'Ada' }, {})).statusCode, 201)
+      assert.equal(
+        (await post(german, '/auth/register', { email: two, password: PASSWORD, first_name: 'Ada' }, {})).statusCode,
+        201,
+      )
       const mail = await mailTo(two, 'Willkommen!')
       assert.match(mail.text, /^Hallo Ada,\n\nIhr Konto wurde angelegt\./)
-      assert.equal((await post(german, '/auth/forgot-password', { email: two }, { 'accept-language': 'fr' })).statusCode, 202)
+      assert.equal(
+        (await post(german, '/auth/forgot-password', { email: two }, { 'accept-language': 'fr' })).statusCode,
+        202,
+      )
       await mailTo(two, 'Réinitialisez votre mot de passe')
     })
   })
