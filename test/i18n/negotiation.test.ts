@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import Fastify from 'fastify'
+import { requestLocale } from '../../src/fastify/locale.js'
+import { hookContext } from '../../src/fastify/types.js'
 import { cookieValue, matchLocale, negotiateLocale, parseAcceptLanguage } from '../../src/i18n/negotiate.js'
 import { mailTemplates } from '../../src/mail/templates.js'
 import { hostedPages } from '../../src/pages.js'
@@ -47,6 +49,23 @@ describe('choosing a language', () => {
     assert.equal(cookieValue('a=1; lang=de; b=2', 'lang'), 'de')
     assert.equal(cookieValue('xlang=de', 'lang'), undefined)
     assert.equal(cookieValue('lang=%E0%A4%A', 'lang'), undefined)
+  })
+})
+
+describe("a request's locale, as hooks get it", () => {
+  test("hookContext(request).locale: the choice among the app's languages (FastifyUsers locales), else none", async () => {
+    const app = Fastify()
+    app.decorate('fastifyUsersLocales', ['en', 'it'])
+    app.get('/probe', async (request) => ({
+      hook: hookContext(request).locale ?? null,
+      builtIn: requestLocale(request, ['en', 'de', 'fr', 'es']) ?? null,
+    }))
+    const probe = async (headers: Record<string, string>, url = '/probe') => (await app.inject({ url, headers })).json()
+    assert.deepEqual(await probe({ 'accept-language': 'it-CH, de;q=0.5' }), { hook: 'it', builtIn: 'de' })
+    assert.deepEqual(await probe({ 'accept-language': 'ja' }), { hook: null, builtIn: null })
+    assert.deepEqual(await probe({ 'accept-language': 'it', cookie: 'lang=en' }), { hook: 'en', builtIn: 'en' })
+    assert.deepEqual(await probe({ cookie: 'lang=fr' }, '/probe?lang=it'), { hook: 'it', builtIn: 'fr' })
+    await app.close()
   })
 })
 
