@@ -136,12 +136,11 @@ describe("pages in the browser's language", { skip: skipWithoutChromium() }, () 
     const probe = await service.test.app.inject({ method: 'GET', url: '/users/me/events?limit=10' })
     if (probe.statusCode !== 404) return t.skip('the events route exists here: the next test shows the section')
     const { context, page, problems } = await openPage(browser, service.baseUrl, undefined, 'de-DE')
+    const answered = page.waitForResponse((response) => response.url().includes('/users/me/events?limit=10'))
     await signInAs(page, email)
+    assert.equal((await answered).status(), 404)
     await page.getByRole('heading', { name: 'Wo Sie angemeldet sind' }).waitFor()
-    await page.locator('[data-section="activity"]').waitFor({ state: 'attached' })
-    // the fetch has answered once the sessions list is filled in (they load one after the other)
-    await page.locator('.fu-session').first().waitFor()
-    await page.waitForTimeout(200)
+    await page.waitForTimeout(100)
     assert.equal(await page.locator('[data-section="activity"]').isHidden(), true)
     assert.equal(await page.locator('#fu-activity-title').textContent(), 'Letzte Aktivitäten')
     assert.deepEqual(problems, [])
@@ -158,38 +157,64 @@ describe("pages in the browser's language", { skip: skipWithoutChromium() }, () 
       method: 'POST',
       url: '/auth/register',
       payload: { email: address, password: PASSWORD, first_name: 'Ada' },
-      headers: {
-        'user-agent':
-          'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36',
-      },
     })
     assert.equal(registered.statusCode, 201)
-    for (let i = 0; i < 11; i++) {
-      const failed = await service.test.app.inject({
-        method: 'POST',
-        url: '/auth/jwt/login',
-        payload: `username=${encodeURIComponent(address)}&password=wrong-${i}`,
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    // the events as the audit log records them, a day ago, a minute apart (whatever the routes add is newer)
+    const audit = service.test.app.users.audit
+    assert.ok(audit, 'the service keeps an audit log')
+    const user_id = String(registered.json().id)
+    const start = Date.now() - 24 * 3600 * 1000
+    const at = (minute: number) => new Date(start + minute * 60_000)
+    const linux = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36'
+    audit.record({ type: 'register', outcome: 'success', user_id, at: at(0), ip: '203.0.113.7', user_agent: linux })
+    for (let i = 1; i <= 11; i++) {
+      audit.record({
+        type: 'login.failed',
+        outcome: 'failure',
+        user_id,
+        at: at(i),
+        reason: 'LOGIN_BAD_CREDENTIALS',
+        ip: '198.51.100.9',
       })
-      assert.equal(failed.statusCode, 400)
     }
-    await service.test.app.users.audit?.flush()
+    audit.record({
+      type: 'login.succeeded',
+      outcome: 'success',
+      user_id,
+      at: at(12),
+      ip: '203.0.113.7',
+      user_agent: linux,
+    })
+    await audit.flush()
     const { context, page, problems } = await openPage(browser, service.baseUrl, undefined, 'de-DE')
     await signInAs(page, address)
-    await service.test.app.users.audit?.flush()
-    await page.reload()
     const section = page.locator('[data-section="activity"]')
     await section.getByRole('heading', { name: 'Letzte Aktivitäten' }).waitFor()
     const items = section.locator('.fu-event')
     await items.first().waitFor()
     assert.equal(await items.count(), 10)
-    const first = await text(items.first())
-    assert.match(first, /^Angemeldet/)
-    const failed = section.locator('.fu-event[data-outcome="failure"]').first()
-    assert.match(await text(failed), /^Anmeldeversuch · Fehlgeschlagen/)
-    await section.getByRole('button', { name: 'Mehr anzeigen' }).click()
-    await page.waitForFunction(() => document.querySelectorAll('.fu-event').length > 10)
-    assert.match(await text(section.locator('.fu-event').last()), /^Konto angelegt.*Chrome \(Linux\)/s)
+    assert.match(await text(items.first()), /^Angemeldet/)
+    const failed = section.locator('.fu-event[data-event-type="login.failed"]').first()
+    assert.match(
+      await text(failed),
+      /^Anmeldeversuch · Fehlgeschlagen.* · von 198\.51\.100\.9 · unbekannter Browser oder unbekannte App$/s,
+    )
+    const more = section.getByRole('button', { name: 'Mehr anzeigen' })
+    while (await more.isVisible()) {
+      const shown = await items.count()
+      await more.click()
+      await page.waitForFunction((n) => document.querySelectorAll('.fu-event').length > n, shown)
+      await page.waitForFunction(
+        () => !(document.querySelector('[data-action="events-more"]') as HTMLButtonElement).disabled,
+      )
+    }
+    const oldest = await text(items.last())
+    assert.match(oldest, /^Konto angelegt/)
+    // the time in German (Intl.DateTimeFormat of the page's language), the address, a short user agent
+    const when = new Intl.DateTimeFormat('de', { dateStyle: 'medium', timeStyle: 'short' }).format(at(0))
+    assert.ok(oldest.endsWith(`${when} · von 203.0.113.7 · Chrome (Linux)`), oldest)
+    assert.equal(await section.locator('.fu-event-failed').count(), 11)
+    await screenshot(page, 'account-activity-de')
     assert.deepEqual(problems, [])
     await context.close()
   })

@@ -814,7 +814,6 @@
                 if (ended.status === 204 || ended.status === 404) announceStatus(S.account.sessionEnded)
                 else announceError(describe(ended).message)
                 await loadSessions()
-                await recentActivity()
               })
               entry.append(end)
             }
@@ -824,6 +823,7 @@
         $('[data-slot="sessions-empty"]').hidden = result.body.some((item) => !item.current)
       }
       await loadSessions()
+      await recentActivity()
 
       $('[data-action="sign-out"]').addEventListener('click', async () => {
         // The page keeps no refresh token: its family (the session listed as this browser's) is ended by id.
