@@ -124,3 +124,58 @@ describe('languages of an app', () => {
     assert.match(mail.text, /^Hallo Ada,\n\nIhr Konto wurde angelegt\./)
   })
 })
+
+test('every mail, in every language: its subject, greeting, body and notes from that catalogue, placeholders filled', () => {
+  const mails = mailTemplates()
+  const user = { email: 'ada@example.com', first_name: 'Ada' }
+  const url = 'https://x.test'
+  for (const code of BUILT_IN_LOCALES) {
+    const m = (catalogues[code] as typeof en).mail
+    const all = [
+      [mails.welcome(user, url, code), m.welcome.subject, m.welcome.body],
+      [mails.verify(user, 't', url, code), m.verify.subject, m.verify.body],
+      [mails.resetPassword(user, 't', url, code), m.reset.subject, m.reset.body],
+      [mails.passwordChanged(user, url, code), m.passwordChanged.subject, m.passwordChanged.body],
+      [
+        mails.emailChanged(user, 'new@example.com', url, code),
+        m.emailChanged.subject,
+        m.emailChanged.body.replace('{email}', 'new@example.com'),
+      ],
+      [
+        mails.emailChange(user, 'new@example.com', 't', url, code),
+        m.emailChange.subject,
+        m.emailChange.body.replace('{email}', 'new@example.com'),
+      ],
+      [mails.accountDeleted(user, url, code), m.accountDeleted.subject, m.accountDeleted.body],
+      [
+        mails.secondFactorChanged(user, { method: 'totp', change: 'added', by: 'user' }, url, code),
+        m.secondFactorAdded.subject,
+        m.secondFactorAdded.body.replace('{method}', m.methods.totp),
+      ],
+      [
+        mails.secondFactorChanged(user, { method: 'passkey', change: 'removed', by: 'user' }, url, code),
+        m.secondFactorRemoved.subject,
+        m.secondFactorRemoved.body.replace('{method}', m.methods.passkey),
+      ],
+      [
+        mails.passkeyAdded(user, 'Laptop', url, code),
+        m.passkeyAdded.subject,
+        m.passkeyAdded.body.replace('{name}', 'Laptop'),
+      ],
+      [
+        mails.passkeysRemoved(user, ['A', 'B'], url, code),
+        m.passkeysRemoved.subject,
+        m.passkeysRemoved.body.replace('{names}', '"A", "B"'),
+      ],
+    ] as const
+    for (const [mail, subject, body] of all) {
+      assert.equal(mail.subject, subject, `${code}: ${subject}`)
+      const parts = mail.text.split('\n\n')
+      assert.equal(parts[0], m.greeting.replace('{name}', 'Ada'))
+      assert.equal(parts[1], body)
+      assert.equal(parts.at(-1), `${m.signature}\n`)
+      assert.doesNotMatch(mail.text, /\{\w+\}/, `${code}: a placeholder left in "${subject}"`)
+      assert.match(mail.html, new RegExp(`^<!doctype html>\\n<html lang="${code}">`))
+    }
+  }
+})
