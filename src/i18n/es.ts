@@ -109,7 +109,7 @@ const pages: Messages['pages'] = {
       'El correo electrónico, el nombre de usuario o la contraseña no son correctos. Revísalos e inténtalo de nuevo.',
     submit: 'Iniciar sesión',
     forgot: '¿Has olvidado tu contraseña?',
-    noAccount: '¿Eres nuevo?',
+    noAccount: '¿Es tu primera vez aquí?',
     signUpLink: 'Crear una cuenta',
     notices: {
       'password-reset': 'Tu contraseña se ha cambiado. Inicia sesión con la nueva.',

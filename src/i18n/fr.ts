@@ -113,7 +113,7 @@ const pages: Messages['pages'] = {
       'L’adresse e-mail, le nom d’utilisateur ou le mot de passe est incorrect. Vérifiez-les et réessayez.',
     submit: 'Se connecter',
     forgot: 'Mot de passe oublié ?',
-    noAccount: 'Nouveau ici ?',
+    noAccount: 'Première visite ?',
     signUpLink: 'Créer un compte',
     notices: {
       'password-reset': 'Votre mot de passe a été modifié. Connectez-vous avec votre nouveau mot de passe.',
