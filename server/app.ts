@@ -7,12 +7,16 @@ import {
   fastapiCompat,
   type HookContext,
   healthRoutes,
+  logAuditSink,
+  multiAuditSink,
   registerOpenApi,
+  startAuditRetention,
   TotpFactor,
   UserAlreadyExists,
   UserManager,
 } from 'fastify-users'
 import {
+  createKyselyAuditSink,
   createKyselyPasskeyStore,
   createKyselySecondFactorStores,
   createKyselyTotpStore,
@@ -214,6 +218,19 @@ export async function buildApp(
           }),
       },
     })
+  // The audit log (AUDIT_LOG): the auth_event table, pruned past AUDIT_RETENTION_DAYS, and/or log lines.
+  // Each worker (WEB_CONCURRENCY) writes its own events and prunes too: concurrent prunes are harmless.
+  const auditStore =
+    config.auditLog === 'database' || config.auditLog === 'both' ? createKyselyAuditSink(database) : undefined
+  const auditSinks = [
+    auditStore,
+    (config.auditLog === 'log' || config.auditLog === 'both') && logAuditSink(app.log),
+    options.auditSink,
+  ].filter((sink): sink is AuditSink => !!sink)
+  if (auditStore) {
+    const stopRetention = startAuditRetention(auditStore, { days: config.auditRetentionDays, logger: app.log })
+    app.addHook('onClose', stopRetention)
+  }
   const users = new FastifyUsers<User>({
     manager,
     passkeys,
@@ -222,7 +239,9 @@ export async function buildApp(
     oauthAccounts: oauthAccountStore(database),
     oauthStates: oauthStateStore(database, redis),
     rateLimit: createRateLimiter(config, { redis, database }, app),
-    ...(options.auditSink && { audit: options.auditSink }),
+    ...(auditSinks.length > 0 && {
+      audit: auditSinks.length === 1 ? (auditSinks[0] as AuditSink) : multiAuditSink(...auditSinks),
+    }),
     // TWO_FACTOR: TOTP and recovery codes, /login/2fa on every backend, step-up (a user without a factor: unchanged)
     ...(config.twoFactor && {
       secondFactor: {
@@ -282,6 +301,8 @@ export async function buildApp(
   await app.register(users.verifyRouter(), { prefix: '/auth' })
   if (config.emailChange === 'confirm') await app.register(users.emailChangeRouter(), { prefix: '/auth' })
   await app.register(users.usersRouter({ requiresVerification, selfDelete: config.selfDelete }), { prefix: '/users' })
+  // GET /users/me/events and GET /audit-events, where events are stored
+  if (auditStore) await app.register(users.auditRouter({ reader: auditStore, requiresVerification }))
   if (config.twoFactor) {
     await app.register(users.secondFactorRouter(), { prefix: '/auth' })
     await app.register(users.secondFactorAdminRouter(), { prefix: '/users' })

@@ -116,6 +116,21 @@ export interface Config {
   twoFactor: TwoFactorConfig | undefined
   /** WebAuthn passkeys (PASSKEYS, off by default): relying party and origin from PUBLIC_URL. */
   passkeys: PasskeysConfig | undefined
+  /** Where security events go (AUDIT_LOG): the `auth_event` table, log lines, both, or nowhere. */
+  auditLog: AuditLogMode
+  /** Days events are kept in the table (AUDIT_RETENTION_DAYS); 0 keeps them forever. */
+  auditRetentionDays: number
+}
+
+export const AUDIT_LOG_MODES = ['database', 'log', 'both', 'off'] as const
+export type AuditLogMode = (typeof AUDIT_LOG_MODES)[number]
+
+/** AUDIT_LOG: database (default), log, both or off. */
+function auditLogMode(raw: string | undefined, problems: string[]): AuditLogMode {
+  const mode = raw?.toLowerCase() ?? 'database'
+  if ((AUDIT_LOG_MODES as readonly string[]).includes(mode)) return mode as AuditLogMode
+  problems.push(`AUDIT_LOG must be one of ${AUDIT_LOG_MODES.join(', ')} (got "${raw}")`)
+  return 'database'
 }
 
 export interface TwoFactorConfig {
@@ -457,6 +472,7 @@ const OWN_TABLES = [
   'oauth_state',
   'rate_limit',
   'session_info',
+  'auth_event',
   'kysely_migration',
   'kysely_migration_lock',
 ]
@@ -735,6 +751,8 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     jwtHmacAlgorithm: jwtHmacAlgorithm(read('JWT_ALGORITHM'), read('JWT_PRIVATE_KEY_FILE') !== undefined, problems),
     pages: bool('PAGES', true),
     selfDelete: bool('SELF_DELETE', false),
+    auditLog: auditLogMode(read('AUDIT_LOG'), problems),
+    auditRetentionDays: int('AUDIT_RETENTION_DAYS', 90, 0, 36_500),
     smtpUrl: url('SMTP_URL', undefined, ['smtp', 'smtps']),
     mailFrom: read('MAIL_FROM') ?? 'fastify-users <no-reply@example.com>',
     defaultLocale,

@@ -25,6 +25,7 @@ export {
   multiAuditSink,
   type StoredAuthEvent,
 } from './core/audit.js'
+export { type AuditRetentionOptions, startAuditRetention } from './core/audit-retention.js'
 export { EMAIL_CHANGE_AUDIENCE, EMAIL_CHANGE_MODES, type EmailChangeMode } from './core/email-change.js'
 export * from './core/errors.js'
 export type {
@@ -131,6 +132,7 @@ export {
   type RateLimits,
   type RateWindow,
 } from './fastify/rate-limit.js'
+export type { AuditRouterOptions } from './fastify/routers/audit.js'
 export { DELETE_USER_INVALID_PASSWORD, type SelfDeleteOptions } from './fastify/routers/delete-me.js'
 export { EmailString, nullable, type UserSchemas } from './fastify/schemas.js'
 export { type FactorChange, type SecondFactorOptions, SecondFactors } from './fastify/second-factor.js'

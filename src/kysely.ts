@@ -7,6 +7,7 @@
 export { createKyselyPasskeyStore } from './factors/passkeys/store.js'
 export { createKyselyTotpStore } from './factors/totp/store.js'
 export { createKyselyAccessTokenStore } from './stores/kysely/access-token-store.js'
+export { createKyselyAuditSink, type KyselyAuditSinkOptions } from './stores/kysely/audit-store.js'
 export {
   type Capabilities,
   type Database,

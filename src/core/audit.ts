@@ -222,9 +222,14 @@ export function functionAuditSink(write: (events: readonly AuthEvent[]) => void 
   }
 }
 
-/** Several sinks at once (the database and the log, say); pruning reaches those that prune. */
-export function multiAuditSink(...sinks: AuditSink[]): AuditSink {
+/**
+ * Several sinks at once (the database and the log, say); pruning reaches those that prune, and it
+ * lists (for the read routes) through the first that can.
+ */
+export function multiAuditSink(...sinks: AuditSink[]): AuditSink & Partial<AuditReader> {
+  const reader = sinks.find((s): s is AuditSink & AuditReader => typeof (s as Partial<AuditReader>).list === 'function')
   return {
+    ...(reader && { list: (query: AuditQuery) => reader.list(query) }),
     async write(events) {
       const results = await Promise.allSettled(sinks.map((s) => s.write(events)))
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')

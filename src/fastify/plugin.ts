@@ -5,7 +5,7 @@ import type {
   preValidationAsyncHookHandler,
 } from 'fastify'
 import fp from 'fastify-plugin'
-import { AuditLog, type AuditSink } from '../core/audit.js'
+import { AuditLog, type AuditReader, type AuditSink } from '../core/audit.js'
 import type { UserManager } from '../core/manager.js'
 import { dropUnvouchedLinks, type OAuthAccountStore } from '../core/oauth.js'
 import type { LoginCheck } from '../core/second-factor.js'
@@ -25,6 +25,7 @@ import type { AuthenticationBackend } from './backend.js'
 import { type CurrentUserOptions, currentUserHook } from './current-user.js'
 import { type ReadOAuthAccountsOptions, readOAuthAccountsHook, withOAuthAccounts } from './oauth-accounts-read.js'
 import { AuthRateLimiter, type RateLimitOptions } from './rate-limit.js'
+import { type AuditRouterOptions, auditRouter } from './routers/audit.js'
 import { type AuthRouterOptions, authRouter } from './routers/auth.js'
 import type { RouterContext } from './routers/context.js'
 import { emailChangeRouter } from './routers/email-change.js'
@@ -268,6 +269,19 @@ export class FastifyUsers<U extends BaseUser> {
 
   usersRouter(options?: UsersRouterOptions): FastifyPluginAsync {
     return usersRouter(this.context, options)
+  }
+
+  /**
+   * Past fastapi-users: GET /users/me/events (the signed-in user's own events) and GET /audit-events
+   * (superusers), read from `options.reader` or the audit log's sink when it can list
+   * (createKyselyAuditSink); mount it at the root.
+   */
+  auditRouter(options: AuditRouterOptions = {}): FastifyPluginAsync {
+    const sink = this.audit?.sink as (AuditSink & Partial<AuditReader>) | undefined
+    const reader = options.reader ?? (typeof sink?.list === 'function' ? (sink as AuditReader) : undefined)
+    if (!reader)
+      throw new TypeError('auditRouter: no `reader`, and the `audit` sink cannot list (use createKyselyAuditSink)')
+    return auditRouter(this.context, reader, options)
   }
 
   /** Past fastapi-users: the signed-in user's passkeys (register, list, rename, delete); mount it at /auth. */

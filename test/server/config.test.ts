@@ -191,3 +191,23 @@ test('PASSKEYS: off by default; the relying party from PUBLIC_URL, https or loca
     )
   }
 })
+
+test('AUDIT_LOG: database by default, log, both or off; AUDIT_RETENTION_DAYS 90 by default, 0 keeps all', () => {
+  assert.deepEqual([loadConfig({}).auditLog, loadConfig({}).auditRetentionDays], ['database', 90])
+  for (const mode of ['database', 'log', 'both', 'off', 'LOG']) {
+    assert.equal(loadConfig({ AUDIT_LOG: mode }).auditLog, mode.toLowerCase())
+  }
+  assert.equal(loadConfig({ AUDIT_RETENTION_DAYS: '0' }).auditRetentionDays, 0)
+  assert.throws(
+    () => loadConfig({ AUDIT_LOG: 'table', AUDIT_RETENTION_DAYS: '-1' }),
+    (error: ConfigError) =>
+      error instanceof ConfigError &&
+      error.problems.includes('AUDIT_LOG must be one of database, log, both, off (got "table")') &&
+      error.problems.some((p) => p.startsWith('AUDIT_RETENTION_DAYS must be a whole number from 0 to 36500')),
+  )
+  assert.throws(
+    () => loadConfig({ USER_TABLE: 'auth_event' }),
+    (error: ConfigError) =>
+      error instanceof ConfigError && /one of fastify-users' own tables/.test(error.problems[0] ?? ''),
+  )
+})

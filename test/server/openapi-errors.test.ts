@@ -312,6 +312,14 @@ describe('every documented error is answered, and every error answered is docume
       await api.get('/users/me/sessions', unverified.jwt)
       await api.delete(`/users/me/sessions/${unknownId}`, verified.jwt)
 
+      // the audit log's read routes: the user's own events, every event for superusers
+      for (const url of ['/users/me/events', '/audit-events']) {
+        await api.get(url)
+        await api.get(url, unverified.jwt)
+        await api.get(`${url}?limit=0`, url === '/audit-events' ? admin.jwt : verified.jwt)
+      }
+      await api.get('/audit-events', verified.jwt)
+
       const other = `/users/${verified.user.id}`
       await api.get(other)
       await api.get(other, verified.jwt)
@@ -619,6 +627,8 @@ describe('every documented error is answered, and every error answered is docume
       await api.get('/users/me', user.jwt)
       await api.patch('/users/me', {}, user.jwt)
       await api.get('/users/me/sessions', user.jwt)
+      await api.get('/users/me/events', user.jwt)
+      await api.get('/audit-events', user.jwt)
       await api.delete('/users/me/sessions', user.jwt)
       await api.delete('/users/me/sessions/some-id', user.jwt)
       await api.get(id, user.jwt)
@@ -662,7 +672,7 @@ describe('every documented error is answered, and every error answered is docume
         await api.post(`/auth/${backend}/login/passkey`, { response: assertion })
       }
       await api.delete(`${id}/passkeys`, user.jwt)
-      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 44)
+      assert.equal([...documentedErrors(doc, notOAuth)].filter((k) => k.includes(' 503 ')).length, 46)
       assert.deepEqual(
         undriven(doc, api, (status) => status === '503'),
         [],

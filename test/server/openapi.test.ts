@@ -38,6 +38,7 @@ describe('the OpenAPI document client generators depend on', () => {
         .map(({ op }) => op.operationId)
         .sort(),
       [
+        'audit_events_audit_events_get',
         'auth_2fa_disable_auth_2fa_disable_post',
         'auth_2fa_recovery_codes_auth_2fa_recovery_codes_post',
         'auth_2fa_status_auth_2fa_get',
@@ -58,6 +59,7 @@ describe('the OpenAPI document client generators depend on', () => {
         'users_current_user_users_me_get',
         'users_delete_user_2fa_users__id__2fa_delete',
         'users_delete_user_users__id__delete',
+        'users_events_users_me_events_get',
         'users_list_users_users_get',
         'users_patch_current_user_users_me_patch',
         'users_patch_user_users__id__patch',
@@ -72,10 +74,11 @@ describe('the OpenAPI document client generators depend on', () => {
     )
   })
 
-  test('tags auth and users; every backend’s scheme on protected operations only', () => {
+  test('tags auth and users (and audit); every backend’s scheme on protected operations only', () => {
     for (const { path, op } of operations()) {
-      assert.deepEqual(op.tags, [path.startsWith('/users') ? 'users' : 'auth'], path)
-      const isProtected = path.startsWith('/users') || path.endsWith('/logout') || path.startsWith('/auth/2fa')
+      const audit = path === '/audit-events' // the audit log, for superusers (past fastapi-users)
+      assert.deepEqual(op.tags, [path.startsWith('/users') ? 'users' : audit ? 'audit' : 'auth'], path)
+      const isProtected = path.startsWith('/users') || path.endsWith('/logout') || path.startsWith('/auth/2fa') || audit
       assert.deepEqual(
         op.security,
         isProtected ? [{ OAuth2PasswordBearer: [] }, { APIKeyCookie: [] }] : undefined,

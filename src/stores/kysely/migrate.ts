@@ -15,6 +15,7 @@ import { sessionInfoTable } from './migrations/0008-session-info.js'
 import { secondFactorTables } from './migrations/0009-second-factor.js'
 import { passkeyTables } from './migrations/0010-passkeys.js'
 import { loginIdentityTable } from './migrations/0011-login-identity.js'
+import { auditEventTable } from './migrations/0012-audit-events.js'
 
 export interface MigrateOptions {
   /** The app's custom user fields: a missing column is added for each. */
@@ -67,6 +68,7 @@ export function builtInMigrations(database: Database): Record<string, Migration>
     '0009-second-factor': secondFactorTables(caps, database),
     '0010-passkeys': passkeyTables(caps, database),
     '0011-login-identity': loginIdentityTable(caps, database),
+    '0012-audit-events': auditEventTable(caps),
   }
 }
 

@@ -18,6 +18,8 @@ const OURS = [
   'step_up',
   'passkey',
   'passkey_challenge',
+  'login_identity',
+  'auth_event',
 ]
 
 /** A table under another name that is shaped like one of fastapi-users' (an app's own `__tablename__`). */

@@ -76,6 +76,7 @@ export function plannedChanges(inspection: Inspection, { state, userTable, linke
       `create the table login_identity (field, identity_key, user_id ${idColumnType(inspection)}): the keys of the ` +
         'login identifiers besides the e-mail (a username), empty until the app names some',
     ],
+    '0012-audit-events': () => ['create the table auth_event (the audit log; user_id as text, no foreign key)'],
   }
   for (const name of state.pending) {
     const step = steps[name]
