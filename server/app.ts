@@ -1,5 +1,4 @@
 import cluster from 'node:cluster'
-import { availableParallelism } from 'node:os'
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify'
 import {
   type AuditSink,
@@ -26,21 +25,7 @@ import {
   openDatabase,
   pingDatabase,
 } from 'fastify-users/kysely'
-import {
-  accountDeletedMail,
-  backgroundMailer,
-  emailChangedMail,
-  emailChangeMail,
-  logDelivery,
-  passkeyAddedMail,
-  passkeysRemovedMail,
-  passwordChangedMail,
-  resetPasswordMail,
-  secondFactorChangedMail,
-  smtpDelivery,
-  verifyMail,
-  welcomeMail,
-} from 'fastify-users/mail'
+import { backgroundMailer, logDelivery, mailTemplates, smtpDelivery } from 'fastify-users/mail'
 import { clusterWorkerScrape, metricsPlugin } from 'fastify-users/metrics'
 import { hostedPages, redactTokenQuery } from 'fastify-users/pages'
 import { Passkeys } from 'fastify-users/passkeys'
@@ -145,6 +130,8 @@ export async function buildApp(
   const mailer = backgroundMailer(delivery, app.log)
   app.addHook('onClose', () => mailer.close())
   app.decorate('mailer', mailer)
+  // Mails speak the language of the request that caused them (a hook's ctx.locale), else DEFAULT_LOCALE.
+  const mails = mailTemplates({ defaultLocale: config.defaultLocale })
 
   // A hook's log line carries its request's id (reqId) when a request caused it.
   const logOf = (ctx: HookContext) => ctx.request?.log ?? app.log
@@ -163,7 +150,7 @@ export async function buildApp(
     hooks: {
       onAfterRegister: (user, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'user has registered')
-        mailer.enqueue({ to: user.email, ...welcomeMail(user, config.publicUrl) })
+        mailer.enqueue({ to: user.email, ...mails.welcome(user, config.publicUrl, ctx.locale) })
       },
       onAfterLogin: (user, ctx) => {
         const { first_name, role } = jwtClaims(ctx.token)
@@ -171,33 +158,37 @@ export async function buildApp(
       },
       onAfterForgotPassword: (user, token, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'user has forgot their password')
-        mailer.enqueue({ to: user.email, ...resetPasswordMail(user, token, config.publicUrl) })
+        mailer.enqueue({ to: user.email, ...mails.resetPassword(user, token, config.publicUrl, ctx.locale) })
       },
       // The owner hears of a credential change: a new password, or the address moved (told at the old one).
       onAfterUpdate: (user, changes, ctx) => {
-        if (changes.password) mailer.enqueue({ to: user.email, ...passwordChangedMail(user, config.publicUrl) })
+        if (changes.password)
+          mailer.enqueue({ to: user.email, ...mails.passwordChanged(user, config.publicUrl, ctx.locale) })
         if (ctx.previousEmail) {
           logOf(ctx).info({ userId: user.id }, 'e-mail address changed: the old address is told')
-          mailer.enqueue({ to: ctx.previousEmail, ...emailChangedMail(user, user.email, config.publicUrl) })
+          mailer.enqueue({
+            to: ctx.previousEmail,
+            ...mails.emailChanged(user, user.email, config.publicUrl, ctx.locale),
+          })
         }
       },
       onAfterResetPassword: (user, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'user has reset their password')
-        mailer.enqueue({ to: user.email, ...passwordChangedMail(user, config.publicUrl) })
+        mailer.enqueue({ to: user.email, ...mails.passwordChanged(user, config.publicUrl, ctx.locale) })
       },
       // EMAIL_CHANGE=confirm: the link goes to the new address; the old one is told once it is confirmed (above).
       onAfterRequestEmailChange: (user, newEmail, token, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'e-mail change requested: a link goes to the new address')
-        mailer.enqueue({ to: newEmail, ...emailChangeMail(user, newEmail, token, config.publicUrl) })
+        mailer.enqueue({ to: newEmail, ...mails.emailChange(user, newEmail, token, config.publicUrl, ctx.locale) })
       },
       // The owner hears that the account is gone (its own DELETE /users/me, or a superuser's).
       onAfterDelete: (user, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'user deleted')
-        mailer.enqueue({ to: user.email, ...accountDeletedMail(user, config.publicUrl) })
+        mailer.enqueue({ to: user.email, ...mails.accountDeleted(user, config.publicUrl, ctx.locale) })
       },
       onAfterRequestVerify: (user, token, ctx) => {
         logOf(ctx).info({ userId: user.id }, 'verification requested')
-        mailer.enqueue({ to: user.email, ...verifyMail(user, token, config.publicUrl) })
+        mailer.enqueue({ to: user.email, ...mails.verify(user, token, config.publicUrl, ctx.locale) })
       },
     },
   })
@@ -212,15 +203,16 @@ export async function buildApp(
       store: createKyselyPasskeyStore(database),
       ...config.passkeys,
       hooks: {
-        onPasskeyAdded: (user, passkey) =>
-          mailer.enqueue({ to: user.email, ...passkeyAddedMail(user, passkey.name, config.publicUrl) }),
-        onPasskeysRemoved: (user, removed) =>
+        onPasskeyAdded: (user, passkey, ctx) =>
+          mailer.enqueue({ to: user.email, ...mails.passkeyAdded(user, passkey.name, config.publicUrl, ctx.locale) }),
+        onPasskeysRemoved: (user, removed, ctx) =>
           mailer.enqueue({
             to: user.email,
-            ...passkeysRemovedMail(
+            ...mails.passkeysRemoved(
               user,
               removed.map((p) => p.name),
               config.publicUrl,
+              ctx.locale,
             ),
           }),
       },
@@ -269,7 +261,7 @@ export async function buildApp(
         clock: options.clock,
         onFactorChange: (user, change, ctx) => {
           logOf(ctx).info({ userId: user.id, ...change }, 'second factor changed')
-          mailer.enqueue({ to: user.email, ...secondFactorChangedMail(user, change, config.publicUrl) })
+          mailer.enqueue({ to: user.email, ...mails.secondFactorChanged(user, change, config.publicUrl, ctx.locale) })
         },
       },
     }),
@@ -361,6 +353,7 @@ export async function buildApp(
       confirmEmailChange: config.emailChange === 'confirm',
       accountDeletion: config.selfDelete,
       passkeys: !!passkeys,
+      defaultLocale: config.defaultLocale,
     })
   }
 

@@ -5,6 +5,7 @@ import {
   type Argon2Params,
   ASYMMETRIC_ALGORITHMS,
   type AsymmetricAlgorithm,
+  BUILT_IN_LOCALES,
   DEFAULT_BCRYPT_ROUNDS,
   EMAIL_CHANGE_MODES,
   type EmailChangeMode,
@@ -61,6 +62,8 @@ export interface Config {
   selfDelete: boolean
   smtpUrl: string | undefined
   mailFrom: string
+  /** The language of pages and mails when a request asks for none of ours, and of mails no request caused (DEFAULT_LOCALE). */
+  defaultLocale: string
   publicUrl: string
   firstSuperuser: { email: string; password: string } | undefined
   logLevel: string
@@ -734,6 +737,10 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     problems.push('FIRST_SUPERUSER_EMAIL and FIRST_SUPERUSER_PASSWORD go together')
   }
 
+  const defaultLocale = (read('DEFAULT_LOCALE') ?? 'en').toLowerCase()
+  if (!(BUILT_IN_LOCALES as readonly string[]).includes(defaultLocale))
+    problems.push(`DEFAULT_LOCALE must be one of ${BUILT_IN_LOCALES.join(', ')}`)
+
   const logLevel = read('LOG_LEVEL') ?? 'info'
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}`)
 
@@ -777,6 +784,7 @@ export function loadConfig(env: Env, terminal: { stdoutIsTTY?: boolean } = {}): 
     auditRetentionDays: int('AUDIT_RETENTION_DAYS', 90, 0, 36_500),
     smtpUrl: url('SMTP_URL', undefined, ['smtp', 'smtps']),
     mailFrom: read('MAIL_FROM') ?? 'fastify-users <no-reply@example.com>',
+    defaultLocale,
     publicUrl: (publicUrl ?? '').replace(/\/+$/, ''),
     firstSuperuser: email && password ? { email, password } : undefined,
     logLevel,

@@ -120,6 +120,7 @@ export { type ConfirmIdentity, passwordConfirmation } from './fastify/confirm-id
 export type { CurrentUserOptions } from './fastify/current-user.js'
 export { HttpError } from './fastify/errors.js'
 export { type HealthRoutesOptions, healthRoutes } from './fastify/health.js'
+export { requestLocale } from './fastify/locale.js'
 export type { ReadOAuthAccountsOptions } from './fastify/oauth-accounts-read.js'
 export { type OpenApiOptions, registerOpenApi } from './fastify/openapi.js'
 export { FastifyUsers, type FastifyUsersOptions } from './fastify/plugin.js'
@@ -140,6 +141,14 @@ export { DELETE_USER_INVALID_PASSWORD, type SelfDeleteOptions } from './fastify/
 export { EmailString, nullable, type UserSchemas } from './fastify/schemas.js'
 export { type FactorChange, type SecondFactorOptions, SecondFactors } from './fastify/second-factor.js'
 export type { CurrentToken, Register, RegisteredUser } from './fastify/types.js'
+export { BUILT_IN_LOCALES, type Messages } from './i18n/catalogue.js'
+export {
+  LOCALE_COOKIE,
+  type LocaleSources,
+  matchLocale,
+  negotiateLocale,
+  parseAcceptLanguage,
+} from './i18n/negotiate.js'
 export type { AccessTokenRow, AccessTokenStore } from './stores/kysely/access-token-store.js'
 export type { RefreshTokenRow, RefreshTokenStore } from './stores/kysely/refresh-token-store.js'
 export { DatabaseStrategy, type DatabaseStrategyOptions } from './strategies/database.js'

@@ -7,6 +7,12 @@ import type { BaseUser } from './user.js'
 export interface HookContext {
   ip?: string
   userAgent?: string
+  /**
+   * The language the request asked for, among the app's (FastifyUsers' `locales`): its explicit
+   * choice (`?lang=`, the `lang` cookie) first, then Accept-Language. Absent when it named none of
+   * them, and where no request caused the operation (a CLI): mails then use their default language.
+   */
+  locale?: string
   /** Where a failing after-hook is reported (the request's logger, with its id); default the manager's. */
   logger?: { error(obj: object, msg?: string): void }
 }

@@ -18,6 +18,7 @@ import {
   passkeysRouter,
 } from '../factors/passkeys/routes.js'
 import { passkeySecondFactor } from '../factors/passkeys/second-factor.js'
+import { BUILT_IN_LOCALES } from '../i18n/catalogue.js'
 import type { OAuthClient } from '../oauth/clients.js'
 import type { OAuthStateStore } from '../oauth/state.js'
 import { auditManagerEvent, audit as recordAudit } from './audit.js'
@@ -87,6 +88,12 @@ export interface FastifyUsersOptions<U extends BaseUser> {
    * AuditLog of your own; call `users.audit.close()` on shutdown to flush it. Off when absent.
    */
   audit?: AuditLog | AuditSink
+  /**
+   * The languages your mails speak: each hook's context gets the request's choice among them as
+   * `locale` (an explicit `?lang=` or `lang` cookie, then Accept-Language). Default: the built-in
+   * `en`, `de`, `fr`, `es`; add the codes of languages you gave `mailTemplates({ locales })`.
+   */
+  locales?: readonly string[]
 }
 
 /**
@@ -103,6 +110,8 @@ export class FastifyUsers<U extends BaseUser> {
   readonly passkeys: Passkeys | undefined
   /** The audit log, when `audit` was given. */
   readonly audit: AuditLog | undefined
+  /** The languages hooks are told about (`locales`). */
+  readonly locales: readonly string[]
   private readonly context: RouterContext<U>
   private readonly readOAuthAccounts: ReadOAuthAccountsOptions | undefined
 
@@ -121,6 +130,7 @@ export class FastifyUsers<U extends BaseUser> {
     this.schemas = this.readOAuthAccounts ? withOAuthAccounts(schemas, this.readOAuthAccounts) : schemas
     const { rateLimit } = options
     this.passkeys = options.passkeys
+    this.locales = options.locales ?? BUILT_IN_LOCALES
     const { audit } = options
     this.audit =
       audit instanceof AuditLog || !audit ? audit : new AuditLog({ sink: audit, logger: this.manager.logger })
@@ -216,6 +226,7 @@ export class FastifyUsers<U extends BaseUser> {
       async (app) => {
         if (!app.hasRequestDecorator('currentUser')) app.decorateRequest('currentUser', null)
         if (!app.hasRequestDecorator('currentToken')) app.decorateRequest('currentToken', undefined)
+        if (!app.hasDecorator('fastifyUsersLocales')) app.decorate('fastifyUsersLocales', this.locales)
         const { readOAuthAccounts, context } = this
         if (readOAuthAccounts && context.oauthAccounts)
           app.addHook('onRoute', readOAuthAccountsHook(this.schemas, context.oauthAccounts, readOAuthAccounts))

@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { BaseUser } from '../core/user.js'
+import { requestLocale } from './locale.js'
 
 /**
  * The app's user type, declared once by the app:
@@ -46,5 +47,12 @@ declare module '../core/hooks.js' {
 }
 
 export function hookContext(request: FastifyRequest, reply?: FastifyReply) {
-  return { ip: request.ip, userAgent: request.headers['user-agent'], logger: request.log, request, reply }
+  return {
+    ip: request.ip,
+    userAgent: request.headers['user-agent'],
+    locale: requestLocale(request),
+    logger: request.log,
+    request,
+    reply,
+  }
 }

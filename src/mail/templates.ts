@@ -1,3 +1,6 @@
+import { type DeepPartial, format, languageTable, type Messages } from '../i18n/catalogue.js'
+import { en } from '../i18n/en.js'
+
 export interface MailContent {
   subject: string
   text: string
@@ -9,153 +12,158 @@ export interface MailUser {
   first_name?: string | null
 }
 
-// All user-facing wording of the mails lives here so it can be translated in one place; the
-// hosted pages' texts (src/pages/strings.ts) take their titles from it.
-export const strings = {
-  greeting: (name: string) => `Hello ${name},`,
-  signature: 'See you soon!',
-  ignore: 'If you did not request this, you can safely ignore this e-mail.',
-  expires: 'This link expires in one hour.',
-  welcome: {
-    subject: 'Welcome!',
-    body: 'Your account has been created.',
-    action: 'Open the application',
-  },
-  verify: {
-    subject: 'Verify your e-mail address',
-    body: 'Please confirm your e-mail address by opening the link below.',
-    action: 'Verify my e-mail address',
-  },
-  reset: {
-    subject: 'Reset your password',
-    body: 'We received a request to reset your password. Choose a new one by opening the link below.',
-    action: 'Reset my password',
-  },
-  passwordChanged: {
-    subject: 'Your password was changed',
-    body: 'The password of your account has just been changed, and every session signed in with the old one has been ended.',
-    action: 'Open the application',
-  },
-  emailChanged: {
-    subject: 'Your e-mail address was changed',
-    body: (newEmail: string) => `The e-mail address of your account has just been changed to ${newEmail}.`,
-    action: 'Open the application',
-  },
-  notYou: 'If you did not do this, reset your password at once, or contact us.',
-  emailChange: {
-    subject: 'Confirm your new e-mail address',
-    body: (newEmail: string) =>
-      `You asked to use ${newEmail} as the e-mail address of your account. Confirm it by opening the link below; until then your account keeps its current address.`,
-    action: 'Confirm my new e-mail address',
-  },
-  accountDeleted: {
-    subject: 'Your account was deleted',
-    body: 'Your account and everything linked to it have just been deleted, and every session of it has been ended. You are welcome to create a new account at any time.',
-    action: 'Open the application',
-    notYou: 'If you did not do this, contact us at once.',
-  },
-  secondFactorAdded: {
-    subject: 'Two-step verification was turned on',
-    body: (method: string) => `A second factor (${method}) was just added to your account: signing in now asks for it.`,
-    action: 'Open the application',
-  },
-  secondFactorRemoved: {
-    subject: 'Two-step verification was turned off',
-    body: (method: string, byAdmin: boolean) =>
-      `A second factor (${method}) was just removed from your account${byAdmin ? ' by an administrator' : ''}.`,
-    action: 'Open the application',
-  },
-  passkeyAdded: {
-    subject: 'A passkey was added to your account',
-    body: (name: string) => `A passkey named "${name}" has just been added to your account: it can sign you in.`,
-    action: 'Review your passkeys',
-  },
-  passkeysRemoved: {
-    subject: 'A passkey was removed from your account',
-    body: (names: string) => `These passkeys were removed from your account and sign you in no more: ${names}.`,
-    action: 'Review your passkeys',
-  },
+/** Every text of the mails, in one language (a catalogue's `mail` part, e.g. `src/i18n/en.ts`). */
+export type MailStrings = Messages['mail']
+
+export interface MailTemplatesOptions {
+  /**
+   * Texts by language code: a partial rewording laid over a built-in language (`de: { welcome: { subject: 'Hallo!' } }`),
+   * or a complete new language (`it: {...every key of the English mail catalogue}`): one missing a text is a TypeError.
+   */
+  locales?: Record<string, DeepPartial<MailStrings>>
+  /** The language of mails whose request asked for none we speak (and of mails no request caused). Default `en`. */
+  defaultLocale?: string
 }
 
-export function welcomeMail(user: MailUser, publicUrl: string): MailContent {
-  return build(user, strings.welcome, joinUrl(publicUrl, '/'), [])
-}
+/** The English texts of the mails. The hosted pages take the titles of the pages a mail link opens from them. */
+export const strings: MailStrings = en.mail
 
-export function verifyMail(user: MailUser, token: string, publicUrl: string): MailContent {
-  const link = joinUrl(publicUrl, `/verify?token=${encodeURIComponent(token)}`)
-  return build(user, strings.verify, link, [strings.expires, strings.ignore])
-}
-
-export function resetPasswordMail(user: MailUser, token: string, publicUrl: string): MailContent {
-  const link = joinUrl(publicUrl, `/reset-password?token=${encodeURIComponent(token)}`)
-  return build(user, strings.reset, link, [strings.expires, strings.ignore])
-}
-
-/** To the user, after a password change or reset. */
-export function passwordChangedMail(user: MailUser, publicUrl: string): MailContent {
-  return build(user, strings.passwordChanged, joinUrl(publicUrl, '/'), [strings.notYou])
-}
-
-/** To the address the user had, after an e-mail change: the owner hears of it even if the account was taken. */
-export function emailChangedMail(user: MailUser, newEmail: string, publicUrl: string): MailContent {
-  const words = { ...strings.emailChanged, body: strings.emailChanged.body(newEmail) }
-  return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
+/** A second-factor change, as `onFactorChange` reports it. */
+export interface SecondFactorChange {
+  method: string
+  change: 'added' | 'removed'
+  by: 'user' | 'admin'
 }
 
 /**
- * To the new address a user asked for (EMAIL_CHANGE=confirm): the link to /confirm-email-change. Greets
- * by first name, else by the new address: whoever holds that mailbox does not learn the old one.
+ * The mails, in each language: every function takes the language last (a hook's `ctx.locale`); an
+ * unknown or absent one gives `defaultLocale`.
  */
-export function emailChangeMail(user: MailUser, newEmail: string, token: string, publicUrl: string): MailContent {
-  const link = joinUrl(publicUrl, `/confirm-email-change?token=${encodeURIComponent(token)}`)
-  const words = { ...strings.emailChange, body: strings.emailChange.body(newEmail) }
-  return build({ email: newEmail, first_name: user.first_name }, words, link, [strings.expires, strings.ignore])
-}
-
-/** To the address of an account just deleted (by its owner or a superuser): the last mail it gets from us. */
-export function accountDeletedMail(user: MailUser, publicUrl: string): MailContent {
-  return build(user, strings.accountDeleted, joinUrl(publicUrl, '/'), [strings.accountDeleted.notYou])
-}
-
-/** To the user, when a second factor is added to or removed from the account. */
-export function secondFactorChangedMail(
-  user: MailUser,
-  change: { method: string; change: 'added' | 'removed'; by: 'user' | 'admin' },
-  publicUrl: string,
-): MailContent {
-  const method = change.method === 'totp' ? 'authenticator app' : change.method
-  const words =
-    change.change === 'added'
-      ? { ...strings.secondFactorAdded, body: strings.secondFactorAdded.body(method) }
-      : { ...strings.secondFactorRemoved, body: strings.secondFactorRemoved.body(method, change.by === 'admin') }
-  return build(user, words, joinUrl(publicUrl, '/'), [strings.notYou])
-}
-
-/** To the user, after a passkey is added to the account. */
-export function passkeyAddedMail(user: MailUser, passkeyName: string, publicUrl: string): MailContent {
-  const words = { ...strings.passkeyAdded, body: strings.passkeyAdded.body(passkeyName) }
-  return build(user, words, joinUrl(publicUrl, '/account'), [strings.notYou])
-}
-
-/** To the user, after passkeys are removed (by the user, or by a superuser). */
-export function passkeysRemovedMail(user: MailUser, passkeyNames: string[], publicUrl: string): MailContent {
-  const words = {
-    ...strings.passkeysRemoved,
-    body: strings.passkeysRemoved.body(passkeyNames.map((n) => `"${n}"`).join(', ')),
+export function mailTemplates(options: MailTemplatesOptions = {}) {
+  const table = languageTable((m) => m.mail, options.locales, 'mailTemplates')
+  const defaultLocale = (options.defaultLocale ?? 'en').toLowerCase()
+  if (!table.has(defaultLocale))
+    throw new TypeError(
+      `mailTemplates: defaultLocale "${options.defaultLocale}" is not one of ${[...table.keys()].join(', ')}`,
+    )
+  const words = (locale: string | undefined) => {
+    const code = locale?.toLowerCase()
+    return code && table.has(code)
+      ? { code, s: table.get(code) as MailStrings }
+      : { code: defaultLocale, s: table.get(defaultLocale) as MailStrings }
   }
-  return build(user, words, joinUrl(publicUrl, '/account'), [strings.notYou])
+  return {
+    /** The language codes these templates speak. */
+    locales: [...table.keys()],
+    defaultLocale,
+
+    welcome(user: MailUser, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      return build(code, s, user, s.welcome, joinUrl(publicUrl, '/'), [])
+    },
+
+    verify(user: MailUser, token: string, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      const link = joinUrl(publicUrl, `/verify?token=${encodeURIComponent(token)}`)
+      return build(code, s, user, s.verify, link, [s.expires, s.ignore])
+    },
+
+    resetPassword(user: MailUser, token: string, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      const link = joinUrl(publicUrl, `/reset-password?token=${encodeURIComponent(token)}`)
+      return build(code, s, user, s.reset, link, [s.expires, s.ignore])
+    },
+
+    /** To the user, after a password change or reset. */
+    passwordChanged(user: MailUser, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      return build(code, s, user, s.passwordChanged, joinUrl(publicUrl, '/'), [s.notYou])
+    },
+
+    /** To the address the user had, after an e-mail change: the owner hears of it even if the account was taken. */
+    emailChanged(user: MailUser, newEmail: string, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      const texts = { ...s.emailChanged, body: format(s.emailChanged.body, { email: newEmail }) }
+      return build(code, s, user, texts, joinUrl(publicUrl, '/'), [s.notYou])
+    },
+
+    /**
+     * To the new address a user asked for (EMAIL_CHANGE=confirm): the link to /confirm-email-change. Greets
+     * by first name, else by the new address: whoever holds that mailbox does not learn the old one.
+     */
+    emailChange(user: MailUser, newEmail: string, token: string, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      const link = joinUrl(publicUrl, `/confirm-email-change?token=${encodeURIComponent(token)}`)
+      const texts = { ...s.emailChange, body: format(s.emailChange.body, { email: newEmail }) }
+      const to = { email: newEmail, first_name: user.first_name }
+      return build(code, s, to, texts, link, [s.expires, s.ignore])
+    },
+
+    /** To the address of an account just deleted (by its owner or a superuser): the last mail it gets from us. */
+    accountDeleted(user: MailUser, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      return build(code, s, user, s.accountDeleted, joinUrl(publicUrl, '/'), [s.accountDeleted.notYou])
+    },
+
+    /** To the user, when a second factor is added to or removed from the account. */
+    secondFactorChanged(user: MailUser, change: SecondFactorChange, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      const method = (s.methods as Record<string, string>)[change.method] ?? change.method
+      const texts =
+        change.change === 'added'
+          ? { ...s.secondFactorAdded, body: format(s.secondFactorAdded.body, { method }) }
+          : {
+              ...s.secondFactorRemoved,
+              body: format(change.by === 'admin' ? s.secondFactorRemoved.bodyByAdmin : s.secondFactorRemoved.body, {
+                method,
+              }),
+            }
+      return build(code, s, user, texts, joinUrl(publicUrl, '/'), [s.notYou])
+    },
+
+    /** To the user, after a passkey is added to the account. */
+    passkeyAdded(user: MailUser, passkeyName: string, publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      const texts = { ...s.passkeyAdded, body: format(s.passkeyAdded.body, { name: passkeyName }) }
+      return build(code, s, user, texts, joinUrl(publicUrl, '/account'), [s.notYou])
+    },
+
+    /** To the user, after passkeys are removed (by the user, or by a superuser). */
+    passkeysRemoved(user: MailUser, passkeyNames: string[], publicUrl: string, locale?: string): MailContent {
+      const { code, s } = words(locale)
+      const names = passkeyNames.map((n) => `"${n}"`).join(', ')
+      const texts = { ...s.passkeysRemoved, body: format(s.passkeysRemoved.body, { names }) }
+      return build(code, s, user, texts, joinUrl(publicUrl, '/account'), [s.notYou])
+    },
+  }
 }
+
+export type MailTemplates = ReturnType<typeof mailTemplates>
+
+const builtIn = mailTemplates()
+export const welcomeMail = builtIn.welcome
+export const verifyMail = builtIn.verify
+export const resetPasswordMail = builtIn.resetPassword
+export const passwordChangedMail = builtIn.passwordChanged
+export const emailChangedMail = builtIn.emailChanged
+export const emailChangeMail = builtIn.emailChange
+export const accountDeletedMail = builtIn.accountDeleted
+export const secondFactorChangedMail = builtIn.secondFactorChanged
+export const passkeyAddedMail = builtIn.passkeyAdded
+export const passkeysRemovedMail = builtIn.passkeysRemoved
 
 function build(
+  lang: string,
+  s: MailStrings,
   user: MailUser,
   words: { subject: string; body: string; action: string },
   link: string,
   notes: string[],
 ): MailContent {
-  const greeting = strings.greeting(user.first_name || user.email)
-  const text = `${[greeting, words.body, link, ...notes, strings.signature].join('\n\n')}\n`
+  const greeting = format(s.greeting, { name: user.first_name || user.email })
+  const text = `${[greeting, words.body, link, ...notes, s.signature].join('\n\n')}\n`
   const html = `<!doctype html>
-<html lang="en">
+<html lang="${escapeHtml(lang)}">
 <head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${escapeHtml(words.subject)}</title></head>
 <body style="margin:0;padding:24px;font-family:Arial,Helvetica,sans-serif;font-size:16px;line-height:1.5;color:#1f2933;background:#ffffff">
 <main style="max-width:560px;margin:0 auto">
@@ -164,7 +172,7 @@ function build(
 <p><a href="${escapeHtml(link)}" style="display:inline-block;padding:10px 18px;background:#1d4ed8;color:#ffffff;text-decoration:none;border-radius:4px">${escapeHtml(words.action)}</a></p>
 <p style="font-size:14px;color:#52606d">${escapeHtml(link)}</p>
 ${notes.map((n) => `<p style="font-size:14px;color:#52606d">${escapeHtml(n)}</p>`).join('\n')}
-<p>${escapeHtml(strings.signature)}</p>
+<p>${escapeHtml(s.signature)}</p>
 </main>
 </body>
 </html>

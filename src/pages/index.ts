@@ -9,7 +9,10 @@
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { FastifyPluginAsync, FastifyReply } from 'fastify'
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
+import { requestLocale } from '../fastify/locale.js'
+import { languageTable, mergeDeep } from '../i18n/catalogue.js'
+import { LOCALE_COOKIE, matchLocale } from '../i18n/negotiate.js'
 import {
   jsonForHtml,
   type PageField,
@@ -24,7 +27,7 @@ import {
   renderSignUp,
   renderVerify,
 } from './render.js'
-import { mergeStrings, type PageStrings, type PageStringsOverride, pageStrings, usernameWording } from './strings.js'
+import { mergeStrings, type PageStrings, type PageStringsOverride, usernameWording } from './strings.js'
 
 export type { PageField, PagePaths, PasswordRule } from './render.js'
 export { type PageStrings, type PageStringsOverride, pageStrings } from './strings.js'
@@ -44,6 +47,11 @@ export interface PagesApi {
   confirmEmailChange: string
   /** The user's sessions (GET, and DELETE `<sessions>/<id>`): the list on /account. */
   sessions: string
+  /**
+   * The user's recent events (the audit log's `GET /users/me/events`): "Recent activity" on /account,
+   * hidden where it answers 404 (no audit store).
+   */
+  events: string
   /** The second step of the Bearer login (`<login>/2fa`). Default: `login` + `/2fa`. */
   login2fa?: string
   /** The second-factor routes' prefix (GET /auth/2fa, /auth/2fa/totp/…). Default `/auth/2fa`. */
@@ -61,8 +69,17 @@ export interface HostedPagesOptions {
   accountFields?: string[]
   /** The rules of your `validatePassword`, shown with their reasons beside every new-password field. */
   passwordRules?: PasswordRule[]
-  /** A translation or rewording of any subset of `pageStrings`. */
+  /** A rewording of any subset of the English texts (`pageStrings`); `locales.en` does the same. */
   strings?: PageStringsOverride
+  /**
+   * Texts by language code: a rewording of a built-in language (`de: { signIn: { title: 'Einloggen' } }`),
+   * or a complete new language (`it: {...every key of pageStrings}`): one missing a text is a TypeError
+   * listing them. The pages speak the request's choice among all of them (`?lang=`, which the language
+   * selector sets and a `lang` cookie keeps, then Accept-Language), else `defaultLocale`.
+   */
+  locales?: Record<string, PageStringsOverride>
+  /** The language of requests that ask for none we speak. Default `en`. */
+  defaultLocale?: string
   /** Same-origin stylesheets loaded after ours, to theme the pages (override the `--fu-*` variables). */
   stylesheets?: string[]
   /** Where the stylesheet and script are served. Default `/_pages`. */
@@ -126,6 +143,7 @@ const DEFAULT_API: PagesApi = {
   me: '/users/me',
   confirmEmailChange: '/auth/confirm-email-change',
   sessions: '/users/me/sessions',
+  events: '/users/me/events',
 }
 
 /** The pages' Content-Security-Policy: our own script and stylesheet only, no framing, forms post to us only. */
@@ -140,7 +158,11 @@ const PAGE_HEADERS = {
   'x-frame-options': 'DENY',
   'cross-origin-opener-policy': 'same-origin',
   'cache-control': 'no-store',
+  vary: 'Accept-Language, Cookie',
 }
+
+/** The language selector's choice, kept for a year. */
+const localeCookie = (code: string) => `${LOCALE_COOKIE}=${code}; Path=/; Max-Age=31536000; SameSite=Lax`
 
 const asset = (name: string, type: string) => {
   const body = readFileSync(new URL(`./assets/${name}`, import.meta.url))
@@ -165,9 +187,15 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
   }
   const assetsPath = (options.assetsPath ?? '/_pages').replace(/\/+$/, '')
   const assetUrl = (name: keyof typeof ASSETS) => `${prefix}${assetsPath}/${name}?v=${ASSETS[name].etag.slice(1, 9)}`
-  // with usernames, the sign-in failure names them too (an app's own wording still wins)
-  const base = options.signInWithUsername ? mergeStrings(pageStrings, usernameWording(pageStrings)) : pageStrings
-  const strings: PageStrings = mergeStrings(base, options.strings)
+  const locales = { ...options.locales, en: mergeDeep(options.locales?.en ?? {}, options.strings ?? {}) }
+  const table = languageTable((m) => m.pages, locales, 'hostedPages')
+  const defaultLocale = (options.defaultLocale ?? 'en').toLowerCase()
+  if (!table.has(defaultLocale))
+    throw new TypeError(
+      `hostedPages: defaultLocale "${options.defaultLocale}" is not one of ${[...table.keys()].join(', ')}`,
+    )
+  const available = [...table.keys()]
+  const languages = available.map((code) => ({ code, name: (table.get(code) as PageStrings).languageName }))
   const signUpFields = options.signUpFields ?? []
   const api = { ...DEFAULT_API, ...options.api }
   const twoFactor = options.twoFactor ?? false
@@ -187,9 +215,9 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
       }
     : undefined
 
-  const ctx: RenderContext = {
+  const clientApi = twoFactor ? { ...api, qr: qrPath } : api
+  const common = {
     appName: options.appName ?? 'Account',
-    strings,
     paths,
     assets: { css: assetUrl('pages.css'), js: assetUrl('pages.js') },
     stylesheets: options.stylesheets ?? [],
@@ -199,49 +227,68 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
     accountFields: options.accountFields ?? signUpFields.map((f) => f.name),
     accountDeletion: options.accountDeletion ?? false,
     twoFactor,
+    languages,
     ...(passkeys && { passkeys: { js: assetUrl('passkeys.js') } }),
-    clientConfig: jsonForHtml({
-      api: twoFactor ? { ...api, qr: qrPath } : api,
-      ...(passkeys && { passkeys }),
-      paths,
+  }
+
+  /** Every page in one language, rendered once: a page carries no per-request data. */
+  const renderLanguage = (locale: string) => {
+    const translated = table.get(locale) as PageStrings
+    // with usernames, the sign-in failure names them too (an app's own wording still wins)
+    const strings = options.signInWithUsername ? mergeStrings(translated, usernameWording(translated)) : translated
+    const ctx: RenderContext = {
+      ...common,
+      locale,
       strings,
-      storageKey: options.storageKey ?? 'fastify-users.access_token',
-      requestVerificationOnSignUp: options.requestVerificationOnSignUp ?? true,
-      signUpFields: signUpFields.map((f) => ({
-        name: f.name,
-        required: !!f.required,
-        whenBlank: f.whenBlank ?? 'omit',
-      })),
-    }),
+      clientConfig: jsonForHtml({
+        api: clientApi,
+        ...(passkeys && { passkeys }),
+        paths,
+        strings,
+        storageKey: options.storageKey ?? 'fastify-users.access_token',
+        requestVerificationOnSignUp: options.requestVerificationOnSignUp ?? true,
+        signUpFields: signUpFields.map((f) => ({
+          name: f.name,
+          required: !!f.required,
+          whenBlank: f.whenBlank ?? 'omit',
+        })),
+      }),
+    }
+    const signIn = new Map<string | undefined, string>([[undefined, renderSignIn(ctx, undefined)]])
+    for (const notice of Object.keys(strings.signIn.notices)) signIn.set(notice, renderSignIn(ctx, notice))
+    return {
+      signIn,
+      signUp: renderSignUp(ctx),
+      forgotPassword: renderForgotPassword(ctx),
+      resetPassword: renderResetPassword(ctx),
+      verify: renderVerify(ctx),
+      account: renderAccount(ctx),
+      confirmEmailChange: options.confirmEmailChange ? renderConfirmEmailChange(ctx) : '',
+    }
   }
+  const rendered = new Map(available.map((code) => [code, renderLanguage(code)]))
 
-  // Rendered once: a page carries no per-request data.
-  const pages = {
-    signUp: renderSignUp(ctx),
-    forgotPassword: renderForgotPassword(ctx),
-    resetPassword: renderResetPassword(ctx),
-    verify: renderVerify(ctx),
-    account: renderAccount(ctx),
-  }
-  const signIn = new Map<string | undefined, string>([[undefined, renderSignIn(ctx, undefined)]])
-  for (const notice of Object.keys(strings.signIn.notices)) signIn.set(notice, renderSignIn(ctx, notice))
-
-  const send = (reply: FastifyReply, html: string) => reply.headers(PAGE_HEADERS).send(html)
+  type Rendered = ReturnType<typeof renderLanguage>
   const route = { schema: { hide: true } }
+  /** The page in the request's language; a `?lang=` choice among ours is kept in the `lang` cookie. */
+  const page = (path: string, pick: (pages: Rendered, request: FastifyRequest) => string) =>
+    instance.get(path, route, async (request, reply) => {
+      const locale = requestLocale(request, available) ?? defaultLocale
+      const chosen = (request.query as { lang?: unknown }).lang
+      if (typeof chosen === 'string' && matchLocale(chosen, available)) reply.header('set-cookie', localeCookie(locale))
+      return reply.headers(PAGE_HEADERS).send(pick(rendered.get(locale) as Rendered, request))
+    })
 
-  instance.get('/sign-in', route, async (request, reply) => {
+  page('/sign-in', (pages, request) => {
     const { notice } = request.query as { notice?: string }
-    return send(reply, signIn.get(notice) ?? (signIn.get(undefined) as string))
+    return pages.signIn.get(notice) ?? (pages.signIn.get(undefined) as string)
   })
-  instance.get('/sign-up', route, async (_request, reply) => send(reply, pages.signUp))
-  instance.get('/forgot-password', route, async (_request, reply) => send(reply, pages.forgotPassword))
-  instance.get('/reset-password', route, async (_request, reply) => send(reply, pages.resetPassword))
-  instance.get('/verify', route, async (_request, reply) => send(reply, pages.verify))
-  instance.get('/account', route, async (_request, reply) => send(reply, pages.account))
-  if (options.confirmEmailChange) {
-    const confirmEmailChange = renderConfirmEmailChange(ctx)
-    instance.get('/confirm-email-change', route, async (_request, reply) => send(reply, confirmEmailChange))
-  }
+  page('/sign-up', (pages) => pages.signUp)
+  page('/forgot-password', (pages) => pages.forgotPassword)
+  page('/reset-password', (pages) => pages.resetPassword)
+  page('/verify', (pages) => pages.verify)
+  page('/account', (pages) => pages.account)
+  if (options.confirmEmailChange) page('/confirm-email-change', (pages) => pages.confirmEmailChange)
   if (options.redirectRoot) {
     instance.get(prefix ? '' : '/', route, async (_request, reply) => reply.redirect(paths.account, 302))
   }

@@ -37,7 +37,11 @@ export interface PagePaths {
 
 export interface RenderContext {
   appName: string
+  /** The language of this rendering (a code of `languages`). */
+  locale: string
   strings: PageStrings
+  /** The languages of the selector in the footer (none shown with one language). */
+  languages: { code: string; name: string }[]
   paths: PagePaths
   assets: { css: string; js: string }
   stylesheets: string[]
@@ -88,9 +92,20 @@ ${ctx.passkeys ? `<script src="${h(ctx.passkeys.js)}" defer></script>\n` : ''}</
 <div class="fu-notice" id="fu-status" role="status"></div>
 ${body}
 </main>
+${languageSelector(ctx)}
 </body>
 </html>
 `
+}
+
+/** Links that switch the page's language (`?lang=`, kept in a cookie); pages.js keeps the rest of the query. */
+function languageSelector(ctx: RenderContext): string {
+  if (ctx.languages.length < 2) return ''
+  const items = ctx.languages.map(({ code, name }) => {
+    const current = code === ctx.locale ? ' aria-current="true"' : ''
+    return `<li><a href="?lang=${h(encodeURIComponent(code))}" hreflang="${h(code)}" lang="${h(code)}" data-lang="${h(code)}"${current}>${h(name)}</a></li>`
+  })
+  return `<footer class="fu-footer"><nav class="fu-languages" aria-label="${h(ctx.strings.common.language)}"><ul>${items.join('')}</ul></nav></footer>`
 }
 
 function input(
@@ -322,6 +337,7 @@ ${submit(a.changeSubmit)}
 <ul class="fu-sessions" data-slot="sessions"></ul>
 <p data-slot="sessions-empty" hidden>${h(a.sessionsEmpty)}</p>
 </section>`,
+    activitySection(ctx),
     ...(ctx.twoFactor ? [twoFactorSection(ctx)] : []),
     ...(ctx.passkeys ? [passkeysSection(ctx)] : []),
     `<section aria-labelledby="fu-sign-out-title">
@@ -336,6 +352,18 @@ ${submit(a.changeSubmit)}
 ${sections.join('\n')}
 </div>`
   return layout(ctx, 'account', a.title, body)
+}
+
+/** "Recent activity": hidden until the user's events load (and for good where the route answers 404). */
+function activitySection(ctx: RenderContext): string {
+  const t = ctx.strings.activity
+  return `<section aria-labelledby="fu-activity-title" data-section="activity" hidden>
+<h2 id="fu-activity-title">${h(t.heading)}</h2>
+<p>${h(t.intro)}</p>
+<ul class="fu-events" data-slot="events"></ul>
+<p data-slot="events-empty" hidden>${h(t.empty)}</p>
+<p><button type="button" class="fu-button fu-button--secondary" data-action="events-more" hidden>${h(t.showMore)}</button></p>
+</section>`
 }
 
 /** The page an e-mail change mail links to (`/confirm-email-change?token=…`): it confirms at once. */

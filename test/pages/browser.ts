@@ -74,8 +74,10 @@ export async function openPage(
   browser: Browser,
   baseUrl: string,
   viewport = { width: 1024, height: 800 },
+  /** The browser's language (its Accept-Language and navigator.language), e.g. `de-DE`. Default Chromium's. */
+  locale?: string,
 ): Promise<{ context: BrowserContext; page: Page; problems: string[] }> {
-  const context = await browser.newContext({ viewport, baseURL: baseUrl })
+  const context = await browser.newContext({ viewport, baseURL: baseUrl, ...(locale && { locale }) })
   const page = await context.newPage()
   const problems: string[] = []
   page.on('request', (request) => {

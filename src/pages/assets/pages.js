@@ -11,6 +11,16 @@
 
   const $ = (selector, root = document) => root.querySelector(selector)
   const $$ = (selector, root = document) => Array.from(root.querySelectorAll(selector))
+  /** A date and time in the page's language (the browser's own format if the code is not one Intl knows). */
+  const dateTime = (() => {
+    let formatter
+    try {
+      formatter = new Intl.DateTimeFormat(S.lang, { dateStyle: 'medium', timeStyle: 'short' })
+    } catch {
+      formatter = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' })
+    }
+    return (iso) => formatter.format(new Date(iso))
+  })()
   const format = (template, values) =>
     template.replace(/\{(\w+)\}/g, (whole, name) => (values[name] === undefined ? whole : String(values[name])))
 
@@ -297,6 +307,14 @@
 
   // ---- every page ----
 
+  // The language links keep the rest of the address (`next`, `notice`): only `lang` changes.
+  for (const link of $$('a[data-lang]')) {
+    const query = new URLSearchParams(location.search)
+    query.delete('token')
+    query.set('lang', link.dataset.lang)
+    link.search = `?${query}`
+  }
+
   for (const button of $$('[data-toggle-password]')) {
     button.hidden = false
     button.addEventListener('click', () => {
@@ -379,7 +397,7 @@
         const svg = new DOMParser().parseFromString(await qr.text(), 'image/svg+xml').documentElement
         if (svg.nodeName === 'svg') {
           svg.setAttribute('role', 'img')
-          svg.setAttribute('aria-label', 'QR code')
+          svg.setAttribute('aria-label', S.twoFactor.qrCode)
           holder.append(document.importNode(svg, true))
         }
       }
@@ -444,6 +462,86 @@
     })
 
     await refresh()
+  }
+
+  // ---- recent activity (the audit log's GET /users/me/events) ----
+
+  /** "Chrome (Linux)" from a User-Agent; the start of it when no browser is recognised. */
+  function shortAgent(agent) {
+    if (!agent) return null
+    const browsers = [
+      ['Edge', /Edg\//],
+      ['Opera', /OPR\//],
+      ['Firefox', /Firefox\//],
+      ['Chrome', /Chrom(e|ium)\//],
+      ['Safari', /Safari\//],
+    ]
+    const systems = [
+      ['Android', /Android/],
+      ['iOS', /iPhone|iPad|iPod/],
+      ['Windows', /Windows/],
+      ['macOS', /Mac OS X|Macintosh/],
+      ['ChromeOS', /CrOS/],
+      ['Linux', /Linux/],
+    ]
+    const browser = browsers.find(([, pattern]) => pattern.test(agent))?.[0]
+    const system = systems.find(([, pattern]) => pattern.test(agent))?.[0]
+    if (browser) return system ? `${browser} (${system})` : browser
+    return agent.length > 40 ? `${agent.slice(0, 40)}…` : agent
+  }
+
+  /** The user's last events, ten at a time; the section stays hidden where the route is absent (404). */
+  async function recentActivity() {
+    const section = $('[data-section="activity"]')
+    if (!section || !config.api.events) return
+    const A = S.activity
+    const list = $('[data-slot="events"]', section)
+    const more = $('[data-action="events-more"]', section)
+    let next = null
+    async function load(before) {
+      const query = new URLSearchParams({ limit: '10' })
+      if (before) query.set('before', before)
+      const result = await call('GET', `${config.api.events}?${query}`, { token: session.get() })
+      if (result.status !== 200 || !Array.isArray(result.body?.items)) {
+        if (!before) section.hidden = true
+        else announceError(describe(result).message)
+        return
+      }
+      section.hidden = false
+      for (const item of result.body.items) {
+        const entry = document.createElement('li')
+        entry.className = 'fu-event'
+        entry.dataset.eventType = item.type
+        entry.dataset.outcome = item.outcome
+        const title = document.createElement('strong')
+        title.textContent = A.types[item.type] || item.type
+        const heading = document.createElement('div')
+        heading.append(title)
+        if (item.outcome === 'failure') {
+          const failed = document.createElement('span')
+          failed.className = 'fu-event-failed'
+          failed.textContent = ` · ${A.failed}`
+          heading.append(failed)
+        }
+        const details = document.createElement('span')
+        details.textContent = format(A.details, {
+          time: dateTime(item.at),
+          ip: item.ip || '—',
+          agent: shortAgent(item.user_agent) || A.unknownAgent,
+        })
+        entry.append(heading, details)
+        list.append(entry)
+      }
+      $('[data-slot="events-empty"]', section).hidden = list.children.length > 0
+      next = typeof result.body.next === 'string' ? result.body.next : null
+      more.hidden = !next
+    }
+    more.addEventListener('click', async () => {
+      more.disabled = true
+      await load(next)
+      more.disabled = false
+    })
+    await load(null)
   }
 
   // ---- the pages ----
@@ -674,7 +772,7 @@
       })
       // Where the user is signed in: text nodes only (a User-Agent is whatever a client sent).
       const sessionList = $('[data-slot="sessions"]')
-      const when = (iso) => (iso ? new Date(iso).toLocaleString() : '—')
+      const when = (iso) => (iso ? dateTime(iso) : '—')
       async function loadSessions() {
         const result = await call('GET', config.api.sessions, { token: session.get() })
         if (result.status !== 200 || !Array.isArray(result.body)) return announceError(describe(result).message)
@@ -725,6 +823,7 @@
         $('[data-slot="sessions-empty"]').hidden = result.body.some((item) => !item.current)
       }
       await loadSessions()
+      await recentActivity()
 
       $('[data-action="sign-out"]').addEventListener('click', async () => {
         // The page keeps no refresh token: its family (the session listed as this browser's) is ended by id.
