@@ -27,7 +27,7 @@ test('the bench runs end to end on a tiny load and writes its JSON and Markdown'
         '--reps=1',
         '--no-peer',
         '--no-postgres',
-        '--only=ceiling,me-jwt,me-database',
+        '--only=ceiling,me-jwt,me-database,startup',
         `--out=${out}`,
         `--markdown=${markdown}`,
       ],
@@ -48,10 +48,19 @@ test('the bench runs end to end on a tiny load and writes its JSON and Markdown'
       assert.ok(scenario.summary.ok > 0, `${id} got answers`)
       assert.equal(scenario.summary.errors, 0, `${id} had no errors`)
     }
+    // start-up: the bench's bundle always; npm start's dist/ only when built from the current sources
+    const bundle = report.startup.find((r: { script: string }) => r.script.endsWith('server.mjs'))
+    assert.equal(bundle.status, 'ok', JSON.stringify(report.startup))
+    assert.equal(bundle.rounds.length, 3)
+    assert.ok(bundle.medianMs > 0 && bundle.minMs <= bundle.medianMs && bundle.medianMs <= bundle.maxMs)
+    assert.ok(bundle.cpuMs > 0)
+    assert.equal(report.startup.length, 2)
     assert.equal(report.machine.node, process.version)
     const table = readFileSync(markdown, 'utf8')
     assert.match(table, /\| GET \/users\/me \(JWT\) \|/)
     assert.match(table, /## Targets/)
+    assert.match(table, /## Start-up/)
+    assert.match(table, /\| the bench bundle \(esbuild, dependencies external\) \| [\d,]+ \|/)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
