@@ -16,6 +16,8 @@
  *            --render FILE (no run: rewrite BENCHMARKS.md, or --markdown FILE, from a results JSON)
  *            --node-options "FLAGS" (extra node flags for our server, e.g. --max-semi-space-size=8)
  *            --profile (servers write V8 CPU profiles to bench/results/profiles/, for node --cpu-prof's viewers)
+ *   scenario ids for --only: ceiling, me-jwt, me-database, me-redis, login, register, refresh, isolation,
+ *            workers, startup (process start to /ready on the migrated SQLite database, several rounds)
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -35,11 +37,12 @@ import {
   ROOT,
   runJsonScript,
   ServerProcess,
+  startupMs,
 } from './lib/proc.js'
 import { summarizeProfile } from './lib/profile.js'
 import { renderMarkdown, renderSummary } from './lib/report.js'
 import { oursScenarios, peerScenarios, type ScenarioDef, type ScenarioId, type Settings } from './lib/scenarios.js'
-import { type Summary, summarize } from './lib/stats.js'
+import { median, type Summary, summarize } from './lib/stats.js'
 import type { LoadResult, LoadSpec } from './lib/types.js'
 
 export interface ScenarioResult {
@@ -107,6 +110,22 @@ export interface BenchReport {
   /** WEB_CONCURRENCY: the same scenario with 1…cores worker processes, server and loader unpinned. */
   scaling?: ScalingResult
   notAvailable: string[]
+  /** Start-up on the SQLite database the run migrated: process start to /ready answering 200. */
+  startup?: StartupResult[]
+}
+
+export interface StartupResult {
+  label: string
+  script: string
+  status: 'ok' | 'unavailable' | 'failed'
+  note?: string
+  /** Milliseconds, one per round, in order. */
+  rounds: number[]
+  medianMs?: number
+  minMs?: number
+  maxMs?: number
+  /** CPU time the process used until ready (median), in ms: less moved by other work on the machine. */
+  cpuMs?: number
 }
 
 export interface ScalingResult {
@@ -502,6 +521,90 @@ async function runScaling(port: () => number, env: (databaseUrl: string) => Reco
   }
 }
 
+/** Files under these folders, newest modification time (ms). */
+function newestMtime(dirs: string[]): number {
+  let newest = 0
+  const walk = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, entry.name)
+      if (entry.isDirectory()) walk(path)
+      else newest = Math.max(newest, statSync(path).mtimeMs)
+    }
+  }
+  for (const dir of dirs) if (existsSync(dir)) walk(dir)
+  return newest
+}
+
+/**
+ * Start-up on an existing, migrated SQLite database (the one the SQLite scenarios used): from
+ * spawning node to GET /ready answering 200, several rounds, the server pinned as in the scenarios,
+ * without Redis (npm start's defaults). Measured for what `npm start` runs (dist/server/main.js, when
+ * `npm run build` has compiled the current sources) and for the bench's own bundle.
+ */
+async function measureStartup(env: Record<string, string>, port: () => number): Promise<StartupResult[]> {
+  const rounds = quick ? 3 : 7
+  const dist = join(ROOT, 'dist/server/main.js')
+  const distFresh = existsSync(dist) && statSync(dist).mtimeMs >= newestMtime([join(ROOT, 'src'), join(ROOT, 'server')])
+  const candidates = [
+    {
+      label: 'npm start (node dist/server/main.js, compiled by tsc)',
+      script: 'dist/server/main.js',
+      unavailable: distFresh ? undefined : 'dist/ is missing or older than the sources: run `npm run build` first',
+    },
+    { label: 'the bench bundle (esbuild, dependencies external)', script: built.server, unavailable: undefined },
+  ]
+  const { REDIS_URL: _redis, ...withoutRedis } = env
+  const results: StartupResult[] = []
+  log('\n== start-up: process start to /ready answering 200, on the migrated SQLite database')
+  for (const candidate of candidates) {
+    if (candidate.unavailable) {
+      log(`  ${candidate.label}: ${candidate.unavailable}`)
+      results.push({ ...candidate, status: 'unavailable', note: candidate.unavailable, rounds: [] })
+      continue
+    }
+    try {
+      const times: number[] = []
+      const cpu: number[] = []
+      for (let round = 0; round < rounds; round++) {
+        const measured = await startupMs({
+          script: candidate.script,
+          env: withoutRedis,
+          port: port(),
+          cpus: pin.serverCpus,
+          readyPath: '/ready',
+        })
+        times.push(measured.ms)
+        cpu.push(measured.cpuMs)
+      }
+      const result: StartupResult = {
+        label: candidate.label,
+        script: candidate.script.replace(ROOT, ''),
+        status: 'ok',
+        rounds: times,
+        medianMs: median(times),
+        minMs: Math.min(...times),
+        maxMs: Math.max(...times),
+        cpuMs: median(cpu),
+      }
+      log(
+        `  ${candidate.label}: median ${fmt(result.medianMs!)} ms (${fmt(result.minMs!)}–${fmt(result.maxMs!)}, ` +
+          `${rounds} rounds), CPU ${fmt(result.cpuMs!)} ms`,
+      )
+      results.push(result)
+    } catch (error) {
+      log(`  ${candidate.label} failed: ${(error as Error).message}`)
+      results.push({
+        label: candidate.label,
+        script: candidate.script,
+        status: 'failed',
+        note: (error as Error).message.slice(0, 500),
+        rounds: [],
+      })
+    }
+  }
+  return results
+}
+
 /**
  * The physical limit of the password routes: hashes per second with as many in flight as the
  * server has cores (more only share the same cores, and lose to contention); also, for context,
@@ -718,6 +821,8 @@ async function main() {
 
     const sqliteTarget = report.targets[0]
     if (wanted('me-jwt-metrics') && sqliteTarget) await runMetricsOverhead(sqliteTarget)
+    if (wanted('startup'))
+      report.startup = await measureStartup(oursEnv(`sqlite:${join(work, 'ours.sqlite')}`), () => port++)
 
     if (args['no-postgres']) {
       report.targets.push({

@@ -193,7 +193,7 @@ export async function buildApp(
     },
   })
 
-  const redis = config.redis ? openRedis(config.redis, config.redisTimeoutMs, app) : undefined
+  const redis = config.redis ? await openRedis(config.redis, config.redisTimeoutMs, app) : undefined
   const limit = sessionLimit(config)
   const backends = createBackends(config, database, redis, limit)
   // WebAuthn passkeys (PASSKEYS=true): the owner hears of each one added or removed.

@@ -16,7 +16,7 @@ import {
   type Database,
 } from 'fastify-users/kysely'
 import { RedisStrategy } from 'fastify-users/redis'
-import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import type { Cluster, Redis, RedisOptions } from 'ioredis'
 import type { Config, RedisConfig } from './config.js'
 import { accessTokenClaims, type User } from './user.js'
 
@@ -110,15 +110,17 @@ export function createBackends(
  * A Cluster client learns the slots from the nodes named and follows MOVED/ASK redirections; while
  * the cluster is out of reach a command fails at once (no offline queue: a Cluster's would wait
  * without a bound), and the service waits up to `timeoutMs` for it to be ready when it starts.
+ * ioredis is loaded here, only when Redis is configured (it costs start-up time and memory otherwise).
  */
-export function openRedis(redis: RedisConfig, timeoutMs: number, app: FastifyInstance): RedisClient {
+export async function openRedis(redis: RedisConfig, timeoutMs: number, app: FastifyInstance): Promise<RedisClient> {
+  const { Cluster, Redis } = await import('ioredis')
   const options: RedisOptions = {
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs, // also bounds a command waiting in the offline queue
     maxRetriesPerRequest: 0, // a queued command fails as soon as a reconnection attempt does
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never gives up
   }
-  if (redis.mode === 'cluster') return watch(openCluster(redis, options, timeoutMs, app), app)
+  if (redis.mode === 'cluster') return watch(openCluster(Cluster, redis, options, timeoutMs, app), app)
   const client =
     redis.mode === 'standalone'
       ? new Redis(redis.url, options)
@@ -135,13 +137,14 @@ export function openRedis(redis: RedisConfig, timeoutMs: number, app: FastifyIns
 }
 
 function openCluster(
+  ClusterClient: typeof Cluster,
   redis: Extract<RedisConfig, { mode: 'cluster' }>,
   options: RedisOptions,
   timeoutMs: number,
   app: FastifyInstance,
 ): Cluster {
   const { retryStrategy, ...nodeOptions } = options
-  const cluster = new Cluster(redis.nodes, {
+  const cluster = new ClusterClient(redis.nodes, {
     redisOptions: { ...nodeOptions, password: redis.password },
     clusterRetryStrategy: retryStrategy,
     enableOfflineQueue: false,

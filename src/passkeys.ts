@@ -1,5 +1,5 @@
 /**
- * `fastify-users/passkeys`: WebAuthn passkeys (through @simplewebauthn/server, loaded with this entry only):
+ * `fastify-users/passkeys`: WebAuthn passkeys (through @simplewebauthn/server, loaded at the first passkey request):
  * `new Passkeys({ store: createKyselyPasskeyStore(database), rpID, rpName, origin })`, given to
  * `FastifyUsers` as `passkeys`, whose `passkeysRouter`, `passkeyLoginRouter` and `passkeysAdminRouter`
  * serve it; `passkeySecondFactor(passkeys)` for the login pipeline.

@@ -265,3 +265,48 @@ export class ServerProcess {
     clearTimeout(timer)
   }
 }
+
+/**
+ * Start-up: milliseconds from spawning `node <script>` (pinned like the server) to `readyPath`
+ * answering 200, polled every 5 ms, and the CPU time the process used by then (which other work on
+ * the machine does not inflate as much); the process is stopped then. Throws when it exits or does
+ * not answer within 60 s.
+ */
+export async function startupMs(options: {
+  script: string
+  env: Record<string, string>
+  port: number
+  cpus: string
+  readyPath: string
+}): Promise<{ ms: number; cpuMs: number }> {
+  const [command, argv] = nodeCommand(options.cpus, options.script, [])
+  const started = performance.now()
+  const child = spawn(command, argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env, HOST: '127.0.0.1', PORT: String(options.port) },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let stderr = ''
+  child.stderr?.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-2000)
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  try {
+    const url = `http://127.0.0.1:${options.port}${options.readyPath}`
+    while (performance.now() - started < 60_000) {
+      if (child.exitCode !== null) throw new Error(`${options.script} exited with ${child.exitCode}: ${stderr.trim()}`)
+      const status = await fetch(url).then(
+        (r) => r.arrayBuffer().then(() => r.status),
+        () => 0,
+      )
+      if (status === 200) return { ms: performance.now() - started, cpuMs: processCpuSeconds(child.pid!) * 1000 }
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    throw new Error(`${options.script} did not answer ${options.readyPath} within 60 s: ${stderr.trim()}`)
+  } finally {
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(timer)
+  }
+}

@@ -27,7 +27,7 @@ test('the bench runs end to end on a tiny load and writes its JSON and Markdown'
         '--reps=1',
         '--no-peer',
         '--no-postgres',
-        '--only=ceiling,me-jwt,me-database,login-2fa,sessions',
+        '--only=ceiling,me-jwt,me-database,login-2fa,sessions,startup',
         `--out=${out}`,
         `--markdown=${markdown}`,
       ],
@@ -52,12 +52,21 @@ test('the bench runs end to end on a tiny load and writes its JSON and Markdown'
     const verify = report.hashing['argon2id-verify']
     assert.ok(verify.rate > 0 && verify.rounds.length === 3, JSON.stringify(verify))
     assert.ok(verify.spread >= 0 && verify.params === 'argon2id v=19 m=19456,t=2,p=1', JSON.stringify(verify))
+    // start-up: the bench's bundle always; npm start's dist/ only when built from the current sources
+    const bundle = report.startup.find((r: { script: string }) => r.script.endsWith('server.mjs'))
+    assert.equal(bundle.status, 'ok', JSON.stringify(report.startup))
+    assert.equal(bundle.rounds.length, 3)
+    assert.ok(bundle.medianMs > 0 && bundle.minMs <= bundle.medianMs && bundle.medianMs <= bundle.maxMs)
+    assert.ok(bundle.cpuMs > 0)
+    assert.equal(report.startup.length, 2)
     assert.equal(report.machine.node, process.version)
     const table = readFileSync(markdown, 'utf8')
     assert.match(table, /\| GET \/users\/me \(JWT\) \|/)
     assert.match(table, /## Targets/)
     assert.match(table, /\| POST \/auth\/jwt\/login \+ \/login\/2fa \(TOTP\) \|/)
     assert.match(table, /\| GET \/users\/me\/sessions \(JWT, 5 sessions\) \|/)
+    assert.match(table, /## Start-up/)
+    assert.match(table, /\| the bench bundle \(esbuild, dependencies external\) \| [\d,]+ \|/)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

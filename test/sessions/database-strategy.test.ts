@@ -280,6 +280,22 @@ for (const kind of databaseKinds()) {
             .execute()
           await assertRefused(api, cookieHeaders(token))
         })
+
+        // The look-up is compiled once (and on SQLite read on a second connection): it still sees
+        // every committed change at the very next request, whoever made it.
+        it('a row deleted or aged by another process is refused at the next request (401)', async ({ api, db }) => {
+          const user = await registered(api)
+          const deleted = await cookieLogin(api, user.email)
+          const aged = await cookieLogin(api, user.email)
+          await assertMe(api, cookieHeaders(deleted), user.email)
+          await assertMe(api, cookieHeaders(aged), user.email)
+          await db.db.deleteFrom(table).where('token', '=', deleted).execute()
+          await assertRefused(api, cookieHeaders(deleted))
+          const past = new Date(Date.now() - 3601_000)
+          const createdAt = db.kind === 'sqlite' ? `${past.toISOString().replace('T', ' ').replace('Z', '')}000` : past
+          await db.db.updateTable(table).set({ created_at: createdAt }).where('token', '=', aged).execute()
+          await assertRefused(api, cookieHeaders(aged))
+        })
       })
 
       describe('ACCESS_TOKEN_LIFETIME=1', () => {

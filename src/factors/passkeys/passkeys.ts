@@ -1,11 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import {
-  type AuthenticationResponseJSON,
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  type PublicKeyCredentialCreationOptionsJSON,
-  type PublicKeyCredentialRequestOptionsJSON,
-  type RegistrationResponseJSON,
+import type {
+  AuthenticationResponseJSON,
+  PublicKeyCredentialCreationOptionsJSON,
+  PublicKeyCredentialRequestOptionsJSON,
+  RegistrationResponseJSON,
   verifyAuthenticationResponse,
   verifyRegistrationResponse,
 } from '@simplewebauthn/server'
@@ -73,7 +71,7 @@ export class Passkeys {
   async registrationOptions(user: BaseUser): Promise<PublicKeyCredentialCreationOptionsJSON> {
     const existing = await this.store.listForUser(user.id)
     const challenge = await this.newChallenge('register', user.id)
-    return generateRegistrationOptions({
+    return (await webauthn()).generateRegistrationOptions({
       rpName: this.rpName,
       rpID: this.rpID,
       userName: user.email,
@@ -92,7 +90,7 @@ export class Passkeys {
     const challenge = await this.takeChallenge(answer, 'register', user.id)
     let verified: Awaited<ReturnType<typeof verifyRegistrationResponse>>
     try {
-      verified = await verifyRegistrationResponse({
+      verified = await (await webauthn()).verifyRegistrationResponse({
         response: answer,
         expectedChallenge: challenge,
         expectedOrigin: this.origins,
@@ -154,7 +152,7 @@ export class Passkeys {
       throw new PasskeyInvalid()
     let verified: Awaited<ReturnType<typeof verifyAuthenticationResponse>>
     try {
-      verified = await verifyAuthenticationResponse({
+      verified = await (await webauthn()).verifyAuthenticationResponse({
         response: answer,
         expectedChallenge: challenge,
         expectedOrigin: this.origins,
@@ -182,7 +180,7 @@ export class Passkeys {
 
   private async requestOptions(purpose: ChallengePurpose, userId: UserId | null, passkeys: PasskeyRow[]) {
     const challenge = await this.newChallenge(purpose, userId)
-    return generateAuthenticationOptions({
+    return (await webauthn()).generateAuthenticationOptions({
       rpID: this.rpID,
       challenge: bytesOf(challenge),
       timeout: this.challengeLifetimeSeconds * 1000,
@@ -224,6 +222,16 @@ const bytesOf = (base64url: string) => new Uint8Array(Buffer.from(base64url, 'ba
 /** The WebAuthn user handle of a user: its id as UTF-8 (no e-mail or other personal data). */
 export function userHandleOf(id: UserId): Uint8Array<ArrayBuffer> {
   return new Uint8Array(Buffer.from(String(id), 'utf8'))
+}
+
+/**
+ * @simplewebauthn/server, loaded at the first passkey request: its ASN.1 and X.509 modules cost
+ * about a second and several MB at start-up, for a feature most processes never use.
+ */
+let loaded: Promise<typeof import('@simplewebauthn/server')> | undefined
+const webauthn = () => {
+  loaded ??= import('@simplewebauthn/server')
+  return loaded
 }
 
 /** The client's PublicKeyCredential JSON, checked for shape before any of it is decoded. */

@@ -28,6 +28,16 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     user_id: idFromRow(database, row.user_id),
     created_at: decodeTimestamp(row.created_at),
   })
+  // The look-up of every request a session cookie authenticates: built and compiled once, run with
+  // each token and the oldest creation time still valid (with no lifetime, one before any row).
+  const byTokenQuery = db
+    .selectFrom(table)
+    .select(['token', 'user_id', 'created_at'])
+    .where('token', '=', '')
+    .where('created_at', '>=', encodeTimestamp(capabilities, NO_AGE_LIMIT))
+    .compile()
+  if (byTokenQuery.parameters.length !== 2)
+    throw new Error('access token store: unexpected shape of the by-token query')
   return {
     async create(row) {
       await db
@@ -38,13 +48,19 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     },
     async get(token, maxAgeSeconds) {
       if (!isTokenValue(token)) return null // a cookie or header no stored token can equal: no query
-      let query = db.selectFrom(table).select(['token', 'user_id', 'created_at']).where('token', '=', token)
-      if (maxAgeSeconds !== null) {
-        const oldest = encodeTimestamp(capabilities, new Date(Date.now() - maxAgeSeconds * 1000))
-        query = query.where('created_at', '>=', oldest)
+      const oldest = encodeTimestamp(
+        capabilities,
+        maxAgeSeconds === null ? NO_AGE_LIMIT : new Date(Date.now() - maxAgeSeconds * 1000),
+      )
+      const parameters = [token, oldest]
+      try {
+        const rows = database.readNow
+          ? database.readNow(byTokenQuery.sql, parameters)
+          : (await db.executeQuery<Record<string, unknown>>({ ...byTokenQuery, parameters })).rows
+        return rows[0] ? toRow(rows[0]) : null
+      } catch (error) {
+        return unavailableOr(error)
       }
-      const row = await query.executeTakeFirst().catch(unavailableOr)
-      return row ? toRow(row) : null
     },
     async delete(token) {
       if (!isTokenValue(token)) return
@@ -65,6 +81,9 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     },
   }
 }
+
+/** The oldest creation time a token without a lifetime may have: before any stored row. */
+const NO_AGE_LIMIT = new Date(Date.UTC(1970, 0, 1))
 
 /** A value the token column (VARCHAR(43)) can hold: anything else is no stored token. */
 function isTokenValue(token: string): boolean {

@@ -1,0 +1,216 @@
+/**
+ * Instructions per request, counted by valgrind's callgrind: unlike req/s, the count does not move
+ * when other processes share the cores, so a change can be judged on a busy machine. The reference
+ * service (the bench's bundle) runs under callgrind with instrumentation off while it starts; each
+ * scenario is warmed up (V8 optimizes the hot path), then instrumentation is on for exactly N
+ * requests. Only the server process is counted: PostgreSQL's and Redis's work is not.
+ *
+ *   npx tsx bench/lib/instructions.ts [--database sqlite|postgres] [--only ceiling,me-jwt,…] [--requests N]
+ *
+ * Prints one line per scenario: instructions per request, and per request above the ceiling's.
+ */
+import { spawn } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { Agent, request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import pg from 'pg'
+import { buildBench } from './build.js'
+import { ROOT } from './proc.js'
+import { oursScenarios, type Settings } from './scenarios.js'
+import type { LoadSpec } from './types.js'
+
+const { values: args } = parseArgs({
+  options: {
+    database: { type: 'string', default: 'sqlite' },
+    only: { type: 'string', default: 'ceiling,me-jwt,me-database,me-redis' },
+    requests: { type: 'string', default: '2000' },
+    warmup: { type: 'string', default: '3000' },
+    connections: { type: 'string', default: '16' },
+    'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
+    'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379/15' },
+  },
+})
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+/** `count` requests of a spec, `connections` at a time over keep-alive connections; throws on another status. */
+async function send(spec: LoadSpec, count: number, connections: number): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections })
+  const url = new URL(spec.url)
+  let left = count
+  const one = () =>
+    new Promise<void>((resolve, reject) => {
+      const req = request(
+        { agent, host: url.hostname, port: url.port, path: spec.path, method: spec.method, headers: spec.headers },
+        (res) => {
+          res.resume()
+          res.on('end', () =>
+            res.statusCode === spec.expectStatus ? resolve() : reject(new Error(`${spec.path}: ${res.statusCode}`)),
+          )
+        },
+      )
+      req.on('error', reject)
+      req.end(spec.body)
+    })
+  const worker = async () => {
+    while (left-- > 0) await one()
+  }
+  await Promise.all(Array.from({ length: connections }, worker))
+  agent.destroy()
+}
+
+/**
+ * Runs callgrind_control on the server. Valgrind takes the command when the server next runs, so
+ * the server is woken (a bare request, below the count's precision) until the command is through.
+ */
+async function callgrindControl(pid: number, wake: string, ...flags: string[]): Promise<void> {
+  // the same HOST as the server's (valgrind names its command channel after it)
+  const control = spawn('callgrind_control', [...flags, String(pid)], {
+    stdio: 'ignore',
+    env: { ...process.env, HOST: '127.0.0.1' },
+  })
+  const done = new Promise<number | null>((resolve) => control.once('exit', resolve))
+  let finished = false
+  void done.then(() => {
+    finished = true
+  })
+  while (!finished) {
+    await fetch(wake).then(
+      (r) => r.arrayBuffer(),
+      () => undefined,
+    )
+    await sleep(50)
+  }
+  if ((await done) !== 0) throw new Error(`callgrind_control ${flags.join(' ')} failed`)
+}
+
+/** The instructions counted since the last zeroing: dumps, and reads the dump's totals. */
+async function dumpedInstructions(dir: string, pid: number, wake: string): Promise<number> {
+  const dumps = () =>
+    readdirSync(dir)
+      .filter((f) => f.startsWith('callgrind.out'))
+      .map((f) => ({ f, mtime: statSync(join(dir, f)).mtimeMs, size: statSync(join(dir, f)).size }))
+  const before = new Map(dumps().map((d) => [d.f, `${d.mtime}/${d.size}`]))
+  await callgrindControl(pid, wake, '-d')
+  let dump: string | undefined
+  for (let tries = 0; !dump && tries < 100; tries++) {
+    await sleep(100)
+    dump = dumps().find((d) => d.size > 0 && before.get(d.f) !== `${d.mtime}/${d.size}`)?.f
+  }
+  if (!dump)
+    throw new Error(`no callgrind dump appeared in ${dir}: ${JSON.stringify(dumps())} ${JSON.stringify([...before])}`)
+  await sleep(500) // written whole
+  const totals = readFileSync(join(dir, dump), 'utf8').match(/^(?:totals|summary): (\d+)/m)
+  if (!totals) throw new Error(`no totals in ${dump}`)
+  return Number(totals[1])
+}
+
+async function main() {
+  const built = await buildBench()
+  const work = mkdtempSync(join(tmpdir(), 'fastify-users-instructions-'))
+  let databaseUrl = `sqlite:${join(work, 'ours.sqlite')}`
+  let dropDatabase = async () => {}
+  if (args.database === 'postgres') {
+    const name = `fastify_users_instr_${process.pid}`
+    const admin = new pg.Client({ connectionString: args['postgres-url'] })
+    await admin.connect()
+    await admin.query(`CREATE DATABASE ${name}`)
+    const url = new URL(args['postgres-url']!)
+    url.pathname = `/${name}`
+    databaseUrl = url.toString()
+    dropDatabase = async () => {
+      await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)
+      await admin.end()
+    }
+  }
+  const port = 21_000 + (process.pid % 1000)
+  const child = spawn(
+    'valgrind',
+    [
+      '--tool=callgrind',
+      '--instr-atstart=no',
+      '--smc-check=all-non-file',
+      `--callgrind-out-file=${join(work, 'callgrind.out.%p')}`,
+      process.execPath,
+      built.server,
+    ],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: {
+        ...process.env,
+        NODE_ENV: 'production',
+        SECRET: randomBytes(32).toString('base64url'),
+        DATABASE_URL: databaseUrl,
+        DATABASE_TIMEOUT_MS: '120000',
+        REDIS_URL: args['redis-url']!,
+        REDIS_TIMEOUT_MS: '120000',
+        LOG_LEVEL: 'warn',
+        BENCH_CEILING_ROUTE: 'true',
+        RATE_LIMIT: 'false',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+      },
+    },
+  )
+  let stderr = ''
+  child.stderr?.on('data', (chunk) => {
+    stderr = (stderr + chunk).slice(-4000)
+  })
+  const base = `http://127.0.0.1:${port}`
+  try {
+    const deadline = Date.now() + 600_000
+    while (
+      !(await fetch(`${base}/bench/ceiling`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`the server did not start:\n${stderr}`)
+      await sleep(500)
+    }
+    const settings: Settings = {
+      quick: true,
+      twoFactorUsers: 16,
+      warmup: 0,
+      duration: 1,
+      reps: 1,
+      fastConnections: 16,
+      hashConnections: 1,
+      floodConnections: 1,
+      probeConnections: 1,
+      probeRate: 1,
+    }
+    const defs = await oursScenarios(base, settings)
+    const requests = Number(args.requests)
+    const connections = Number(args.connections)
+    let ceiling: number | undefined
+    for (const id of args.only!.split(',')) {
+      const spec = defs.find((d) => d.id === id)?.spec
+      if (!spec || 'unavailable' in spec) {
+        console.log(`${id}: not available`)
+        continue
+      }
+      await send(spec, Number(args.warmup), connections)
+      const wake = `${base}/health`
+      await callgrindControl(child.pid!, wake, '-i', 'on')
+      await callgrindControl(child.pid!, wake, '-z')
+      await send(spec, requests, connections)
+      const perRequest = (await dumpedInstructions(work, child.pid!, wake)) / requests
+      await callgrindControl(child.pid!, wake, '-i', 'off')
+      if (id === 'ceiling') ceiling = perRequest
+      const above = ceiling === undefined ? '' : `, ${Math.round((perRequest - ceiling) / 1000)} k above the ceiling`
+      console.log(`${args.database} ${id}: ${Math.round(perRequest / 1000)} k instructions per request${above}`)
+    }
+  } finally {
+    child.kill('SIGTERM')
+    await new Promise((r) => child.once('exit', r))
+    await dropDatabase().catch(() => {})
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+await main()
