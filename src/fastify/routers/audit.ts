@@ -110,8 +110,10 @@ const OwnQuery = Type.Object({ limit: limitDoc, before: beforeDoc })
 const AdminQuery = Type.Object({
   user_id: Type.Optional(Type.String({ description: 'Events about this user (its id).' })),
   type: Type.Optional(Type.String({ enum: [...AUTH_EVENT_TYPES] })),
-  since: Type.Optional(Type.String({ format: 'date-time', description: 'From this time on (included).' })),
-  until: Type.Optional(Type.String({ format: 'date-time', description: 'Before this time (excluded).' })),
+  // read in code as pydantic reads a datetime (a date, or a date and time); no ajv `format`: the service's
+  // ajv knows none, and would warn at every start
+  since: Type.Optional(Type.String({ description: 'From this time on (included): an ISO 8601 date or date-time.' })),
+  until: Type.Optional(Type.String({ description: 'Before this time (excluded): an ISO 8601 date or date-time.' })),
   limit: limitDoc,
   before: beforeDoc,
 })
