@@ -112,6 +112,23 @@ export interface BenchReport {
   notAvailable: string[]
   /** Start-up on the SQLite database the run migrated: process start to /ready answering 200. */
   startup?: StartupResult[]
+  /**
+   * The raw hashing rates of the previous full run (bench/results/latest.json before this run
+   * replaced it), to tell whether the physical limit moved between runs.
+   */
+  previousHashing?: { commit: string; startedAt: string; cpu: string; rates: Record<string, number> }
+}
+
+/** The previous full run's raw hashing rates, when there is one. */
+function previousHashing(path: string): BenchReport['previousHashing'] {
+  try {
+    const previous = JSON.parse(readFileSync(path, 'utf8')) as BenchReport
+    if (previous.mode !== 'full') return undefined
+    const rates = Object.fromEntries(Object.entries(previous.hashing ?? {}).map(([name, h]) => [name, h.rate]))
+    return { commit: previous.machine.commit, startedAt: previous.startedAt, cpu: previous.machine.cpu, rates }
+  } catch {
+    return undefined
+  }
 }
 
 export interface StartupResult {
@@ -173,8 +190,20 @@ const settings: Settings = {
   probeRate: 100,
   twoFactorUsers: quick ? 16 : 320,
 }
-/** --node-options "…": extra node flags for our server (e.g. V8 heap sizing experiments). */
-const serverNodeOptions = (args['node-options'] ?? '').split(/\s+/).filter(Boolean)
+/**
+ * Our server runs with the node flags of `npm start`'s script (package.json), so that what is
+ * measured is what `npm start` runs; --node-options "…" adds flags (e.g. V8 heap sizing experiments).
+ */
+const serverNodeOptions = [...startScriptNodeFlags(), ...(args['node-options'] ?? '').split(/\s+/).filter(Boolean)]
+
+/** The flags between `node` and the script in package.json's `start` (`node --flag … dist/…`). */
+function startScriptNodeFlags(): string[] {
+  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts
+  const words = (scripts.start ?? '').split(/\s+/)
+  if (words[0] !== 'node') return []
+  return words.slice(1).filter((word) => word.startsWith('--'))
+}
 const only = args.only ? new Set(args.only.split(',')) : undefined
 const wanted = (id: string) => !only || only.has(id)
 const pin: Pinning = pinning()
@@ -538,20 +567,22 @@ function newestMtime(dirs: string[]): number {
 /**
  * Start-up on an existing, migrated SQLite database (the one the SQLite scenarios used): from
  * spawning node to GET /ready answering 200, several rounds, the server pinned as in the scenarios,
- * without Redis (npm start's defaults). Measured for what `npm start` runs (dist/server/main.js, when
- * `npm run build` has compiled the current sources) and for the bench's own bundle.
+ * without Redis (npm start's defaults). Measured for what `npm start` runs (the service bundled by
+ * server/bundle.ts, built here as `npm run build:service` builds it) and, for comparison, for the
+ * unbundled service tsc compiles (dist/server/main.js, when `npm run build` has compiled the current
+ * sources).
  */
 async function measureStartup(env: Record<string, string>, port: () => number): Promise<StartupResult[]> {
   const rounds = quick ? 3 : 7
   const dist = join(ROOT, 'dist/server/main.js')
   const distFresh = existsSync(dist) && statSync(dist).mtimeMs >= newestMtime([join(ROOT, 'src'), join(ROOT, 'server')])
   const candidates = [
+    { label: 'npm start (the service bundled by server/bundle.ts)', script: built.server, unavailable: undefined },
     {
-      label: 'npm start (node dist/server/main.js, compiled by tsc)',
+      label: 'unbundled (node dist/server/main.js, compiled by tsc)',
       script: 'dist/server/main.js',
       unavailable: distFresh ? undefined : 'dist/ is missing or older than the sources: run `npm run build` first',
     },
-    { label: 'the bench bundle (esbuild, dependencies external)', script: built.server, unavailable: undefined },
   ]
   const { REDIS_URL: _redis, ...withoutRedis } = env
   const results: StartupResult[] = []
@@ -572,6 +603,7 @@ async function measureStartup(env: Record<string, string>, port: () => number): 
           port: port(),
           cpus: pin.serverCpus,
           readyPath: '/ready',
+          nodeOptions: serverNodeOptions,
         })
         times.push(measured.ms)
         cpu.push(measured.cpuMs)
@@ -922,6 +954,7 @@ async function main() {
   const resultsDir = join(ROOT, 'bench/results')
   mkdirSync(resultsDir, { recursive: true })
   const jsonPath = args.out ?? join(resultsDir, quick ? 'quick.json' : 'latest.json')
+  if (!quick) report.previousHashing = previousHashing(join(resultsDir, 'latest.json'))
   writeFileSync(jsonPath, `${JSON.stringify(report, null, 2)}\n`)
   log(`\nresults: ${jsonPath}`)
   const markdownPath = args.markdown ?? (quick ? undefined : join(ROOT, 'BENCHMARKS.md'))

@@ -26,11 +26,9 @@ import {
   pingDatabase,
 } from 'fastify-users/kysely'
 import { backgroundMailer, logDelivery, mailTemplates, smtpDelivery } from 'fastify-users/mail'
-import { clusterWorkerScrape, metricsPlugin } from 'fastify-users/metrics'
 import { hostedPages, redactTokenQuery } from 'fastify-users/pages'
 import { Passkeys } from 'fastify-users/passkeys'
 import { decodeJwt } from 'jose'
-import { Registry } from 'prom-client'
 import { createBackends, openRedis, sessionLimit } from './backends.js'
 import { type Config, DEVELOPMENT_SECRET } from './config.js'
 import { developmentLogStream } from './logging.js'
@@ -283,6 +281,11 @@ export async function buildApp(
   await app.register(fastapiCompat)
   // Before the routes, whose requests it counts; a worker's /metrics answers for every worker (main.ts).
   if (config.metrics) {
+    // prom-client is loaded only when metrics are on: a start without them does not pay for it
+    const [{ Registry }, { clusterWorkerScrape, metricsPlugin }] = await Promise.all([
+      import('prom-client'),
+      import('fastify-users/metrics'),
+    ])
     const registry = new Registry()
     const scrape = cluster.isWorker ? clusterWorkerScrape(registry) : undefined
     const metricsOptions = { registry, users, database, redis, token: config.metrics.token, scrape }

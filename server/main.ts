@@ -1,6 +1,5 @@
 import cluster, { type Worker } from 'node:cluster'
 import { DatabaseUnreachable } from 'fastify-users/kysely'
-import { serveClusterMetrics } from 'fastify-users/metrics'
 import { buildApp } from './app.js'
 import { type Config, ConfigError, loadConfig } from './config.js'
 
@@ -49,7 +48,7 @@ async function primary(config: Config) {
   const setup = await buildApp(config)
   await setup.close()
   const log = setup.log
-  if (config.metrics) serveClusterMetrics()
+  if (config.metrics) (await import('fastify-users/metrics')).serveClusterMetrics()
   let stopping = false
   const fork = () => cluster.fork()
   for (let i = 0; i < config.webConcurrency; i++) fork()

@@ -278,8 +278,9 @@ export async function startupMs(options: {
   port: number
   cpus: string
   readyPath: string
+  nodeOptions?: string[]
 }): Promise<{ ms: number; cpuMs: number }> {
-  const [command, argv] = nodeCommand(options.cpus, options.script, [])
+  const [command, argv] = nodeCommand(options.cpus, options.script, [], options.nodeOptions)
   const started = performance.now()
   const child = spawn(command, argv, {
     cwd: ROOT,

@@ -2,7 +2,7 @@ import formbody from '@fastify/formbody'
 import multipart from '@fastify/multipart'
 import type { FastifyError, FastifyInstance, FastifyRequest, RouteOptions } from 'fastify'
 import { fastapiErrorHandler, HttpError } from './errors.js'
-import { validatorCompiler } from './validation.js'
+import { serializerCompiler, validatorCompiler } from './validation.js'
 
 export interface RouterOptions {
   /** OpenAPI tags of the router's operations. */
@@ -15,6 +15,7 @@ export interface RouterOptions {
  */
 function baseScope(instance: FastifyInstance, tags: string[], errorHandler = fastapiErrorHandler) {
   instance.setValidatorCompiler(validatorCompiler)
+  instance.setSerializerCompiler(serializerCompiler(instance))
   instance.setErrorHandler(errorHandler)
   instance.addHook('onRoute', (route: RouteOptions) => {
     const name = (route.config as { fastapiName?: string } | undefined)?.fastapiName

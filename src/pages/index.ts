@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify'
 import { requestLocale } from '../fastify/locale.js'
+import { validatorCompiler } from '../fastify/validation.js'
 import { languageTable, mergeDeep } from '../i18n/catalogue.js'
 import { LOCALE_COOKIE, matchLocale } from '../i18n/negotiate.js'
 import {
@@ -295,11 +296,12 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
 
   // The enrolment's QR code, as SVG markup (the page inserts it: no image URL, so img-src stays 'self').
   // Only otpauth:// URLs, so it renders nothing else; the answer is never cached (it carries a secret).
+  // qrcode is loaded at the first enrolment, and the body's validator compiled then (validation.ts).
   if (twoFactor) {
-    const { toString: qrSvg } = await import('qrcode')
     instance.post(
       `${assetsPath}/qr`,
       {
+        validatorCompiler,
         schema: {
           hide: true,
           body: {
@@ -310,6 +312,7 @@ export const hostedPages: FastifyPluginAsync<HostedPagesOptions> = async (instan
         },
       },
       async (request, reply) => {
+        const { toString: qrSvg } = await import('qrcode')
         const svg = await qrSvg((request.body as { text: string }).text, { type: 'svg', margin: 2 })
         return reply.headers({ 'content-type': 'image/svg+xml', 'cache-control': 'no-store' }).send(svg)
       },
