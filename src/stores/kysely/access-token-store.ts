@@ -1,5 +1,6 @@
 import type { UserId } from '../../core/ids.js'
 import { isStorableText } from '../../core/storable.js'
+import { batchedLookup } from './batch.js'
 import { type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
@@ -38,6 +39,27 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     .compile()
   if (byTokenQuery.parameters.length !== 2)
     throw new Error('access token store: unexpected shape of the by-token query')
+  // Over a connection: the look-ups of one turn of the event loop in one query (batch.ts), one
+  // batch per lifetime; the oldest valid creation time is taken when the query is sent.
+  const lookUps = new Map<number | null, (token: string) => Promise<Record<string, unknown> | undefined>>()
+  const lookUp = (maxAgeSeconds: number | null) => {
+    let batch = lookUps.get(maxAgeSeconds)
+    if (!batch) {
+      batch = batchedLookup<string, Record<string, unknown>>({
+        keyOf: (token) => token,
+        keyOfRow: (row) => String(row.token),
+        load: (tokens) =>
+          db
+            .selectFrom(table)
+            .select(['token', 'user_id', 'created_at'])
+            .where('token', 'in', tokens)
+            .where('created_at', '>=', encodeTimestamp(capabilities, oldestValid(maxAgeSeconds)))
+            .execute(),
+      })
+      lookUps.set(maxAgeSeconds, batch)
+    }
+    return batch
+  }
   return {
     async create(row) {
       await db
@@ -48,16 +70,14 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     },
     async get(token, maxAgeSeconds) {
       if (!isTokenValue(token)) return null // a cookie or header no stored token can equal: no query
-      const oldest = encodeTimestamp(
-        capabilities,
-        maxAgeSeconds === null ? NO_AGE_LIMIT : new Date(Date.now() - maxAgeSeconds * 1000),
-      )
-      const parameters = [token, oldest]
+      const oldest = encodeTimestamp(capabilities, oldestValid(maxAgeSeconds))
       try {
-        const rows = database.readNow
-          ? database.readNow(byTokenQuery.sql, parameters)
-          : (await db.executeQuery<Record<string, unknown>>({ ...byTokenQuery, parameters })).rows
-        return rows[0] ? toRow(rows[0]) : null
+        if (database.readNow) {
+          const rows = database.readNow(byTokenQuery.sql, [token, oldest])
+          return rows[0] ? toRow(rows[0]) : null
+        }
+        const row = await lookUp(maxAgeSeconds)(token)
+        return row ? toRow(row) : null
       } catch (error) {
         return unavailableOr(error)
       }
@@ -84,6 +104,11 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
 
 /** The oldest creation time a token without a lifetime may have: before any stored row. */
 const NO_AGE_LIMIT = new Date(Date.UTC(1970, 0, 1))
+
+/** The oldest creation time of a token still valid now. */
+function oldestValid(maxAgeSeconds: number | null): Date {
+  return maxAgeSeconds === null ? NO_AGE_LIMIT : new Date(Date.now() - maxAgeSeconds * 1000)
+}
 
 /** A value the token column (VARCHAR(43)) can hold: anything else is no stored token. */
 function isTokenValue(token: string): boolean {

@@ -10,6 +10,7 @@ import {
   type UserStore,
 } from '../../core/store.js'
 import type { BaseUser, UserFields } from '../../core/user.js'
+import { batchedLookup } from './batch.js'
 import { type Database, idFromRow } from './database.js'
 import { isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
 import { emailKeyDigest } from './identity.js'
@@ -82,9 +83,9 @@ export function createKyselyUserStore<U extends BaseUser>(
   const storable = (id: UserId) =>
     integer
       ? typeof id === 'number' && Number.isSafeInteger(id) && Math.abs(id) <= capabilities.integerMax
-      : typeof id === 'string'
+      : typeof id === 'string' && UUID.test(id) // anything else would fail PostgreSQL's uuid cast, and a batch with it
 
-  // The look-up of every authenticated request: built and compiled once, run with each id.
+  // The look-up of every authenticated request: on SQLite built and compiled once, run with each id.
   const byIdQuery = select()
     .where('id', '=', integer ? 0 : '00000000-0000-0000-0000-000000000000')
     .compile()
@@ -98,10 +99,14 @@ export function createKyselyUserStore<U extends BaseUser>(
         return unavailableOr(error)
       }
     }
-    const query = { ...byIdQuery, parameters: [id] }
-    const { rows } = await db.executeQuery<Record<string, unknown>>(query).catch(unavailableOr)
-    return toUser(rows[0])
+    return toUser(await lookUpById(id).catch(unavailableOr))
   }
+  // Over a connection: the look-ups of one turn of the event loop in one query (batch.ts).
+  const lookUpById = batchedLookup<UserId, Record<string, unknown>>({
+    keyOf: idKey,
+    keyOfRow: (row) => idKey(idFromRow(database, row.id)),
+    load: (ids) => select().where('id', 'in', ids).execute(),
+  })
 
   const write = async <T>(query: () => Promise<T>): Promise<T> => {
     try {
@@ -259,3 +264,10 @@ function likeLiteral(text: string): string {
 }
 
 export type { Database } from './database.js'
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+/** A user id as the database compares it: UUIDs whatever their case (PostgreSQL's uuid, MariaDB's collation). */
+function idKey(id: UserId): string {
+  return typeof id === 'string' ? id.toLowerCase() : String(id)
+}

@@ -1,0 +1,91 @@
+/**
+ * The look-ups of every authenticated request (a user by id, a database session token), asked for
+ * together: on PostgreSQL and MariaDB they go out as one query per turn of the event loop
+ * (src/stores/kysely/batch.ts), on SQLite one synchronous read each. On every database, and for
+ * both id models, each caller gets exactly its own answer, as its own object; a row deleted or aged
+ * before the look-up is not found; a token differing only in case is no token (MariaDB's collation
+ * would match it; the store does not).
+ */
+import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { describe, type TestContext, test } from 'node:test'
+import { defineUserFields, type UserOf } from '../../src/index.js'
+import { createKyselyAccessTokenStore, createKyselyUserStore, migrateToLatest, openDatabase } from '../../src/kysely.js'
+import { createTestDatabase, databaseKinds } from '../support/databases.js'
+
+const fields = defineUserFields({})
+
+for (const kind of databaseKinds()) {
+  for (const userIdType of ['uuid', 'integer'] as const) {
+    describe(`look-ups asked for together (${kind}, ${userIdType} ids)`, () => {
+      test('users and session tokens: each caller its own row, deleted and aged rows absent', async (t: TestContext) => {
+        const testDb = await createTestDatabase(kind)
+        if (!testDb) return t.skip(`${kind} is not reachable locally`)
+        const database = openDatabase(testDb.url, { userIdType })
+        try {
+          await migrateToLatest(database)
+          type User = UserOf<typeof fields, typeof userIdType>
+          const users = createKyselyUserStore<User>(database)
+          const created: User[] = []
+          for (let i = 0; i < 150; i++)
+            created.push(
+              await users.create({
+                email: `batch-${i}@example.com`,
+                hashed_password: 'x',
+                is_active: true,
+                is_superuser: false,
+                is_verified: false,
+              } as never),
+            )
+          const gone = created.pop()!
+          await users.delete(gone)
+          const unknown = userIdType === 'uuid' ? '00000000-0000-4000-8000-000000000000' : 999_999
+
+          // more than one query's worth (100), each id asked for twice, plus ids no row has
+          const asked = [...created, ...created].map((u) => u.id)
+          const invalid = userIdType === 'uuid' ? 'not-a-uuid' : 1.5
+          const answers = await Promise.all([...asked, gone.id, unknown, invalid].map((id) => users.get(id as never)))
+          for (const [i, id] of asked.entries()) {
+            assert.equal(answers[i]?.id, id)
+            assert.equal(answers[i]?.email, created[i % created.length]!.email)
+          }
+          assert.deepEqual(answers.slice(asked.length), [null, null, null])
+          assert.notEqual(answers[0], answers[created.length], 'the same row, two objects')
+          ;(answers[0] as { email: string }).email = 'changed@example.com'
+          assert.equal(answers[created.length]?.email, created[0]!.email)
+
+          const tokens = createKyselyAccessTokenStore(database)
+          const values = created.slice(0, 40).map(() => randomBytes(32).toString('base64url').slice(0, 43))
+          for (const [i, token] of values.entries())
+            await tokens.create({ token, user_id: created[i]!.id, created_at: new Date(Date.now() - i * 60_000) })
+          await tokens.delete(values[0]!)
+          const found = await Promise.all([
+            ...values.map((token) => tokens.get(token, 30 * 60)), // tokens 30… are older than 30 minutes
+            tokens.get(values[1]!.toUpperCase(), null),
+            tokens.get(values[1]!.toLowerCase(), null),
+            tokens.get('no-such-token', null),
+          ])
+          for (const [i, row] of found.slice(0, values.length).entries()) {
+            if (i === 0 || i >= 30) assert.equal(row, null, `token ${i}`)
+            else {
+              assert.equal(row?.token, values[i])
+              assert.equal(row?.user_id, created[i]!.id)
+            }
+          }
+          const variants = found.slice(values.length)
+          assert.deepEqual(
+            variants.map((row) => row?.token ?? null),
+            [
+              values[1]!.toUpperCase() === values[1] ? values[1] : null,
+              values[1]!.toLowerCase() === values[1] ? values[1] : null,
+              null,
+            ],
+          )
+        } finally {
+          await database.close()
+          await testDb.drop()
+        }
+      })
+    })
+  }
+}
