@@ -119,8 +119,6 @@ export async function openRedis(redis: RedisConfig, timeoutMs: number, app: Fast
     commandTimeout: timeoutMs, // also bounds a command waiting in the offline queue
     maxRetriesPerRequest: 0, // a queued command fails as soon as a reconnection attempt does
     retryStrategy: (attempt) => Math.min(attempt * 100, 1000), // never gives up
-    // the commands of one turn of the event loop (every request's session look-up) in one write
-    enableAutoPipelining: true,
   }
   if (redis.mode === 'cluster') return watch(openCluster(Cluster, redis, options, timeoutMs, app), app)
   const client =
@@ -150,7 +148,6 @@ function openCluster(
     redisOptions: { ...nodeOptions, password: redis.password },
     clusterRetryStrategy: retryStrategy,
     enableOfflineQueue: false,
-    enableAutoPipelining: true,
     slotsRefreshTimeout: timeoutMs,
   })
   app.addHook('onReady', async () => {

@@ -1,6 +1,6 @@
 import type { AuditQuery, AuditReader, AuditSink, AuthEvent, StoredAuthEvent } from '../../core/audit.js'
 import type { Database } from './database.js'
-import { unavailableOr } from './errors.js'
+import { isTransientConflict, unavailableOr } from './errors.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
 export interface KyselyAuditSinkOptions {
@@ -27,9 +27,6 @@ const MAX_DETAIL_BYTES = 16_384
 
 /** Rows per INSERT: 12 parameters each, far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
 const INSERT_ROWS = 1000
-
-// Deadlocks and serialisation failures between instances pruning the same rows at once: try again.
-const RETRYABLE = new Set(['40P01', '40001', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what is replaced
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
@@ -118,8 +115,8 @@ export function createKyselyAuditSink(
           deleted += n
           if (last === undefined) return deleted // that was the last, short chunk
         } catch (error) {
-          const code = String((error as { code?: unknown })?.code)
-          if (RETRYABLE.has(code) && ++retries < 5) continue
+          // deadlocks between instances pruning the same rows at once: try again
+          if (isTransientConflict(error) && ++retries < 5) continue
           return unavailableOr(error)
         }
       }

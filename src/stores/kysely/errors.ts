@@ -60,6 +60,17 @@ export function scrubDatabaseError<E>(error: E): E {
   return error
 }
 
+/**
+ * A deadlock or a serialisation failure: the database rolled the statement's transaction back, and
+ * running it again is safe (MariaDB picks a victim when two transactions insert the same unique key
+ * into indexes they both locked: issue 19's races on MariaDB under load).
+ */
+export function isTransientConflict(error: unknown): boolean {
+  return TRANSIENT_CONFLICT.has(String((error as { code?: unknown })?.code))
+}
+
+const TRANSIENT_CONFLICT = new Set(['40P01', '40001', 'ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT'])
+
 export function isUniqueViolation(error: unknown): boolean {
   return UNIQUE_VIOLATION.has(String((error as { code?: unknown })?.code))
 }

@@ -12,7 +12,7 @@ import {
 import type { BaseUser, UserFields } from '../../core/user.js'
 import { batchedLookup } from './batch.js'
 import { type Database, idFromRow } from './database.js'
-import { isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
+import { isTransientConflict, isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
 import { emailKeyDigest } from './identity.js'
 import { identifierDigest, storeIdentifiers, writeIdentity } from './login-identity.js'
 
@@ -108,13 +108,18 @@ export function createKyselyUserStore<U extends BaseUser>(
     load: (ids) => select().where('id', 'in', ids).execute(),
   })
 
+  // A write (a statement, or a transaction run whole again): a deadlock's victim is rolled back
+  // and tried again, so that two users taking one address get one success and one DuplicateEmail.
   const write = async <T>(query: () => Promise<T>): Promise<T> => {
-    try {
-      return await query()
-    } catch (error) {
-      if (error instanceof DuplicateIdentifier) throw error
-      if (isUniqueViolation(error)) throw new DuplicateEmail({ cause: scrubDatabaseError(error) })
-      return unavailableOr(error)
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await query()
+      } catch (error) {
+        if (error instanceof DuplicateIdentifier) throw error
+        if (isUniqueViolation(error)) throw new DuplicateEmail({ cause: scrubDatabaseError(error) })
+        if (isTransientConflict(error) && attempt < 5) continue
+        return unavailableOr(error)
+      }
     }
   }
 
