@@ -83,7 +83,13 @@ test('through Sentinel: Redis sessions work on instances configured by URL and b
       30_000,
     )
     const token = (after[1] as { access_token: string }).access_token
-    assert.equal((await call(a, 'GET', '/users/me', { token }))[0], 200)
+    // The other instance's client may still be reading from the demoted primary for a moment (a
+    // replica that has not got the write yet); it moves to the new primary within the failover.
+    await waitUntil(
+      'the other instance reads the session written after the failover',
+      async () => (await call(a, 'GET', '/users/me', { token }))[0] === 200,
+      30_000,
+    )
     const promoted = new Redis(replica.url)
     assert.ok(await promoted.get(`fastapi_users_token:${token}`))
     // the session written before the failover was replicated and still works
