@@ -6,9 +6,9 @@
  * the round trips, not the queries, were the cost of the PostgreSQL path).
  *
  * Nothing is cached: each look-up is answered by a query sent after it was asked for, so a row
- * deleted or changed before that (a revoked session, a deactivated user) is seen as such. Each
- * caller gets its own copy of a row (`decode` runs per caller), so one request cannot change what
- * another sees.
+ * deleted or changed before that (a revoked session, a deactivated user) is seen as such. Callers
+ * asking for the same key get the same raw row: each store decodes it into a new object per caller,
+ * so one request cannot change what another sees.
  */
 export interface BatchOptions<K, R> {
   /** The key a row answers, as `keyOfRow` gives it: two asks with the same key share one row. */
@@ -22,13 +22,10 @@ export interface BatchOptions<K, R> {
 
 export function batchedLookup<K, R>(options: BatchOptions<K, R>): (key: K) => Promise<R | undefined> {
   const max = options.max ?? 100
-  let pending:
-    | Map<string, { key: K; waiters: { resolve(row: R | undefined): void; reject(error: unknown): void }[] }>
-    | undefined
+  type Entry = { key: K; waiters: { resolve(row: R | undefined): void; reject(error: unknown): void }[] }
+  let pending: Map<string, Entry> | undefined
 
-  const send = (
-    entries: { key: K; waiters: { resolve(row: R | undefined): void; reject(error: unknown): void }[] }[],
-  ) => {
+  const send = (entries: Entry[]) => {
     options.load(entries.map((entry) => entry.key)).then(
       (rows) => {
         const found = new Map<string, R>()
