@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis'
+import { batchedLookup } from '../core/batch.js'
 import { ServiceUnavailable } from '../core/errors.js'
 import type { UserId } from '../core/ids.js'
 import type { UserManager } from '../core/manager.js'
@@ -36,11 +37,29 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
   /** Keys of different hash slots cannot share a MULTI or a DEL: a Redis Cluster client. */
   private readonly crossSlot: boolean
   private readonly usage = new UsageClock()
+  /** A token's user id, or null; on one server, the tokens asked for in one turn share one `MGET`. */
+  private readonly userIdOf: (token: string) => Promise<string | null>
 
   constructor(private readonly options: RedisStrategyOptions) {
     if (!options.redis) throw new TypeError('RedisStrategy: `redis` is required')
-    this.prefix = options.keyPrefix ?? 'fastapi_users_token:'
+    const prefix = options.keyPrefix ?? 'fastapi_users_token:'
+    this.prefix = prefix
     this.crossSlot = options.redis.isCluster === true
+    const redis = options.redis
+    if (this.crossSlot) {
+      // A Cluster refuses an MGET whose keys lie in different slots.
+      this.userIdOf = (token) => redis.get(prefix + token)
+    } else {
+      const lookUp = batchedLookup<string, [token: string, userId: string]>({
+        keyOf: (token) => token,
+        keyOfRow: ([token]) => token,
+        load: async (tokens) => {
+          const ids = await redis.mget(tokens.map((token) => prefix + token))
+          return tokens.flatMap((token, i) => (ids[i] ? [[token, ids[i]] as [string, string]] : []))
+        },
+      })
+      this.userIdOf = async (token) => (await lookUp(token))?.[1] ?? null
+    }
     options.limit?.register(this)
   }
 
@@ -55,7 +74,7 @@ export class RedisStrategy<U extends BaseUser> implements Strategy<U> {
 
   async readToken(token: string | undefined, manager: UserManager<U>): Promise<U | null> {
     if (!token || token.length > 64) return null
-    const userId = await this.call(() => this.options.redis.get(this.prefix + token))
+    const userId = await this.call(() => this.userIdOf(token))
     if (!userId) return null
     const id = sessionIdOf(token)
     const now = Date.now()

@@ -1,7 +1,7 @@
 /**
- * The look-ups of every authenticated request (a user by id, a database session token), asked for
- * together: on PostgreSQL and MariaDB they go out as one query per turn of the event loop
- * (src/stores/kysely/batch.ts), on SQLite one synchronous read each. On every database, and for
+ * The look-ups of every authenticated request (a user by id, a database or Redis session token),
+ * asked for together: on PostgreSQL and MariaDB they go out as one query per turn of the event loop
+ * (src/core/batch.ts), in Redis as one MGET, on SQLite one synchronous read each. On every database, and for
  * both id models, each caller gets exactly its own answer, as its own object; a row deleted or aged
  * before the look-up is not found; a token differing only in case is no token (MariaDB's collation
  * would match it; the store does not).
@@ -9,9 +9,12 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, type TestContext, test } from 'node:test'
-import { defineUserFields, type UserOf } from '../../src/index.js'
+import { Redis } from 'ioredis'
+import { defineUserFields, ServiceUnavailable, UserManager, type UserOf } from '../../src/index.js'
 import { createKyselyAccessTokenStore, createKyselyUserStore, migrateToLatest, openDatabase } from '../../src/kysely.js'
+import { RedisStrategy } from '../../src/redis.js'
 import { createTestDatabase, databaseKinds } from '../support/databases.js'
+import { openRedis, testRedisUrl } from '../support/redis.js'
 
 const fields = defineUserFields({})
 
@@ -88,4 +91,72 @@ for (const kind of databaseKinds()) {
       })
     })
   }
+}
+
+for (const kind of databaseKinds()) {
+  describe(`Redis tokens asked for together (users on ${kind})`, () => {
+    test('each caller its own user; unknown, deleted and case-variant tokens refused; Redis down is a 503 for each', async (t: TestContext) => {
+      const redisUrl = await testRedisUrl()
+      if (!redisUrl) return t.skip('Redis is not reachable locally')
+      const testDb = await createTestDatabase(kind)
+      if (!testDb) return t.skip(`${kind} is not reachable locally`)
+      const database = openDatabase(testDb.url, { userIdType: 'uuid' })
+      const redis = openRedis(redisUrl)
+      const keyPrefix = `batch-${randomBytes(6).toString('hex')}:token:`
+      try {
+        await migrateToLatest(database)
+        type User = UserOf<typeof fields, 'uuid'>
+        const users = createKyselyUserStore<User>(database)
+        const manager = new UserManager<User>({ store: users, secret: randomBytes(32).toString('hex') })
+        const strategy = new RedisStrategy<User>({ redis, lifetimeSeconds: 600, keyPrefix })
+        const created: User[] = []
+        for (let i = 0; i < 60; i++)
+          created.push(
+            await users.create({
+              email: `redis-batch-${i}@example.com`,
+              hashed_password: 'x',
+              is_active: true,
+              is_superuser: false,
+              is_verified: false,
+            } as never),
+          )
+        const tokens: string[] = []
+        for (const user of [...created, ...created]) tokens.push(await strategy.writeToken(user))
+        await strategy.destroyToken(tokens[0]!, created[0]!)
+
+        // 120 tokens (two MGETs' worth), each asked for twice, with tokens Redis has never held
+        const variant = tokens[1]!.toUpperCase() === tokens[1] ? tokens[1]!.toLowerCase() : tokens[1]!.toUpperCase()
+        const asked = [...tokens, ...tokens, variant, 'x'.repeat(43), '']
+        const answers = await Promise.all(asked.map((token) => strategy.readToken(token, manager)))
+        for (const [i, user] of answers.slice(0, 2 * tokens.length).entries()) {
+          const n = i % tokens.length
+          if (n === 0) assert.equal(user, null, 'the logged-out token')
+          else assert.equal(user?.email, created[n % created.length]!.email, `token ${n}`)
+        }
+        assert.deepEqual(answers.slice(2 * tokens.length), [null, null, null])
+        assert.notEqual(answers[1], answers[1 + tokens.length], 'the same user, two objects')
+
+        const down = new Redis('redis://127.0.0.1:1/0', {
+          lazyConnect: true,
+          maxRetriesPerRequest: 0,
+          retryStrategy: () => null,
+          enableOfflineQueue: false,
+        })
+        down.on('error', () => {})
+        const offline = new RedisStrategy<User>({ redis: down, lifetimeSeconds: 600, keyPrefix })
+        const failures = await Promise.allSettled(tokens.slice(1, 5).map((token) => offline.readToken(token, manager)))
+        for (const failure of failures) {
+          assert.equal(failure.status, 'rejected')
+          assert.ok((failure as PromiseRejectedResult).reason instanceof ServiceUnavailable)
+        }
+        down.disconnect()
+      } finally {
+        const keys = await redis.keys(`${keyPrefix.replace(/token:$/, '')}*`)
+        if (keys.length) await redis.del(...keys)
+        redis.disconnect()
+        await database.close()
+        await testDb.drop()
+      }
+    })
+  })
 }

@@ -1,6 +1,6 @@
+import { batchedLookup } from '../../core/batch.js'
 import type { UserId } from '../../core/ids.js'
 import { isStorableText } from '../../core/storable.js'
-import { batchedLookup } from './batch.js'
 import { type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { type Expression, type Kysely, type RawBuilder, type SelectQueryBuilder, sql } from 'kysely'
+import { batchedLookup } from '../../core/batch.js'
 import type { UserId } from '../../core/ids.js'
 import {
   DuplicateEmail,
@@ -10,7 +11,6 @@ import {
   type UserStore,
 } from '../../core/store.js'
 import type { BaseUser, UserFields } from '../../core/user.js'
-import { batchedLookup } from './batch.js'
 import { type Database, idFromRow } from './database.js'
 import { isTransientConflict, isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
 import { emailKeyDigest } from './identity.js'

@@ -1,9 +1,9 @@
 /**
  * The look-ups of every authenticated request (a user by id, a session token), on a database the
- * process reaches over a connection (PostgreSQL, MariaDB): those asked for in the same turn of the
- * event loop go out as one query (`… where id in (…)`) when the turn ends. Under load, requests
- * arrive together, and one round trip, one pool check-out and one parse serve them all (issue 19:
- * the round trips, not the queries, were the cost of the PostgreSQL path).
+ * process reaches over a connection (PostgreSQL, MariaDB) or in Redis: those asked for in the same
+ * turn of the event loop go out as one query (`… where id in (…)`, one `MGET`) when the turn
+ * ends. Under load, requests arrive together, and one round trip, one pool check-out and one parse
+ * serve them all (issue 19: the round trips, not the queries, were the cost of the PostgreSQL path).
  *
  * Nothing is cached: each look-up is answered by a query sent after it was asked for, so a row
  * deleted or changed before that (a revoked session, a deactivated user) is seen as such. Callers
