@@ -53,10 +53,16 @@ export interface ScenarioResult {
   summary?: Summary
   runs?: LoadResult[]
   peakRssMb?: number
-  /** Requests/s as a fraction of the same server's ceiling. */
+  /**
+   * Requests/s as a fraction of the same server's ceiling: the median of the repetitions' ratios,
+   * each over a ceiling repetition run just before it (`paired.ceiling`), so that the machine's
+   * speed, which moves within a run, is the same on both sides of each ratio.
+   */
   vsCeiling?: number
-  /** Requests/s as a fraction of the raw hashing rate that bounds the route. */
+  /** Requests/s as a fraction of the raw hashing rate that bounds the route, paired the same way (`paired.raw`). */
   vsLimit?: { operation: 'hash' | 'verify'; rate: number; ratio: number }
+  /** What each repetition was paired with, in order: the ceiling's req/s, the raw hashing rate. */
+  paired?: { ceiling?: number[]; raw?: number[] }
   /** The isolation scenario: /users/me probe idle, and under the login flood. */
   isolation?: { idle: Summary; underFlood: Summary; flood: Summary; p99Ratio: number }
 }
@@ -102,6 +108,11 @@ export interface BenchReport {
       /** argon2id: the hash's algorithm, version and parameters, as the service writes them. */
       params?: string
       rounds?: HashRateRound[]
+      /**
+       * The rounds measured just before each repetition of a route this operation bounds (paired
+       * with it, see `vsLimit`). `rate` and `spread` are over these and `rounds` together.
+       */
+      pairedRates?: number[]
       /** Older reports: one process per repetition. */
       runs?: HashRateResult[]
     }
@@ -334,12 +345,25 @@ function measuredLoad(server: ServerProcess, spec: LoadSpec): Promise<LoadResult
   })
 }
 
-/** Warm-up, then `reps` measured runs. */
-async function repeat(server: ServerProcess, spec: LoadSpec, tag: string): Promise<LoadResult[]> {
+/**
+ * Warm-up, then `reps` measured runs; `pair`, when given, measures what each run is compared with
+ * (the ceiling, the raw hashing rate) just before it, so that both sides of a ratio see the machine
+ * at the same speed.
+ */
+async function repeat(
+  server: ServerProcess,
+  spec: LoadSpec,
+  tag: string,
+  pair?: { warmup(): Promise<void>; measure(rep: number): Promise<void> },
+): Promise<LoadResult[]> {
   await server.settle()
-  if (settings.warmup > 0) await load({ ...spec, duration: settings.warmup })
+  if (settings.warmup > 0) {
+    await load({ ...spec, duration: settings.warmup })
+    await pair?.warmup()
+  }
   const runs: LoadResult[] = []
   for (let rep = 1; rep <= settings.reps; rep++) {
+    if (pair) await pair.measure(rep)
     await server.settle()
     await waitQuiet(server, REP_WAIT)
     let run = await measuredLoad(server, spec)
@@ -361,16 +385,80 @@ async function repeat(server: ServerProcess, spec: LoadSpec, tag: string): Promi
   return runs
 }
 
-async function runScenario(server: ServerProcess, def: ScenarioDef, tag: string): Promise<ScenarioResult> {
+/** One raw hashing round (what `measureHashing` measures), pinned like the server, while it idles. */
+async function rawHashRound(operation: 'hash' | 'verify', serverEnv: Record<string, string>): Promise<number> {
+  const spec: HashRateSpec = {
+    algorithm: 'argon2id',
+    operation,
+    concurrency: serverCores(),
+    asServer: true,
+    warmupSeconds: quick ? 0.3 : 0.5,
+    rounds: 1,
+    roundSeconds: quick ? 0.5 : 2,
+  }
+  const result = await runJsonScript<HashRateResult>(pin.serverCpus, built.hashrate, [JSON.stringify(spec)], 60_000, {
+    env: serverEnv,
+    nodeOptions: serverNodeOptions,
+  })
+  return result.rate
+}
+
+/**
+ * A scenario's repetitions, each paired with what its ratio divides by: a ceiling repetition on
+ * the same server (`ceiling`), or a raw hashing round (`rawEnv`, for a route a hash bounds).
+ */
+async function runScenario(
+  server: ServerProcess,
+  def: ScenarioDef,
+  tag: string,
+  against: { ceiling?: LoadSpec; rawEnv?: Record<string, string> } = {},
+): Promise<ScenarioResult> {
   if ('unavailable' in def.spec) {
     log(`  ${def.id}: ${def.spec.unavailable}`)
     return { id: def.id, label: def.label, status: 'unavailable', note: def.spec.unavailable }
   }
   await waitQuiet(server)
   server.startPeakWindow()
+  const pairedRaw: number[] = []
+  const pairedCeiling: number[] = []
+  const { ceiling } = against
+  const rawEnv = def.limit ? against.rawEnv : undefined
+  const pair =
+    rawEnv && def.limit
+      ? {
+          warmup: async () => {},
+          measure: async (rep: number) => {
+            await waitQuiet(server, REP_WAIT)
+            const raw = await rawHashRound(def.limit!, rawEnv)
+            pairedRaw.push(raw)
+            log(`  ${tag} ${def.id} ${rep}/${settings.reps}: paired raw argon2id ${def.limit} ${fmt(raw, 1)}/s`)
+          },
+        }
+      : ceiling && def.id !== 'ceiling' && !def.limit
+        ? {
+            warmup: async () => {
+              await load({ ...ceiling, duration: Math.min(settings.warmup, 1) })
+            },
+            measure: async (rep: number) => {
+              await server.settle()
+              await waitQuiet(server, REP_WAIT)
+              const run = await measuredLoad(server, ceiling)
+              pairedCeiling.push(run.rps)
+              log(`  ${tag} ${def.id} ${rep}/${settings.reps}: paired ceiling ${fmt(run.rps)} req/s`)
+            },
+          }
+        : undefined
   try {
-    const runs = await repeat(server, def.spec, `${tag} ${def.id}`)
-    return { id: def.id, label: def.label, status: 'ok', runs, summary: summarize(runs), peakRssMb: server.peakRssMb() }
+    const runs = await repeat(server, def.spec, `${tag} ${def.id}`, pair)
+    return {
+      id: def.id,
+      label: def.label,
+      status: 'ok',
+      runs,
+      summary: summarize(runs),
+      peakRssMb: server.peakRssMb(),
+      ...(pair && { paired: pairedRaw.length ? { raw: pairedRaw } : { ceiling: pairedCeiling } }),
+    }
   } catch (error) {
     log(`  ${def.id} failed: ${(error as Error).message}`)
     return { id: def.id, label: def.label, status: 'failed', note: (error as Error).message.slice(0, 500) }
@@ -448,39 +536,81 @@ async function runIsolation(
   }
 }
 
+/**
+ * A server's scenarios. Each one runs in a fresh server process (started the same way: the same
+ * port, environment and database, so the users and tokens the scenarios set up stay valid), so
+ * that its peak RSS is its own and not what the scenarios before it left behind.
+ */
 async function runTarget(
   target: Omit<TargetResult, 'scenarios' | 'status'>,
   start: () => Promise<ServerProcess>,
   scenarios: (base: string) => Promise<ScenarioDef[]>,
   hashing: BenchReport['hashing'],
-  beforeScenarios?: () => Promise<void>,
+  options: {
+    beforeScenarios?: () => Promise<void>
+    rawEnv?: Record<string, string>
+    /** The ceiling only pairs with the other scenarios' repetitions: it has no row of its own. */
+    ceilingForPairsOnly?: boolean
+  } = {},
 ): Promise<TargetResult> {
   log(`\n== ${target.label}`)
   let server: ServerProcess | undefined
   try {
     server = await start()
     const defs = await scenarios(server.url)
-    if (beforeScenarios) await beforeScenarios()
+    if (options.beforeScenarios) await options.beforeScenarios()
+    const ceilingDef = defs.find((d) => d.id === 'ceiling')
+    const against = {
+      ...(ceilingDef && !('unavailable' in ceilingDef.spec) && { ceiling: ceilingDef.spec }),
+      ...(options.rawEnv && { rawEnv: options.rawEnv }),
+    }
     const results: ScenarioResult[] = []
+    let fresh = true
+    const restart = async () => {
+      if (fresh) return
+      await server!.stop()
+      server = undefined
+      server = await start()
+    }
     for (const def of defs) {
-      if (wanted(def.id)) results.push(await runScenario(server, def, target.id))
+      if (def.id === 'ceiling' && options.ceilingForPairsOnly) continue
+      if (!wanted(def.id) || 'unavailable' in def.spec) {
+        if (wanted(def.id)) results.push(await runScenario(server, def, target.id))
+        continue
+      }
+      await restart()
+      fresh = false
+      results.push(await runScenario(server!, def, target.id, against))
     }
     const probe = defs.find((d) => d.id === 'me-jwt')?.spec
     const flood = defs.find((d) => d.id === 'login')?.spec
     if (wanted('isolation') && probe && flood && !('unavailable' in probe) && !('unavailable' in flood)) {
+      await restart()
       const label =
         target.kind === 'ours'
           ? 'isolation: /users/me under a login flood'
           : 'isolation: get-session under a sign-in flood'
-      results.push(await runIsolation(server, probe, flood, label, target.id))
+      results.push(await runIsolation(server!, probe, flood, label, target.id))
     }
     const ceiling = results.find((r) => r.id === 'ceiling')?.summary?.rps
     for (const result of results) {
-      if (ceiling && result.summary && result.id !== 'isolation') result.vsCeiling = result.summary.rps / ceiling
+      const rps = result.runs?.map((run) => run.rps) ?? []
+      if (result.paired?.ceiling) result.vsCeiling = pairedRatio(rps, result.paired.ceiling)
+      else if (ceiling && result.summary && result.id !== 'isolation') result.vsCeiling = result.summary.rps / ceiling
       const limit = defs.find((d) => d.id === result.id)?.limit
-      const raw = limit && hashing[`argon2id-${limit}`]
-      if (limit && raw && result.summary) {
-        result.vsLimit = { operation: limit, rate: raw.rate, ratio: result.summary.rps / raw.rate }
+      if (limit && result.paired?.raw) {
+        const raw = hashing[`argon2id-${limit}`]
+        if (raw) raw.pairedRates = [...(raw.pairedRates ?? []), ...result.paired.raw]
+        result.vsLimit = {
+          operation: limit,
+          rate: median(result.paired.raw),
+          ratio: pairedRatio(rps, result.paired.raw),
+        }
+      } else {
+        const raw = limit && hashing[`argon2id-${limit}`]
+        if (limit && raw && result.summary) {
+          result.vsLimit = { operation: limit, rate: raw.rate, ratio: result.summary.rps / raw.rate }
+        }
       }
     }
     return { ...target, status: 'ok', scenarios: results }
@@ -490,6 +620,11 @@ async function runTarget(
   } finally {
     await server?.stop()
   }
+}
+
+/** The median of the repetitions' ratios, each run over what it was paired with. */
+function pairedRatio(values: number[], over: number[]): number {
+  return median(values.map((value, i) => value / over[i]!))
 }
 
 /**
@@ -637,6 +772,11 @@ async function measureStartup(env: Record<string, string>, port: () => number): 
   return results
 }
 
+/** The cores the server may use: as many hashes in flight as that (more only share them). */
+function serverCores(): number {
+  return pin.enabled ? pin.serverCpus.split(',').length : availableParallelism()
+}
+
 /**
  * The physical limit of the password routes: hashes per second with as many in flight as the
  * server has cores (more only share the same cores, and lose to contention); also, for context,
@@ -645,7 +785,7 @@ async function measureStartup(env: Record<string, string>, port: () => number): 
  * flags, its hasher): a warm-up, then several rounds; the median and the spread are reported.
  */
 async function measureHashing(into: BenchReport['hashing'], serverEnv: Record<string, string>) {
-  const cores = pin.enabled ? pin.serverCpus.split(',').length : availableParallelism()
+  const cores = serverCores()
   const jobs: (Pick<HashRateSpec, 'algorithm' | 'operation' | 'concurrency'> & { key: string })[] = [
     { key: 'argon2id-verify', algorithm: 'argon2id', operation: 'verify', concurrency: cores },
     { key: 'argon2id-hash', algorithm: 'argon2id', operation: 'hash', concurrency: cores },
@@ -792,19 +932,24 @@ async function main() {
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   })
   const script = args.tsx ? 'server/main.ts' : built.server
-  const startOurs =
-    (name: string, databaseUrl: string, extraEnv: Record<string, string> = {}) =>
-    () =>
+  /** Starts a server; each call again starts it the same way (port, secret, database): see runTarget. */
+  const startOurs = (name: string, databaseUrl: string, extraEnv: Record<string, string> = {}) => {
+    const env = { ...oursEnv(databaseUrl), ...extraEnv }
+    const serverPort = port++
+    return () =>
       ServerProcess.start({
         name,
         script,
         ...(databaseUrl.startsWith('postgres') ? { databaseCommand: 'postgres' } : {}),
-        env: { ...oursEnv(databaseUrl), ...extraEnv },
-        port: port++,
+        env,
+        port: serverPort,
         cpus: pin.serverCpus,
         readyPath: '/bench/ceiling',
         nodeOptions: [...serverNodeOptions, ...profileOptions(name)],
       })
+  }
+  // the raw hashing rounds paired with the password routes run with the server's environment
+  const rawEnv = oursEnv(`sqlite:${join(work, 'hashrate.sqlite')}`)
   const ours = (base: string) => oursScenarios(base, settings, wanted)
 
   /**
@@ -820,15 +965,20 @@ async function main() {
       }),
       async (base) =>
         (await ours(base))
-          .filter((def) => def.id === 'me-jwt')
-          .map((def) => ({ ...def, id: 'me-jwt-metrics' as const, label: 'GET /users/me (JWT), METRICS=true' })),
+          .filter((def) => def.id === 'me-jwt' || def.id === 'ceiling')
+          .map((def) =>
+            def.id === 'ceiling'
+              ? def
+              : { ...def, id: 'me-jwt-metrics' as const, label: 'GET /users/me (JWT), METRICS=true' },
+          ),
       report.hashing,
+      { ceilingForPairsOnly: true },
     )
     const result = withMetrics.scenarios.find((s) => s.id === 'me-jwt-metrics')
     if (!result) return
     const plain = sqliteTarget.scenarios.find((s) => s.id === 'me-jwt')?.summary?.rps
     const ceiling = sqliteTarget.scenarios.find((s) => s.id === 'ceiling')?.summary?.rps
-    if (result.summary && ceiling) result.vsCeiling = result.summary.rps / ceiling
+    if (result.summary && ceiling && !result.paired) result.vsCeiling = result.summary.rps / ceiling
     if (result.summary && plain) {
       result.note = `${fmt((result.summary.rps / plain) * 100, 1)} % of the plain GET /users/me (JWT) req/s`
       log(`  METRICS=true: ${result.note}`)
@@ -843,10 +993,13 @@ async function main() {
         startOurs('fastify-users (SQLite)', `sqlite:${join(work, 'ours.sqlite')}`),
         ours,
         report.hashing,
-        async () => {
-          if (!['login', 'register', 'login-2fa', 'isolation'].some(wanted)) return
-          log('  raw password hashing, pinned like the server, while it idles:')
-          await measureHashing(report.hashing, oursEnv(`sqlite:${join(work, 'hashrate.sqlite')}`))
+        {
+          beforeScenarios: async () => {
+            if (!['login', 'register', 'login-2fa', 'isolation'].some(wanted)) return
+            log('  raw password hashing, pinned like the server, while it idles:')
+            await measureHashing(report.hashing, rawEnv)
+          },
+          rawEnv,
         },
       ),
     )
@@ -885,6 +1038,7 @@ async function main() {
               startOurs('fastify-users (PostgreSQL)', database.url),
               ours,
               report.hashing,
+              { rawEnv },
             ),
           )
         } finally {
@@ -907,6 +1061,14 @@ async function main() {
       const version = (
         JSON.parse(readFileSync(join(ROOT, 'bench/peer/node_modules/better-auth/package.json'), 'utf8')) as any
       ).version as string
+      const peerEnv = {
+        NODE_ENV: 'production',
+        BETTER_AUTH_SECRET: randomBytes(32).toString('base64url'),
+        BETTER_AUTH_TELEMETRY: '0',
+        PEER_DATABASE: join(work, 'better-auth.sqlite'),
+        BENCH_CEILING_ROUTE: 'true',
+      }
+      const peerPort = port++
       report.targets.push(
         await runTarget(
           { id: 'better-auth', label: `Better Auth ${version} on SQLite`, kind: 'peer' },
@@ -914,14 +1076,8 @@ async function main() {
             ServerProcess.start({
               name: 'Better Auth',
               script: 'bench/peer/server.mjs',
-              env: {
-                NODE_ENV: 'production',
-                BETTER_AUTH_SECRET: randomBytes(32).toString('base64url'),
-                BETTER_AUTH_TELEMETRY: '0',
-                PEER_DATABASE: join(work, 'better-auth.sqlite'),
-                BENCH_CEILING_ROUTE: 'true',
-              },
-              port: port++,
+              env: peerEnv,
+              port: peerPort,
               cpus: pin.serverCpus,
               readyPath: '/bench/ceiling',
               nodeOptions: profileOptions('better-auth'),
@@ -943,6 +1099,13 @@ async function main() {
     rmSync(work, { recursive: true, force: true })
   }
 
+  // the raw rate of a run: its first rounds and those paired with the password routes, together
+  for (const measured of Object.values(report.hashing)) {
+    if (!measured.pairedRates?.length) continue
+    const rates = [...(measured.rounds ?? []).map((r) => r.rate), ...measured.pairedRates]
+    measured.rate = median(rates)
+    measured.spread = (Math.max(...rates) - Math.min(...rates)) / 2 / measured.rate
+  }
   for (const target of report.targets) {
     for (const scenario of target.scenarios) {
       if (scenario.status === 'unavailable')
