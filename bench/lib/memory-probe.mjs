@@ -1,9 +1,11 @@
 /**
  * Preloaded into the server by bench/lib/rss.ts --breakdown (`node --import …/memory-probe.mjs`):
  * samples process.memoryUsage() and V8's heap spaces every 50 ms and writes, to MEMORY_PROBE_FILE,
- * the sample taken at the highest RSS so far and the latest one. Not loaded in a plain measurement.
+ * the sample taken at the highest RSS so far and the latest one, and the garbage collections so far
+ * (count and pause milliseconds on the main thread, by kind). Not loaded in a plain measurement.
  */
 import { renameSync, writeFileSync } from 'node:fs'
+import { constants, PerformanceObserver } from 'node:perf_hooks'
 import { getHeapSpaceStatistics } from 'node:v8'
 
 const file = process.env.MEMORY_PROBE_FILE
@@ -22,13 +24,29 @@ function sample() {
   }
 }
 
+const GC_KINDS = {
+  [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
+  [constants.NODE_PERFORMANCE_GC_MAJOR]: 'major',
+  [constants.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental',
+  [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks',
+}
+const gc = {}
+
 if (file) {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      const kind = GC_KINDS[entry.detail?.kind] ?? 'other'
+      gc[kind] ??= { count: 0, ms: 0 }
+      gc[kind].count++
+      gc[kind].ms += entry.duration
+    }
+  }).observe({ entryTypes: ['gc'] })
   let peak = sample()
   setInterval(() => {
     const latest = sample()
     if (latest.rss > peak.rss) peak = latest
     // written aside, then renamed: the reader never sees half a file
-    writeFileSync(`${file}.tmp`, JSON.stringify({ peak, latest }))
+    writeFileSync(`${file}.tmp`, JSON.stringify({ peak, latest, gc }))
     renameSync(`${file}.tmp`, file)
   }, 50).unref()
 }

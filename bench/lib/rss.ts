@@ -5,10 +5,13 @@
  * process: start, preparation and load). Pinned like the bench (server on the last core).
  *
  *   npx tsx bench/lib/rss.ts [--database sqlite,postgres] [--only login,refresh,…] [--duration 8]
- *                            [--node-options "…"] [--env NAME=value,…] [--breakdown]
+ *                            [--node-options="…"] [--env NAME=value,…] [--breakdown] [--unpinned]
  *
  * --breakdown preloads bench/lib/memory-probe.mjs into the server and prints, per scenario, V8's heap
- * and the rest at the RSS peak. Prints one line per scenario and a JSON summary last.
+ * and the rest at the RSS peak, and its garbage collections (main-thread pauses). --unpinned runs the server on every core, as a plain `npm start` does
+ * (its password hashing concurrency is then the number of cores, one hash's memory each).
+ * Prints one line per scenario and a JSON summary last. 'idle' is a start and --duration seconds of nothing;
+ * 'isolation' is its login flood (32 connections). The machine may be busy: RSS hardly moves with it.
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -33,6 +36,7 @@ const { values: args } = parseArgs({
     'node-options': { type: 'string', default: '' },
     env: { type: 'string', default: '' },
     breakdown: { type: 'boolean', default: false },
+    unpinned: { type: 'boolean', default: false },
     'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379/15' },
   },
@@ -113,7 +117,7 @@ async function measure(
   const postgres =
     database === 'postgres' ? await freshPostgres(args['postgres-url']!, `fastify_users_rss_${process.pid}`) : undefined
   const probeFile = join(work, 'memory.json')
-  const pin = pinning()
+  const pin = args.unpinned ? { serverCpus: '', loaderCpus: '' } : pinning()
   const server = await ServerProcess.start({
     name: `${database} ${scenario}`,
     script: built.server,
@@ -186,16 +190,20 @@ interface Sample {
   arrayBuffers: number
   spaces: Record<string, number>
 }
-type Breakdown = { peak: Sample; latest: Sample }
+type Breakdown = { peak: Sample; latest: Sample; gc: Record<string, { count: number; ms: number }> }
 
 /** The probe's sample at the RSS peak: V8's heap by space, what V8 counts outside it, and the rest. */
-function describe({ peak }: Breakdown): string {
+function describe({ peak, gc }: Breakdown): string {
   const s = peak.spaces
+  const collections = Object.entries(gc)
+    .map(([kind, { count, ms }]) => `${count} ${kind} (${Math.round(ms)} ms)`)
+    .join(', ')
   return (
     `at the peak: RSS ${peak.rss}, V8 heap ${peak.heapTotal} (used ${peak.heapUsed}; old ${s['old_space']}, ` +
     `new ${s['new_space']}, code ${s['code_space']}, large objects ${s['large_object_space']}), ` +
     `external ${peak.external} (array buffers ${peak.arrayBuffers}), ` +
-    `outside V8's heap ${Math.round((peak.rss - peak.heapTotal) * 10) / 10}`
+    `outside V8's heap ${Math.round((peak.rss - peak.heapTotal) * 10) / 10}; ` +
+    `garbage collections over the process's life: ${collections}`
   )
 }
 
