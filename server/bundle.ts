@@ -69,6 +69,11 @@ export async function bundle(options: {
       js: "import { createRequire as __createRequire } from 'node:module';const require = __createRequire(import.meta.url);",
     },
     legalComments: 'none',
+    // V8 keeps a module's source as a string for as long as the module lives (to compile functions at
+    // their first call). Without whitespace and comments that string is 2 MB instead of 3, and it is
+    // one byte per character: a single "…" in a comment made the 3 MB a 6-MB two-byte string (issue
+    // 19: 8 MB of RSS at idle). Names stay: a stack trace names its functions, at line:column of the bundle.
+    minifyWhitespace: true,
     logLevel: 'error',
     plugins: [
       {

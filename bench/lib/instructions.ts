@@ -6,6 +6,7 @@
  * requests. Only the server process is counted: PostgreSQL's and Redis's work is not.
  *
  *   npx tsx bench/lib/instructions.ts [--database sqlite|postgres] [--only ceiling,me-jwt,…] [--requests N]
+ *                                     [--node-options="--flag …"]   (node flags for the server, e.g. npm start's)
  *
  * Prints one line per scenario: instructions per request, and per request above the ceiling's.
  */
@@ -29,6 +30,7 @@ const { values: args } = parseArgs({
     requests: { type: 'string', default: '2000' },
     warmup: { type: 'string', default: '3000' },
     connections: { type: 'string', default: '16' },
+    'node-options': { type: 'string', default: '' },
     'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379/15' },
   },
@@ -135,6 +137,7 @@ async function main() {
       '--smc-check=all-non-file',
       `--callgrind-out-file=${join(work, 'callgrind.out.%p')}`,
       process.execPath,
+      ...args['node-options']!.split(/\s+/).filter(Boolean),
       built.server,
     ],
     {
