@@ -5,20 +5,24 @@
  * scenario is warmed up (V8 optimizes the hot path), then instrumentation is on for exactly N
  * requests. Only the server process is counted: PostgreSQL's and Redis's work is not.
  *
- *   npx tsx bench/lib/instructions.ts [--database sqlite|postgres] [--only ceiling,me-jwt,…] [--requests N]
+ *   npx tsx bench/lib/instructions.ts [--database sqlite|postgres] [--only ceiling,me-jwt,…] [--requests N] [--keep DIR]
  *                                     [--node-options="--flag …"]   (node flags for the server, e.g. npm start's)
  *
- * Prints one line per scenario: instructions per request, and per request above the ceiling's.
+ * Prints one line per scenario: the main thread's instructions per request, and per request above the
+ * ceiling's; then all threads' (with V8's compiler and GC helpers, which vary more between runs).
+ * With --keep, each scenario's dump of the main thread is copied to DIR (`<database>-<n>-<scenario>.callgrind`) for
+ * `callgrind_annotate`, which says where the instructions went.
  */
 import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { buildBench } from './build.js'
+import { chainTokens } from './load.js'
 import { ROOT } from './proc.js'
 import { oursScenarios, type Settings } from './scenarios.js'
 import type { LoadSpec } from './types.js'
@@ -33,29 +37,38 @@ const { values: args } = parseArgs({
     'node-options': { type: 'string', default: '' },
     'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/test' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379/15' },
+    keep: { type: 'string' },
   },
 })
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-/** `count` requests of a spec, `connections` at a time over keep-alive connections; throws on another status. */
-async function send(spec: LoadSpec, count: number, connections: number): Promise<void> {
+/**
+ * `count` requests of a spec, `connections` at a time over keep-alive connections; throws on another
+ * status. A chained spec (refresh tokens, single-use) takes each request's token from `chain` and
+ * puts back the one its answer carries, so the chains go on from one call to the next.
+ */
+async function send(spec: LoadSpec, count: number, connections: number, chain?: string[]): Promise<void> {
   const agent = new Agent({ keepAlive: true, maxSockets: connections })
   const url = new URL(spec.url)
   let left = count
   const one = () =>
     new Promise<void>((resolve, reject) => {
+      const body = chain ? spec.body!.replaceAll('{{chain}}', chain.pop() ?? '') : spec.body
       const req = request(
         { agent, host: url.hostname, port: url.port, path: spec.path, method: spec.method, headers: spec.headers },
         (res) => {
-          res.resume()
-          res.on('end', () =>
-            res.statusCode === spec.expectStatus ? resolve() : reject(new Error(`${spec.path}: ${res.statusCode}`)),
-          )
+          const chunks: Buffer[] = []
+          res.on('data', (chunk: Buffer) => chunks.push(chunk))
+          res.on('end', () => {
+            if (res.statusCode !== spec.expectStatus) return reject(new Error(`${spec.path}: ${res.statusCode}`))
+            if (chain) chain.push(JSON.parse(Buffer.concat(chunks).toString())[spec.chain!.field])
+            resolve()
+          })
         },
       )
       req.on('error', reject)
-      req.end(spec.body)
+      req.end(body)
     })
   const worker = async () => {
     while (left-- > 0) await one()
@@ -89,25 +102,42 @@ async function callgrindControl(pid: number, wake: string, ...flags: string[]): 
   if ((await done) !== 0) throw new Error(`callgrind_control ${flags.join(' ')} failed`)
 }
 
-/** The instructions counted since the last zeroing: dumps, and reads the dump's totals. */
-async function dumpedInstructions(dir: string, pid: number, wake: string): Promise<number> {
+/**
+ * The instructions counted since the last zeroing: dumps, and reads the dumps' totals, one file per
+ * thread: all threads', and the main thread's alone (the JavaScript and the event loop, which bound
+ * a server's throughput; V8's compiler and GC helpers run beside it on other cores, and how much
+ * they do in a window moves from run to run). Keeps the main thread's dump as `keepAs`.
+ */
+async function dumpedInstructions(
+  dir: string,
+  pid: number,
+  wake: string,
+  keepAs?: string,
+): Promise<{ all: number; main: number }> {
   const dumps = () =>
     readdirSync(dir)
       .filter((f) => f.startsWith('callgrind.out'))
       .map((f) => ({ f, mtime: statSync(join(dir, f)).mtimeMs, size: statSync(join(dir, f)).size }))
   const before = new Map(dumps().map((d) => [d.f, `${d.mtime}/${d.size}`]))
+  const changed = () => dumps().filter((d) => d.size > 0 && before.get(d.f) !== `${d.mtime}/${d.size}`)
   await callgrindControl(pid, wake, '-d')
-  let dump: string | undefined
-  for (let tries = 0; !dump && tries < 100; tries++) {
-    await sleep(100)
-    dump = dumps().find((d) => d.size > 0 && before.get(d.f) !== `${d.mtime}/${d.size}`)?.f
-  }
-  if (!dump)
+  for (let tries = 0; changed().length === 0 && tries < 100; tries++) await sleep(100)
+  if (changed().length === 0)
     throw new Error(`no callgrind dump appeared in ${dir}: ${JSON.stringify(dumps())} ${JSON.stringify([...before])}`)
-  await sleep(500) // written whole
-  const totals = readFileSync(join(dir, dump), 'utf8').match(/^(?:totals|summary): (\d+)/m)
-  if (!totals) throw new Error(`no totals in ${dump}`)
-  return Number(totals[1])
+  await sleep(1000) // every thread's, written whole
+  let all = 0
+  let main: number | undefined
+  for (const { f } of changed()) {
+    const totals = readFileSync(join(dir, f), 'utf8').match(/^(?:totals|summary): (\d+)/m)
+    if (!totals) throw new Error(`no totals in ${f}`)
+    all += Number(totals[1])
+    if (f.endsWith('-01')) {
+      main = Number(totals[1])
+      if (keepAs) copyFileSync(join(dir, f), keepAs)
+    }
+  }
+  if (main === undefined) throw new Error(`no main thread's dump among ${JSON.stringify(changed())}`)
+  return { all, main }
 }
 
 async function main() {
@@ -134,6 +164,7 @@ async function main() {
     [
       '--tool=callgrind',
       '--instr-atstart=no',
+      '--separate-threads=yes',
       '--smc-check=all-non-file',
       `--callgrind-out-file=${join(work, 'callgrind.out.%p')}`,
       process.execPath,
@@ -191,22 +222,32 @@ async function main() {
     const requests = Number(args.requests)
     const connections = Number(args.connections)
     let ceiling: number | undefined
-    for (const id of args.only!.split(',')) {
+    if (args.keep) mkdirSync(args.keep, { recursive: true })
+    const chains = new Map<string, string[]>() // a scenario put twice goes on with its chains
+    for (const [n, id] of args.only!.split(',').entries()) {
       const spec = defs.find((d) => d.id === id)?.spec
       if (!spec || 'unavailable' in spec) {
         console.log(`${id}: not available`)
         continue
       }
-      await send(spec, Number(args.warmup), connections)
+      if (spec.chain && !chains.has(id))
+        chains.set(id, await chainTokens({ ...spec, chain: { ...spec.chain, logins: connections } }))
+      const chain = chains.get(id)
+      await send(spec, Number(args.warmup), connections, chain)
       const wake = `${base}/health`
       await callgrindControl(child.pid!, wake, '-i', 'on')
       await callgrindControl(child.pid!, wake, '-z')
-      await send(spec, requests, connections)
-      const perRequest = (await dumpedInstructions(work, child.pid!, wake)) / requests
+      await send(spec, requests, connections, chain)
+      const keepAs = args.keep && join(args.keep, `${args.database}-${n}-${id}.callgrind`)
+      const counted = await dumpedInstructions(work, child.pid!, wake, keepAs)
+      const perRequest = counted.main / requests
       await callgrindControl(child.pid!, wake, '-i', 'off')
       if (id === 'ceiling') ceiling = perRequest
       const above = ceiling === undefined ? '' : `, ${Math.round((perRequest - ceiling) / 1000)} k above the ceiling`
-      console.log(`${args.database} ${id}: ${Math.round(perRequest / 1000)} k instructions per request${above}`)
+      const all = `; ${Math.round(counted.all / requests / 1000)} k with V8's helper threads`
+      console.log(
+        `${args.database} ${id}: ${Math.round(perRequest / 1000)} k instructions per request (main thread)${above}${all}`,
+      )
     }
   } finally {
     child.kill('SIGTERM')

@@ -26,7 +26,7 @@ function ownCpuSeconds(): number {
 }
 
 /** The first token of each chain: `logins` logins, four at a time (they hash a password each). */
-async function chainTokens(spec: LoadSpec): Promise<string[]> {
+export async function chainTokens(spec: LoadSpec): Promise<string[]> {
   const chain = spec.chain!
   const tokens: string[] = []
   const login = async () => {

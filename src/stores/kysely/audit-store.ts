@@ -1,4 +1,5 @@
 import type { AuditQuery, AuditReader, AuditSink, AuthEvent, StoredAuthEvent } from '../../core/audit.js'
+import { compiledOnce } from './compiled-once.js'
 import type { Database } from './database.js'
 import { isTransientConflict, unavailableOr } from './errors.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
@@ -27,6 +28,9 @@ const MAX_DETAIL_BYTES = 16_384
 
 /** Rows per INSERT: 12 parameters each, far below SQLite's 32,766 and PostgreSQL's 65,535 bound parameters. */
 const INSERT_ROWS = 1000
+
+/** The inserts kept compiled: of 1 to 100 rows, the AuditLog's batches. */
+const CACHED_ROWS = 100
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is what is replaced
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g
@@ -83,13 +87,38 @@ export function createKyselyAuditSink(
     detail: detailText(event.detail),
   })
 
+  const columns = Object.keys({ ...COLUMNS, at: 0, detail: 0 }) as (keyof ReturnType<typeof row>)[]
+  // The insert of n rows, built and compiled once for each n up to the log's batch (compiled-once.ts)
+  const inserts = new Map<number, (values: readonly unknown[]) => Promise<unknown>>()
+  const insertOf = (n: number) => {
+    let insert = inserts.get(n)
+    if (!insert) {
+      insert = compiledOnce(db, (value) =>
+        db
+          .insertInto('auth_event')
+          .values(
+            Array.from({ length: n }, (_, i) =>
+              Object.fromEntries(columns.map((column, j) => [column, value(i * columns.length + j)])),
+            ),
+          ),
+      )
+      if (n <= CACHED_ROWS) inserts.set(n, insert)
+    }
+    return insert
+  }
+
   return {
     async write(events) {
       // one insert per batch of the log (100); a longer array in inserts of INSERT_ROWS, within every
       // database's limit of bound parameters
       for (let i = 0; i < events.length; i += INSERT_ROWS) {
-        const rows = events.slice(i, i + INSERT_ROWS).map(row)
-        await db.insertInto('auth_event').values(rows).execute().catch(unavailableOr)
+        const chunk = events.slice(i, i + INSERT_ROWS)
+        const values: unknown[] = []
+        for (const event of chunk) {
+          const stored = row(event)
+          for (const column of columns) values.push(stored[column])
+        }
+        await insertOf(chunk.length)(values).catch(unavailableOr)
       }
     },
 

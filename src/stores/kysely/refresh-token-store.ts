@@ -1,5 +1,6 @@
 import { sql } from 'kysely'
 import type { UserId } from '../../core/ids.js'
+import { compiledOnce } from './compiled-once.js'
 import { type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
 import { insertSessionInfo, type SessionInfoRow } from './session-info-store.js'
@@ -75,25 +76,58 @@ export function createKyselyRefreshTokenStore(
     expires_at: decodeTimestamp(row.expires_at),
     used_at: row.used_at === null ? null : decodeTimestamp(row.used_at),
   })
+  // The statements of every refresh, built and compiled once (compiled-once.ts).
+  const selectByHash = compiledOnce(db, (value) =>
+    db.selectFrom('refresh_token').selectAll().where('token_hash', '=', value(0)),
+  )
   const get = async (tokenHash: string): Promise<RefreshTokenRow | null> => {
-    const row = await db
-      .selectFrom('refresh_token')
-      .selectAll()
-      .where('token_hash', '=', tokenHash)
-      .executeTakeFirst()
-      .catch(unavailableOr)
+    const [row] = (await selectByHash([tokenHash]).catch(unavailableOr)).rows
     return row ? toRow(row) : null
   }
-  const markUsed = async (tokenHash: string, at: Date): Promise<boolean> => {
-    const result = await db
+  const updateUsedAt = compiledOnce(db, (value) =>
+    db
       .updateTable('refresh_token')
-      .set({ used_at: ts(at) })
-      .where('token_hash', '=', tokenHash)
-      .where('used_at', 'is', null)
-      .executeTakeFirst()
-      .catch(unavailableOr)
-    return Number(result.numUpdatedRows) === 1
+      .set({ used_at: value(0) })
+      .where('token_hash', '=', value(1))
+      .where('used_at', 'is', null),
+  )
+  const markUsed = async (tokenHash: string, at: Date): Promise<boolean> => {
+    const result = await updateUsedAt([ts(at), tokenHash]).catch(unavailableOr)
+    return Number(result.numAffectedRows) === 1
   }
+  const spendUnlessRevoked = compiledOnce(db, (value) =>
+    // run where the database has RETURNING only (elsewhere spend() reads first)
+    db
+      .updateTable('refresh_token')
+      .set({ used_at: value(0) })
+      .where('token_hash', '=', value(1))
+      .where('backend', '=', value(2))
+      .where('used_at', 'is', null)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom('refresh_token as marker')
+              .select(sql.lit(1).as('one'))
+              .where('marker.token_hash', '=', sql`${sql.lit(REVOKED_PREFIX)} || refresh_token.family_id`),
+          ),
+        ),
+      )
+      .returningAll(),
+  )
+  const SUCCESSOR_COLUMNS = ['token_hash', 'family_id', 'backend', 'user_id', 'created_at', 'expires_at'] as const
+  const insertSuccessor = compiledOnce(db, (value) =>
+    db
+      .insertInto('refresh_token')
+      .columns([...SUCCESSOR_COLUMNS, 'used_at'])
+      .expression(
+        db
+          .selectFrom('refresh_token as spent')
+          .select([...SUCCESSOR_COLUMNS.map((column, i) => sql`${value(i)}`.as(column)), sql`${null}`.as('used_at')])
+          .where('spent.token_hash', '=', value(SUCCESSOR_COLUMNS.length))
+          // PostgreSQL: a concurrent deletion of the family is waited for, never read past
+          .$if(database.kind === 'postgres', (query) => query.forShare()),
+      ),
+  )
   const insert = (into: Database['db'], row: Omit<RefreshTokenRow, 'used_at'>) =>
     into
       .insertInto('refresh_token')
@@ -124,43 +158,21 @@ export function createKyselyRefreshTokenStore(
         if (await get(REVOKED_PREFIX + row.family_id)) return null
         return (await markUsed(tokenHash, at)) ? row : null
       }
-      const row = await db
-        .updateTable('refresh_token')
-        .set({ used_at: ts(at) })
-        .where('token_hash', '=', tokenHash)
-        .where('backend', '=', backend)
-        .where('used_at', 'is', null)
-        .where(({ not, exists, selectFrom }) =>
-          not(
-            exists(
-              selectFrom('refresh_token as marker')
-                .select(sql.lit(1).as('one'))
-                .where('marker.token_hash', '=', sql`${sql.lit(REVOKED_PREFIX)} || refresh_token.family_id`),
-            ),
-          ),
-        )
-        .returningAll()
-        .executeTakeFirst()
-        .catch(unavailableOr)
+      const [row] = (await spendUnlessRevoked([ts(at), tokenHash, backend]).catch(unavailableOr)).rows
       return row ? { ...toRow(row), used_at: null } : null
     },
     async createSuccessor(row, spentHash) {
-      const values = { ...row, created_at: ts(row.created_at), expires_at: ts(row.expires_at), used_at: null }
-      const columns = Object.keys(values) as (keyof typeof values)[]
-      const result = await db
-        .insertInto('refresh_token')
-        .columns(columns)
-        .expression(
-          db
-            .selectFrom('refresh_token as spent')
-            .select(columns.map((column) => sql`${values[column]}`.as(column)))
-            .where('spent.token_hash', '=', spentHash)
-            // PostgreSQL: a concurrent deletion of the family is waited for, never read past
-            .$if(database.kind === 'postgres', (query) => query.forShare()),
-        )
-        .executeTakeFirst()
-        .catch(unavailableOr)
-      return Number(result.numInsertedOrUpdatedRows ?? 0) === 1
+      const { token_hash, family_id, backend, user_id, created_at, expires_at } = row
+      const result = await insertSuccessor([
+        token_hash,
+        family_id,
+        backend,
+        user_id,
+        ts(created_at),
+        ts(expires_at),
+        spentHash,
+      ]).catch(unavailableOr)
+      return Number(result.numAffectedRows ?? 0) === 1
     },
     markUsed,
     async deleteFamily(familyId) {
