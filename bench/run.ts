@@ -537,9 +537,10 @@ async function runIsolation(
 }
 
 /**
- * A server's scenarios. Each one runs in a fresh server process (started the same way: the same
- * port, environment and database, so the users and tokens the scenarios set up stay valid), so
- * that its peak RSS is its own and not what the scenarios before it left behind.
+ * A server's scenarios, one after the other in one server process: a long-running, warm service, as
+ * in production (a fresh process per scenario was tried: the slow routes then ran largely in V8's
+ * unoptimized tiers, login 20 % below the warm figure). Each scenario's peak RSS therefore includes
+ * what the ones before it left; `npx tsx bench/lib/rss.ts` measures each in a fresh process.
  */
 async function runTarget(
   target: Omit<TargetResult, 'scenarios' | 'status'>,
@@ -565,32 +566,18 @@ async function runTarget(
       ...(options.rawEnv && { rawEnv: options.rawEnv }),
     }
     const results: ScenarioResult[] = []
-    let fresh = true
-    const restart = async () => {
-      if (fresh) return
-      await server!.stop()
-      server = undefined
-      server = await start()
-    }
     for (const def of defs) {
       if (def.id === 'ceiling' && options.ceilingForPairsOnly) continue
-      if (!wanted(def.id) || 'unavailable' in def.spec) {
-        if (wanted(def.id)) results.push(await runScenario(server, def, target.id))
-        continue
-      }
-      await restart()
-      fresh = false
-      results.push(await runScenario(server!, def, target.id, against))
+      if (wanted(def.id)) results.push(await runScenario(server, def, target.id, against))
     }
     const probe = defs.find((d) => d.id === 'me-jwt')?.spec
     const flood = defs.find((d) => d.id === 'login')?.spec
     if (wanted('isolation') && probe && flood && !('unavailable' in probe) && !('unavailable' in flood)) {
-      await restart()
       const label =
         target.kind === 'ours'
           ? 'isolation: /users/me under a login flood'
           : 'isolation: get-session under a sign-in flood'
-      results.push(await runIsolation(server!, probe, flood, label, target.id))
+      results.push(await runIsolation(server, probe, flood, label, target.id))
     }
     const ceiling = results.find((r) => r.id === 'ceiling')?.summary?.rps
     for (const result of results) {
@@ -932,7 +919,6 @@ async function main() {
     ...(redisUrl ? { REDIS_URL: redisUrl } : {}),
   })
   const script = args.tsx ? 'server/main.ts' : built.server
-  /** Starts a server; each call again starts it the same way (port, secret, database): see runTarget. */
   const startOurs = (name: string, databaseUrl: string, extraEnv: Record<string, string> = {}) => {
     const env = { ...oursEnv(databaseUrl), ...extraEnv }
     const serverPort = port++

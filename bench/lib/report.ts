@@ -383,7 +383,7 @@ export function renderMarkdown(report: BenchReport): string {
         ['load', `${s.loader}, over loopback`],
         [
           'each scenario',
-          `a fresh server process; ${s.warmup} s warm-up, then ${s.reps} × ${s.duration} s, each just after the ` +
+          `${s.warmup} s warm-up, then ${s.reps} × ${s.duration} s, each just after the ` +
             'repetition it is compared with (the ceiling, or a raw hashing round); medians, spread = half the range',
         ],
         [
@@ -462,9 +462,9 @@ export function renderMarkdown(report: BenchReport): string {
         'one address, which they would refuse.',
       '- The ceiling is `GET /bench/ceiling`, a bare JSON route in the same Fastify process, through the same hooks ' +
         '(`BENCH_CEILING_ROUTE=true`, off by default); Better Auth gets the same route in its own process.',
-      '- Each scenario runs in a fresh server process, started as the first one was (same port, secret and database, ' +
-        "so the users and tokens set up beforehand stay valid): its peak RSS is its own, not what earlier scenarios' " +
-        'load left in the heap and the allocator.',
+      '- The scenarios of a server run one after the other in one process, warm as a running service is: a ' +
+        "scenario's peak RSS includes what the ones before it left in the heap and the allocator. " +
+        "`npx tsx bench/lib/rss.ts` measures each scenario's peak in a fresh process instead.",
       '- "vs ceiling" pairs each repetition of a scenario with a ceiling repetition run on the same server just ' +
         'before it, and reports the median of those ratios: the speed of a shared or virtual machine moves during a ' +
         'run (by ±25 % between repetitions here), and a ratio of two medians taken minutes apart carries that ' +

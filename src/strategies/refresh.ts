@@ -317,8 +317,12 @@ export class RefreshTokens {
   /** Deletes the family's tokens and leaves a marker row that refuses any token of it issued later. */
   private async revokeFamily(row: RefreshTokenRow): Promise<void> {
     const { store } = this.options
-    await store.deleteFamily(row.family_id)
-    await store.create({ ...row, token_hash: revokedMarker(row.family_id), created_at: new Date() }).catch(() => {}) // a concurrent revocation already left it
+    const marker = { ...row, token_hash: revokedMarker(row.family_id), created_at: new Date() }
+    if (store.revokeFamily) await store.revokeFamily(marker)
+    else {
+      await store.deleteFamily(row.family_id)
+      await store.create(marker).catch(() => {}) // a concurrent revocation already left it
+    }
     await this.options.sessions?.delete([familySessionId(row.family_id)])
   }
 

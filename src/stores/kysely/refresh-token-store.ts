@@ -2,7 +2,7 @@ import { sql } from 'kysely'
 import type { UserId } from '../../core/ids.js'
 import { compiledOnce } from './compiled-once.js'
 import { type Database, idFromRow } from './database.js'
-import { unavailableOr } from './errors.js'
+import { isTransientConflict, isUniqueViolation, unavailableOr } from './errors.js'
 import { insertSessionInfo, type SessionInfoRow } from './session-info-store.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
@@ -43,6 +43,13 @@ export interface RefreshTokenStore {
    */
   openFamily?(row: Omit<RefreshTokenRow, 'used_at'>, session: SessionInfoRow): Promise<void>
   deleteFamily(familyId: string): Promise<void>
+  /**
+   * A reuse's revocation in one step: deletes the family's tokens and stores its revocation marker
+   * (`marker`, whose token_hash is `revoked:<family_id>`; kept if one is there already) together, so
+   * that no one ever sees the family gone without its marker (a racing rotation would take that for
+   * a logout and refuse its legitimate winner). Optional: without it, deleteFamily() then create().
+   */
+  revokeFamily?(marker: Omit<RefreshTokenRow, 'used_at'>): Promise<void>
   deleteForUser(userId: UserId): Promise<void>
   /** Every row of the user (spent ones and revocation markers too), for the sessions list. */
   listForUser?(userId: UserId): Promise<RefreshTokenRow[]>
@@ -177,6 +184,28 @@ export function createKyselyRefreshTokenStore(
     markUsed,
     async deleteFamily(familyId) {
       await db.deleteFrom('refresh_token').where('family_id', '=', familyId).execute().catch(unavailableOr)
+    },
+    async revokeFamily(marker) {
+      const revoke = (withMarker: boolean) =>
+        db.transaction().execute(async (trx) => {
+          await trx
+            .deleteFrom('refresh_token')
+            .where('family_id', '=', marker.family_id)
+            .where('token_hash', '<>', marker.token_hash)
+            .execute()
+          if (withMarker) await insert(trx, marker).execute()
+        })
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await revoke(true)
+        } catch (error) {
+          // A concurrent revocation stored the marker first: the deletion alone, then.
+          if (isUniqueViolation(error)) return await revoke(false).catch(unavailableOr)
+          // Two revocations of one family deleting the same rows: one was chosen to give way.
+          if (isTransientConflict(error) && attempt < 5) continue
+          return unavailableOr(error)
+        }
+      }
     },
     async deleteForUser(userId) {
       await db.deleteFrom('refresh_token').where('user_id', '=', userId).execute().catch(unavailableOr)
