@@ -538,9 +538,8 @@ async function runIsolation(
 
 /**
  * A server's scenarios, one after the other in one server process: a long-running, warm service, as
- * in production (a fresh process per scenario was tried: the slow routes then ran largely in V8's
- * unoptimized tiers, login 20 % below the warm figure). Each scenario's peak RSS therefore includes
- * what the ones before it left; `npx tsx bench/lib/rss.ts` measures each in a fresh process.
+ * in production. Each scenario's peak RSS therefore includes what the ones before it left;
+ * `npx tsx bench/lib/rss.ts` measures each in a fresh process.
  */
 async function runTarget(
   target: Omit<TargetResult, 'scenarios' | 'status'>,
