@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
+import { dirname, resolve } from 'node:path'
 import type SQLite from 'better-sqlite3'
 import {
   Kysely,
@@ -19,6 +19,7 @@ import type pg from 'pg'
 import type { UserId, UserIdType } from '../../core/ids.js'
 import { loadPeer } from '../../core/peer.js'
 import { unavailableOr } from './errors.js'
+import { GroupCommitSqliteDialect } from './group-commit.js'
 import { sqliteDriver } from './sqlite-driver.js'
 
 /**
@@ -159,15 +160,21 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true })
     const SQLite = sqliteDriver()
     const sqlite = new SQLite(file, { timeout: timeoutMs })
-    sqlite.pragma('journal_mode = WAL')
-    // A commit returns once its WAL frames are written and fsynced: a 201 means the user is stored,
-    // through a process kill and a power loss alike. NORMAL would survive a killed process too (the
-    // WAL write is in the OS's hands before commit returns) but may lose the last commits on power loss.
-    sqlite.pragma('synchronous = FULL')
+    const wal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal'
+    // A write's promise resolves once its WAL frames are on disk: a 201 means the user is stored,
+    // through a process kill and a power loss alike. With a WAL file the fsync runs off the event loop
+    // (group-commit.ts); without one (an in-memory database, a file system without shared memory)
+    // SQLite's own FULL does it.
+    sqlite.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL')
     sqlite.pragma('foreign_keys = ON')
+    const statements = cachingStatements(sqlite)
     const database = wrap(
       'sqlite',
-      new Kysely({ dialect: new SqliteDialect({ database: cachingStatements(sqlite) }) }),
+      new Kysely({
+        dialect: wal
+          ? new GroupCommitSqliteDialect(statements, sqlite, `${resolve(file)}-wal`)
+          : new SqliteDialect({ database: statements }),
+      }),
       {
         returning: true,
         uuidColumn: 'char(36)',
