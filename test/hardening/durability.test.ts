@@ -11,10 +11,11 @@
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { openDatabase } from 'fastify-users/kysely'
 import { REPOSITORY } from '../support/processes.js'
 
 const SEQUENTIAL_ACKS = 5 + 3 + 1 // test/support/durable-writes.ts: inserts, transactions, an update
@@ -127,4 +128,17 @@ test('the check fails for synchronous = NORMAL alone and passes for FULL (contro
   const full = traced('full')
   assert.equal(full.acks, SEQUENTIAL_ACKS)
   assert.deepEqual(full.early, [])
+})
+
+test('an empty transaction on a new SQLite file finds no WAL file to sync, and answers', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fastify-users-durable-'))
+  const database = openDatabase(`sqlite:${join(dir, 'new.sqlite')}`)
+  try {
+    // `begin` and `commit` may have written, so the driver syncs; SQLite opened no WAL file for them
+    assert.equal(await database.db.transaction().execute(async () => 'done'), 'done')
+    assert.equal(existsSync(join(dir, 'new.sqlite-wal')), false)
+  } finally {
+    await database.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
 })

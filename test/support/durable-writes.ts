@@ -13,9 +13,9 @@ import SQLite from 'better-sqlite3'
 import { openDatabase } from 'fastify-users/kysely'
 import { type Generated, type Kysely, sql } from 'kysely'
 
-export const SEQUENTIAL = 5
-export const TRANSACTIONS = 3
-export const CONCURRENT = 40
+const SEQUENTIAL = 5
+const TRANSACTIONS = 3
+const CONCURRENT = 40
 
 const [mode, file] = process.argv.slice(2)
 const ack = (label: string) => writeSync(1, `ACK ${label}\n`)
