@@ -19,6 +19,7 @@ import {
   startOidcProvider,
 } from '../support/oauth.js'
 import { startSmtpServer } from '../support/smtp.js'
+import { wrongCode } from '../support/totp.js'
 import { SoftwareAuthenticator } from '../support/webauthn.js'
 
 const ORIGIN = 'http://localhost:8000'
@@ -440,9 +441,10 @@ for (const kind of databaseKinds()) {
         [ev('login.succeeded', { user_id: user.id, backend: 'jwt', detail: { method: '2fa' } })],
       )
       clock.now += STEP
-      assert.deepEqual(await main.step(() => api.post('/auth/2fa/step-up', { code: '000000' }, token)), [
-        failed('TWO_FACTOR_BAD_CODE', 'step_up'),
-      ])
+      assert.deepEqual(
+        await main.step(() => api.post('/auth/2fa/step-up', { code: wrongCode(key, clock.now) }, token)),
+        [failed('TWO_FACTOR_BAD_CODE', 'step_up')],
+      )
       assert.deepEqual(await main.step(() => api.post('/auth/2fa/step-up', { code: totp(key, clock.now) }, token)), [
         ev('step_up.succeeded', { user_id: user.id, detail: { method: 'code' } }),
       ])

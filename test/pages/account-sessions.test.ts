@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import type { InjectOptions } from 'fastify'
 import type { Browser } from 'playwright-core'
 import {
+  atPath,
   launchBrowser,
   openPage,
   type PagesService,
@@ -66,7 +67,7 @@ describe('the sessions on the account page, in a browser', { skip: skipWithoutCh
     await page.getByLabel('E-mail address').fill(email)
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
 
     const list = page.locator('[data-slot="sessions"]')
     const entries = list.locator('li')

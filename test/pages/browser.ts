@@ -115,13 +115,22 @@ export function linkIn(mail: ReceivedMail, prefix: string): string {
   return link
 }
 
+/**
+ * A `waitForURL` matcher for a page's path, the query aside. Not a glob such as `'**' + '/account'`:
+ * Playwright compiles that to `^(.*\/)account$`, which `/sign-in?next=/account` already matches, so the
+ * wait ended at once, before the sign-in had happened.
+ */
+export function atPath(path: string): (url: URL) => boolean {
+  return (url) => url.pathname === path
+}
+
 /** Signs in on /sign-in (the e-mail and password form) and lands on /account. */
 export async function signInToAccount(page: Page, email: string, password: string): Promise<void> {
   await page.goto('/sign-in?next=/account')
   await page.getByLabel('E-mail address').fill(email)
   await page.getByLabel('Password', { exact: true }).fill(password)
   await page.getByRole('button', { name: 'Sign in' }).click()
-  await page.waitForURL('**/account')
+  await page.waitForURL(atPath('/account'))
 }
 
 let counter = 0

@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { base32Decode, totp } from '../../src/index.js'
 import { startTestApp } from '../support/app.js'
+import { wrongCode } from '../support/totp.js'
 import {
   launchBrowser,
   openPage,
@@ -124,7 +125,7 @@ describe('deleting one’s account from /account in a browser', { skip: skipWith
       })
       .waitFor()
     assert.ok(await app.users.manager.getByEmail(email), 'still there')
-    await code.fill('000000')
+    await code.fill(wrongCode(key, Date.now()))
     await submit.click()
     await page.locator('#delete-code-error', { hasText: 'This code is not right, or was already used.' }).waitFor()
     // the next step's code (one step of drift is accepted; the enabling one is spent)

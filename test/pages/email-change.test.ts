@@ -7,6 +7,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import {
+  atPath,
   launchBrowser,
   linkIn,
   openPage,
@@ -86,7 +87,7 @@ describe('e-mail change confirmed by the new address, in a browser', { skip: ski
     await page.getByLabel('E-mail address').fill(target)
     await page.getByLabel('Password', { exact: true }).fill(password)
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     assert.equal(await text(page.locator('dd[data-field="email"]')), target)
     assert.equal(await text(page.locator('dd[data-slot="verified"]')), 'E-mail address verified')
 

@@ -5,6 +5,7 @@ import type { AuditReader } from '../../src/core/audit.js'
 import { catalogues } from '../../src/i18n/catalogue.js'
 import type { Messages } from '../../src/i18n/en.js'
 import {
+  atPath,
   launchBrowser,
   openPage,
   type PagesService,
@@ -100,7 +101,7 @@ describe("pages in the browser's language", { skip: skipWithoutChromium() }, () 
     await page.getByLabel('Adresse e-mail').fill(email)
     await page.getByLabel('Mot de passe', { exact: true }).fill(PASSWORD)
     await page.getByRole('button', { name: 'Se connecter' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     await page.getByRole('heading', { name: 'Vos informations' }).waitFor()
     await page.getByRole('navigation', { name: 'Langue' }).getByRole('link', { name: 'Español' }).click()
     await page.getByRole('heading', { name: 'Tus datos' }).waitFor()
@@ -234,5 +235,5 @@ async function signInAs(page: import('playwright-core').Page, email: string) {
   await page.getByLabel('E-Mail-Adresse').fill(email)
   await page.getByLabel('Passwort', { exact: true }).fill(PASSWORD)
   await page.getByRole('button', { name: 'Anmelden' }).click()
-  await page.waitForURL('**/account')
+  await page.waitForURL(atPath('/account'))
 }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import {
+  atPath,
   expiredToken,
   launchBrowser,
   linkIn,
@@ -45,7 +46,7 @@ describe('forgot and reset password in a browser', { skip: skipWithoutChromium()
 
     await page.goto('/sign-in')
     await page.getByRole('link', { name: 'Forgot your password?' }).click()
-    await page.waitForURL('**/forgot-password')
+    await page.waitForURL(atPath('/forgot-password'))
     await screenshot(page, 'forgot-password')
     await page.getByLabel('E-mail address').fill(email)
     await page.getByRole('button', { name: 'Send me a link' }).click()
@@ -83,7 +84,7 @@ describe('forgot and reset password in a browser', { skip: skipWithoutChromium()
     await page.getByLabel('E-mail address').fill(email)
     await page.getByLabel('Password', { exact: true }).fill('bombe-1940-bletchley')
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     await page.locator('dd[data-field="email"]', { hasText: email }).waitFor()
 
     // The link works once: opened again it says so and offers a new one.
@@ -109,7 +110,7 @@ describe('forgot and reset password in a browser', { skip: skipWithoutChromium()
     assert.equal(await page.getByLabel('New password').isHidden(), true, 'no form to fill in for nothing')
     await screenshot(page, 'reset-password-expired-phone')
     await page.getByRole('link', { name: 'Ask for a new link' }).click()
-    await page.waitForURL('**/forgot-password')
+    await page.waitForURL(atPath('/forgot-password'))
 
     // Without any token: the page says what is missing.
     await page.goto('/reset-password')
@@ -126,7 +127,7 @@ describe('forgot and reset password in a browser', { skip: skipWithoutChromium()
     await page.getByLabel('E-mail address').fill(email)
     await page.getByLabel('Password', { exact: true }).fill('first-password-1')
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     assert.equal(await text(page.locator('dd[data-slot="verified"]')), 'E-mail address not verified yet')
 
     await page.getByLabel('Current password').fill('not-my-password')

@@ -3,6 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { LoginRefused } from '../../src/index.js'
 import {
+  atPath,
   launchBrowser,
   openPage,
   type PagesService,
@@ -54,7 +55,7 @@ describe('sign-in in a browser', { skip: skipWithoutChromium() }, () => {
 
     await page.getByLabel('Password', { exact: true }).fill('goto-considered-harmful')
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     assert.deepEqual(problems, [])
     await context.close()
   })
@@ -174,7 +175,7 @@ describe('sign-in in a browser', { skip: skipWithoutChromium() }, () => {
       await page.getByRole('button', { name: 'Sign in' }).click()
       await page.getByRole('alert').filter({ hasText: 'Please confirm your e-mail address first' }).waitFor()
       await page.getByRole('link', { name: 'Send me a new link' }).click()
-      await page.waitForURL('**/verify')
+      await page.waitForURL(atPath('/verify'))
       await page.getByText('Enter your e-mail address and we will send you a link to confirm it.').waitFor()
       assert.deepEqual(problems, [])
       await context.close()

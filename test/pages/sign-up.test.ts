@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import {
+  atPath,
   expiredToken,
   launchBrowser,
   linkIn,
@@ -75,7 +76,7 @@ describe('sign-up and e-mail verification in a browser', { skip: skipWithoutChro
     await page.getByLabel('E-mail address').fill(email)
     await page.getByLabel('Password', { exact: true }).fill('analytical-engine')
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     await page.locator('dd[data-field="email"]', { hasText: email }).waitFor()
     assert.equal(await text(page.locator('dd[data-field="first_name"]')), 'Ada')
     assert.equal(await text(page.locator('dd[data-slot="verified"]')), 'E-mail address verified')

@@ -7,7 +7,9 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import { base32Decode, totp } from '../../src/index.js'
+import { wrongCode } from '../support/totp.js'
 import {
+  atPath,
   launchBrowser,
   openPage,
   type PagesService,
@@ -48,7 +50,7 @@ describe('two-step verification in a browser', { skip: skipWithoutChromium() }, 
     await page.getByLabel('E-mail address').fill(email)
     await page.getByLabel('Password', { exact: true }).fill(password)
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     const status = page.locator('[data-slot="two-factor-status"]')
     await status.filter({ hasText: 'Two-step verification is off' }).waitFor()
 
@@ -60,7 +62,7 @@ describe('two-step verification in a browser', { skip: skipWithoutChromium() }, 
     assert.match(secret, /^[A-Z2-7]{32}$/)
     await screenshot(page, 'account-totp-enrol')
     const key = base32Decode(secret)
-    await page.locator('#totp-enable-code').fill('000000' === totp(key, clock.now) ? '111111' : '000000')
+    await page.locator('#totp-enable-code').fill(wrongCode(key, clock.now))
     await page.getByRole('button', { name: 'Turn on' }).click()
     await page.locator('#totp-enable-code-error').filter({ hasText: 'This code is not right' }).waitFor()
     assert.equal(await page.locator('#totp-enable-code').getAttribute('aria-invalid'), 'true')
@@ -95,7 +97,7 @@ describe('two-step verification in a browser', { skip: skipWithoutChromium() }, 
       .waitFor()
     await page.locator('#two-factor-code').fill(totp(key, clock.now))
     await page.getByRole('button', { name: 'Verify' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     await status.filter({ hasText: 'Two-step verification is on' }).waitFor()
     assert.deepEqual(problems, [])
     await context.close()

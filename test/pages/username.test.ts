@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser } from 'playwright-core'
 import {
+  atPath,
   launchBrowser,
   openPage,
   type PagesService,
@@ -72,7 +73,7 @@ describe('sign-up and sign-in by username in a browser (LOGIN_WITH_USERNAME)', {
 
     await page.getByLabel('Password', { exact: true }).fill('analytical-engine')
     await page.getByRole('button', { name: 'Sign in' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     await page.locator('dd[data-field="email"]', { hasText: email }).waitFor()
     assert.equal(await text(page.locator('dd[data-field="username"]')), 'Ada.Lovelace')
     assert.deepEqual(problems, [])

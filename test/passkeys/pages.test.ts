@@ -8,7 +8,15 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import type { Browser, Page } from 'playwright-core'
-import { launchBrowser, openPage, screenshot, skipWithoutChromium, text, uniqueEmail } from '../pages/browser.js'
+import {
+  atPath,
+  launchBrowser,
+  openPage,
+  screenshot,
+  skipWithoutChromium,
+  text,
+  uniqueEmail,
+} from '../pages/browser.js'
 import { startTestApp, type TestApp } from '../support/app.js'
 import { freePort } from '../support/ports.js'
 import { startSmtpServer } from '../support/smtp.js'
@@ -67,7 +75,7 @@ describe('passkeys in a browser', { skip: skipWithoutChromium() }, () => {
     await page.getByLabel('E-mail address').fill(email)
     await page.getByLabel('Password', { exact: true }).fill(PASSWORD)
     await page.getByRole('button', { name: 'Sign in', exact: true }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     const section = page.locator('[data-section="passkeys"]')
     await section.getByText('You have no passkey yet.').waitFor()
 
@@ -95,7 +103,7 @@ describe('passkeys in a browser', { skip: skipWithoutChromium() }, () => {
     assert.equal(await page.evaluate(() => sessionStorage.length), 0)
     await screenshot(page, 'sign-in-passkey')
     await page.getByRole('button', { name: 'Sign in with a passkey' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     assert.equal(await text(page.locator('[data-field="email"]')), email)
     assert.notEqual(await text(section.locator('.fu-hint.fu-passkey-meta')), '')
     assert.match(await text(section.locator('.fu-passkey-meta')), /last used/)
@@ -138,7 +146,7 @@ describe('passkeys in a browser', { skip: skipWithoutChromium() }, () => {
       await page.getByRole('button', { name: 'Sign in', exact: true }).click()
     }
     await signInWithPassword()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     const section = page.locator('[data-section="passkeys"]')
     const add = async (name: string) => {
       await page.getByLabel('Name of the new passkey').fill(name)
@@ -165,7 +173,7 @@ describe('passkeys in a browser', { skip: skipWithoutChromium() }, () => {
     assert.equal(await page.locator('[data-form="two-factor"]').isHidden(), true)
     await screenshot(page, 'sign-in-passkey-second-factor')
     await step.getByRole('button', { name: 'Use a passkey' }).click()
-    await page.waitForURL('**/account')
+    await page.waitForURL(atPath('/account'))
     assert.equal(await text(page.locator('[data-field="email"]')), email)
     assert.match(await text(section.locator('.fu-passkey-meta')), /last used/)
     assert.ok((await authenticator.credentials()).length >= 1)

@@ -17,6 +17,7 @@ import { newEmail } from '../support/emails.js'
 import { idModels } from '../support/id-models.js'
 import { openRedis, testRedisUrl } from '../support/redis.js'
 import { startSmtpServer } from '../support/smtp.js'
+import { wrongCode } from '../support/totp.js'
 import {
   ACCESS_COOKIE,
   ADMIN,
@@ -370,7 +371,8 @@ for (const kind of databaseKinds()) {
         s.clock.now += 5 * 60_000
         assert.deepEqual(reply(await second(s, '/auth/jwt', ticket, totp(user.key, s.clock.now))), BAD_CODE)
         const fresh = await ticketOf(s, '/auth/jwt', user.email)
-        for (let i = 0; i < 5; i++) assert.deepEqual(reply(await second(s, '/auth/jwt', fresh, '000000')), BAD_CODE)
+        for (let i = 0; i < 5; i++)
+          assert.deepEqual(reply(await second(s, '/auth/jwt', fresh, wrongCode(user.key, s.clock.now))), BAD_CODE)
         assert.deepEqual(
           reply(await second(s, '/auth/jwt', fresh, totp(user.key, s.clock.now))),
           BAD_CODE,
@@ -410,10 +412,10 @@ for (const kind of databaseKinds()) {
         // …for five minutes
         s.clock.now += 5 * 60_000 + STEP
         assert.deepEqual(reply(await s.api.patch('/users/me', { email: newEmail() }, token)), STEP_UP)
-        assert.deepEqual(reply(await s.api.post('/auth/2fa/step-up', { code: '000000' }, token)), [
-          400,
-          { detail: 'TWO_FACTOR_BAD_CODE' },
-        ])
+        assert.deepEqual(
+          reply(await s.api.post('/auth/2fa/step-up', { code: wrongCode(user.key, s.clock.now) }, token)),
+          [400, { detail: 'TWO_FACTOR_BAD_CODE' }],
+        )
         assert.deepEqual(
           reply(await s.api.post('/auth/2fa/step-up', { code: totp(user.key, s.clock.now) }, token)),
           NO_CONTENT,
@@ -430,10 +432,10 @@ for (const kind of databaseKinds()) {
         assert.deepEqual(reply(await s.api.post('/auth/2fa/recovery-codes', { code: '000000' }, user.token)), STEP_UP)
         const ticket = await ticketOf(s, '/auth/jwt', user.email)
         const token = (await second(s, '/auth/jwt', ticket, totp(user.key, s.clock.now))).json().access_token
-        assert.deepEqual(reply(await s.api.post('/auth/2fa/recovery-codes', { code: '000000' }, token)), [
-          400,
-          { detail: 'TWO_FACTOR_BAD_CODE' },
-        ])
+        assert.deepEqual(
+          reply(await s.api.post('/auth/2fa/recovery-codes', { code: wrongCode(user.key, s.clock.now) }, token)),
+          [400, { detail: 'TWO_FACTOR_BAD_CODE' }],
+        )
         s.clock.now += STEP
         const res = await s.api.post('/auth/2fa/recovery-codes', { code: totp(user.key, s.clock.now) }, token)
         assert.equal(res.statusCode, 200, res.body)
@@ -517,8 +519,8 @@ describe('wrong second-factor codes count toward the login lock-out (SQLite, RAT
     const user = await enrolled(s)
     const ticket = await ticketOf(s, '/auth/jwt', user.email)
     const other = await ticketOf(s, '/auth/jwt', user.email)
-    assert.deepEqual(reply(await second(s, '/auth/jwt', ticket, '000000')), BAD_CODE)
-    assert.deepEqual(reply(await second(s, '/auth/jwt', ticket, '000001')), BAD_CODE)
+    assert.deepEqual(reply(await second(s, '/auth/jwt', ticket, wrongCode(user.key, clock.now))), BAD_CODE)
+    assert.deepEqual(reply(await second(s, '/auth/jwt', ticket, wrongCode(user.key, clock.now, 1))), BAD_CODE)
     const locked = await second(s, '/auth/jwt', other, totp(user.key, clock.now))
     assert.deepEqual(reply(locked), [429, { detail: 'TOO_MANY_REQUESTS' }])
     assert.ok(Number(locked.headers['retry-after']) >= 1)
@@ -546,7 +548,7 @@ describe('wrong second-factor codes count toward the login lock-out (SQLite, RAT
     const s = { api, clock } as unknown as Setup
     const user = await enrolled(s)
     const first = await ticketOf(s, '/auth/jwt', user.email)
-    assert.deepEqual(reply(await second(s, '/auth/jwt', first, '000000')), BAD_CODE)
+    assert.deepEqual(reply(await second(s, '/auth/jwt', first, wrongCode(user.key, clock.now))), BAD_CODE)
     // the password again (right, admitted as the second free attempt): the wrong code is not forgotten,
     // so even the right code now waits out the delay
     const next = await ticketOf(s, '/auth/jwt', user.email)
