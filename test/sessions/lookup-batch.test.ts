@@ -1,7 +1,8 @@
 /**
  * The look-ups of every authenticated request (a user by id, a database or Redis session token),
  * asked for together: on PostgreSQL and MariaDB they go out as one query per turn of the event loop
- * (src/core/batch.ts), in Redis as one MGET, on SQLite one synchronous read each. On every database, and for
+ * (src/core/batch.ts), in Redis as one MGET, on SQLite as one read on the read-only connection
+ * (src/stores/kysely/read-batch.ts: at most 64 keys a statement). On every database, and for
  * both id models, each caller gets exactly its own answer, as its own object; a row deleted or aged
  * before the look-up is not found; a token differing only in case is no token (MariaDB's collation
  * would match it; the store does not).
@@ -25,6 +26,14 @@ for (const kind of databaseKinds()) {
         const testDb = await createTestDatabase(kind)
         if (!testDb) return t.skip(`${kind} is not reachable locally`)
         const database = openDatabase(testDb.url, { userIdType })
+        // SQLite: the reads the stores make on the read-only connection, counted
+        const reads: number[] = []
+        const readRowsNow = database.readRowsNow
+        if (readRowsNow)
+          database.readRowsNow = (sql, parameters) => {
+            reads.push(parameters.length)
+            return readRowsNow(sql, parameters)
+          }
         try {
           await migrateToLatest(database)
           type User = UserOf<typeof fields, typeof userIdType>
@@ -47,7 +56,10 @@ for (const kind of databaseKinds()) {
           // more than one query's worth (100), each id asked for twice, plus ids no row has
           const asked = [...created, ...created].map((u) => u.id)
           const invalid = userIdType === 'uuid' ? 'not-a-uuid' : 1.5
+          reads.length = 0
           const answers = await Promise.all([...asked, gone.id, unknown, invalid].map((id) => users.get(id as never)))
+          // 151 distinct storable ids: 64 + 64 + 23 (padded to 32)
+          if (readRowsNow) assert.deepEqual(reads, [64, 64, 32])
           for (const [i, id] of asked.entries()) {
             assert.equal(answers[i]?.id, id)
             assert.equal(answers[i]?.email, created[i % created.length]!.email)
@@ -62,6 +74,7 @@ for (const kind of databaseKinds()) {
           for (const [i, token] of values.entries())
             await tokens.create({ token, user_id: created[i]!.id, created_at: new Date(Date.now() - i * 60_000) })
           await tokens.delete(values[0]!)
+          reads.length = 0
           const found = await Promise.all([
             ...values.map((token) => tokens.get(token, 30 * 60)), // tokens 30… are older than 30 minutes
             tokens.get(values[1]!.toUpperCase(), null),
@@ -75,6 +88,8 @@ for (const kind of databaseKinds()) {
               assert.equal(row?.user_id, created[i]!.id)
             }
           }
+          // one read per lifetime asked for: 40 tokens (64 with the padding, and the oldest time), then 3 (4 and 1)
+          if (readRowsNow) assert.deepEqual(reads, [65, 5])
           const variants = found.slice(values.length)
           assert.deepEqual(
             variants.map((row) => row?.token ?? null),

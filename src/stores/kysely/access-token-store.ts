@@ -3,6 +3,7 @@ import type { UserId } from '../../core/ids.js'
 import { isStorableText } from '../../core/storable.js'
 import { type Database, idFromRow } from './database.js'
 import { unavailableOr } from './errors.js'
+import { batchedRowsNow } from './read-batch.js'
 import { decodeTimestamp, encodeTimestamp } from './timestamps.js'
 
 export interface AccessTokenRow {
@@ -29,16 +30,6 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     user_id: idFromRow(database, row.user_id),
     created_at: decodeTimestamp(row.created_at),
   })
-  // The look-up of every request a session cookie authenticates: built and compiled once, run with
-  // each token and the oldest creation time still valid (with no lifetime, one before any row).
-  const byTokenQuery = db
-    .selectFrom(table)
-    .select(['token', 'user_id', 'created_at'])
-    .where('token', '=', '')
-    .where('created_at', '>=', encodeTimestamp(capabilities, NO_AGE_LIMIT))
-    .compile()
-  if (byTokenQuery.parameters.length !== 2)
-    throw new Error('access token store: unexpected shape of the by-token query')
   // Over a connection: the look-ups of one turn of the event loop in one query (batch.ts), one
   // batch per lifetime; the oldest valid creation time is taken when the query is sent.
   const lookUps = new Map<number | null, (token: string) => Promise<Record<string, unknown> | undefined>>()
@@ -60,6 +51,39 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     }
     return batch
   }
+  // On a SQLite file: the same on the read-only connection, its statements compiled once per batch
+  // size (read-batch.ts); the parameters are the tokens, then the oldest valid creation time.
+  const readRowsNow = database.readRowsNow
+  const readsByToken = new Map<number | null, (token: string) => Promise<unknown[] | undefined>>()
+  const readByToken =
+    readRowsNow &&
+    ((maxAgeSeconds: number | null) => {
+      let batch = readsByToken.get(maxAgeSeconds)
+      if (!batch) {
+        batch = batchedRowsNow<string>(readRowsNow, {
+          sqlFor: (count) => {
+            const query = db
+              .selectFrom(table)
+              .select(['token', 'user_id', 'created_at'])
+              .where(
+                'token',
+                'in',
+                Array.from({ length: count }, () => ''),
+              )
+              .where('created_at', '>=', encodeTimestamp(capabilities, NO_AGE_LIMIT))
+              .compile()
+            if (query.parameters.length !== count + 1)
+              throw new Error('access token store: unexpected shape of the by-token query')
+            return query.sql
+          },
+          parameters: (tokens) => [...tokens, encodeTimestamp(capabilities, oldestValid(maxAgeSeconds))],
+          keyOf: (token) => token,
+          keyOfRow: (row) => String(row[0]),
+        })
+        readsByToken.set(maxAgeSeconds, batch)
+      }
+      return batch
+    })
   return {
     async create(row) {
       await db
@@ -70,11 +94,10 @@ export function createKyselyAccessTokenStore(database: Database): AccessTokenSto
     },
     async get(token, maxAgeSeconds) {
       if (!isTokenValue(token)) return null // a cookie or header no stored token can equal: no query
-      const oldest = encodeTimestamp(capabilities, oldestValid(maxAgeSeconds))
       try {
-        if (database.readNow) {
-          const rows = database.readNow(byTokenQuery.sql, [token, oldest])
-          return rows[0] ? toRow(rows[0]) : null
+        if (readByToken) {
+          const row = await readByToken(maxAgeSeconds)(token)
+          return row ? toRow({ token: row[0], user_id: row[1], created_at: row[2] }) : null
         }
         const row = await lookUp(maxAgeSeconds)(token)
         return row ? toRow(row) : null

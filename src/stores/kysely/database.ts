@@ -96,11 +96,12 @@ export interface Database {
   tables: TableNames
   /**
    * SQLite files only: runs a read on a second, read-only connection, synchronously, with its
-   * statement prepared once. It sees committed data only (WAL), never another request's open
-   * transaction. For the look-up every authenticated request makes; everything else goes
-   * through Kysely.
+   * statement prepared once; the rows as arrays, in the select's column order (no column names
+   * looked up per row). It sees committed data only (WAL), never another request's open
+   * transaction. For the look-ups every authenticated request makes, batched per turn of the
+   * event loop (read-batch.ts); everything else goes through Kysely.
    */
-  readNow?: (sql: string, parameters: readonly unknown[]) => Record<string, unknown>[]
+  readRowsNow?: (sql: string, parameters: readonly unknown[]) => unknown[][]
   /** The connection pool's use now (each driver's adapter reads its own pool), for metrics. */
   poolStats(): PoolStats
   close(): Promise<void>
@@ -192,8 +193,8 @@ export function openDatabase(url: string, options: DatabaseOptions = {}): Databa
     )
     if (file === ':memory:') return database // a second connection would open another, empty database
     const reader = new SQLite(file, { readonly: true, fileMustExist: true, timeout: timeoutMs })
-    const prepareRead = preparedOnce(reader, 100)
-    database.readNow = (sql, parameters) => prepareRead(sql).all(parameters as unknown[]) as Record<string, unknown>[]
+    const prepareRead = preparedOnce(reader, 100, (statement) => statement.raw(true))
+    database.readRowsNow = (sql, parameters) => prepareRead(sql).all(parameters as unknown[]) as unknown[][]
     const close = database.close
     database.close = async () => {
       reader.close()
@@ -392,13 +393,17 @@ function cachingStatements(sqlite: SQLite.Database): SqliteDatabase {
 }
 
 /** `db.prepare`, each distinct statement once (bounded: the cache is emptied when full). */
-function preparedOnce(db: SQLite.Database, max: number): (sql: string) => SQLite.Statement {
+function preparedOnce(
+  db: SQLite.Database,
+  max: number,
+  setUp: (statement: SQLite.Statement) => SQLite.Statement = (statement) => statement,
+): (sql: string) => SQLite.Statement {
   const cache = new Map<string, SQLite.Statement>()
   return (sql) => {
     let statement = cache.get(sql)
     if (!statement) {
       if (cache.size >= max) cache.clear()
-      statement = db.prepare(sql)
+      statement = setUp(db.prepare(sql))
       cache.set(sql, statement)
     }
     return statement

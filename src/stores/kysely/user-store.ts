@@ -15,6 +15,7 @@ import { type Database, idFromRow } from './database.js'
 import { isTransientConflict, isUniqueViolation, scrubDatabaseError, unavailableOr } from './errors.js'
 import { emailKeyDigest } from './identity.js'
 import { identifierDigest, storeIdentifiers, writeIdentity } from './login-identity.js'
+import { batchedRowsNow } from './read-batch.js'
 
 const BASE_BOOLEANS = ['is_active', 'is_superuser', 'is_verified']
 
@@ -44,12 +45,18 @@ export function createKyselyUserStore<U extends BaseUser>(
   const columns = ['id', 'email', 'hashed_password', ...BASE_BOOLEANS, ...Object.keys(fields)]
 
   // SQLite and MariaDB hand booleans back as 0/1.
-  const toUser = (row: Record<string, unknown> | undefined): U | null => {
-    if (!row) return null
-    const user: Record<string, unknown> = { ...row }
+  const decoded = (user: Record<string, unknown>): U => {
     for (const name of booleans) if (user[name] !== null && user[name] !== undefined) user[name] = Boolean(user[name])
     user.id = idFromRow(database, user.id)
     return user as U
+  }
+  const toUser = (row: Record<string, unknown> | undefined): U | null => (row ? decoded({ ...row }) : null)
+  // A row read as an array (SQLite's read-only connection), in the order of `columns`.
+  const fromArray = (row: unknown[] | undefined): U | null => {
+    if (!row) return null
+    const user: Record<string, unknown> = {}
+    for (let i = 0; i < columns.length; i++) user[columns[i] as string] = row[i]
+    return decoded(user)
   }
 
   const toRow = (values: Record<string, unknown>): Record<string, unknown> => {
@@ -85,23 +92,34 @@ export function createKyselyUserStore<U extends BaseUser>(
       ? typeof id === 'number' && Number.isSafeInteger(id) && Math.abs(id) <= capabilities.integerMax
       : typeof id === 'string' && UUID.test(id) // anything else would fail PostgreSQL's uuid cast, and a batch with it
 
-  // The look-up of every authenticated request: on SQLite built and compiled once, run with each id.
-  const byIdQuery = select()
-    .where('id', '=', integer ? 0 : '00000000-0000-0000-0000-000000000000')
-    .compile()
-  if (byIdQuery.parameters.length !== 1) throw new Error('user store: unexpected shape of the by-id query')
+  // The look-up of every authenticated request: the look-ups of one turn of the event loop in one
+  // query (batch.ts). On a SQLite file, on the read-only connection, with its statements compiled once
+  // per batch size (read-batch.ts), and its ids compared as SQLite compares them (exactly).
   const byId = async (id: UserId): Promise<U | null> => {
     if (!storable(id)) return null
-    if (database.readNow) {
-      try {
-        return toUser(database.readNow(byIdQuery.sql, [id])[0])
-      } catch (error) {
-        return unavailableOr(error)
-      }
-    }
+    if (readById) return fromArray(await readById(id).catch(unavailableOr))
     return toUser(await lookUpById(id).catch(unavailableOr))
   }
-  // Over a connection: the look-ups of one turn of the event loop in one query (batch.ts).
+  const readRowsNow = database.readRowsNow
+  const readById =
+    readRowsNow &&
+    batchedRowsNow<UserId>(readRowsNow, {
+      sqlFor: (count) => {
+        const query = select()
+          .where(
+            'id',
+            'in',
+            Array.from({ length: count }, () => (integer ? 0 : '')),
+          )
+          .compile()
+        if (query.parameters.length !== count) throw new Error('user store: unexpected shape of the by-id query')
+        return query.sql
+      },
+      parameters: (ids) => ids,
+      keyOf: String,
+      keyOfRow: (row) => String(row[0]),
+    })
+  // Over a connection: the same, one query per turn (batch.ts).
   const lookUpById = batchedLookup<UserId, Record<string, unknown>>({
     keyOf: idKey,
     keyOfRow: (row) => idKey(idFromRow(database, row.id)),
