@@ -16,7 +16,7 @@
  *            --render FILE (no run: rewrite BENCHMARKS.md, or --markdown FILE, from a results JSON)
  *            --node-options "FLAGS" (extra node flags for our server, e.g. --max-semi-space-size=8)
  *            --profile (servers write V8 CPU profiles to bench/results/profiles/, for node --cpu-prof's viewers)
- *   scenario ids for --only: ceiling, me-jwt, me-database, me-redis, login, register, refresh, isolation,
+ *   scenario ids for --only: ceiling, me-jwt, me-jwt-users, me-database, me-redis, login, register, refresh, isolation,
  *            workers, startup (process start to /ready on the migrated SQLite database, several rounds)
  */
 import { execFileSync, spawnSync } from 'node:child_process'

@@ -55,7 +55,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   const own0 = ownCpuSeconds()
   const started = performance.now()
   const measured =
-    spec.tool === 'wrk' && !spec.overallRate && !tokens && !spec.skipSeconds && !spec.secondFactor
+    spec.tool === 'wrk' && !spec.overallRate && !tokens && !spec.skipSeconds && !spec.secondFactor && !spec.headerSets
       ? await withWrk(spec)
       : await withAutocannon(spec, tokens)
   const seconds = (performance.now() - started) / 1000
@@ -119,6 +119,15 @@ async function withAutocannon(spec: LoadSpec, chainStart?: string[]): Promise<Me
               ? {
                   setupRequest: (request: any) => {
                     request.body = spec.body!.replaceAll('{{unique}}', `${runId}-${counter++}`)
+                    return request
+                  },
+                }
+              : {}),
+            ...(spec.headerSets
+              ? {
+                  setupRequest: (request: any) => {
+                    const sets = spec.headerSets!
+                    request.headers = { ...request.headers, ...sets[counter++ % sets.length] }
                     return request
                   },
                 }

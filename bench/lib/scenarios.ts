@@ -29,6 +29,7 @@ export interface Settings {
 export type ScenarioId =
   | 'ceiling'
   | 'me-jwt'
+  | 'me-jwt-users'
   | 'me-jwt-metrics'
   | 'me-database'
   | 'me-redis'
@@ -138,6 +139,21 @@ async function userWithSessions(base: string, email: string, logins: number): Pr
   return { authorization: `Bearer ${token}` }
 }
 
+/** Users for `me-jwt-users`: as many as the fast routes' connections. */
+const MANY_USERS = 64
+
+/** `count` new users' access tokens (JWT), four registered and logged in at a time. */
+async function manyUsers(base: string, count: number): Promise<Record<string, string>[]> {
+  const run = Date.now().toString(36)
+  const tokens: Record<string, string>[] = []
+  let next = 0
+  const worker = async () => {
+    while (next < count) tokens.push(await userWithSessions(base, `bench-many-${run}-${next++}@example.com`, 1))
+  }
+  await Promise.all([worker(), worker(), worker(), worker()])
+  return tokens
+}
+
 /** Users with TOTP turned on (setup, then enable with a code of the new secret), four at a time. */
 async function twoFactorUsers(
   base: string,
@@ -192,6 +208,14 @@ export async function oursScenarios(
       spec: { ...fast, method: 'GET', path: '/bench/ceiling', expectStatus: 200 },
     },
     { id: 'me-jwt', label: 'GET /users/me (JWT)', spec: me(jwt) },
+    {
+      id: 'me-jwt-users',
+      label: `GET /users/me (JWT, ${MANY_USERS} users)`,
+      // the same route, each request another user's token: no two look-ups of a batch share a row
+      spec: !wanted('me-jwt-users')
+        ? { unavailable: 'not asked for (--only)' }
+        : { ...me({}), tool: 'autocannon', headerSets: await manyUsers(base, MANY_USERS) },
+    },
     {
       id: 'me-database',
       label: 'GET /users/me (database token, cookie)',

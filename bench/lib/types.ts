@@ -45,6 +45,11 @@ export interface LoadSpec {
     /** Logins one run starts at most (the users' codes are shared by the warm-up and the repetitions). */
     maxLogins: number
   }
+  /**
+   * Many clients: each request adds the next of these header sets to `headers`, in turn (say, 64
+   * users' tokens), so that the server looks up a different row each time. Always run by autocannon.
+   */
+  headerSets?: Record<string, string>[]
   /** The load generator: wrk (when installed) or autocannon; a fixed-rate run always uses autocannon. */
   tool?: 'wrk' | 'autocannon'
   /** The server's process id: its CPU use is read over exactly the measured window. */
