@@ -18,6 +18,12 @@ export interface BatchOptions<K, R> {
   load(keys: K[]): Promise<R[]>
   /** At most this many keys per query (100). */
   max?: number
+  /**
+   * Callers resumed per macrotask once the rows are in (all at once when unset). A batch answered
+   * synchronously resumes all its requests together; heavy routes then hold all their allocations
+   * at once, and the young generation overflows into the old one.
+   */
+  resumeAtOnce?: number
 }
 
 export function batchedLookup<K, R>(options: BatchOptions<K, R>): (key: K) => Promise<R | undefined> {
@@ -30,10 +36,17 @@ export function batchedLookup<K, R>(options: BatchOptions<K, R>): (key: K) => Pr
       (rows) => {
         const found = new Map<string, R>()
         for (const row of rows) found.set(options.keyOfRow(row), row)
+        const answers: (() => void)[] = []
         for (const entry of entries) {
           const row = found.get(options.keyOf(entry.key))
-          for (const waiter of entry.waiters) waiter.resolve(row)
+          for (const waiter of entry.waiters) answers.push(() => waiter.resolve(row))
         }
+        const step = options.resumeAtOnce ?? answers.length
+        const resume = (from: number) => {
+          for (let i = from; i < Math.min(from + step, answers.length); i++) answers[i]!()
+          if (from + step < answers.length) setImmediate(resume, from + step)
+        }
+        resume(0)
       },
       (error: unknown) => {
         for (const entry of entries) for (const waiter of entry.waiters) waiter.reject(error)

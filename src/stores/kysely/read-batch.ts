@@ -2,6 +2,12 @@ import { batchedLookup } from '../../core/batch.js'
 
 /** The largest batch: statements are prepared for 1, 2, 4 … 64 keys. */
 const MAX_KEYS = 64
+/**
+ * Callers resumed per macrotask. All of a turn's requests resumed at once made the sessions list
+ * (a heavier route) 22 % slower than one read each (the young generation overflowed); 16 at a
+ * time gave it back and kept most of the gain on /users/me (bench/PROFILE-NOTES.md, fifth round).
+ */
+const RESUME_AT_ONCE = 16
 
 /**
  * The look-ups of every authenticated request (a user by id, a session token) on a SQLite file:
@@ -38,6 +44,8 @@ export function batchedRowsNow<K>(
     keyOf: options.keyOf,
     keyOfRow: options.keyOfRow,
     max: MAX_KEYS,
+    // the read answers synchronously: its callers resume 16 per macrotask (batch.ts), not all at once
+    resumeAtOnce: RESUME_AT_ONCE,
     load: async (keys) => {
       let size = 1
       while (size < keys.length) size *= 2
