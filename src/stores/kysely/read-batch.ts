@@ -5,7 +5,8 @@ const MAX_KEYS = 64
 /**
  * Callers resumed per macrotask. All of a turn's requests resumed at once made the sessions list
  * (a heavier route) 22 % slower than one read each (the young generation overflowed); 16 at a
- * time gave it back and kept most of the gain on /users/me (bench/PROFILE-NOTES.md, fifth round).
+ * time gave it back. What this setting costs GET /users/me is not settled: the measurements disagree
+ * within the machine's noise (bench/PROFILE-NOTES.md, fifth round).
  */
 const RESUME_AT_ONCE = 16
 
