@@ -37,6 +37,7 @@ import {
   ROOT,
   runJsonScript,
   ServerProcess,
+  startScriptNodeFlags,
   startupMs,
 } from './lib/proc.js'
 import { summarizeProfile } from './lib/profile.js'
@@ -207,14 +208,6 @@ const settings: Settings = {
  */
 const serverNodeOptions = [...startScriptNodeFlags(), ...(args['node-options'] ?? '').split(/\s+/).filter(Boolean)]
 
-/** The flags between `node` and the script in package.json's `start` (`node --flag … dist/…`). */
-function startScriptNodeFlags(): string[] {
-  const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
-    .scripts
-  const words = (scripts.start ?? '').split(/\s+/)
-  if (words[0] !== 'node') return []
-  return words.slice(1).filter((word) => word.startsWith('--'))
-}
 const only = args.only ? new Set(args.only.split(',')) : undefined
 const wanted = (id: string) => !only || only.has(id)
 const pin: Pinning = pinning()

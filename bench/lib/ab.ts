@@ -7,7 +7,8 @@
  *   npx tsx bench/lib/ab.ts --a OTHER_CHECKOUT [--only ceiling,me-jwt,…] [--pairs 6] [--seconds 2]
  *
  * OTHER_CHECKOUT is another work tree of the project with its own node_modules (say, `git worktree
- * add ../old <commit>` and `cp -al node_modules ../old/`); B is this checkout.
+ * add ../old <commit>` and `cp -al node_modules ../old/`); B is this checkout. Each build runs with
+ * the node flags of its own checkout's `npm start`, then --node-options (both).
  */
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync } from 'node:fs'
@@ -16,7 +17,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
 import { buildBench } from './build.js'
-import { pinning, runJsonScript, ServerProcess } from './proc.js'
+import { pinning, ROOT, runJsonScript, ServerProcess, startScriptNodeFlags } from './proc.js'
 import { oursScenarios, type ScenarioId } from './scenarios.js'
 import type { LoadResult, LoadSpec } from './types.js'
 
@@ -27,10 +28,16 @@ const { values: args } = parseArgs({
     pairs: { type: 'string', default: '6' },
     seconds: { type: 'string', default: '2' },
     'redis-url': { type: 'string', default: 'redis://127.0.0.1:6379/15' },
+    'node-options': { type: 'string', default: '' },
   },
 })
 
-async function start(name: string, buildBenchOf: () => Promise<{ server: string; loader: string }>, port: number) {
+async function start(
+  name: string,
+  root: string,
+  buildBenchOf: () => Promise<{ server: string; loader: string }>,
+  port: number,
+) {
   const built = await buildBenchOf()
   const work = mkdtempSync(join(tmpdir(), `fastify-users-ab-${name}-`))
   const server = await ServerProcess.start({
@@ -48,7 +55,7 @@ async function start(name: string, buildBenchOf: () => Promise<{ server: string;
     port,
     cpus: pinning().serverCpus,
     readyPath: '/bench/ceiling',
-    nodeOptions: ['--max-semi-space-size=1'],
+    nodeOptions: [...startScriptNodeFlags(root), ...args['node-options']!.split(/\s+/).filter(Boolean)],
   })
   return { server, loader: built.loader }
 }
@@ -59,8 +66,8 @@ async function main() {
     buildBench: typeof buildBench
   }
   const base = 19_000 + (process.pid % 400)
-  const a = await start('A', other.buildBench, base)
-  const b = await start('B', buildBench, base + 1)
+  const a = await start('A', args.a, other.buildBench, base)
+  const b = await start('B', ROOT, buildBench, base + 1)
   const wanted = new Set(args.only!.split(','))
   const settings = { fastConnections: 64, hashConnections: 8, duration: Number(args.seconds) } as never
   const pick = (id: ScenarioId) => wanted.has(id)

@@ -5,9 +5,23 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/**
+ * The node flags of `npm start` (package.json's `start`: `node --flag … dist/…`), so that every tool
+ * measures what `npm start` runs. `root` is the checkout whose package.json is read (ab.ts: each
+ * build its own).
+ */
+export function startScriptNodeFlags(root = ROOT): string[] {
+  const scripts = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> })
+    .scripts
+  const words = (scripts.start ?? '').split(/\s+/)
+  if (words[0] !== 'node') return []
+  return words.slice(1).filter((word) => word.startsWith('--'))
+}
 
 function hasTaskset(): boolean {
   try {

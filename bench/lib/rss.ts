@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { buildBench } from './build.js'
-import { pinning, ROOT, runJsonScript, ServerProcess } from './proc.js'
+import { pinning, ROOT, runJsonScript, ServerProcess, startScriptNodeFlags } from './proc.js'
 import { oursScenarios, type ScenarioId, type Settings } from './scenarios.js'
 import type { LoadResult, LoadSpec } from './types.js'
 
@@ -58,12 +58,6 @@ const settings: Settings = {
 
 type Measured = ScenarioId | 'idle'
 
-/** The flags between `node` and the script in package.json's `start`, as the bench reads them. */
-function startScriptNodeFlags(): string[] {
-  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts
-    .start
-  return start.split(/\s+/).filter((word) => word.startsWith('--'))
-}
 
 const extraEnv = Object.fromEntries(
   args.env!.split(',').flatMap((pair) => (pair.includes('=') ? [pair.split('=', 2) as [string, string]] : [])),

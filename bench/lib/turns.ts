@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { buildBench } from './build.js'
-import { pinning, runJsonScript, ServerProcess } from './proc.js'
+import { pinning, runJsonScript, ServerProcess, startScriptNodeFlags } from './proc.js'
 import { oursScenarios, type ScenarioId } from './scenarios.js'
 import type { LoadResult } from './types.js'
 
@@ -67,7 +67,7 @@ async function main() {
     port: 19_500 + (process.pid % 400),
     cpus: pin.serverCpus,
     readyPath: '/bench/ceiling',
-    nodeOptions: ['--max-semi-space-size=1', ...args['node-options']!.split(/\s+/).filter(Boolean)],
+    nodeOptions: [...startScriptNodeFlags(), ...args['node-options']!.split(/\s+/).filter(Boolean)],
   })
   const pid = server.pid!
   const wanted = new Set(args.only!.split(','))
