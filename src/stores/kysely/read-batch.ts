@@ -4,9 +4,9 @@ import { batchedLookup } from '../../core/batch.js'
 const MAX_KEYS = 64
 /**
  * Callers resumed per macrotask. All of a turn's requests resumed at once made the sessions list
- * (a heavier route) 22 % slower than one read each (the young generation overflowed); 16 at a
- * time gave it back. What this setting costs GET /users/me is not settled: the measurements disagree
- * within the machine's noise (bench/PROFILE-NOTES.md, fifth round).
+ * (a heavier route) slower: their allocations overflow the young generation together. With `npm
+ * start`'s 4-MB semi-space, paired A/Bs against 16 (bench/PROFILE-NOTES.md, sixth round): 32 gave
+ * GET /users/me 2–6 % and cost the sessions list 5 %; all at once, 5 % and 14 %.
  */
 const RESUME_AT_ONCE = 16
 
