@@ -58,7 +58,6 @@ const settings: Settings = {
 
 type Measured = ScenarioId | 'idle'
 
-
 const extraEnv = Object.fromEntries(
   args.env!.split(',').flatMap((pair) => (pair.includes('=') ? [pair.split('=', 2) as [string, string]] : [])),
 )
