@@ -55,6 +55,15 @@ test('through Sentinel: Redis sessions work on instances configured by URL and b
     const direct = new Redis(primary.url)
     assert.ok(await direct.get(`fastapi_users_token:${login.access_token}`))
     direct.disconnect()
+    // Redis replicates asynchronously: a write the primary acknowledged can be lost when a failover
+    // comes before the replica has it. The test forces one, so it waits for the replica first.
+    const replicated = new Redis(replica.url)
+    await waitUntil(
+      'the replica has the session',
+      async () => (await replicated.get(`fastapi_users_token:${login.access_token}`)) !== null,
+      30_000,
+    )
+    replicated.disconnect()
 
     // failover: the replica becomes the primary; the instances follow it without a restart
     const sentinelClient = sentinel.client()
